@@ -1,0 +1,239 @@
+"""The `placer` command: a thin shell that parses options, calls the library and prints.
+
+Exit codes: 0 a plan (or a clean check), 1 no plan exists / a check found violations,
+2 bad input, 3 an internal error (a bug: please report it).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from placer import catalog as catalog_mod
+from placer.errors import InputError
+from placer.io import read_document
+from placer.problem import load
+from placer.report import console, frame_csv, offerings_table, to_json
+from placer.schema import Fleet, PlanDocument, Policy, json_schema
+
+app = typer.Typer(
+    name="placer",
+    help="Decide where AI work should run: the cheapest plan across clouds, regions and "
+    "chips that keeps residency, capacity, deadline, budget and lock-in rules.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+catalog_app = typer.Typer(help="Look at the catalog of chips and offerings.",
+                          no_args_is_help=True)
+app.add_typer(catalog_app, name="catalog")
+
+
+class TableFormat(str, Enum):
+    table = "table"
+    csv = "csv"
+    json = "json"
+
+
+CatalogOption = Annotated[
+    list[Path] | None,
+    typer.Option("--catalog", help="catalog folder laid over the bundled one (repeatable)",
+                 file_okay=False),
+]
+
+
+def _catalog(dirs: list[Path] | None) -> catalog_mod.Catalog:
+    return catalog_mod.load_catalog(dirs or [])
+
+
+@app.command()
+def validate(
+    files: Annotated[list[Path], typer.Argument(help="fleet, policy or plan files")],
+    policy: Annotated[Path | None, typer.Option(help="policy file to check with them")] = None,
+    catalog: CatalogOption = None,
+) -> None:
+    """Check files against the formats and the catalog; print one line per valid file."""
+    cat = _catalog(catalog)
+    out, err = console(), console(stderr=True)
+    failed = False
+    for path in files:
+        try:
+            out.print(f"{path}: ok — {_describe(path, cat)}")
+        except InputError as exc:
+            failed = True
+            for issue in exc.issues:
+                err.print(str(issue), markup=False)
+    fleets = [p for p in files if _kind(p) == "fleet"]
+    if not failed and (len(fleets) > 1 or policy is not None):
+        try:
+            problem = load(*fleets, policy=policy, catalog=cat) if fleets else None
+            if problem is not None:
+                out.print(f"together: ok — {problem.summary()}")
+        except InputError as exc:
+            failed = True
+            for issue in exc.issues:
+                err.print(str(issue), markup=False)
+    if failed:
+        raise typer.Exit(2)
+
+
+def _kind(path: Path) -> str:
+    if path.suffix.lower() in (".csv", ".parquet", ".pq"):
+        return "fleet"
+    try:
+        data = read_document(path).data
+    except InputError:
+        return "fleet"  # let the fleet loader report it
+    if isinstance(data, dict) and "assignments" in data and "status" in data:
+        return "plan"
+    if isinstance(data, dict) and data and set(data) <= set(Policy.model_fields):
+        return "policy"
+    return "fleet"
+
+
+def _describe(path: Path, cat: catalog_mod.Catalog) -> str:
+    kind = _kind(path)
+    if kind == "plan":
+        from pydantic import ValidationError
+
+        from placer.io import issues_from_validation, raise_issues
+
+        doc = read_document(path)
+        try:
+            plan = PlanDocument.model_validate(doc.data)
+        except ValidationError as exc:
+            raise_issues(issues_from_validation(exc, doc))
+            raise
+        return (f"plan, {plan.status}, {len(plan.assignments)} assignments, "
+                f"total {plan.total_usd if plan.total_usd is not None else '-'}")
+    if kind == "policy":
+        from placer.problem import _validate_policy_file
+
+        pol = _validate_policy_file(read_document(path), cat)
+        caps = ", ".join(f"{k} {v:g}" for k, v in pol.max_share if v is not None)
+        return f"policy, pricing {pol.pricing}" + (f", max share {caps}" if caps else "")
+    return load(path, catalog=cat).summary()
+
+
+@catalog_app.command("list")
+def catalog_list(
+    chip: Annotated[list[str] | None, typer.Option(help="chip slug, e.g. trn2")] = None,
+    provider: Annotated[list[str] | None, typer.Option(help="provider, e.g. aws")] = None,
+    vendor: Annotated[list[str] | None, typer.Option(help="chip vendor, e.g. nvidia")] = None,
+    ecosystem: Annotated[list[str] | None, typer.Option(help="e.g. cuda, neuron")] = None,
+    jurisdiction: Annotated[list[str] | None, typer.Option(help="e.g. EU, US")] = None,
+    pricing: Annotated[
+        str | None,
+        typer.Option(help="only offerings sold with this pricing: on_demand, spot, "
+                     "commit_1y, commit_3y"),
+    ] = None,
+    format: Annotated[TableFormat, typer.Option("--format", help="table, csv or json")] = (
+        TableFormat.table
+    ),
+    catalog: CatalogOption = None,
+) -> None:
+    """List offerings (cloud × region × chip) with prices, capacity and carbon."""
+    cat = _catalog(catalog)
+    filters = {"chip": chip, "provider": provider, "chip_vendor": vendor,
+               "ecosystem": ecosystem, "jurisdiction": jurisdiction}
+    vocab = cat.vocab
+    known = {"chip": vocab.chips, "provider": vocab.providers, "chip_vendor": vocab.chip_vendors,
+             "ecosystem": vocab.ecosystems, "jurisdiction": vocab.jurisdictions}
+    for name, values in filters.items():
+        for value in values or []:
+            if value not in known[name]:
+                raise InputError(f"--{name.replace('chip_vendor', 'vendor')}: unknown value "
+                                 f"'{value}' (known: {', '.join(sorted(known[name]))})")
+    if pricing is not None and pricing not in ("on_demand", "spot", "commit_1y", "commit_3y"):
+        raise InputError(f"--pricing: '{pricing}' is not one of on_demand, spot, commit_1y, "
+                         "commit_3y")
+    frame = catalog_mod.list_offerings(
+        cat, chip=chip or (), provider=provider or (), vendor=vendor or (),
+        ecosystem=ecosystem or (), jurisdiction=jurisdiction or (), pricing=pricing,
+    )
+    if format is TableFormat.json:
+        sys.stdout.write(to_json(frame.to_dicts()))
+    elif format is TableFormat.csv:
+        sys.stdout.write(frame_csv(frame))
+    else:
+        out = console()
+        out.print(offerings_table(frame, title=f"{frame.height} offerings"))
+        if frame.filter(frame["price_basis"] == "estimate").height:
+            out.print("* estimate: not a published price; the notes column (--format csv) "
+                      "says why, and models/SOURCES.md how")
+
+
+@catalog_app.command("chips")
+def catalog_chips(
+    format: Annotated[TableFormat, typer.Option("--format", help="table, csv or json")] = (
+        TableFormat.table
+    ),
+    catalog: CatalogOption = None,
+) -> None:
+    """List chips with their specs and default speeds (H100 SXM = 1.0)."""
+    from rich.table import Table
+
+    cat = _catalog(catalog)
+    speeds = cat.speeds.pivot(on="kind", index="chip", values="speed")
+    frame = cat.chips.join(speeds, on="chip", how="left").sort("vendor", "chip")
+    if format is TableFormat.json:
+        sys.stdout.write(to_json(frame.to_dicts()))
+        return
+    if format is TableFormat.csv:
+        sys.stdout.write(frame_csv(frame))
+        return
+    table = Table(title=f"{frame.height} chips", header_style="bold")
+    for col in ("chip", "vendor", "ecosystem", "BF16 TF", "FP8 TF", "HBM GB", "TDP W",
+                "train speed", "infer speed", "offered"):
+        table.add_column(col, justify="left" if col in ("chip", "vendor", "ecosystem") else "right")
+    offered = cat.offerings.group_by("chip").len()
+    counts = dict(zip(offered["chip"], offered["len"], strict=True))
+    for row in frame.iter_rows(named=True):
+        tdp = f"{row['tdp_w']:g}" + ("*" if row["tdp_basis"] == "estimate" else "")
+        table.add_row(
+            row["chip"], row["vendor"], row["ecosystem"],
+            "-" if row["bf16_tflops"] is None else f"{row['bf16_tflops']:g}",
+            "-" if row["fp8_tflops"] is None else f"{row['fp8_tflops']:g}",
+            f"{row['hbm_gb']:g}", tdp, f"{row['training']:g}", f"{row['inference']:g}",
+            str(counts.get(row["chip"], 0)),
+        )
+    out = console()
+    out.print(table)
+    out.print("* estimated TDP; speeds' basis (measured, vendor-claim, peak-ratio) is in "
+              "speeds.csv")
+
+
+@app.command()
+def schema() -> None:
+    """Print the JSON Schema of the fleet file (workloads, policy, horizon_days)."""
+    sys.stdout.write(to_json(json_schema(Fleet)))
+
+
+def main() -> None:
+    """Entry point: run the app, turning InputError into exit code 2."""
+    try:
+        app()
+    except InputError as exc:
+        err = console(stderr=True)
+        for issue in exc.issues:
+            err.print(f"error: {issue}", markup=False)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except Exception as exc:  # a bug: say so briefly unless asked for the traceback
+        if os.environ.get("PLACER_DEBUG"):
+            raise
+        err = console(stderr=True)
+        err.print(f"internal error: {type(exc).__name__}: {exc}", markup=False)
+        err.print("this is a bug in placer; rerun with PLACER_DEBUG=1 for the traceback",
+                  markup=False)
+        sys.exit(3)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,440 @@
+"""Files in and out: YAML/JSON documents with line numbers, CSV/Parquet tables, atomic writes,
+and turning validation errors into messages that name the file, the field and the line."""
+
+from __future__ import annotations
+
+import difflib
+import json
+import math
+import os
+import re
+import tempfile
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import yaml
+from pydantic import ValidationError
+
+from placer.errors import InputError, Issue, Loc, fail, format_loc
+
+DOCUMENT_SUFFIXES = (".yaml", ".yml", ".json")
+TABLE_SUFFIXES = (".csv", ".parquet", ".pq")
+MAX_DOCUMENT_BYTES = 64 * 1024 * 1024  # bigger fleets belong in CSV or Parquet
+MAX_DOCUMENT_NODES = 2_000_000  # bounds YAML alias expansion ("billion laughs")
+MAX_ISSUES = 25
+
+Positions = dict[tuple[str | int, ...], int]
+
+
+# ---------------------------------------------------------------------------
+# Documents (YAML / JSON)
+
+
+class _Loader(yaml.SafeLoader):
+    """Safe YAML with YAML 1.2 booleans (so NO stays Norway) and dates kept as text."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [
+        (tag, regexp)
+        for tag, regexp in resolvers
+        if tag not in ("tag:yaml.org,2002:bool", "tag:yaml.org,2002:timestamp")
+    ]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+    list("tTfF"),
+)
+
+
+@dataclass
+class Document:
+    """Parsed file content plus a lazy map from a field path to its line."""
+
+    data: Any
+    file: str
+    _positions: Positions | None = None
+    _position_source: Callable[[], Positions] | None = field(default=None, repr=False)
+
+    def line(self, loc: Loc) -> int | None:
+        """Line of the field at loc, or of its nearest ancestor that has one."""
+        if self._positions is None:
+            try:
+                self._positions = self._position_source() if self._position_source else {}
+            except Exception:  # positions are a courtesy; never fail over them
+                self._positions = {}
+        path = tuple(loc)
+        while path:
+            if path in self._positions:
+                return self._positions[path]
+            path = path[:-1]
+        return self._positions.get((), None)
+
+
+def _node_positions(root: yaml.Node, file: str) -> Positions:
+    """Walk a composed YAML tree: record lines, reject duplicate keys, bound alias expansion."""
+    positions: Positions = {(): root.start_mark.line + 1}
+    sizes: dict[int, int] = {}
+
+    def expanded_size(node: yaml.Node) -> int:
+        key = id(node)
+        if key not in sizes:
+            sizes[key] = 1  # guards against recursive aliases
+            if isinstance(node, yaml.MappingNode):
+                sizes[key] = 1 + sum(expanded_size(k) + expanded_size(v) for k, v in node.value)
+            elif isinstance(node, yaml.SequenceNode):
+                sizes[key] = 1 + sum(expanded_size(v) for v in node.value)
+        return sizes[key]
+
+    total = expanded_size(root)
+    if total > MAX_DOCUMENT_NODES:
+        raise fail(
+            f"the document expands to {total:,} values (YAML aliases); the limit is "
+            f"{MAX_DOCUMENT_NODES:,}",
+            file=file,
+        )
+    seen: set[int] = set()
+
+    def walk(node: yaml.Node, path: tuple[str | int, ...]) -> None:
+        if id(node) in seen:
+            return
+        seen.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            first_line: dict[str, int] = {}
+            for key_node, value_node in node.value:
+                key = key_node.value if isinstance(key_node, yaml.ScalarNode) else None
+                line = key_node.start_mark.line + 1
+                if key is None or key == "<<":
+                    continue
+                if key in first_line:
+                    raise fail(
+                        f"duplicate key '{key}' (first at line {first_line[key]})",
+                        file=file, field=format_loc(path) or None, line=line,
+                    )
+                first_line[key] = line
+                positions[(*path, key)] = line
+                walk(value_node, (*path, key))
+        elif isinstance(node, yaml.SequenceNode):
+            for index, item in enumerate(node.value):
+                positions[(*path, index)] = item.start_mark.line + 1
+                walk(item, (*path, index))
+
+    walk(root, ())
+    return positions
+
+
+def _check_size(path: Path, limit: int = MAX_DOCUMENT_BYTES) -> None:
+    size = path.stat().st_size
+    if size > limit:
+        raise fail(
+            f"file is {size / 1e6:.0f} MB; documents are limited to {limit / 1e6:.0f} MB "
+            "(put large fleets in a CSV or Parquet workloads table)",
+            file=str(path),
+        )
+
+
+def _read_text(path: Path) -> str:
+    if not path.exists():
+        raise fail("file not found", file=str(path))
+    if path.is_dir():
+        raise fail("is a directory, not a file", file=str(path))
+    _check_size(path)
+    try:
+        return path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise fail(f"not UTF-8 text (byte {exc.start})", file=str(path)) from None
+    except OSError as exc:
+        raise fail(f"cannot read: {exc.strerror}", file=str(path)) from None
+
+
+def parse_yaml(text: str, file: str) -> Document:
+    """Parse one YAML document safely, keeping line numbers."""
+    loader = _Loader(text)
+    try:
+        root = loader.get_single_node()
+        if root is None:
+            return Document(None, file, {})
+        positions = _node_positions(root, file)
+        data = loader.construct_document(root)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else None
+        problem = exc.problem or exc.context or "invalid YAML"
+        raise fail(f"invalid YAML: {problem}", file=file, line=line) from None
+    except yaml.YAMLError as exc:
+        raise fail(f"invalid YAML: {exc}", file=file) from None
+    except RecursionError:
+        raise fail("invalid YAML: nested too deeply", file=file) from None
+    finally:
+        loader.dispose()
+    return Document(data, file, positions)
+
+
+def _reject_constant(name: str) -> float:
+    raise ValueError(f"{name} is not a number placer accepts")
+
+
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise ValueError(f"duplicate key '{key}'")
+        out[key] = value
+    return out
+
+
+def parse_json(text: str, file: str) -> Document:
+    """Parse JSON strictly (no NaN/Infinity, no duplicate keys); lines found only on error."""
+    try:
+        data = json.loads(
+            text, parse_constant=_reject_constant, object_pairs_hook=_no_duplicate_keys
+        )
+    except json.JSONDecodeError as exc:
+        raise fail(f"invalid JSON: {exc.msg}", file=file, line=exc.lineno) from None
+    except ValueError as exc:
+        raise fail(f"invalid JSON: {exc}", file=file) from None
+    except RecursionError:
+        raise fail("invalid JSON: nested too deeply", file=file) from None
+
+    def positions() -> Positions:
+        # JSON is YAML flow syntax: compose it only to learn where fields are.
+        loader = _Loader(text)
+        try:
+            root = loader.get_single_node()
+            return _node_positions(root, file) if root is not None else {}
+        finally:
+            loader.dispose()
+
+    return Document(data, file, None, positions)
+
+
+def read_document(path: str | Path) -> Document:
+    """Read a YAML or JSON file into plain data with line positions."""
+    path = Path(path)
+    text = _read_text(path)
+    if path.suffix.lower() == ".json":
+        return parse_json(text, str(path))
+    return parse_yaml(text, str(path))
+
+
+# ---------------------------------------------------------------------------
+# Tables (CSV / Parquet)
+
+
+def read_table(path: str | Path) -> pl.DataFrame:
+    """Read a CSV (every column as text) or Parquet file."""
+    path = Path(path)
+    if not path.exists():
+        raise fail("file not found", file=str(path))
+    if path.is_dir():
+        raise fail("is a directory, not a file", file=str(path))
+    try:
+        if path.suffix.lower() in (".parquet", ".pq"):
+            frame = pl.read_parquet(path)
+        else:
+            _check_utf8(path)
+            frame = pl.read_csv(path, infer_schema=False)
+    except InputError:
+        raise
+    except pl.exceptions.NoDataError:
+        raise fail("empty file: expected a header row", file=str(path)) from None
+    except Exception as exc:  # polars and arrow raise many kinds; all mean "bad table"
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        kind = "Parquet" if path.suffix.lower() in (".parquet", ".pq") else "CSV"
+        raise fail(f"invalid {kind}: {first}", file=str(path)) from None
+    blank = [c for c in frame.columns if not c.strip()]
+    if blank:
+        raise fail("a column has no name in the header row", file=str(path))
+    dupes = sorted({c for c in frame.columns if frame.columns.count(c) > 1})
+    if dupes:
+        raise fail(f"duplicate columns: {', '.join(dupes)}", file=str(path))
+    return frame
+
+
+def _check_utf8(path: Path) -> None:
+    with path.open("rb") as handle:
+        head = handle.read(1 << 20)
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if exc.start < len(head) - 4:  # a cut multi-byte character at the end is fine
+            raise fail(f"not UTF-8 text (byte {exc.start})", file=str(path)) from None
+
+
+def _cell(value: Any) -> Any:
+    """A table cell as plain data: '' and NaN are absent; JSON text becomes lists/dicts."""
+    if value is None:
+        return None
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, str):
+        text = value.strip()
+        if not text:
+            return None
+        if text[0] in "[{":
+            try:
+                return json.loads(text, parse_constant=_reject_constant)
+            except ValueError:
+                return text
+        return text
+    if isinstance(value, pl.Series):
+        return value.to_list()
+    return value
+
+
+def table_records(
+    frame: pl.DataFrame, list_fields: Sequence[str] = ()
+) -> list[dict[str, Any]]:
+    """Rows as nested dicts: 'data.region' columns nest, list cells split on ',' or ';'."""
+    records: list[dict[str, Any]] = []
+    columns = [(c, c.split(".")) for c in frame.columns]
+    for row in frame.iter_rows():
+        record: dict[str, Any] = {}
+        for (column, parts), raw in zip(columns, row, strict=True):
+            value = _cell(raw)
+            if value is None:
+                continue
+            if column in list_fields and isinstance(value, str):
+                value = [v.strip() for v in re.split(r"[;,]", value) if v.strip()]
+            target = record
+            for part in parts[:-1]:
+                target = target.setdefault(part, {})
+                if not isinstance(target, dict):
+                    break
+            else:
+                target[parts[-1]] = value
+        records.append(record)
+    return records
+
+
+def table_document(path: str | Path, key: str, list_fields: Sequence[str] = ()) -> Document:
+    """A table as a document {key: [rows]}, each row's line being its CSV line (header = 1)."""
+    frame = read_table(path)
+    rows = table_records(frame, list_fields)
+    positions: Positions = {(key, i): i + 2 for i in range(len(rows))}
+    return Document({key: rows}, str(path), positions)
+
+
+# ---------------------------------------------------------------------------
+# Validation errors -> issues
+
+
+_TAGS = {"training", "inference"}
+
+
+def _clean_loc(loc: Sequence[str | int]) -> tuple[str | int, ...]:
+    """Drop the union tags pydantic inserts after a list index: workloads.0.training.x."""
+    out: list[str | int] = []
+    for i, part in enumerate(loc):
+        if part in _TAGS and i > 0 and isinstance(loc[i - 1], int):
+            continue
+        if isinstance(part, str) and part.startswith("function-"):
+            continue
+        out.append(part)
+    return tuple(out)
+
+
+def _message(error: Mapping[str, Any], known_fields: frozenset[str]) -> str:
+    kind = error["type"]
+    loc = error["loc"]
+    if kind == "extra_forbidden":
+        name = str(loc[-1])
+        close = difflib.get_close_matches(name, sorted(known_fields), n=1)
+        hint = f"; did you mean '{close[0]}'?" if close else ""
+        return f"unknown field '{name}'{hint}"
+    if kind == "missing":
+        return "required field is missing"
+    if kind == "union_tag_not_found":
+        return "kind is required: training or inference"
+    if kind == "union_tag_invalid":
+        return f"kind '{error['input'].get('kind')}' is not one of: training, inference"
+    if kind in ("finite_number",):
+        return "must be a finite number (not NaN or infinity)"
+    msg = str(error["msg"])
+    for prefix in ("Value error, ", "Assertion failed, "):
+        if msg.startswith(prefix):
+            msg = msg[len(prefix):]
+    msg = msg.replace("Input should be", "must be").replace("input should be", "must be")
+    if kind in ("float_parsing", "int_parsing", "float_type", "int_type", "bool_parsing"):
+        msg += f", got {error.get('input')!r}"
+    return msg
+
+
+def issues_from_validation(
+    exc: ValidationError,
+    doc: Document,
+    prefix: Loc = (),
+    known_fields: frozenset[str] = frozenset(),
+    label: Callable[[tuple[str | int, ...]], str | None] | None = None,
+) -> list[Issue]:
+    """One Issue per pydantic error, with the file, a readable field path and the line."""
+    issues: list[Issue] = []
+    for error in exc.errors(include_url=False):
+        loc = (*prefix, *_clean_loc(error["loc"]))
+        if error["type"] == "union_tag_not_found" or error["type"] == "union_tag_invalid":
+            loc = (*loc, "kind")
+        field_path = format_loc(loc)
+        if label is not None:
+            field_path = _labelled(loc, label) or field_path
+        issues.append(Issue(_message(error, known_fields), doc.file, field_path or None,
+                            doc.line(loc)))
+    return sorted(issues, key=lambda i: i.line or 0)
+
+
+def _labelled(loc: tuple[str | int, ...], label: Callable[[tuple[str | int, ...]], str | None]
+              ) -> str:
+    """workloads[3] (pretrain-70b).chip_hours: the name helps find the entry."""
+    out = ""
+    for i, part in enumerate(loc):
+        out = out + f"[{part}]" if isinstance(part, int) else (f"{out}.{part}" if out else part)
+        if isinstance(part, int):
+            name = label(loc[: i + 1])
+            if name:
+                out += f" ({name})"
+    return out
+
+
+def raise_issues(issues: list[Issue]) -> None:
+    """Raise InputError with at most MAX_ISSUES issues (and a count of the rest)."""
+    if not issues:
+        return
+    shown = issues[:MAX_ISSUES]
+    if len(issues) > MAX_ISSUES:
+        shown.append(Issue(f"... and {len(issues) - MAX_ISSUES} more problems", issues[0].file))
+    raise InputError(shown)
+
+
+# ---------------------------------------------------------------------------
+# Writing
+
+
+@contextmanager
+def atomic_path(target: str | Path) -> Iterator[Path]:
+    """Yield a temporary path beside target; on success it replaces target in one step."""
+    target = Path(target)
+    directory = target.parent if str(target.parent) else Path(".")
+    if not directory.is_dir():
+        raise fail("the folder to write into does not exist", file=str(target))
+    handle, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
+    os.close(handle)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        os.replace(tmp, target)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def write_atomic(target: str | Path, content: str | bytes) -> None:
+    """Write text or bytes so that target is either the old file or the whole new one."""
+    with atomic_path(target) as tmp:
+        if isinstance(content, str):
+            tmp.write_text(content, encoding="utf-8")
+        else:
+            tmp.write_bytes(content)

@@ -1,0 +1,254 @@
+"""A Problem: validated workloads, policy and horizon, with the catalog they refer to.
+
+`load()` reads fleet files (YAML/JSON documents or CSV/Parquet workloads tables) and an
+optional policy file, checks everything against the catalog and reports every problem
+with its file, field and line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from placer.catalog import Catalog, default_catalog, load_catalog
+from placer.errors import InputError, Issue, fail
+from placer.io import (
+    DOCUMENT_SUFFIXES,
+    TABLE_SUFFIXES,
+    Document,
+    issues_from_validation,
+    raise_issues,
+    read_document,
+    table_document,
+)
+from placer.schema import (
+    WORKLOAD_FIELDS,
+    Fleet,
+    InferenceWorkload,
+    Policy,
+    TrainingWorkload,
+)
+
+DEFAULT_HORIZON_DAYS = 30.0
+FLEET_KEYS = frozenset(Fleet.model_fields)
+POLICY_KEYS = frozenset(Policy.model_fields)
+KNOWN_FIELDS = FLEET_KEYS | POLICY_KEYS | WORKLOAD_FIELDS | {
+    "region", "tb", "min_providers", "max_fraction", "provider", "chip_vendor", "ecosystem",
+    "chip", "offering", "jurisdiction", "price_basis",
+}
+
+AnyWorkload = TrainingWorkload | InferenceWorkload
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where a workload was written, for messages."""
+
+    file: str
+    line: int | None
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Everything a solve needs. Build it with `load()` or `problem_from_dict()`."""
+
+    workloads: tuple[AnyWorkload, ...]
+    policy: Policy
+    horizon_days: float
+    catalog: Catalog
+    origins: tuple[Origin, ...] = field(default=(), compare=False)
+
+    def replace(self, **changes: Any) -> Problem:
+        """A copy with some fields changed (scenarios build on this)."""
+        return replace(self, **changes)
+
+    def summary(self) -> str:
+        """'42 workloads (30 training, 12 inference), horizon 30 days, on_demand'."""
+        training = sum(w.kind == "training" for w in self.workloads)
+        inference = len(self.workloads) - training
+        parts = [
+            f"{len(self.workloads)} workloads ({training} training, {inference} inference)",
+            f"horizon {self.horizon_days:g} days",
+            f"pricing {self.policy.pricing}",
+        ]
+        caps = [f"{k} {v:g}" for k, v in self.policy.max_share if v is not None]
+        if caps:
+            parts.append("max share " + ", ".join(caps))
+        return ", ".join(parts)
+
+
+def _catalog(catalog: Catalog | str | Path | Sequence[str | Path] | None) -> Catalog:
+    if catalog is None:
+        return default_catalog()
+    if isinstance(catalog, Catalog):
+        return catalog
+    if isinstance(catalog, str | Path):
+        return load_catalog([catalog])
+    return load_catalog(list(catalog))
+
+
+def _read(path: Path) -> Document:
+    suffix = path.suffix.lower()
+    if suffix in TABLE_SUFFIXES:
+        return table_document(path, "workloads", list_fields=("runs_on", "residency"))
+    if suffix in DOCUMENT_SUFFIXES:
+        return read_document(path)
+    raise fail(
+        f"unsupported file type '{suffix or '(none)'}'; use "
+        + ", ".join(DOCUMENT_SUFFIXES + TABLE_SUFFIXES),
+        file=str(path),
+    )
+
+
+def _workload_label(doc: Document):  # noqa: ANN202 - small closure factory
+    def label(loc: tuple[str | int, ...]) -> str | None:
+        if len(loc) == 2 and loc[0] == "workloads" and isinstance(loc[1], int):
+            items = doc.data.get("workloads") if isinstance(doc.data, dict) else None
+            if isinstance(items, list) and loc[1] < len(items) and isinstance(items[loc[1]], dict):
+                name = items[loc[1]].get("name")
+                return str(name) if name is not None else None
+        return None
+
+    return label
+
+
+def _validate_fleet(doc: Document, catalog: Catalog) -> Fleet:
+    data = doc.data
+    if data is None:
+        raise fail("empty file: expected workloads, policy or horizon_days", file=doc.file)
+    if not isinstance(data, dict):
+        raise fail(
+            f"expected a mapping with workloads, policy or horizon_days, got a "
+            f"{type(data).__name__}",
+            file=doc.file, line=doc.line(()),
+        )
+    try:
+        return Fleet.model_validate(data, context={"vocab": catalog.vocab})
+    except ValidationError as exc:
+        raise_issues(issues_from_validation(exc, doc, known_fields=KNOWN_FIELDS,
+                                            label=_workload_label(doc)))
+        raise
+
+
+def _validate_policy_file(doc: Document, catalog: Catalog) -> Policy:
+    data = doc.data
+    prefix: tuple[str, ...] = ()
+    if isinstance(data, dict) and set(data) == {"policy"}:
+        data, prefix = data["policy"], ("policy",)
+    if not isinstance(data, dict):
+        raise fail("expected a mapping of policy fields (pricing, max_share, ...)",
+                   file=doc.file, line=doc.line(()))
+    try:
+        return Policy.model_validate(data, context={"vocab": catalog.vocab})
+    except ValidationError as exc:
+        raise_issues(issues_from_validation(exc, doc, prefix, known_fields=KNOWN_FIELDS))
+        raise
+
+
+def _cross_checks(workloads: list[AnyWorkload], origins: list[Origin]) -> None:
+    """Rules that span workloads (and files): unique names, one port price per codebase."""
+    issues: list[Issue] = []
+    first: dict[str, Origin] = {}
+    for workload, origin in zip(workloads, origins, strict=True):
+        if workload.name in first:
+            prior = first[workload.name]
+            where = f"{prior.file}:{prior.line}" if prior.line else prior.file
+            issues.append(Issue(f"duplicate workload name '{workload.name}' (first at {where})",
+                                origin.file, "name", origin.line))
+        else:
+            first[workload.name] = origin
+    ports: dict[tuple[str, str], tuple[float, str]] = {}
+    for workload, origin in zip(workloads, origins, strict=True):
+        codebase = workload.codebase or workload.name
+        for eco, usd in workload.port_usd.items():
+            known = ports.setdefault((codebase, eco), (usd, workload.name))
+            if known[0] != usd:
+                issues.append(Issue(
+                    f"codebase '{codebase}' has two prices for porting to {eco}: "
+                    f"{known[0]:g} ('{known[1]}') and {usd:g}; one port serves the whole "
+                    "codebase, so give the same port_usd", origin.file, f"port_usd.{eco}",
+                    origin.line))
+    raise_issues(issues)
+
+
+def build_problem(
+    fleets: Sequence[tuple[Fleet, Document]],
+    catalog: Catalog,
+    policy: tuple[Policy, str] | None = None,
+) -> Problem:
+    """Combine validated fleet files (and a policy file) into one Problem."""
+    workloads: list[AnyWorkload] = []
+    origins: list[Origin] = []
+    horizon: tuple[float, str] | None = None
+    file_policy: tuple[Policy, str] | None = None
+    for fleet, doc in fleets:
+        for i, workload in enumerate(fleet.workloads):
+            workloads.append(workload)
+            origins.append(Origin(doc.file, doc.line(("workloads", i))))
+        if fleet.horizon_days is not None:
+            if horizon is not None and horizon[0] != fleet.horizon_days:
+                raise fail(f"horizon_days {fleet.horizon_days:g} differs from "
+                           f"{horizon[0]:g} in {horizon[1]}", file=doc.file,
+                           field="horizon_days", line=doc.line(("horizon_days",)))
+            horizon = (fleet.horizon_days, doc.file)
+        if fleet.policy is not None:
+            if file_policy is not None and policy is None:
+                raise fail(f"a policy is also given in {file_policy[1]}; keep one, or pass "
+                           "--policy to choose", file=doc.file, field="policy",
+                           line=doc.line(("policy",)))
+            file_policy = (fleet.policy, doc.file)
+    _cross_checks(workloads, origins)
+    chosen = policy or file_policy
+    return Problem(
+        workloads=tuple(workloads),
+        policy=chosen[0] if chosen else Policy(),
+        horizon_days=horizon[0] if horizon else DEFAULT_HORIZON_DAYS,
+        catalog=catalog,
+        origins=tuple(origins),
+    )
+
+
+def load(
+    *paths: str | Path,
+    policy: str | Path | None = None,
+    catalog: Catalog | str | Path | Sequence[str | Path] | None = None,
+) -> Problem:
+    """Read fleet files (and optionally a policy file) into a validated Problem.
+
+    Raises InputError listing every problem found, each with file, field and line.
+    """
+    if not paths:
+        raise InputError("no fleet file given")
+    cat = _catalog(catalog)
+    fleets: list[tuple[Fleet, Document]] = []
+    issues: list[Issue] = []
+    for path in paths:
+        try:
+            doc = _read(Path(path))
+            fleets.append((_validate_fleet(doc, cat), doc))
+        except InputError as exc:
+            issues += exc.issues
+    policy_pair: tuple[Policy, str] | None = None
+    if policy is not None:
+        try:
+            doc = read_document(policy)
+            policy_pair = (_validate_policy_file(doc, cat), doc.file)
+        except InputError as exc:
+            issues += exc.issues
+    raise_issues(issues)
+    return build_problem(fleets, cat, policy_pair)
+
+
+def problem_from_dict(
+    data: dict[str, Any],
+    catalog: Catalog | str | Path | Sequence[str | Path] | None = None,
+    name: str = "<dict>",
+) -> Problem:
+    """Validate plain data shaped like a fleet file (for notebooks and scripts)."""
+    cat = _catalog(catalog)
+    doc = Document(data, name, {})
+    return build_problem([(_validate_fleet(doc, cat), doc)], cat)
