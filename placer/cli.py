@@ -55,6 +55,10 @@ def _catalog(dirs: list[Path] | None) -> catalog_mod.Catalog:
 def validate(
     files: Annotated[list[Path], typer.Argument(help="fleet, policy or plan files")],
     policy: Annotated[Path | None, typer.Option(help="policy file to check with them")] = None,
+    together: Annotated[
+        bool, typer.Option(help="also check the fleet files combine into one problem, as "
+                           "`placer solve FILE...` would combine them")
+    ] = False,
     catalog: CatalogOption = None,
 ) -> None:
     """Check files against the formats and the catalog; print one line per valid file."""
@@ -67,17 +71,16 @@ def validate(
         except InputError as exc:
             failed = True
             for issue in exc.issues:
-                err.print(str(issue), markup=False)
+                err.print(f"error: {issue}", markup=False)
     fleets = [p for p in files if _kind(p) == "fleet"]
-    if not failed and (len(fleets) > 1 or policy is not None):
+    if not failed and fleets and (together or policy is not None):
         try:
-            problem = load(*fleets, policy=policy, catalog=cat) if fleets else None
-            if problem is not None:
-                out.print(f"together: ok — {problem.summary()}")
+            problem = load(*fleets, policy=policy, catalog=cat)
+            out.print(f"together: ok — {problem.summary()}")
         except InputError as exc:
             failed = True
             for issue in exc.issues:
-                err.print(str(issue), markup=False)
+                err.print(f"error: {issue}", markup=False)
     if failed:
         raise typer.Exit(2)
 

@@ -165,6 +165,8 @@ def parse_yaml(text: str, file: str) -> Document:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
         problem = exc.problem or exc.context or "invalid YAML"
+        if "expected <block end>" in problem or "mapping values are not allowed" in problem:
+            problem = f"{problem} (is the indentation consistent with the lines above?)"
         raise fail(f"invalid YAML: {problem}", file=file, line=line) from None
     except yaml.YAMLError as exc:
         raise fail(f"invalid YAML: {exc}", file=file) from None
@@ -349,6 +351,8 @@ def _message(error: Mapping[str, Any], known_fields: frozenset[str]) -> str:
         return f"unknown field '{name}'{hint}"
     if kind == "missing":
         return "required field is missing"
+    if kind == "missing_group":
+        return "required fields are missing: " + ", ".join(error["names"])
     if kind == "union_tag_not_found":
         return "kind is required: training or inference"
     if kind == "union_tag_invalid":
@@ -374,7 +378,8 @@ def issues_from_validation(
 ) -> list[Issue]:
     """One Issue per pydantic error, with the file, a readable field path and the line."""
     issues: list[Issue] = []
-    for error in exc.errors(include_url=False):
+    errors = _group_missing(exc.errors(include_url=False))
+    for error in errors:
         loc = (*prefix, *_clean_loc(error["loc"]))
         if error["type"] == "union_tag_not_found" or error["type"] == "union_tag_invalid":
             loc = (*loc, "kind")
@@ -384,6 +389,27 @@ def issues_from_validation(
         issues.append(Issue(_message(error, known_fields), doc.file, field_path or None,
                             doc.line(loc)))
     return sorted(issues, key=lambda i: i.line or 0)
+
+
+def _group_missing(errors: list[Any]) -> list[Any]:
+    """Several missing fields of one object become one error listing them all."""
+    missing: dict[tuple[Any, ...], list[str]] = {}
+    out: list[Any] = []
+    for error in errors:
+        if error["type"] == "missing" and error["loc"]:
+            parent = tuple(error["loc"][:-1])
+            if parent not in missing:
+                missing[parent] = []
+                out.append({"type": "missing_group", "loc": parent, "names": missing[parent],
+                            "msg": "", "input": None})
+            missing[parent].append(str(error["loc"][-1]))
+        else:
+            out.append(error)
+    return [
+        {**e, "type": "missing", "loc": (*e["loc"], e["names"][0])}
+        if e["type"] == "missing_group" and len(e["names"]) == 1 else e
+        for e in out
+    ]
 
 
 def _labelled(loc: tuple[str | int, ...], label: Callable[[tuple[str | int, ...]], str | None]

@@ -50,6 +50,11 @@ class Origin:
 
     file: str
     line: int | None
+    index: int = 0  # position in the file's workloads list
+
+    def field(self, name: str, attribute: str) -> str:
+        """'workloads[3] (pretrain-70b).name' for messages."""
+        return f"workloads[{self.index}] ({name}).{attribute}"
 
 
 @dataclass(frozen=True)
@@ -104,7 +109,7 @@ def _read(path: Path) -> Document:
     )
 
 
-def _workload_label(doc: Document):  # noqa: ANN202 - small closure factory
+def _workload_label(doc: Document):
     def label(loc: tuple[str | int, ...]) -> str | None:
         if len(loc) == 2 and loc[0] == "workloads" and isinstance(loc[1], int):
             items = doc.data.get("workloads") if isinstance(doc.data, dict) else None
@@ -158,7 +163,7 @@ def _cross_checks(workloads: list[AnyWorkload], origins: list[Origin]) -> None:
             prior = first[workload.name]
             where = f"{prior.file}:{prior.line}" if prior.line else prior.file
             issues.append(Issue(f"duplicate workload name '{workload.name}' (first at {where})",
-                                origin.file, "name", origin.line))
+                                origin.file, origin.field(workload.name, "name"), origin.line))
         else:
             first[workload.name] = origin
     ports: dict[tuple[str, str], tuple[float, str]] = {}
@@ -170,8 +175,8 @@ def _cross_checks(workloads: list[AnyWorkload], origins: list[Origin]) -> None:
                 issues.append(Issue(
                     f"codebase '{codebase}' has two prices for porting to {eco}: "
                     f"{known[0]:g} ('{known[1]}') and {usd:g}; one port serves the whole "
-                    "codebase, so give the same port_usd", origin.file, f"port_usd.{eco}",
-                    origin.line))
+                    "codebase, so give the same port_usd", origin.file,
+                    origin.field(workload.name, f"port_usd.{eco}"), origin.line))
     raise_issues(issues)
 
 
@@ -188,7 +193,7 @@ def build_problem(
     for fleet, doc in fleets:
         for i, workload in enumerate(fleet.workloads):
             workloads.append(workload)
-            origins.append(Origin(doc.file, doc.line(("workloads", i))))
+            origins.append(Origin(doc.file, doc.line(("workloads", i)), i))
         if fleet.horizon_days is not None:
             if horizon is not None and horizon[0] != fleet.horizon_days:
                 raise fail(f"horizon_days {fleet.horizon_days:g} differs from "

@@ -57,7 +57,9 @@ Name = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f
 class Strict(BaseModel):
     """Unknown fields, NaN and infinity are errors everywhere."""
 
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, str_strip_whitespace=True)
+    model_config = ConfigDict(
+        extra="forbid", allow_inf_nan=False, str_strip_whitespace=True, coerce_numbers_to_str=True
+    )
 
 
 def _vocab(info: ValidationInfo) -> Vocabulary | None:
@@ -203,8 +205,9 @@ class DataLocation(Strict):
         vocab = _vocab(info)
         provider = v.split("/")[0]
         if vocab is not None and provider not in vocab.egress_providers:
-            raise _unknown("provider (no egress rates in the catalog)", provider,
-                           vocab.egress_providers)
+            known = ", ".join(sorted(vocab.egress_providers))
+            raise ValueError(f"provider '{provider}' has no egress rates in the catalog "
+                             f"(egress.csv knows: {known})")
         return v
 
 
@@ -397,13 +400,23 @@ class Policy(Strict):
 
 
 class Fleet(Strict):
-    """The fleet file: any of workloads, policy and horizon_days."""
+    """The fleet file: any of workloads, policy and horizon_days.
+
+    Top-level keys starting with `x-` are ignored, so they can hold YAML anchors.
+    """
 
     horizon_days: Annotated[float, Field(gt=0, le=MAX_DAYS)] | None = Field(
         default=None, description="planning horizon in days (30 when no file sets it)"
     )
     policy: Policy | None = None
     workloads: list[Workload] = Field(default_factory=list)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _drop_extension_keys(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            return {k: v for k, v in data.items() if not str(k).startswith("x-")}
+        return data
 
 
 class PolicyFile(Policy):

@@ -1,0 +1,89 @@
+"""`placer validate`, `placer catalog`, `placer schema` and the examples."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import EXAMPLES
+
+EXAMPLE_FILES = sorted(EXAMPLES.glob("*.yaml")) + sorted(EXAMPLES.glob("*.csv"))
+
+
+@pytest.mark.parametrize("path", EXAMPLE_FILES, ids=[p.name for p in EXAMPLE_FILES])
+def test_every_example_validates(cli, path):
+    result = cli("validate", path)
+    assert result.code == 0, result.err
+    assert result.out.startswith(f"{path}: ok — ")
+
+
+def test_enterprise_example_has_40_plus_mixed_workloads(cli):
+    result = cli("validate", EXAMPLES / "enterprise.yaml")
+    assert "44 workloads (16 training, 28 inference)" in result.out
+
+
+def test_validate_together_combines_files(cli, write):
+    a = write("a.yaml", "workloads:\n  - {name: x, kind: inference, chips: 1}\n")
+    b = write("b.yaml", "workloads:\n  - {name: x, kind: inference, chips: 2}\n")
+    assert cli("validate", a, b).code == 0
+    result = cli("validate", "--together", a, b)
+    assert result.code == 2
+    assert f"duplicate workload name 'x' (first at {a}:2)" in result.err
+
+
+def test_validate_a_policy_file(cli, write):
+    p = write("p.yaml", "pricing: spot\nmax_share: {provider: 0.4}\n")
+    result = cli("validate", p)
+    assert result.out == f"{p}: ok — policy, pricing spot, max share provider 0.4\n"
+
+
+def test_catalog_list_json_filters(cli):
+    result = cli("catalog", "list", "--chip", "trn2", "--format", "json")
+    rows = json.loads(result.out)
+    assert [r["offering"] for r in rows] == ["aws/us-east-2/trn2"]
+    assert rows[0]["price_basis"] == "capacity_block"
+
+
+def test_catalog_list_pricing_filter_and_csv(cli):
+    result = cli("catalog", "list", "--pricing", "commit_3y", "--provider", "azure",
+                 "--format", "csv")
+    lines = result.out.splitlines()
+    assert lines[0].startswith("provider,region,chip,")
+    assert len(lines) == 1 + 5  # a100, h100, h200, gb200, mi300x sold with 3-yr terms
+
+
+def test_catalog_list_table_marks_estimates(cli):
+    result = cli("catalog", "list", "--chip", "tpu7x")
+    assert "gcp/us-central1/tpu7x" in result.out
+    assert "estimate*" in result.out
+
+
+def test_catalog_list_unknown_filter_value_is_bad_input(cli):
+    result = cli("catalog", "list", "--vendor", "intel")
+    assert result.code == 2
+    assert result.err.startswith("error: --vendor: unknown value 'intel' (known: amd, aws,")
+
+
+def test_catalog_chips_lists_speeds(cli):
+    rows = json.loads(cli("catalog", "chips", "--format", "json").out)
+    h100 = next(r for r in rows if r["chip"] == "h100")
+    assert (h100["training"], h100["inference"]) == (1.0, 1.0)
+
+
+def test_schema_is_json_schema_of_the_fleet_file(cli):
+    schema = json.loads(cli("schema").out)
+    assert schema["$schema"].startswith("https://json-schema.org/")
+    assert set(schema["properties"]) == {"horizon_days", "policy", "workloads"}
+
+
+def test_real_entry_point_exits_2_without_traceback(tmp_path):
+    bad = tmp_path / "f.yaml"
+    bad.write_text("workloads: [{name: a, kind: training, chip_hours: 0}]\n")
+    run = subprocess.run([sys.executable, "-m", "placer.cli", "validate", str(bad)],
+                         capture_output=True, text=True, check=False)
+    assert run.returncode == 2
+    assert run.stdout == ""
+    assert run.stderr == f"error: {bad}:1: workloads[0] (a).chip_hours: must be greater than 0\n"
