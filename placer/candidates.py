@@ -1,0 +1,333 @@
+"""Workloads × offerings → one row per feasible choice, with every cost term.
+
+This is the only place costs are computed. Everything before it prepares data;
+everything after it (model, solve, reports) only reads the table.
+
+A row is a *unit* a workload may take on an offering, `n` times with
+`0 <= n <= max_units`:
+- training (a gang): one unit = the whole job on `unit_chips` chips; max_units = 1.
+- inference: one unit = one instance (`unit_chips` = chips per instance), serving
+  `unit_ref` H100-equivalents; the workload's units must cover its `demand`.
+`egress_usd` is paid once if the row is used; porting is paid once per
+(`port_key`, `port_ecosystem`) if any row needing it is used.
+
+Rules are evaluated as boolean columns over all workload × offering pairs, in the
+order of STAGES, so that the funnel (how many offerings survive each rule, per
+workload) explains a workload that has no candidate at all.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import polars as pl
+
+from placer.geo import ISO_COUNTRIES, country_jurisdiction
+
+if TYPE_CHECKING:
+    from placer.problem import Problem
+    from placer.schema import Selector
+
+PUE = 1.2
+HOURS_PER_DAY = 24.0
+EPS = 1e-9  # tolerance before rounding a ratio up to whole chips
+
+# The rules, in the order they are reported.
+STAGES: tuple[str, ...] = (
+    "policy",      # allow/deny lists
+    "pricing",     # the offering is sold with the chosen pricing
+    "residency",   # jurisdiction, country or region allowed
+    "sovereign",   # provider headquartered in an allowed jurisdiction
+    "ecosystem",   # runs natively, or a port_usd entry exists
+    "memory",      # inference: one instance holds memory_gb
+    "capacity",    # the gang (or one instance) fits in the offering's capacity
+)
+
+CANDIDATE_COLUMNS: tuple[str, ...] = (
+    "w", "workload", "kind", "offering", "provider", "region", "region_id", "chip",
+    "chip_vendor", "ecosystem", "jurisdiction", "price_basis", "usd_per_chip_hour", "speed",
+    "chips_per_instance", "unit_chips", "max_units", "unit_ref", "unit_hours", "unit_chip_hours",
+    "unit_compute_usd", "unit_carbon_tonnes", "unit_carbon_usd", "egress_usd",
+    "port_key", "port_ecosystem", "port_usd", "capacity_chips",
+)
+
+
+@dataclass(frozen=True)
+class WorkloadTables:
+    """The fleet as frames: one row per workload, and long frames for its lists."""
+
+    main: pl.DataFrame        # w, workload, kind, demand, chip_hours, ...
+    runs_on: pl.DataFrame     # w, ecosystem
+    ports: pl.DataFrame       # w, ecosystem, port_usd
+    residency: pl.DataFrame   # w, code
+    speed: pl.DataFrame       # w, chip, speed
+
+
+@dataclass(frozen=True)
+class Candidates:
+    """The candidate table and what the model needs beside it."""
+
+    rows: pl.DataFrame          # CANDIDATE_COLUMNS, sorted by (w, offering)
+    workloads: pl.DataFrame     # WorkloadTables.main
+    offerings: pl.DataFrame     # offerings with capacity (every offering a row may use)
+    funnel: pl.DataFrame        # w, workload, one count column per STAGES entry
+    horizon_days: float
+    carbon_usd_per_tonne: float
+
+
+def workload_tables(problem: Problem) -> WorkloadTables:
+    """Columns of the validated workloads (one pass over the models)."""
+    cols: dict[str, list] = {k: [] for k in (
+        "workload", "kind", "demand", "chip_hours", "deadline_days", "min_chips",
+        "memory_gb", "required", "value_usd", "port_key", "sovereign", "data_region",
+        "data_tb", "spread_min_providers", "spread_max_fraction", "runs_on_codes",
+        "residency_codes",
+    )}
+    runs_on: list[tuple[int, str]] = []
+    ports: list[tuple[int, str, float]] = []
+    residency: list[tuple[int, str]] = []
+    speed: list[tuple[int, str, float]] = []
+    for w, wl in enumerate(problem.workloads):
+        training = wl.kind == "training"
+        spread = None if training else wl.spread
+        cols["workload"].append(wl.name)
+        cols["kind"].append(wl.kind)
+        cols["demand"].append(None if training else wl.chips)
+        cols["chip_hours"].append(wl.chip_hours if training else None)
+        cols["deadline_days"].append(wl.deadline_days if training else None)
+        cols["min_chips"].append(wl.min_chips if training else None)
+        cols["memory_gb"].append(wl.memory_gb)
+        cols["required"].append(wl.required)
+        cols["value_usd"].append(wl.value_usd)
+        cols["port_key"].append(wl.codebase or wl.name)
+        cols["sovereign"].append(wl.sovereign)
+        cols["data_region"].append(wl.data.region if wl.data else None)
+        cols["data_tb"].append(wl.data.tb if wl.data else 0.0)
+        cols["spread_min_providers"].append(spread.min_providers if spread else 1)
+        cols["spread_max_fraction"].append(spread.max_fraction if spread else 1.0)
+        cols["runs_on_codes"].append(", ".join(wl.runs_on))
+        cols["residency_codes"].append(", ".join(wl.residency) if wl.residency else None)
+        runs_on += [(w, e) for e in wl.runs_on]
+        ports += [(w, e, usd) for e, usd in wl.port_usd.items()]
+        residency += [(w, c) for c in wl.residency or []]
+        speed += [(w, c, s) for c, s in wl.speed.items()]
+    f64, i64, u32 = pl.Float64, pl.Int64, pl.UInt32
+    main = pl.DataFrame(
+        cols,
+        schema={
+            "workload": pl.String, "kind": pl.String, "demand": f64, "chip_hours": f64,
+            "deadline_days": f64, "min_chips": i64, "memory_gb": f64, "required": pl.Boolean,
+            "value_usd": f64, "port_key": pl.String, "sovereign": pl.Boolean,
+            "data_region": pl.String, "data_tb": f64, "spread_min_providers": i64,
+            "spread_max_fraction": f64, "runs_on_codes": pl.String,
+            "residency_codes": pl.String,
+        },
+    ).with_row_index("w")
+    return WorkloadTables(
+        main=main.with_columns(
+            pl.col("data_region").str.split("/").list.first().alias("data_provider"),
+        ),
+        runs_on=pl.DataFrame(runs_on, schema={"w": u32, "ecosystem": pl.String},
+                             orient="row"),
+        ports=pl.DataFrame(ports, schema={"w": u32, "ecosystem": pl.String, "port_usd": f64},
+                           orient="row"),
+        residency=pl.DataFrame(residency, schema={"w": u32, "code": pl.String}, orient="row"),
+        speed=pl.DataFrame(speed, schema={"w": u32, "chip": pl.String, "speed": f64},
+                           orient="row"),
+    )
+
+
+_SELECTOR_COLUMNS = {
+    "provider": "provider", "region": "region_id", "offering": "offering", "chip": "chip",
+    "chip_vendor": "chip_vendor", "ecosystem": "ecosystem", "jurisdiction": "jurisdiction",
+    "price_basis": "price_basis",
+}
+
+
+def selector_expr(selector: Selector) -> pl.Expr:
+    """True for offerings the selector picks (every attribute given must match)."""
+    expr = pl.lit(True)
+    for attribute, values in selector.items():
+        expr = expr & pl.col(_SELECTOR_COLUMNS[attribute]).is_in(values)
+    return expr
+
+
+def priced_offerings(problem: Problem) -> pl.DataFrame:
+    """All offerings with the policy's price as usd_per_chip_hour and the offering-level rules."""
+    policy = problem.policy
+    allowed = pl.lit(True)
+    if policy.allow is not None:
+        allowed = allowed & selector_expr(policy.allow)
+    if policy.deny is not None:
+        allowed = allowed & ~selector_expr(policy.deny)
+    return problem.catalog.offerings.with_columns(
+        pl.col(policy.pricing).alias("usd_per_chip_hour"),
+        allowed.alias("policy_ok"),
+        pl.col(policy.pricing).is_not_null().alias("pricing_ok"),
+    )
+
+
+def _residency_pairs(tables: WorkloadTables, offers: pl.DataFrame) -> pl.DataFrame:
+    """(w, offering) pairs a residency list allows, by jurisdiction, country or region id."""
+    codes = pl.concat([
+        offers.select("offering", pl.col(c).alias("code"))
+        for c in ("jurisdiction", "country", "region_id")
+    ])
+    return (tables.residency.join(codes, on="code").select("w", "offering").unique()
+            .with_columns(pl.lit(True).alias("residency_match")))
+
+
+_COUNTRY_JURISDICTION = pl.DataFrame(
+    {"code": sorted(ISO_COUNTRIES),
+     "country_home": [country_jurisdiction(c) for c in sorted(ISO_COUNTRIES)]}
+)
+
+
+def _home_pairs(tables: WorkloadTables, offers: pl.DataFrame) -> pl.DataFrame:
+    """(w, provider_home) pairs a sovereign workload accepts: the jurisdictions its residency
+    codes belong to (a region id's jurisdiction, a country's, or a jurisdiction itself)."""
+    region_home = offers.select(pl.col("region_id").alias("code"),
+                                pl.col("jurisdiction").alias("region_home")).unique()
+    return (
+        tables.residency
+        .join(region_home, on="code", how="left")
+        .join(_COUNTRY_JURISDICTION, on="code", how="left")
+        .select("w", pl.coalesce("region_home", "country_home", "code").alias("provider_home"))
+        .unique()
+        .with_columns(pl.lit(True).alias("home_match"))
+    )
+
+
+def _pairs(problem: Problem, tables: WorkloadTables) -> pl.DataFrame:
+    """Every workload × offering with speed, egress rate and one boolean column per rule."""
+    offers = priced_offerings(problem)
+    speeds = problem.catalog.speeds.select("chip", "kind", pl.col("speed").alias("speed_default"))
+    egress = problem.catalog.egress.select(
+        pl.col("provider").alias("data_provider"), "internet_usd_per_gb", "inter_region_usd_per_gb",
+    )
+    pairs = (
+        tables.main.join(offers, how="cross")
+        .join(speeds, on=["chip", "kind"], how="left")
+        .join(tables.speed, on=["w", "chip"], how="left")
+        .join(tables.runs_on.with_columns(pl.lit(True).alias("native")),
+              on=["w", "ecosystem"], how="left")
+        .join(tables.ports.rename({"port_usd": "port_offer_usd"}), on=["w", "ecosystem"],
+              how="left")
+        .join(_residency_pairs(tables, offers), on=["w", "offering"], how="left")
+        .join(_home_pairs(tables, offers), on=["w", "provider_home"], how="left")
+        .join(egress, on="data_provider", how="left")
+    )
+    has_residency = tables.residency.select("w").unique().with_columns(
+        pl.lit(True).alias("has_residency"))
+    return pairs.join(has_residency, on="w", how="left").with_columns(
+        pl.coalesce("speed", "speed_default").alias("speed"),
+        pl.col("native").fill_null(False),
+        pl.col("residency_match").fill_null(False),
+        pl.col("home_match").fill_null(False),
+        pl.col("has_residency").fill_null(False),
+    )
+
+
+def _sizes(pairs: pl.DataFrame, horizon_days: float) -> pl.DataFrame:
+    """Chips, units, hours and capacity fit for every pair (training gangs, inference units)."""
+    training = pl.col("kind") == "training"
+    cpi = pl.col("chips_per_instance")
+    work = pl.col("chip_hours") / pl.col("speed")  # chip-hours on this chip
+    days = pl.col("deadline_days").fill_null(horizon_days)
+    needed = pl.max_horizontal(
+        pl.col("min_chips").fill_null(1).cast(pl.Float64),
+        (pl.col("memory_gb") / pl.col("hbm_gb") - EPS).ceil().fill_null(1),
+        (work / (HOURS_PER_DAY * days) - EPS).ceil(),
+        pl.lit(1.0),
+    )
+    gang = ((needed / cpi - EPS).ceil() * cpi).cast(pl.Int64)
+    unit_ref = cpi * pl.col("speed")
+    by_capacity = pl.col("capacity_chips") // cpi
+    by_demand = (pl.col("demand") / unit_ref - EPS).ceil().cast(pl.Int64)
+    horizon_hours = HOURS_PER_DAY * horizon_days
+    return pairs.with_columns(
+        pl.when(training).then(gang).otherwise(cpi).alias("unit_chips"),
+        pl.when(training).then(1).otherwise(pl.min_horizontal(by_capacity, by_demand))
+        .cast(pl.Int64).alias("max_units"),
+        pl.when(training).then(None).otherwise(unit_ref).alias("unit_ref"),
+        pl.when(training).then(work / gang).otherwise(horizon_hours).alias("unit_hours"),
+        pl.when(training).then(work).otherwise(cpi * horizon_hours).alias("unit_chip_hours"),
+    )
+
+
+def _rules(pairs: pl.DataFrame) -> pl.DataFrame:
+    training = pl.col("kind") == "training"
+    return pairs.with_columns(
+        (~pl.col("has_residency") | pl.col("residency_match")).alias("residency_ok"),
+        (~pl.col("sovereign") | pl.col("home_match")).alias("sovereign_ok"),
+        (pl.col("native") | pl.col("port_offer_usd").is_not_null()).alias("ecosystem_ok"),
+        (training | pl.col("memory_gb").is_null()
+         | (pl.col("chips_per_instance") * pl.col("hbm_gb") >= pl.col("memory_gb")))
+        .alias("memory_ok"),
+        pl.when(training).then(pl.col("unit_chips") <= pl.col("capacity_chips"))
+        .otherwise(pl.col("max_units") >= 1).alias("capacity_ok"),
+    )
+
+
+def _funnel(pairs: pl.DataFrame) -> pl.DataFrame:
+    """Per workload: offerings left after each rule in STAGES (cumulatively), and the
+    figures that explain the memory and capacity stages."""
+    survive = pl.lit(True)
+    counts = []
+    passed: dict[str, pl.Expr] = {}
+    for stage in STAGES:
+        survive = survive & pl.col(f"{stage}_ok")
+        passed[stage] = survive
+        counts.append(survive.sum().alias(stage))
+    fit_chips = (pl.col("memory_gb") / pl.col("hbm_gb") - EPS).ceil()
+    before_capacity = passed["memory"]
+    return pairs.group_by("w", "workload", maintain_order=True).agg(
+        pl.len().alias("offerings"),
+        *counts,
+        fit_chips.filter(passed["ecosystem"]).min().alias("memory_chips_min"),
+        pl.col("unit_chips").filter(before_capacity).min().alias("gang_chips_min"),
+        pl.col("capacity_chips").filter(before_capacity).max().alias("capacity_max"),
+    ).sort("w")
+
+
+def _costs(rows: pl.DataFrame, carbon_price: float) -> pl.DataFrame:
+    tonnes = (pl.col("unit_chip_hours") * pl.col("tdp_w") / 1000.0 * PUE
+              * pl.col("grid_gco2_kwh") / 1e6)
+    rate = (
+        pl.when(pl.col("data_region").is_null()).then(0.0)
+        .when(pl.col("region_id") == pl.col("data_region")).then(0.0)
+        .when(pl.col("provider") == pl.col("data_provider")).then(pl.col("inter_region_usd_per_gb"))
+        .otherwise(pl.col("internet_usd_per_gb"))
+    )
+    return rows.with_columns(
+        (pl.col("unit_chip_hours") * pl.col("usd_per_chip_hour")).alias("unit_compute_usd"),
+        tonnes.alias("unit_carbon_tonnes"),
+        (tonnes * carbon_price).alias("unit_carbon_usd"),
+        (pl.col("data_tb") * 1000.0 * rate).alias("egress_usd"),
+        pl.when(pl.col("native")).then(None).otherwise(pl.col("ecosystem")).alias("port_ecosystem"),
+        pl.when(pl.col("native")).then(0.0).otherwise(pl.col("port_offer_usd")).alias("port_usd"),
+    )
+
+
+def build_candidates(problem: Problem) -> Candidates:
+    """The candidate table for a problem, with the per-workload funnel."""
+    tables = workload_tables(problem)
+    pairs = _rules(_sizes(_pairs(problem, tables), problem.horizon_days))
+    ok = pl.all_horizontal([f"{stage}_ok" for stage in STAGES])
+    rows = (
+        _costs(pairs.filter(ok), problem.policy.carbon_usd_per_tonne)
+        .select(CANDIDATE_COLUMNS)
+        .sort("w", "offering")
+    )
+    offerings = priced_offerings(problem).select(
+        "offering", "provider", "chip_vendor", "ecosystem", "capacity_chips", "price_basis",
+    )
+    return Candidates(
+        rows=rows,
+        workloads=tables.main,
+        offerings=offerings,
+        funnel=_funnel(pairs),
+        horizon_days=problem.horizon_days,
+        carbon_usd_per_tonne=problem.policy.carbon_usd_per_tonne,
+    )

@@ -1,0 +1,456 @@
+"""The CP-SAT model, built from the candidate table and nothing else.
+
+Money enters as integers (`scale` units per USD, cents unless the fleet is too large for
+int64), inference coverage as integer milli-H100s, shares as exact integer
+inequalities. Variables are written straight into the CpModelProto from numpy arrays
+and left unnamed (measured: several times faster than the Python expression API).
+
+Constraint families, one function each:
+- place_each_training_workload_once / cover_inference_demand
+- respect_capacity
+- pay_for_ports, pay_for_egress
+- spread_inference_across_providers
+- cap_lock_in_shares, use_min_providers, respect_budget
+- minimise_total_cost
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from fractions import Fraction
+
+import numpy as np
+import polars as pl
+from ortools.sat.python import cp_model
+
+from placer.candidates import Candidates
+from placer.schema import DIMENSIONS, Policy
+
+COVERAGE_UNITS = 1000  # inference demand and supply in milli-H100s
+MAX_CAP_DENOMINATOR = 10_000
+INT64_SAFE = 2**62
+
+
+class ProtoBuilder:
+    """Writes variables and linear constraints directly into a CpModelProto."""
+
+    def __init__(self) -> None:
+        self.model = cp_model.CpModel()
+        self.proto = self.model.proto
+        self.num_vars = 0
+        # A mirror of what is written, as arrays, for the LP relaxation.
+        self.lower: list[np.ndarray] = []
+        self.upper: list[np.ndarray] = []
+        self.rows: list[tuple[np.ndarray, np.ndarray, int, int]] = []
+
+    def new_vars(self, lower: np.ndarray, upper: np.ndarray) -> np.ndarray:
+        """Integer variables lower[i] <= x_i <= upper[i]; returns their indices."""
+        variables = self.proto.variables
+        for lo, hi in zip(lower.tolist(), upper.tolist(), strict=True):
+            variables.add().domain.extend((lo, hi))
+        self.lower.append(np.asarray(lower, dtype=np.int64))
+        self.upper.append(np.asarray(upper, dtype=np.int64))
+        first = self.num_vars
+        self.num_vars += len(lower)
+        return np.arange(first, self.num_vars, dtype=np.int64)
+
+    def new_bools(self, count: int) -> np.ndarray:
+        zeros = np.zeros(count, dtype=np.int64)
+        return self.new_vars(zeros, zeros + 1)
+
+    def add_linear(self, variables: np.ndarray | list[int], coeffs: np.ndarray | list[int],
+                   lower: int, upper: int, enforce: int | None = None) -> int:
+        """lower <= sum(coeffs * variables) <= upper (only when literal `enforce` is true)."""
+        constraint = self.proto.constraints.add()
+        if enforce is not None:
+            constraint.enforcement_literal.append(enforce)
+        else:  # enforced rules (explain mode) have no place in the LP relaxation
+            self.rows.append((np.asarray(variables, dtype=np.int64),
+                              np.asarray(coeffs, dtype=np.int64), int(lower), int(upper)))
+        linear = constraint.linear
+        linear.vars.extend(variables)
+        linear.coeffs.extend(coeffs)
+        linear.domain.extend((int(lower), int(upper)))
+        return len(self.proto.constraints) - 1
+
+    def add_grouped(self, groups: np.ndarray, variables: np.ndarray, coeffs: np.ndarray,
+                    lower: np.ndarray, upper: np.ndarray,
+                    enforce: np.ndarray | None = None) -> None:
+        """One constraint per group id (groups sorted ascending, ids 0..k-1)."""
+        if len(groups) == 0:
+            return
+        bounds = np.flatnonzero(np.diff(groups)) + 1
+        starts = np.concatenate(([0], bounds))
+        ends = np.concatenate((bounds, [len(groups)]))
+        for gid, start, end in zip(groups[starts].tolist(), starts.tolist(), ends.tolist(),
+                                   strict=True):
+            lit = None if enforce is None else int(enforce[gid])
+            self.add_linear(variables[start:end], coeffs[start:end], lower[gid], upper[gid],
+                            lit)
+
+    def rule(self, rules: dict[str, int] | None, name: str) -> int | None:
+        """In explain mode, the literal that switches rule `name` on (created once)."""
+        if rules is None:
+            return None
+        if name not in rules:
+            rules[name] = int(self.new_bools(1)[0])
+        return rules[name]
+
+    @property
+    def num_constraints(self) -> int:
+        return len(self.proto.constraints)
+
+    def bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        """Lower and upper bound of every variable."""
+        return np.concatenate(self.lower), np.concatenate(self.upper)
+
+    def objective(self) -> np.ndarray:
+        """Objective coefficient of every variable (repeated terms summed)."""
+        obj = self.proto.objective
+        variables = np.fromiter(obj.vars, dtype=np.int64)
+        coeffs = np.fromiter(obj.coeffs, dtype=np.float64)
+        return np.bincount(variables, weights=coeffs, minlength=self.num_vars)
+
+
+@dataclass
+class BuiltModel:
+    """The model and the map from its variables back to the candidate table."""
+
+    builder: ProtoBuilder
+    scale: float                      # solver units per USD
+    units: np.ndarray                 # var per candidate row (n_r)
+    row_cost_units: np.ndarray        # (compute + carbon) per unit, in solver units
+    row_compute_units: np.ndarray
+    used: np.ndarray                  # var per row saying "row used" (or -1)
+    unplaced: np.ndarray              # var per workload (or -1 when required)
+    ports: pl.DataFrame               # port_key, port_ecosystem, port_usd, var
+    spend: dict[str, pl.DataFrame] = field(default_factory=dict)  # dim -> key, var
+    total_compute: int = -1           # var holding total compute spend
+    provider_used: pl.DataFrame | None = None  # provider, var (min_providers)
+    spread_used: pl.DataFrame | None = None    # w, provider, var
+    caps: dict[str, Fraction] = field(default_factory=dict)
+    rule_literals: dict[str, int] = field(default_factory=dict)  # for explanations
+
+    @property
+    def model(self) -> cp_model.CpModel:
+        return self.builder.model
+
+
+def choose_scale(rows: pl.DataFrame, workloads: pl.DataFrame) -> float:
+    """Units per USD: cents unless the largest conceivable spend would overflow int64."""
+    worst = float(
+        rows.select(
+            ((pl.col("unit_compute_usd") + pl.col("unit_carbon_usd")) * pl.col("max_units")
+             + pl.col("egress_usd") + pl.col("port_usd").fill_null(0)).sum()
+        ).item() or 0.0
+    ) + float(workloads["value_usd"].fill_null(0).sum())
+    scale = 100.0
+    while scale > 1e-6 and worst * scale * MAX_CAP_DENOMINATOR >= INT64_SAFE:
+        scale /= 10
+    return scale
+
+
+def _to_units(values: pl.Series | np.ndarray, scale: float) -> np.ndarray:
+    return np.rint(np.asarray(values, dtype=np.float64) * scale).astype(np.int64)
+
+
+def place_each_training_workload_once(b: ProtoBuilder, rows: pl.DataFrame, units: np.ndarray,
+                                      unplaced: np.ndarray) -> None:
+    """A gang runs whole on exactly one offering (or, if optional, maybe nowhere)."""
+    training = (rows["kind"] == "training").to_numpy()
+    w = rows["w"].to_numpy()[training]
+    if len(w) == 0:
+        return
+    variables, coeffs = units[training], np.ones(len(w), dtype=np.int64)
+    groups = w
+    lower = np.ones(int(w.max()) + 1, dtype=np.int64)
+    # an optional workload's "left out" literal joins its group: sum n + u = 1
+    extra_w = np.unique(w)
+    extra_w = extra_w[unplaced[extra_w] >= 0]
+    if len(extra_w):
+        groups = np.concatenate((groups, extra_w))
+        variables = np.concatenate((variables, unplaced[extra_w]))
+        coeffs = np.concatenate((coeffs, np.ones(len(extra_w), dtype=np.int64)))
+    order = np.argsort(groups, kind="stable")
+    b.add_grouped(groups[order], variables[order], coeffs[order], lower, lower)
+
+
+def cover_inference_demand(b: ProtoBuilder, rows: pl.DataFrame, workloads: pl.DataFrame,
+                           units: np.ndarray, unplaced: np.ndarray) -> None:
+    """Instances placed serve at least the demand (in H100-equivalents), unless left out."""
+    inference = (rows["kind"] == "inference").to_numpy()
+    if not inference.any():
+        return
+    w = rows["w"].to_numpy()[inference]
+    supply = np.floor(rows["unit_ref"].to_numpy()[inference] * COVERAGE_UNITS + 1e-9)
+    demand_all = np.ceil(workloads["demand"].fill_null(0).to_numpy() * COVERAGE_UNITS - 1e-9)
+    demand_all = demand_all.astype(np.int64)
+    # Coefficient strengthening, valid for integer instances: one instance never needs to
+    # count for more than the whole demand (tightens the LP for big instances, small demand).
+    supply = np.minimum(supply, demand_all[w])
+    groups, variables, coeffs = w, units[inference], supply.astype(np.int64)
+    extra_w = np.unique(w)
+    extra_w = extra_w[unplaced[extra_w] >= 0]
+    if len(extra_w):
+        groups = np.concatenate((groups, extra_w))
+        variables = np.concatenate((variables, unplaced[extra_w]))
+        coeffs = np.concatenate((coeffs, demand_all[extra_w]))
+    order = np.argsort(groups, kind="stable")
+    upper = np.full(len(demand_all), INT64_SAFE, dtype=np.int64)
+    b.add_grouped(groups[order], variables[order], coeffs[order], demand_all, upper)
+
+
+def respect_capacity(b: ProtoBuilder, rows: pl.DataFrame, offerings: pl.DataFrame,
+                     units: np.ndarray, rules: dict[str, int] | None = None) -> None:
+    """Per offering, the chips held by all placements stay within capacity."""
+    ids = {o: i for i, o in enumerate(offerings["offering"].to_list())}
+    oid = rows["offering"].replace_strict(ids, return_dtype=pl.Int64).to_numpy()
+    if len(oid) == 0:
+        return
+    chips = rows["unit_chips"].to_numpy()
+    need = np.bincount(oid, weights=chips * rows["max_units"].to_numpy(),
+                       minlength=len(ids))
+    capacity = offerings["capacity_chips"].to_numpy()
+    binding = need > capacity  # constraints that cannot bind are left out
+    keep = binding[oid]
+    order = np.argsort(oid[keep], kind="stable")
+    lower = np.zeros(len(ids), dtype=np.int64)
+    enforce = None
+    if rules is not None:
+        names = offerings["offering"].to_list()
+        enforce = np.array([b.rule(rules, f"capacity:{names[i]}") if binding[i] else -1
+                            for i in range(len(names))], dtype=np.int64)
+    b.add_grouped(oid[keep][order], units[keep][order], chips[keep][order], lower, capacity,
+                  enforce)
+
+
+def pay_for_ports(b: ProtoBuilder, rows: pl.DataFrame, units: np.ndarray) -> pl.DataFrame:
+    """A port is bought once per (codebase, ecosystem) if any placement needs it."""
+    ported = rows.with_row_index("r").filter(pl.col("port_ecosystem").is_not_null())
+    keys = ported.select("port_key", "port_ecosystem", "port_usd").unique(
+        subset=["port_key", "port_ecosystem"], keep="first", maintain_order=True
+    ).sort("port_key", "port_ecosystem")
+    port_vars = b.new_bools(keys.height)
+    keys = keys.with_columns(pl.Series("var", port_vars))
+    linked = ported.join(keys.select("port_key", "port_ecosystem", "var"),
+                         on=["port_key", "port_ecosystem"])
+    # training: per (workload, port) the gang's rows sum to at most the port literal (tight,
+    # since a gang takes one row); inference: per row, instances <= max_units * port.
+    training = linked.filter(pl.col("kind") == "training").group_by(
+        "w", "var", maintain_order=True).agg("r")
+    for r_list, var in zip(training["r"].to_list(), training["var"].to_list(), strict=True):
+        b.add_linear([*units[r_list].tolist(), var], [1] * len(r_list) + [-1], -INT64_SAFE, 0)
+    inference = linked.filter(pl.col("kind") == "inference")
+    for r, var, cap in zip(inference["r"].to_list(), inference["var"].to_list(),
+                           inference["max_units"].to_list(), strict=True):
+        b.add_linear([int(units[r]), var], [1, -cap], -INT64_SAFE, 0)
+    return keys
+
+
+def pay_for_egress(b: ProtoBuilder, rows: pl.DataFrame, units: np.ndarray) -> np.ndarray:
+    """Egress is paid once per placement row used; returns the 'used' literal per row."""
+    used = np.full(rows.height, -1, dtype=np.int64)
+    training = (rows["kind"] == "training").to_numpy()
+    used[training] = units[training]  # a gang row is used iff n = 1
+    needs = (~training) & (rows["egress_usd"].to_numpy() > 0)
+    idx = np.flatnonzero(needs)
+    if len(idx):
+        lits = b.new_bools(len(idx))
+        used[idx] = lits
+        caps = rows["max_units"].to_numpy()[idx]
+        for r, lit, cap in zip(idx.tolist(), lits.tolist(), caps.tolist(), strict=True):
+            b.add_linear([int(units[r]), lit], [1, -cap], -INT64_SAFE, 0)
+    return used
+
+
+def spread_inference_across_providers(b: ProtoBuilder, rows: pl.DataFrame,
+                                      workloads: pl.DataFrame, units: np.ndarray,
+                                      unplaced: np.ndarray,
+                                      rules: dict[str, int] | None = None
+                                      ) -> pl.DataFrame | None:
+    """No provider serves more than max_fraction of the demand; at least min_providers serve."""
+    spread = workloads.filter(
+        (pl.col("kind") == "inference")
+        & ((pl.col("spread_min_providers") > 1) | (pl.col("spread_max_fraction") < 1))
+    )
+    if spread.height == 0:
+        return None
+    r = rows.with_row_index("r").filter(pl.col("w").is_in(spread["w"].implode()))
+    groups = r.group_by("w", "provider", maintain_order=True).agg("r", "unit_ref",
+                                                                   "max_units").sort("w",
+                                                                                     "provider")
+    limits = dict(zip(spread["w"].to_list(), zip(
+        spread["demand"].to_list(), spread["spread_max_fraction"].to_list(),
+        spread["spread_min_providers"].to_list(), strict=True), strict=True))
+    serve_vars = b.new_bools(groups.height)
+    names = workloads["workload"].to_list()
+    by_w: dict[int, list[int]] = {}
+    for (wid, r_list, refs, caps), z in zip(
+        groups.select("w", "r", "unit_ref", "max_units").iter_rows(), serve_vars.tolist(),
+        strict=True,
+    ):
+        demand, fraction, _ = limits[wid]
+        lit = b.rule(rules, f"spread:{names[wid]}")
+        # the provider counts as serving only if it places at least one instance
+        b.add_linear([z, *units[r_list].tolist()], [1] + [-1] * len(r_list), -INT64_SAFE, 0)
+        supply_ceil = [math.ceil(ref * COVERAGE_UNITS - 1e-9) for ref in refs]
+        limit = math.floor(fraction * demand * COVERAGE_UNITS + 1e-9)
+        if sum(s * c for s, c in zip(supply_ceil, caps, strict=True)) > limit:
+            b.add_linear(units[r_list], supply_ceil, 0, limit, lit)
+        by_w.setdefault(wid, []).append(z)
+    for wid in spread["w"].to_list():
+        need = limits[wid][2]
+        if need <= 1:
+            continue
+        zs = by_w.get(wid, [])
+        lit = b.rule(rules, f"spread:{names[wid]}")
+        if unplaced[wid] >= 0:  # sum z >= need * (1 - u)
+            b.add_linear([*zs, int(unplaced[wid])], [1] * len(zs) + [need], need, INT64_SAFE,
+                         lit)
+        else:
+            b.add_linear(zs, [1] * len(zs), need, INT64_SAFE, lit)
+    return groups.select("w", "provider").with_columns(pl.Series("var", serve_vars))
+
+
+def track_spend(b: ProtoBuilder, rows: pl.DataFrame, units: np.ndarray,
+                compute_units: np.ndarray, policy: Policy) -> tuple[int, dict[str, pl.DataFrame]]:
+    """Auxiliary spend variables: total compute spend and, per capped dimension, per group."""
+    upper_all = int((compute_units * rows["max_units"].to_numpy()).sum())
+    (total,) = b.new_vars(np.array([0]), np.array([upper_all]))
+    b.add_linear([*units.tolist(), int(total)], [*compute_units.tolist(), -1], 0, 0)
+    spend: dict[str, pl.DataFrame] = {}
+    for dim in DIMENSIONS:
+        if getattr(policy.max_share, dim) is None:
+            continue
+        keys, gid = group_ids(rows[dim])
+        uppers = np.bincount(gid, weights=compute_units * rows["max_units"].to_numpy(),
+                             minlength=len(keys)).astype(np.int64)
+        svars = b.new_vars(np.zeros(len(keys), dtype=np.int64), uppers)
+        # S_g - sum_{r in g} c_r n_r = 0
+        order = np.argsort(gid, kind="stable")
+        variables = np.concatenate((units[order], svars))
+        coeffs = np.concatenate((compute_units[order], -np.ones(len(keys), dtype=np.int64)))
+        groups = np.concatenate((gid[order], np.arange(len(keys))))
+        regroup = np.argsort(groups, kind="stable")
+        zeros = np.zeros(len(keys), dtype=np.int64)
+        b.add_grouped(groups[regroup], variables[regroup], coeffs[regroup], zeros, zeros)
+        spend[dim] = pl.DataFrame({"key": keys, "var": svars})
+    return int(total), spend
+
+
+def group_ids(column: pl.Series) -> tuple[list[str], np.ndarray]:
+    """Sorted distinct values and, per row, the index of its value."""
+    keys = column.unique().sort().to_list()
+    ids = column.replace_strict({k: i for i, k in enumerate(keys)}, return_dtype=pl.Int64)
+    return keys, ids.to_numpy()
+
+
+def cap_fraction(share: float) -> Fraction:
+    """A share as an exact fraction (0.4 -> 2/5), denominators up to 10,000."""
+    return Fraction(str(share)).limit_denominator(MAX_CAP_DENOMINATOR)
+
+
+def cap_lock_in_shares(b: ProtoBuilder, total: int, spend: dict[str, pl.DataFrame],
+                       policy: Policy, rules: dict[str, int] | None = None
+                       ) -> dict[str, Fraction]:
+    """den * spend_g <= num * total for every group g of every capped dimension."""
+    caps = {}
+    for dim, frame in spend.items():
+        cap = cap_fraction(getattr(policy.max_share, dim))
+        caps[dim] = cap
+        lit = b.rule(rules, f"max_share.{dim}")
+        for var in frame["var"].to_list():
+            b.add_linear([var, total], [cap.denominator, -cap.numerator], -INT64_SAFE, 0, lit)
+    return caps
+
+
+def use_min_providers(b: ProtoBuilder, rows: pl.DataFrame, units: np.ndarray,
+                      minimum: int, rules: dict[str, int] | None = None) -> pl.DataFrame:
+    """At least `minimum` providers carry some placement (hence some compute spend)."""
+    providers, gid = group_ids(rows["provider"])
+    lits = b.new_bools(len(providers))
+    # used_p - sum_{r in p} n_r <= 0
+    groups = np.concatenate((gid, np.arange(len(providers))))
+    variables = np.concatenate((units, lits))
+    coeffs = np.concatenate((-np.ones(len(units), dtype=np.int64),
+                             np.ones(len(lits), dtype=np.int64)))
+    order = np.argsort(groups, kind="stable")
+    lower = np.full(len(providers), -INT64_SAFE, dtype=np.int64)
+    b.add_grouped(groups[order], variables[order], coeffs[order], lower,
+                  np.zeros(len(providers), dtype=np.int64))
+    b.add_linear(lits, [1] * len(lits), minimum, INT64_SAFE, b.rule(rules, "min_providers"))
+    return pl.DataFrame({"provider": providers, "var": lits})
+
+
+def minimise_total_cost(b: ProtoBuilder, units: np.ndarray, row_cost: np.ndarray,
+                        used: np.ndarray, egress: np.ndarray, ports: pl.DataFrame,
+                        port_cost: np.ndarray, unplaced: np.ndarray,
+                        value: np.ndarray) -> None:
+    """Compute + carbon per unit, egress per row used, ports once, value of work left out."""
+    has_egress = (egress > 0) & (used >= 0)
+    optional = unplaced >= 0
+    variables = np.concatenate((units, used[has_egress], ports["var"].to_numpy(),
+                                unplaced[optional]))
+    coeffs = np.concatenate((row_cost, egress[has_egress], port_cost, value[optional]))
+    keep = coeffs != 0
+    objective = b.proto.objective
+    objective.vars.extend(variables[keep])
+    objective.coeffs.extend(coeffs[keep])
+
+
+def respect_budget(b: ProtoBuilder, total_compute: int, used: np.ndarray, egress: np.ndarray,
+                   ports: pl.DataFrame, port_cost: np.ndarray, budget_units: int,
+                   rules: dict[str, int] | None = None) -> int:
+    """Cash spend (compute + porting + egress) stays within budget_usd."""
+    has_egress = (egress > 0) & (used >= 0)
+    variables = [total_compute, *used[has_egress].tolist(), *ports["var"].to_list()]
+    coeffs = [1, *egress[has_egress].tolist(), *port_cost.tolist()]
+    return b.add_linear(variables, coeffs, -INT64_SAFE, budget_units,
+                        b.rule(rules, "budget_usd"))
+
+
+def build_model(candidates: Candidates, policy: Policy, explain: bool = False) -> BuiltModel:
+    """The whole CP-SAT model for a candidate table and a policy.
+
+    explain=True switches each rule (capacity of an offering, a lock-in cap,
+    min_providers, budget, a workload's spread) on through its own literal, in
+    `rule_literals`, so that assumptions can find which rules cannot hold together.
+    """
+    rows, workloads = candidates.rows, candidates.workloads
+    scale = choose_scale(rows, workloads)
+    rules: dict[str, int] | None = {} if explain else None
+    b = ProtoBuilder()
+    units = b.new_vars(np.zeros(rows.height, dtype=np.int64), rows["max_units"].to_numpy())
+    optional = ~workloads["required"].to_numpy()
+    unplaced = np.full(workloads.height, -1, dtype=np.int64)
+    unplaced[optional] = b.new_bools(int(optional.sum()))
+
+    compute = _to_units(rows["unit_compute_usd"], scale)
+    row_cost = _to_units(rows["unit_compute_usd"] + rows["unit_carbon_usd"], scale)
+    egress = _to_units(rows["egress_usd"], scale)
+
+    place_each_training_workload_once(b, rows, units, unplaced)
+    cover_inference_demand(b, rows, workloads, units, unplaced)
+    respect_capacity(b, rows, candidates.offerings, units, rules)
+    ports = pay_for_ports(b, rows, units)
+    port_cost = _to_units(ports["port_usd"], scale)
+    used = pay_for_egress(b, rows, units)
+    spread = spread_inference_across_providers(b, rows, workloads, units, unplaced, rules)
+    total, spend = track_spend(b, rows, units, compute, policy)
+    caps = cap_lock_in_shares(b, total, spend, policy, rules)
+    providers = None
+    if policy.min_providers is not None:
+        providers = use_min_providers(b, rows, units, policy.min_providers, rules)
+    if policy.budget_usd is not None:
+        respect_budget(b, total, used, egress, ports, port_cost,
+                       math.floor(policy.budget_usd * scale), rules)
+    value = _to_units(workloads["value_usd"].fill_null(0), scale)
+    if not explain:
+        minimise_total_cost(b, units, row_cost, used, egress, ports, port_cost, unplaced, value)
+    return BuiltModel(
+        builder=b, scale=scale, units=units, row_cost_units=row_cost,
+        row_compute_units=compute, used=used, unplaced=unplaced, ports=ports, spend=spend,
+        total_compute=total, provider_used=providers, spread_used=spread, caps=caps,
+        rule_literals=rules or {},
+    )

@@ -1,0 +1,470 @@
+"""A warm start for CP-SAT: a plan built by rounding the LP relaxation (or cheapest
+first), repaired to keep lock-in caps, improved by local search, and given as a complete
+hint (every auxiliary variable too: a hint on the assignment alone does not help CP-SAT
+find a first plan under caps).
+
+Measured on generated 1,000-workload fleets: CP-SAT's own search barely improves a
+plan at this size within a minute, while rounding the LP and improving it locally lands
+near the LP bound. So the quality at scale comes from here, and CP-SAT polishes and
+proves.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import TYPE_CHECKING
+
+import numpy as np
+import polars as pl
+
+from placer.candidates import Candidates
+from placer.model import cap_fraction
+
+if TYPE_CHECKING:
+    from placer.model import BuiltModel
+    from placer.relax import Relaxation
+    from placer.schema import Policy
+
+Step = tuple[int, int]  # (row, units)
+
+
+def _codes(series: pl.Series) -> np.ndarray:
+    return series.cast(pl.String).fill_null("").cast(pl.Categorical).to_physical().to_numpy()
+
+
+@dataclass
+class Placement:
+    """Units per candidate row, with everything the rules need kept up to date."""
+
+    cost: np.ndarray          # compute + carbon per unit, USD
+    compute: np.ndarray       # compute per unit, USD
+    egress: np.ndarray        # once per row used
+    port_usd: np.ndarray
+    port_id: np.ndarray       # -1 when native
+    offering_id: np.ndarray
+    chips: np.ndarray
+    max_units: np.ndarray
+    ref: np.ndarray
+    provider_id: np.ndarray
+    w_of_row: np.ndarray
+    starts: np.ndarray        # rows of workload w: starts[w]:ends[w]
+    ends: np.ndarray
+    remaining: np.ndarray     # capacity left per offering
+    port_users: np.ndarray    # rows using each port
+    caps: dict[str, Fraction]
+    groups: dict[str, np.ndarray]       # per capped dimension: group id per row
+    group_spend: dict[str, np.ndarray]  # per capped dimension: compute spend per group
+    units: np.ndarray
+    rank: np.ndarray | None = None      # LP-guided priority per row (lower first)
+    left_out: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
+
+    @classmethod
+    def empty(cls, candidates: Candidates, policy: Policy) -> Placement:
+        rows = candidates.rows
+        offerings = candidates.offerings["offering"].to_list()
+        oid = rows["offering"].replace_strict({o: i for i, o in enumerate(offerings)},
+                                              return_dtype=pl.Int64).to_numpy()
+        key = pl.when(pl.col("port_ecosystem").is_null()).then(None).otherwise(
+            pl.concat_str("port_key", "port_ecosystem", separator="\x00"))
+        port_col = rows.select(key.alias("k"))["k"]
+        port_keys = port_col.drop_nulls().unique().sort().to_list()
+        port_id = port_col.replace_strict({k: i for i, k in enumerate(port_keys)}, default=-1,
+                                          return_dtype=pl.Int64).to_numpy()
+        caps = {dim: cap_fraction(v) for dim, v in policy.max_share if v is not None}
+        groups = {dim: _codes(rows[dim]) for dim in caps}
+        w_of_row = rows["w"].to_numpy()
+        n_w = candidates.workloads.height
+        return cls(
+            cost=(rows["unit_compute_usd"] + rows["unit_carbon_usd"]).to_numpy(),
+            compute=rows["unit_compute_usd"].to_numpy(),
+            egress=rows["egress_usd"].to_numpy(),
+            port_usd=rows["port_usd"].fill_null(0).to_numpy(),
+            port_id=port_id,
+            offering_id=oid,
+            chips=rows["unit_chips"].to_numpy(),
+            max_units=rows["max_units"].to_numpy(),
+            ref=rows["unit_ref"].fill_null(0).to_numpy(),
+            provider_id=_codes(rows["provider"]),
+            w_of_row=w_of_row,
+            starts=np.searchsorted(w_of_row, np.arange(n_w)),
+            ends=np.searchsorted(w_of_row, np.arange(n_w), side="right"),
+            remaining=candidates.offerings["capacity_chips"].to_numpy().astype(np.int64),
+            port_users=np.zeros(max(len(port_keys), 1), dtype=np.int64),
+            caps=caps,
+            groups=groups,
+            group_spend={d: np.zeros(int(g.max()) + 1 if len(g) else 1)
+                         for d, g in groups.items()},
+            units=np.zeros(rows.height, dtype=np.int64),
+            left_out=np.zeros(n_w, dtype=bool),
+        )
+
+    # --- changing the placement -------------------------------------------------
+
+    def place(self, steps: list[Step]) -> None:
+        for r, k in steps:
+            if self.units[r] == 0 and self.port_id[r] >= 0:
+                self.port_users[self.port_id[r]] += 1
+            self.units[r] += k
+            self.remaining[self.offering_id[r]] -= k * self.chips[r]
+            for dim, g in self.groups.items():
+                self.group_spend[dim][g[r]] += k * self.compute[r]
+
+    def unplace(self, steps: list[Step]) -> None:
+        for r, k in steps:
+            self.units[r] -= k
+            if self.units[r] == 0 and self.port_id[r] >= 0:
+                self.port_users[self.port_id[r]] -= 1
+            self.remaining[self.offering_id[r]] += k * self.chips[r]
+            for dim, g in self.groups.items():
+                self.group_spend[dim][g[r]] -= k * self.compute[r]
+
+    def steps_of(self, w: int) -> list[Step]:
+        idx = np.arange(self.starts[w], self.ends[w])
+        used = idx[self.units[idx] > 0]
+        return [(int(r), int(self.units[r])) for r in used]
+
+    # --- what things cost ----------------------------------------------------------
+
+    def marginal_cost(self, steps: list[Step]) -> float:
+        """Cost of adding these steps now: units, egress of new rows, ports not yet bought."""
+        cost = 0.0
+        new_ports: set[int] = set()
+        for r, k in steps:
+            cost += k * self.cost[r]
+            if self.units[r] == 0:
+                cost += self.egress[r]
+                p = self.port_id[r]
+                if p >= 0 and self.port_users[p] == 0 and p not in new_ports:
+                    new_ports.add(p)
+                    cost += self.port_usd[r]
+        return cost
+
+    def total_cost(self) -> float:
+        used = self.units > 0
+        ports = np.zeros(len(self.port_users))
+        mask = used & (self.port_id >= 0)
+        ports[self.port_id[mask]] = self.port_usd[mask]
+        return float((self.units * self.cost).sum() + self.egress[used].sum() + ports.sum())
+
+    def within_caps(self, before: dict[str, np.ndarray] | None = None) -> bool:
+        """Every group within its cap (or, given `before`, none newly above and none above
+        growing)."""
+        for dim, cap in self.caps.items():
+            after = self.group_spend[dim]
+            limit_a = float(cap) * after.sum()
+            if before is None:
+                if np.any(after > limit_a * (1 + 1e-9) + 1e-6):
+                    return False
+                continue
+            b = before[dim]
+            limit_b = float(cap) * b.sum()
+            ok_before = b <= limit_b * (1 + 1e-9) + 1e-6
+            if np.any(ok_before & (after > limit_a * (1 + 1e-9) + 1e-6)):
+                return False
+            if np.any(~ok_before & (after - limit_a > b - limit_b + 1e-6)):
+                return False
+        return True
+
+    def worst_cap_excess(self) -> tuple[str, int] | None:
+        worst = None
+        for dim, cap in self.caps.items():
+            spend = self.group_spend[dim]
+            excess = spend - float(cap) * spend.sum()
+            g = int(np.argmax(excess))
+            if excess[g] > 1e-6 * max(spend.sum(), 1.0) and (worst is None or excess[g] > worst[2]):
+                worst = (dim, g, float(excess[g]))
+        return None if worst is None else (worst[0], worst[1])
+
+    # --- choosing rows ---------------------------------------------------------------
+
+    def best_training(self, w: int, banned: np.ndarray | None = None) -> list[Step] | None:
+        idx = np.arange(self.starts[w], self.ends[w])
+        fits = self.chips[idx] <= self.remaining[self.offering_id[idx]]
+        if banned is not None:
+            fits &= ~banned[idx]
+        if not fits.any():
+            return None
+        if self.rank is not None:
+            key = self.rank[idx]
+        else:
+            unpaid = (self.port_id[idx] >= 0) & (self.port_users[np.maximum(self.port_id[idx], 0)]
+                                                 == 0)
+            key = self.cost[idx] + self.egress[idx] + np.where(unpaid, self.port_usd[idx], 0.0)
+        choice = idx[np.flatnonzero(fits)[np.argmin(key[fits])]]
+        return [(int(choice), 1)]
+
+    def best_inference(self, w: int, demand: float, max_fraction: float,
+                       banned: np.ndarray | None = None) -> list[Step] | None:
+        """Instances covering what the workload's current units do not, best rows first."""
+        idx = np.arange(self.starts[w], self.ends[w])
+        if self.rank is not None:
+            key = self.rank[idx]
+        else:
+            unpaid = (self.port_id[idx] >= 0) & (self.port_users[np.maximum(self.port_id[idx], 0)]
+                                                 == 0)
+            fixed = np.where(self.units[idx] == 0, self.egress[idx], 0.0) / np.maximum(
+                self.max_units[idx], 1) + np.where(unpaid, self.port_usd[idx], 0.0)
+            key = (self.cost[idx] + fixed) / np.maximum(self.ref[idx], 1e-12)
+        served: dict[int, float] = {}
+        for r in idx[self.units[idx] > 0].tolist():
+            p = int(self.provider_id[r])
+            served[p] = served.get(p, 0.0) + self.units[r] * self.ref[r]
+        need = demand - sum(served.values())
+        steps: list[Step] = []
+        for r in idx[np.argsort(key, kind="stable")].tolist():
+            if need <= 1e-9:
+                break
+            if banned is not None and banned[r]:
+                continue
+            k = min(int(self.max_units[r] - self.units[r]),
+                    int(self.remaining[self.offering_id[r]] // self.chips[r]),
+                    int(np.ceil(need / self.ref[r] - 1e-9)))
+            if max_fraction < 1:  # spread: no provider serves more than its fraction
+                room = max_fraction * demand - served.get(int(self.provider_id[r]), 0.0)
+                k = min(k, int(np.floor(room / self.ref[r] + 1e-9)))
+            if k <= 0:
+                continue
+            steps.append((r, k))
+            served[int(self.provider_id[r])] = served.get(int(self.provider_id[r]), 0.0) \
+                + k * self.ref[r]
+            need -= k * self.ref[r]
+        return steps if need <= 1e-9 else None
+
+
+def _lp_floor(p: Placement, w: int, lp: np.ndarray, demand: float,
+              max_fraction: float) -> list[Step]:
+    """The whole instances the LP places (where capacity allows), never beyond demand."""
+    idx = np.arange(p.starts[w], p.ends[w])
+    steps: list[Step] = []
+    need = demand
+    served: dict[int, float] = {}
+    for r in idx[np.argsort(-lp[idx], kind="stable")].tolist():
+        if p.ref[r] <= 0:
+            continue
+        k = min(int(np.floor(lp[r] + 1e-6)), int(p.remaining[p.offering_id[r]] // p.chips[r]),
+                int(np.floor(need / p.ref[r] + 1e-9)))
+        if max_fraction < 1:
+            room = max_fraction * demand - served.get(int(p.provider_id[r]), 0.0)
+            k = min(k, int(np.floor(room / p.ref[r] + 1e-9)))
+        if k > 0:
+            steps.append((r, k))
+            p.place([(r, k)])
+            served[int(p.provider_id[r])] = served.get(int(p.provider_id[r]), 0.0) + k * p.ref[r]
+            need -= k * p.ref[r]
+    return steps
+
+
+@dataclass(frozen=True)
+class _Workloads:
+    kind: list[str]
+    value: list[float | None]
+    demand: list[float]
+    fraction: list[float]
+
+    @classmethod
+    def of(cls, candidates: Candidates) -> _Workloads:
+        w = candidates.workloads
+        return cls(w["kind"].to_list(), w["value_usd"].to_list(),
+                   w["demand"].fill_null(0).to_list(), w["spread_max_fraction"].to_list())
+
+    def best(self, p: Placement, w: int, banned: np.ndarray | None = None
+             ) -> list[Step] | None:
+        if self.kind[w] == "training":
+            return p.best_training(w, banned)
+        return p.best_inference(w, self.demand[w], self.fraction[w], banned)
+
+
+def greedy(candidates: Candidates, policy: Policy, lp_units: np.ndarray | None = None,
+           reduced_costs: np.ndarray | None = None) -> Placement:
+    """A first placement, hardest workloads first; with an LP solution, the rows it uses
+    come first (LP rounding), else the cheapest."""
+    p = Placement.empty(candidates, policy)
+    if lp_units is not None:
+        rc = reduced_costs if reduced_costs is not None else np.zeros(len(lp_units))
+        p.rank = np.where(lp_units > 1e-6, -1e18 * np.minimum(lp_units, 1e3) / 1e3, 0.0) + rc
+    info = _Workloads.of(candidates)
+    wl = candidates.workloads
+    size = np.where(wl["kind"].to_numpy() == "training", wl["chip_hours"].fill_null(0).to_numpy(),
+                    wl["demand"].fill_null(0).to_numpy() * 24 * candidates.horizon_days)
+    spread = (wl["spread_min_providers"].to_numpy() > 1) | (
+        wl["spread_max_fraction"].to_numpy() < 1)
+    fractional = np.zeros(len(p.starts), dtype=bool)
+    if lp_units is not None:
+        # workloads the LP already places in whole units fit together: they go first
+        off = np.abs(lp_units - np.round(lp_units)) > 1e-6
+        fractional[np.unique(p.w_of_row[off])] = True
+    # then the hardest: spread workloads, those with fewest candidates, the biggest
+    for w in np.lexsort((-size, p.ends - p.starts, ~spread, fractional)).tolist():
+        if p.ends[w] == p.starts[w]:
+            p.left_out[w] = info.value[w] is not None
+            continue
+        floor = []
+        if lp_units is not None and info.kind[w] == "inference":
+            floor = _lp_floor(p, w, lp_units, info.demand[w], info.fraction[w])
+        steps = info.best(p, w)
+        cost = p.marginal_cost(steps or []) + sum(k * p.cost[r] for r, k in floor)
+        if steps is None or (info.value[w] is not None and cost > info.value[w]):
+            p.unplace(floor)
+            p.left_out[w] = info.value[w] is not None
+            continue
+        p.place(steps)
+    p.rank = None
+    return p
+
+
+def repair_caps(p: Placement, candidates: Candidates, max_moves: int = 20_000) -> None:
+    """Move workloads out of groups above their lock-in cap, cheapest move per dollar
+    moved first, never pushing another group above its cap."""
+    info = _Workloads.of(candidates)
+    for _ in range(max_moves):
+        over = p.worst_cap_excess()
+        if over is None:
+            return
+        dim, g = over
+        banned = p.groups[dim] == g
+        before = {d: s.copy() for d, s in p.group_spend.items()}
+        best: tuple[float, list[Step], list[Step]] | None = None
+        for w in np.unique(p.w_of_row[(p.units > 0) & banned]).tolist():
+            current = p.steps_of(w)
+            moved = [(r, k) for r, k in current if banned[r]]
+            freed = sum(k * p.compute[r] for r, k in moved)
+            p.unplace(moved)
+            old_cost = p.marginal_cost(moved)
+            steps = info.best(p, w, banned)
+            ok = steps is not None
+            if ok:
+                delta = p.marginal_cost(steps) - old_cost
+                p.place(steps)
+                ok = p.within_caps(before)
+                p.unplace(steps)
+            p.place(moved)
+            if ok and (best is None or (delta + 1.0) / max(freed, 1e-9) < best[0]):
+                best = ((delta + 1.0) / max(freed, 1e-9), moved, steps)
+        if best is None:
+            return
+        p.unplace(best[1])
+        p.place(best[2])
+
+
+def improve(p: Placement, candidates: Candidates, deadline: float, passes: int = 8) -> None:
+    """Local search: re-place each workload where it costs least (rules kept), and close
+    ports whose savings do not pay for them."""
+    info = _Workloads.of(candidates)
+    n_w = len(p.starts)
+    for _ in range(passes):
+        improved = False
+        for w in range(n_w):
+            if time.perf_counter() > deadline:
+                return
+            if p.left_out[w] or p.ends[w] == p.starts[w]:
+                continue
+            current = p.steps_of(w)
+            before = {d: s.copy() for d, s in p.group_spend.items()}
+            p.unplace(current)
+            old_cost = p.marginal_cost(current)
+            steps = info.best(p, w)
+            if steps is not None and p.marginal_cost(steps) < old_cost - 1e-6:
+                p.place(steps)
+                if p.within_caps(before):
+                    improved = True
+                    continue
+                p.unplace(steps)
+            p.place(current)
+        improved |= _close_ports(p, info, deadline)
+        if not improved:
+            return
+
+
+def _close_ports(p: Placement, info: _Workloads, deadline: float) -> bool:
+    """Buy no port whose workloads could run elsewhere for less than the port costs."""
+    improved = False
+    for port in np.flatnonzero(p.port_users > 0).tolist():
+        if time.perf_counter() > deadline:
+            break
+        rows = np.flatnonzero((p.port_id == port) & (p.units > 0))
+        users = np.unique(p.w_of_row[rows]).tolist()
+        banned = p.port_id == port
+        before_cost = p.total_cost()
+        before = {d: s.copy() for d, s in p.group_spend.items()}
+        saved = {w: p.steps_of(w) for w in users}
+        for steps in saved.values():
+            p.unplace(steps)
+        placed: list[list[Step]] = []
+        ok = True
+        for w in users:
+            steps = info.best(p, w, banned)
+            if steps is None:
+                ok = False
+                break
+            p.place(steps)
+            placed.append(steps)
+        if ok and p.within_caps(before) and p.total_cost() < before_cost - 1e-6:
+            improved = True
+            continue
+        for steps in placed:
+            p.unplace(steps)
+        for steps in saved.values():
+            p.place(steps)
+    return improved
+
+
+def complete_hint(built: BuiltModel, candidates: Candidates, units: np.ndarray,
+                  left_out: np.ndarray) -> None:
+    """Write a hint for every variable the plan determines."""
+    rows = candidates.rows
+    values: dict[int, int] = dict(zip(built.units.tolist(), units.tolist(), strict=True))
+    for w, var in enumerate(built.unplaced.tolist()):
+        if var >= 0:
+            values[var] = int(left_out[w])
+    for r, var in enumerate(built.used.tolist()):
+        if var >= 0 and var not in values:
+            values[var] = int(units[r] > 0)
+    placed = rows.with_columns(pl.Series("n", units))
+    if built.ports.height:
+        chosen = placed.filter((pl.col("n") > 0) & pl.col("port_ecosystem").is_not_null()
+                               ).select("port_key", "port_ecosystem").unique()
+        bought = built.ports.join(chosen.with_columns(pl.lit(1).alias("b")),
+                                  on=["port_key", "port_ecosystem"], how="left")
+        values.update(zip(bought["var"].to_list(), bought["b"].fill_null(0).to_list(),
+                          strict=True))
+    compute = built.row_compute_units * units
+    values[built.total_compute] = int(compute.sum())
+    for dim, frame in built.spend.items():
+        per = rows.select(dim).with_columns(pl.Series("c", compute)).group_by(dim).agg(
+            pl.col("c").sum())
+        lookup = dict(zip(per[dim].to_list(), per["c"].to_list(), strict=True))
+        for key, var in zip(frame["key"].to_list(), frame["var"].to_list(), strict=True):
+            values[var] = int(lookup.get(key, 0))
+    used = placed.filter(pl.col("n") > 0)
+    if built.provider_used is not None:
+        providers = set(used["provider"].to_list())
+        for prov, var in built.provider_used.iter_rows():
+            values[var] = int(prov in providers)
+    if built.spread_used is not None:
+        serving = set(used.select("w", "provider").iter_rows())
+        for w, prov, var in built.spread_used.iter_rows():
+            values[var] = int((w, prov) in serving)
+    hint = built.builder.proto.solution_hint
+    hint.vars.clear()
+    hint.values.clear()
+    hint.vars.extend(list(values.keys()))
+    hint.values.extend(list(values.values()))
+
+
+def warm_start(built: BuiltModel, candidates: Candidates, policy: Policy,
+               relaxation: Relaxation | None = None, time_budget: float = 10.0
+               ) -> Placement:
+    """A plan to start from (LP rounding when the relaxation is known, else cheapest
+    first), repaired for caps, improved locally, and written as a complete hint."""
+    deadline = time.perf_counter() + time_budget
+    if relaxation is not None:
+        p = greedy(candidates, policy, relaxation.values[built.units],
+                   relaxation.reduced_costs[built.units])
+    else:
+        p = greedy(candidates, policy)
+    repair_caps(p, candidates)
+    improve(p, candidates, deadline)
+    complete_hint(built, candidates, p.units, p.left_out)
+    return p
