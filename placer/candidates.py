@@ -331,3 +331,69 @@ def build_candidates(problem: Problem) -> Candidates:
         horizon_days=problem.horizon_days,
         carbon_usd_per_tonne=problem.policy.carbon_usd_per_tonne,
     )
+
+
+def candidates_from_table(table: pl.DataFrame, offerings: pl.DataFrame,
+                          carbon_usd_per_tonne: float = 0.0) -> Candidates:
+    """The candidates route: a planner's own rows (workload, offering, chips, cost_usd and
+    optionally provider, chip_vendor, ecosystem) become the candidate table as they are.
+    Each workload takes exactly one of its rows."""
+    order = table.select("workload").unique(maintain_order=True).with_row_index("w")
+    for column in ("provider", "chip_vendor", "ecosystem"):
+        if column not in table.columns:
+            table = table.with_columns(pl.lit(None, dtype=pl.String).alias(column))
+    rows = (
+        table.join(order, on="workload")
+        .join(offerings.select("offering", "capacity_chips"), on="offering", how="left")
+        .select(
+            "w", "workload", pl.lit("training").alias("kind"), "offering",
+            pl.col("provider").fill_null(""),
+            pl.lit("").alias("region"), pl.lit("").alias("region_id"), pl.lit("").alias("chip"),
+            pl.col("chip_vendor").fill_null(""), pl.col("ecosystem").fill_null(""),
+            pl.lit("").alias("jurisdiction"), pl.lit("list").alias("price_basis"),
+            pl.lit(None, dtype=pl.Float64).alias("usd_per_chip_hour"),
+            pl.lit(None, dtype=pl.Float64).alias("speed"),
+            pl.col("chips").alias("chips_per_instance"), pl.col("chips").alias("unit_chips"),
+            pl.lit(1, dtype=pl.Int64).alias("max_units"),
+            pl.lit(None, dtype=pl.Float64).alias("unit_ref"),
+            pl.lit(None, dtype=pl.Float64).alias("unit_hours"),
+            pl.lit(None, dtype=pl.Float64).alias("unit_chip_hours"),
+            pl.col("cost_usd").cast(pl.Float64).alias("unit_compute_usd"),
+            pl.lit(0.0).alias("unit_carbon_tonnes"), pl.lit(0.0).alias("unit_carbon_usd"),
+            pl.lit(0.0).alias("egress_usd"), pl.col("workload").alias("port_key"),
+            pl.lit(None, dtype=pl.String).alias("port_ecosystem"), pl.lit(0.0).alias("port_usd"),
+            "capacity_chips",
+        )
+        .with_columns(pl.col("w").cast(pl.UInt32), pl.col("chips_per_instance").cast(pl.Int64),
+                      pl.col("unit_chips").cast(pl.Int64),
+                      pl.col("capacity_chips").cast(pl.Int64))
+        .sort("w", "offering")
+    )
+    workloads = order.select(
+        pl.col("w").cast(pl.UInt32), "workload", pl.lit("training").alias("kind"),
+        pl.lit(None, dtype=pl.Float64).alias("demand"),
+        pl.lit(None, dtype=pl.Float64).alias("chip_hours"),
+        pl.lit(None, dtype=pl.Float64).alias("deadline_days"),
+        pl.lit(None, dtype=pl.Int64).alias("min_chips"),
+        pl.lit(None, dtype=pl.Float64).alias("memory_gb"), pl.lit(True).alias("required"),
+        pl.lit(None, dtype=pl.Float64).alias("value_usd"), pl.col("workload").alias("port_key"),
+        pl.lit(False).alias("sovereign"), pl.lit(None, dtype=pl.String).alias("data_region"),
+        pl.lit(0.0).alias("data_tb"), pl.lit(1, dtype=pl.Int64).alias("spread_min_providers"),
+        pl.lit(1.0).alias("spread_max_fraction"), pl.lit("").alias("runs_on_codes"),
+        pl.lit(None, dtype=pl.String).alias("residency_codes"),
+        pl.lit(None, dtype=pl.String).alias("data_provider"),
+    )
+    per_w = rows.group_by("w").len().sort("w")["len"].to_list()
+    funnel = order.select(pl.col("w").cast(pl.UInt32), "workload").with_columns(
+        pl.Series("offerings", per_w), *[pl.Series(st, per_w) for st in STAGES],
+        pl.lit(None, dtype=pl.Float64).alias("memory_chips_min"),
+        pl.lit(None, dtype=pl.Int64).alias("gang_chips_min"),
+        pl.lit(None, dtype=pl.Int64).alias("capacity_max"),
+    )
+    offers = offerings.select(
+        "offering", pl.lit("").alias("provider"), pl.lit("").alias("chip_vendor"),
+        pl.lit("").alias("ecosystem"), pl.col("capacity_chips").cast(pl.Int64),
+        pl.lit("list").alias("price_basis"),
+    ).sort("offering")
+    return Candidates(rows=rows, workloads=workloads, offerings=offers, funnel=funnel,
+                      horizon_days=0.0, carbon_usd_per_tonne=carbon_usd_per_tonne)

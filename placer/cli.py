@@ -211,6 +211,110 @@ def catalog_chips(
               "speeds.csv")
 
 
+class PlanFormat(str, Enum):
+    table = "table"
+    json = "json"
+    csv = "csv"
+    parquet = "parquet"
+    md = "md"
+
+
+TimeLimit = Annotated[float, typer.Option("--time-limit", help="seconds to search, at most")]
+Workers = Annotated[int | None, typer.Option(help="solver workers (default: cores, up to 8)")]
+Seed = Annotated[int, typer.Option(help="random seed; same input and seed, same plan")]
+Gap = Annotated[float | None, typer.Option(help="stop at this relative gap, e.g. 0.01")]
+
+
+def _progress_printer(quiet: bool):
+    if quiet or not sys.stderr.isatty():
+        return None
+
+    def show(state: dict) -> None:
+        best = "-" if state["best_usd"] is None else f"${state['best_usd']:,.0f}"
+        bound = "-" if state["bound_usd"] is None else f"${state['bound_usd']:,.0f}"
+        gap = "-" if state["gap"] is None else f"{state['gap'] * 100:.2f}%"
+        sys.stderr.write(f"\r  best {best}  bound {bound}  gap {gap}  "
+                         f"{state['elapsed_s']:.0f} s   ")
+        sys.stderr.flush()
+
+    return show
+
+
+@app.command()
+def solve(
+    files: Annotated[list[Path] | None, typer.Argument(help="fleet files (YAML, JSON, CSV, "
+                                                       "Parquet)")] = None,
+    policy: Annotated[Path | None, typer.Option(help="policy file (replaces a fleet file's "
+                                                "policy)")] = None,
+    candidates: Annotated[Path | None, typer.Option(
+        help="your own candidates table (workload, offering, chips, cost_usd): solves "
+        "exactly these rows, no catalog")] = None,
+    offerings: Annotated[Path | None, typer.Option(
+        help="with --candidates: offering, capacity_chips")] = None,
+    catalog: CatalogOption = None,
+    time_limit: TimeLimit = 60.0,
+    workers: Workers = None,
+    seed: Seed = 0,
+    gap: Gap = None,
+    out: Annotated[Path | None, typer.Option(help="write the plan here (atomically); the "
+                                             "format follows --format or the suffix")] = None,
+    format: Annotated[PlanFormat | None, typer.Option(
+        "--format", help="table (default), json, csv (placements), parquet "
+        "(placements, needs --out) or md")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress line")] = False,
+    log: Annotated[bool, typer.Option(help="CP-SAT's search log on stderr")] = False,
+) -> None:
+    """Find the cheapest plan that keeps every rule. Exit 0 with a plan, 1 without."""
+    from placer.report import plan_markdown, print_plan
+    from placer.solve import solve as solve_problem
+    from placer.solve import solve_candidates
+
+    fmt = format
+    if fmt is None and out is not None:
+        fmt = {".json": PlanFormat.json, ".csv": PlanFormat.csv, ".parquet": PlanFormat.parquet,
+               ".md": PlanFormat.md}.get(out.suffix.lower(), PlanFormat.json)
+    fmt = fmt or PlanFormat.table
+    if fmt is PlanFormat.parquet and out is None:
+        raise InputError("--format parquet writes binary: give --out FILE")
+    if fmt is PlanFormat.table and out is not None:
+        raise InputError("--format table is for the terminal; use json, csv, parquet or md "
+                         "with --out")
+    options = {"time_limit": time_limit, "workers": workers, "seed": seed, "gap": gap,
+               "progress": _progress_printer(quiet or (fmt is not PlanFormat.table and
+                                             out is None)),
+               "log": log}
+    if candidates is not None or offerings is not None:
+        if candidates is None or offerings is None:
+            raise InputError("--candidates and --offerings go together")
+        if files:
+            raise InputError("give either fleet files or --candidates/--offerings, not both")
+        plan = solve_candidates(candidates, offerings, policy, **options)
+    else:
+        if not files:
+            raise InputError("no fleet file given (or use --candidates with --offerings)")
+        problem = load(*files, policy=policy, catalog=_catalog(catalog))
+        plan = solve_problem(problem, **options)
+    if options["progress"] is not None:
+        sys.stderr.write("\r" + " " * 70 + "\r")
+    if out is not None:
+        plan.write(out, fmt.value)
+    if fmt is PlanFormat.json and out is None:
+        sys.stdout.write(plan.to_json())
+    elif fmt is PlanFormat.csv and out is None:
+        sys.stdout.write(frame_csv(plan.assignments))
+    elif fmt is PlanFormat.md and out is None:
+        sys.stdout.write(plan_markdown(plan))
+    elif not quiet or fmt is PlanFormat.table:
+        print_plan(plan, console())
+        if out is not None:
+            console().print(f"plan written to {out}")
+    if not plan.has_plan:
+        if fmt is not PlanFormat.table:
+            for line in plan.explanation:
+                console(stderr=True).print(f"no plan: {line}", markup=False)
+        raise typer.Exit(1)
+
+
 @app.command()
 def schema() -> None:
     """Print the JSON Schema of the fleet file (workloads, policy, horizon_days)."""

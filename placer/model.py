@@ -343,7 +343,7 @@ def group_ids(column: pl.Series) -> tuple[list[str], np.ndarray]:
     """Sorted distinct values and, per row, the index of its value."""
     keys = column.unique().sort().to_list()
     ids = column.replace_strict({k: i for i, k in enumerate(keys)}, return_dtype=pl.Int64)
-    return keys, ids.to_numpy()
+    return keys, ids.to_numpy().astype(np.int64)
 
 
 def cap_fraction(share: float) -> Fraction:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import polars as pl
 from pydantic import ValidationError
 
 from placer.catalog import Catalog, default_catalog, load_catalog
@@ -24,11 +25,16 @@ from placer.io import (
     raise_issues,
     read_document,
     table_document,
+    table_records,
 )
 from placer.schema import (
     WORKLOAD_FIELDS,
+    CandidateRow,
+    CandidatesFile,
     Fleet,
     InferenceWorkload,
+    OfferingCapacity,
+    OfferingsFile,
     Policy,
     TrainingWorkload,
 )
@@ -257,3 +263,105 @@ def problem_from_dict(
     cat = _catalog(catalog)
     doc = Document(data, name, {})
     return build_problem([(_validate_fleet(doc, cat), doc)], cat)
+
+
+def candidate_tables(
+    candidates: pl.DataFrame | str | Path,
+    offerings: pl.DataFrame | str | Path,
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Validate the candidates route's two tables (frames or CSV/Parquet paths).
+
+    Raises InputError naming file, row line and field for every bad row, unknown
+    offerings and duplicates.
+    """
+    cand_doc = _table_doc(candidates, "candidates")
+    offer_doc = _table_doc(offerings, "offerings")
+    issues: list[Issue] = []
+    parsed: dict[str, Any] = {}
+    for doc, model, key in ((cand_doc, CandidatesFile, "candidates"),
+                            (offer_doc, OfferingsFile, "offerings")):
+        try:
+            parsed[key] = getattr(model.model_validate(doc.data), key)
+        except ValidationError as exc:
+            issues += issues_from_validation(exc, doc, known_fields=frozenset(
+                CandidateRow.model_fields) | frozenset(OfferingCapacity.model_fields))
+    raise_issues(issues)
+    offers = pl.DataFrame([o.model_dump() for o in parsed["offerings"]],
+                          schema={"offering": pl.String, "capacity_chips": pl.Int64})
+    seen: dict[str, int] = {}
+    for i, name in enumerate(offers["offering"].to_list()):
+        if name in seen:
+            issues.append(Issue(f"offering '{name}' appears twice (also row {seen[name] + 1})",
+                                offer_doc.file, f"offerings[{i}].offering", i + 2))
+        seen.setdefault(name, i)
+    rows = parsed["candidates"]
+    present = {c for c in ("provider", "chip_vendor", "ecosystem")
+               if any(getattr(r, c) is not None for r in rows)}
+    pairs: dict[tuple[str, str], int] = {}
+    for i, row in enumerate(rows):
+        where = (cand_doc.file, i + 2)
+        if row.offering not in seen:
+            issues.append(Issue(f"unknown offering '{row.offering}' (not in the offerings "
+                                "table)", where[0], f"candidates[{i}].offering", where[1]))
+        if (row.workload, row.offering) in pairs:
+            issues.append(Issue(f"workload '{row.workload}' lists offering '{row.offering}' "
+                                f"twice (also row {pairs[(row.workload, row.offering)] + 1})",
+                                where[0], f"candidates[{i}]", where[1]))
+        pairs.setdefault((row.workload, row.offering), i)
+        for column in present:
+            if getattr(row, column) is None:
+                issues.append(Issue(f"{column} is empty here but given on other rows",
+                                    where[0], f"candidates[{i}].{column}", where[1]))
+    raise_issues(issues)
+    table = pl.DataFrame([r.model_dump() for r in rows], schema={
+        "workload": pl.String, "offering": pl.String, "chips": pl.Int64,
+        "cost_usd": pl.Float64, "provider": pl.String, "chip_vendor": pl.String,
+        "ecosystem": pl.String,
+    }).select("workload", "offering", "chips", "cost_usd", *sorted(present))
+    return table, offers
+
+
+def _table_doc(source: pl.DataFrame | str | Path, key: str) -> Document:
+    if isinstance(source, pl.DataFrame):
+        return Document({key: table_records(source)}, f"<{key} frame>",
+                        {(key, i): i + 2 for i in range(source.height)})
+    path = Path(source)
+    if path.suffix.lower() not in TABLE_SUFFIXES:
+        raise fail(f"the {key} table must be CSV or Parquet", file=str(path))
+    return table_document(path, key)
+
+
+def candidate_policy(policy: Policy | str | Path | None, table: pl.DataFrame,
+                     file: str | None = None) -> Policy:
+    """The policy for the candidates route: caps need the column they cap; allow/deny
+    lists need the catalog, which this route does not use."""
+    if policy is None:
+        return Policy()
+    if not isinstance(policy, Policy):
+        doc = read_document(policy)
+        file = doc.file
+        data = doc.data
+        if isinstance(data, dict) and set(data) == {"policy"}:
+            data = data["policy"]
+        try:
+            policy = Policy.model_validate(data)
+        except ValidationError as exc:
+            raise_issues(issues_from_validation(exc, doc, known_fields=KNOWN_FIELDS))
+            raise
+    issues = []
+    for dim, share in policy.max_share:
+        if share is not None and dim not in table.columns:
+            issues.append(Issue(f"max_share.{dim} needs a {dim} column in the candidates table",
+                                file, f"max_share.{dim}"))
+    if policy.min_providers is not None and "provider" not in table.columns:
+        issues.append(Issue("min_providers needs a provider column in the candidates table",
+                            file, "min_providers"))
+    for name in ("allow", "deny"):
+        if getattr(policy, name) is not None:
+            issues.append(Issue(f"{name} lists filter catalog offerings; the candidates route "
+                                "solves exactly the rows given, so leave them out", file, name))
+    if policy.carbon_usd_per_tonne:
+        issues.append(Issue("carbon_usd_per_tonne needs the catalog's carbon figures; put the "
+                            "carbon price into cost_usd instead", file, "carbon_usd_per_tonne"))
+    raise_issues(issues)
+    return policy

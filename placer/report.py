@@ -72,3 +72,129 @@ def console(stderr: bool = False) -> Console:
     if not stream.isatty() and "COLUMNS" not in os.environ:
         width = 200
     return Console(stderr=stderr, highlight=False, soft_wrap=stderr, width=width)
+
+
+# ---------------------------------------------------------------------------
+# Plans
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{value * 100:.1f}%"
+
+
+def plan_headline(plan: Any) -> str:
+    """'optimal: $1,723,205 (bound $1,723,205, gap 0.00%) in 2.1 s'."""
+    if not plan.has_plan:
+        return f"{plan.status}: no plan"
+    gap = "-" if plan.gap is None else f"{plan.gap * 100:.2f}%"
+    seconds = plan.solver.get("time_s", 0)
+    took = f"{seconds:.2f} s" if seconds < 10 else f"{seconds:.0f} s"
+    return (f"{plan.status}: {money(plan.total_usd)} (bound {money(plan.bound_usd)}, gap {gap}) "
+            f"in {took}")
+
+
+def _assignments_table(plan: Any) -> Table:
+    table = Table(title="Placements", header_style="bold")
+    for name in ("workload", "kind", "offering", "chips", "hours", "compute", "egress",
+                 "tCO2"):
+        table.add_column(name, justify="left" if name in ("workload", "kind", "offering")
+                         else "right")
+    for r in plan.assignments.iter_rows(named=True):
+        basis = "" if r["price_basis"] == "list" else f" [yellow]({r['price_basis']})[/yellow]"
+        table.add_row(r["workload"], r["kind"], r["offering"] + basis, f"{r['chips']:,}",
+                      f"{r['hours']:,.0f}", money(r["compute_usd"]), money(r["egress_usd"]),
+                      f"{r['carbon_tonnes']:,.2f}")
+    return table
+
+
+def _cost_table(plan: Any) -> Table:
+    table = Table(title="Cost", header_style="bold")
+    table.add_column("term")
+    table.add_column("USD", justify="right")
+    for key, label in (("compute_usd", "compute"), ("porting_usd", "porting"),
+                       ("egress_usd", "egress"), ("carbon_usd", "carbon (priced)"),
+                       ("unplaced_usd", "value of work left out")):
+        table.add_row(label, money(plan.cost[key]))
+    table.add_row("[bold]total[/bold]", f"[bold]{money(plan.total_usd)}[/bold]")
+    table.add_row("emissions", f"{plan.cost['carbon_tonnes']:,.1f} tCO2")
+    return table
+
+
+def _shares_table(plan: Any, dim: str) -> Table:
+    frame = plan.shares[dim]
+    table = Table(title=f"Spend by {dim.replace('_', ' ')} (HHI {plan.hhi[dim]:,.0f})",
+                  header_style="bold")
+    for name in (dim, "compute", "share", "cap"):
+        table.add_column(name, justify="left" if name == dim else "right")
+    for key, spend, share, cap in frame.select("key", "spend_usd", "share", "cap").iter_rows():
+        table.add_row(key, money(spend), _pct(share), _pct(cap))
+    return table
+
+
+def print_plan(plan: Any, out: Console) -> None:
+    """The plan for the terminal: placements, cost by term, shares, ports, flags."""
+    out.print(f"[bold]{plan_headline(plan)}[/bold]")
+    if not plan.has_plan:
+        for line in plan.explanation:
+            out.print(f"  {line}", markup=False, soft_wrap=True)
+        return
+    out.print(_assignments_table(plan))
+    out.print(_cost_table(plan))
+    for dim in ("provider", "chip_vendor", "ecosystem"):
+        out.print(_shares_table(plan, dim))
+    if plan.ports.height:
+        out.print("Ports bought: " + "; ".join(
+            f"{c} → {e} {money(u)} ({', '.join(ws)})"
+            for c, e, u, ws in plan.ports.iter_rows()), markup=False)
+    if plan.unplaced.height:
+        out.print("Left out: " + "; ".join(
+            f"{w}: {reason}" for w, _, reason in plan.unplaced.iter_rows()), markup=False)
+    if plan.estimated_prices:
+        out.print("[yellow]Uses prices that are not list prices:[/yellow] "
+                  + ", ".join(plan.estimated_prices))
+
+
+def _md_table(headers: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def plan_markdown(plan: Any) -> str:
+    """The plan as a Markdown report."""
+    parts = ["# placer plan", "", f"**{plan_headline(plan)}**", ""]
+    if not plan.has_plan:
+        parts += [f"- {line}" for line in plan.explanation]
+        return "\n".join(parts) + "\n"
+    parts += ["## Placements", "", _md_table(
+        ["workload", "kind", "offering", "chips", "hours", "compute", "egress", "tCO2"],
+        [[r["workload"], r["kind"], r["offering"] + ("" if r["price_basis"] == "list"
+                                                     else f" ({r['price_basis']})"),
+          f"{r['chips']:,}", f"{r['hours']:,.0f}", money(r["compute_usd"]),
+          money(r["egress_usd"]), f"{r['carbon_tonnes']:,.2f}"]
+         for r in plan.assignments.iter_rows(named=True)]), ""]
+    parts += ["## Cost", "", _md_table(["term", "USD"], [
+        ["compute", money(plan.cost["compute_usd"])],
+        ["porting", money(plan.cost["porting_usd"])],
+        ["egress", money(plan.cost["egress_usd"])],
+        ["carbon (priced)", money(plan.cost["carbon_usd"])],
+        ["value of work left out", money(plan.cost["unplaced_usd"])],
+        ["**total**", f"**{money(plan.total_usd)}**"],
+        ["emissions", f"{plan.cost['carbon_tonnes']:,.1f} tCO2"],
+    ]), ""]
+    for dim in ("provider", "chip_vendor", "ecosystem"):
+        parts += [f"## Spend by {dim.replace('_', ' ')} (HHI {plan.hhi[dim]:,.0f})", "",
+                  _md_table([dim, "compute", "share", "cap"], [
+                      [k, money(s), _pct(sh), _pct(c)] for k, s, sh, c in
+                      plan.shares[dim].select("key", "spend_usd", "share", "cap").iter_rows()]),
+                  ""]
+    if plan.ports.height:
+        parts += ["## Ports bought", "", _md_table(["codebase", "ecosystem", "USD", "for"], [
+            [c, e, money(u), ", ".join(ws)] for c, e, u, ws in plan.ports.iter_rows()]), ""]
+    if plan.unplaced.height:
+        parts += ["## Left out", "", _md_table(["workload", "value", "why"], [
+            [w, money(v), reason] for w, v, reason in plan.unplaced.iter_rows()]), ""]
+    if plan.estimated_prices:
+        parts += ["## Prices that are not list prices", "",
+                  *[f"- {e}" for e in plan.estimated_prices], ""]
+    return "\n".join(parts) + "\n"

@@ -424,6 +424,35 @@ class PolicyFile(Policy):
 
 
 # ---------------------------------------------------------------------------
+# The candidates route: planners who bring their own cost model
+
+
+class CandidateRow(Strict):
+    """One choice: the workload runs whole on this offering, holding `chips`, for cost_usd."""
+
+    workload: Name
+    offering: Name
+    chips: Annotated[int, Field(ge=1, le=int(MAX_CHIPS))]
+    cost_usd: Usd
+    provider: Name | None = None
+    chip_vendor: Name | None = None
+    ecosystem: Name | None = None
+
+
+class CandidatesFile(Strict):
+    candidates: list[CandidateRow]
+
+
+class OfferingCapacity(Strict):
+    offering: Name
+    capacity_chips: Annotated[int, Field(ge=0, le=int(MAX_CHIPS))]
+
+
+class OfferingsFile(Strict):
+    offerings: list[OfferingCapacity]
+
+
+# ---------------------------------------------------------------------------
 # The plan document (placer solve --format json; read back by placer check)
 
 
@@ -450,14 +479,14 @@ class Assignment(Strict):
     kind: Kind
     instances: int
     chips: int
-    hours: float
+    hours: float | None = Field(description="wall-clock hours (None when not known)")
     compute_usd: float
     egress_usd: float
     carbon_tonnes: float
     carbon_usd: float
-    usd_per_chip_hour: float
+    usd_per_chip_hour: float | None
     price_basis: PriceBasis
-    reference_chips: float = Field(description="inference: H100-equivalents served")
+    reference_chips: float | None = Field(description="inference: H100-equivalents served")
 
 
 class Port(Strict):
@@ -487,9 +516,14 @@ class DimensionShares(Strict):
 
 class SolverInfo(Strict):
     engine: str
-    status: str
-    time_s: float
+    status: str = Field(description="CP-SAT's own status name")
+    stop_reason: str = Field(description="optimal, gap limit, time limit, interrupted, "
+                             "infeasible or no candidate")
+    deterministic: bool = Field(description="whether the same input and seed reproduce it")
+    time_s: float = Field(description="wall-clock seconds, candidates to plan")
+    candidates_s: float
     build_s: float
+    warm_start_s: float = 0.0
     workers: int
     seed: int
     time_limit_s: float | None
@@ -498,6 +532,9 @@ class SolverInfo(Strict):
     variables: int
     constraints: int
     candidates: int
+    deterministic_time: float = 0.0
+    lp_bound_usd: float | None = Field(default=None,
+                                       description="bound from the LP relaxation")
     objective_units: int | None = None
     bound_units: int | None = None
 

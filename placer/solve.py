@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -26,11 +27,11 @@ from placer.explain import no_candidate_reasons
 from placer.model import BuiltModel, build_model
 from placer.plan import Plan, make_plan
 from placer.relax import solve_relaxation
+from placer.schema import Policy
 from placer.warmstart import warm_start
 
 if TYPE_CHECKING:
     from placer.problem import Problem
-    from placer.schema import Policy
 
 DEFAULT_TIME_LIMIT = 60.0
 ProgressFn = Callable[[dict[str, Any]], None]
@@ -66,6 +67,27 @@ def solve(problem: Problem, *, time_limit: float = DEFAULT_TIME_LIMIT,
     started = time.perf_counter()
     candidates = build_candidates(problem)
     return solve_built_candidates(candidates, problem.policy, options,
+                                  candidates_s=time.perf_counter() - started)
+
+
+def solve_candidates(candidates: pl.DataFrame | str | Path,
+                     offerings: pl.DataFrame | str | Path,
+                     policy: Policy | str | Path | None = None, *,
+                     time_limit: float = DEFAULT_TIME_LIMIT, workers: int | None = None,
+                     seed: int = 0, gap: float | None = None, deterministic: bool = True,
+                     progress: ProgressFn | None = None, log: bool = False,
+                     hint: bool = True) -> Plan:
+    """Solve exactly the rows given: each workload takes one of its rows, chips per
+    offering stay within capacity, and the policy's caps apply where the columns exist."""
+    from placer.candidates import candidates_from_table
+    from placer.problem import candidate_policy, candidate_tables
+
+    options = SolveOptions(time_limit, workers, seed, gap, deterministic, progress, log, hint)
+    started = time.perf_counter()
+    table, offers = candidate_tables(candidates, offerings)
+    chosen = candidate_policy(policy, table)
+    built = candidates_from_table(table, offers)
+    return solve_built_candidates(built, chosen, options,
                                   candidates_s=time.perf_counter() - started)
 
 

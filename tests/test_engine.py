@@ -1,0 +1,226 @@
+"""The engine: optimal against exhaustive search, every plan keeps every rule, costs as
+DESIGN.md computes them by hand, and the same input and seed give the same plan."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import polars as pl
+import pytest
+from hypothesis import HealthCheck, assume, event, given, settings
+from hypothesis import strategies as st
+
+from placer.candidates import build_candidates
+from placer.catalog import default_catalog
+from placer.check import candidate_violations
+from placer.problem import load, problem_from_dict
+from placer.solve import solve, solve_candidates
+from tests.bruteforce import assert_close, brute_force
+from tests.conftest import EXAMPLES
+
+PRICED = default_catalog().offerings.filter(pl.col("on_demand").is_not_null())
+OFFERING_IDS = sorted(PRICED["offering"].to_list())
+CUDA_IDS = sorted(PRICED.filter(pl.col("ecosystem") == "cuda")["offering"].to_list())
+
+
+def units_of(plan, candidates) -> tuple[np.ndarray, np.ndarray]:
+    """Units per candidate row and left-out flags, read back from a plan."""
+    rows = candidates.rows.with_row_index("r")
+    chosen = plan.assignments.select("workload", "offering", "chips").join(
+        rows.select("r", "workload", "offering", "unit_chips"), on=["workload", "offering"])
+    units = np.zeros(rows.height, dtype=np.int64)
+    units[chosen["r"].to_numpy()] = (chosen["chips"] // chosen["unit_chips"]).to_numpy()
+    left = set(plan.unplaced["workload"].to_list())
+    left_out = np.array([w in left for w in candidates.workloads["workload"].to_list()])
+    return units, left_out
+
+
+@st.composite
+def small_problems(draw):
+    # two CUDA offerings (most workloads run there) and maybe one of anything
+    offerings = draw(st.lists(st.sampled_from(CUDA_IDS), min_size=2, max_size=2, unique=True))
+    extra = draw(st.sampled_from([None, *OFFERING_IDS]))
+    if extra is not None and extra not in offerings:
+        offerings.append(extra)
+    capacity = {o: draw(st.sampled_from([24, 96, 512, 512])) for o in offerings}
+    frame = PRICED.filter(pl.col("offering").is_in(offerings)).with_columns(
+        pl.col("offering").replace_strict(capacity, return_dtype=pl.Int64)
+        .alias("capacity_chips"))
+    catalog = default_catalog().with_offerings(frame)
+    workloads = []
+    for i in range(draw(st.integers(1, 3))):
+        w: dict = {"name": f"w{i}"}
+        if draw(st.booleans()):
+            w |= {"kind": "training", "chip_hours": draw(st.sampled_from([200, 1500, 6000])),
+                  "deadline_days": draw(st.sampled_from([10, 30]))}
+        else:
+            w |= {"kind": "inference", "chips": draw(st.sampled_from([0.5, 1, 2.5, 4]))}
+            if draw(st.integers(0, 5)) == 0:
+                w["spread"] = {"min_providers": draw(st.integers(1, 2)),
+                               "max_fraction": draw(st.sampled_from([0.6, 1.0]))}
+        w["runs_on"] = draw(st.sampled_from([["cuda"]] * 6 + [["cuda", "xla"]] * 2 + [["rocm"]]))
+        others = [e for e in ("neuron", "xla", "rocm", "cuda") if e not in w["runs_on"]]
+        ported = draw(st.lists(st.sampled_from(others), max_size=2, unique=True))
+        if ported:
+            w["port_usd"] = {e: 20000.0 + 5000 * len(e) for e in ported}
+            w["codebase"] = draw(st.sampled_from(["shared", f"own{i}"]))
+        if draw(st.integers(0, 5)) == 0:
+            w["residency"] = [draw(st.sampled_from(["EU", "US"]))]
+        if draw(st.integers(0, 2)) == 0:
+            w["data"] = {"region": draw(st.sampled_from(["aws/us-east-1", "gcp/europe-west4"])),
+                         "tb": draw(st.sampled_from([1.0, 30.0]))}
+        if draw(st.integers(0, 3)) == 0:
+            w["required"] = False
+            w["value_usd"] = draw(st.sampled_from([1000.0, 50000.0, 500000.0]))
+        workloads.append(w)
+    policy: dict = {"max_share": {}}
+    for dim in ("provider", "chip_vendor"):
+        cap = draw(st.sampled_from([None, None, 0.5, 0.7, 0.9]))
+        if cap is not None:
+            policy["max_share"][dim] = cap
+    if draw(st.integers(0, 5)) == 0:
+        policy["min_providers"] = 2
+    if draw(st.integers(0, 5)) == 0:
+        policy["budget_usd"] = draw(st.sampled_from([100000.0, 1000000.0]))
+    if draw(st.integers(0, 3)) == 0:
+        policy["carbon_usd_per_tonne"] = 100.0
+    return problem_from_dict({"horizon_days": 30, "policy": policy, "workloads": workloads},
+                             catalog=catalog)
+
+
+def _combinations(c) -> int:
+    total = 1
+    for w in c.workloads.to_dicts():
+        rows = c.rows.filter(pl.col("w") == w["w"])
+        if w["kind"] == "training":
+            n = rows.height
+        else:
+            n = math.prod(int(m) + 1 for m in rows["max_units"].to_list())
+        total *= n + (0 if w["required"] else 1)
+    return total
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                  HealthCheck.filter_too_much])
+@given(problem=small_problems())
+def test_optimal_cost_equals_exhaustive_search(problem):
+    candidates = build_candidates(problem)
+    assume(_combinations(candidates) <= 20_000)
+    expected = brute_force(candidates, problem.policy)
+    event("infeasible" if expected is None else "feasible")
+    plan = solve(problem, time_limit=20, workers=1)
+    if expected is None:
+        assert plan.status == "infeasible", plan.to_dict()
+        assert plan.explanation
+        return
+    assert plan.status == "optimal"
+    assert_close(plan.total_usd, expected, candidates.rows.height)
+    units, left_out = units_of(plan, candidates)
+    assert candidate_violations(candidates, units, left_out, problem.policy) == []
+
+
+def test_candidates_route_against_exhaustive_search():
+    rng = np.random.default_rng(7)
+    for trial in range(25):
+        n_w, n_o = int(rng.integers(2, 5)), int(rng.integers(2, 4))
+        rows = [
+            {"workload": f"w{w}", "offering": f"o{o}", "chips": int(rng.integers(1, 9)),
+             "cost_usd": float(rng.integers(10, 200)), "provider": f"p{o % 2}"}
+            for w in range(n_w) for o in range(n_o) if rng.random() < 0.8 or o == 0
+        ]
+        table = pl.DataFrame(rows)
+        offers = pl.DataFrame({"offering": [f"o{o}" for o in range(n_o)],
+                               "capacity_chips": rng.integers(4, 20, n_o).tolist()})
+        cap = 0.7 if trial % 3 == 0 else None
+        policy = {"max_share": {"provider": cap}} if cap else {}
+        from placer.candidates import candidates_from_table
+        from placer.schema import Policy
+
+        c = candidates_from_table(table, offers)
+        expected = brute_force(c, Policy.model_validate(policy))
+        plan = solve_candidates(table, offers, Policy.model_validate(policy), time_limit=10,
+                                workers=1)
+        if expected is None:
+            assert plan.status == "infeasible"
+        else:
+            assert plan.status == "optimal"
+            assert_close(plan.total_usd, expected, c.rows.height)
+
+
+def test_startup_example_costs_by_hand():
+    plan = solve(load(EXAMPLES / "startup.yaml"), time_limit=30)
+    assert plan.status == "optimal"
+    rows = {(r["workload"], r["offering"]): r for r in plan.assignments.to_dicts()}
+    # pretrain-8b on Verda B200: 120,000 H100-hours / speed 2.884 = chip-hours on B200
+    work = 120_000 / 2.884
+    train = rows[("pretrain-8b", "verda/fin-03/b200")]
+    assert train["compute_usd"] == pytest.approx(work * 4.89)
+    # chips: memory 1,200 GB / 180 GB -> 7; work / (24 h x 21 days) -> 83 (whole B200s)
+    assert train["chips"] == math.ceil(work / (24 * 21)) == 83
+    assert train["hours"] == pytest.approx(work / 83)
+    assert train["egress_usd"] == pytest.approx(40 * 1000 * 0.09)  # AWS internet rate
+    assert train["carbon_tonnes"] == pytest.approx(work * 1000 / 1000 * 1.2 * 79.2 / 1e6)
+    # chat-eu: 24 H100-equivalents, 2+ providers, none above 70 % (16.8)
+    served = sum(r["reference_chips"] for k, r in rows.items() if k[0] == "chat-eu")
+    assert served >= 24
+    assert rows[("chat-eu", "verda/fin-03/b200")]["reference_chips"] <= 0.7 * 24
+    inference = sum(r["compute_usd"] for k, r in rows.items() if k[0] == "chat-eu")
+    assert inference == pytest.approx(8 * 3.6106 * 720 + 5 * 4.89 * 720)
+    assert plan.total_usd == pytest.approx(work * 4.89 + 3600 + inference)
+
+
+def test_eu_residency_rules_out_trainium():
+    problem = load(EXAMPLES / "startup.yaml")
+    rows = build_candidates(problem).rows
+    chat = rows.filter(pl.col("workload") == "chat-eu")
+    assert chat.height > 0
+    assert set(chat["jurisdiction"]) == {"EU"}
+    assert not chat["chip"].str.starts_with("trn").any()
+
+
+def test_provider_cap_moves_work_to_the_next_cheapest_choice():
+    base = problem_from_dict({"workloads": [
+        {"name": f"job{i}", "kind": "training", "chip_hours": 2000} for i in range(4)]})
+    free = solve(base, time_limit=20)
+    assert free.shares["provider"]["share"].max() == pytest.approx(1.0)
+    capped = solve(base.replace(policy=base.policy.model_copy(
+        update={"max_share": base.policy.max_share.model_copy(update={"provider": 0.4})})),
+        time_limit=20)
+    assert capped.status == "optimal"
+    assert capped.shares["provider"]["share"].max() <= 0.4 + 1e-9
+    assert capped.total_usd > free.total_usd
+
+
+def test_same_input_and_seed_give_the_same_plan():
+    problem = load(EXAMPLES / "enterprise.yaml")
+    a = solve(problem, time_limit=30, seed=3).to_dict()
+    b = solve(problem, time_limit=30, seed=3).to_dict()
+    timing = ("time_s", "candidates_s", "build_s", "warm_start_s")
+    for doc in (a, b):
+        for key in timing:
+            doc["solver"].pop(key)
+    assert json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
+
+
+def test_every_example_plan_keeps_every_rule():
+    for name in ("startup", "enterprise", "eu-sovereign"):
+        problem = load(EXAMPLES / f"{name}.yaml")
+        candidates = build_candidates(problem)
+        plan = solve(problem, time_limit=30)
+        assert plan.status == "optimal", name
+        units, left_out = units_of(plan, candidates)
+        assert candidate_violations(candidates, units, left_out, problem.policy) == [], name
+
+
+def test_workload_without_any_candidate_is_explained():
+    problem = problem_from_dict({"workloads": [
+        {"name": "huge-eu", "kind": "training", "chip_hours": 5_000_000, "deadline_days": 7,
+         "residency": ["EU"]}]})
+    plan = solve(problem, time_limit=10)
+    assert plan.status == "infeasible"
+    assert plan.explanation[0].startswith("huge-eu: no offering passes its rules — of 71 "
+                                          "offerings, sold on_demand leaves 70, residency EU "
+                                          "leaves ")
+    assert "capacity leaves 0: the gang needs at least" in plan.explanation[0]
