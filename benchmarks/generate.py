@@ -118,7 +118,7 @@ def generate(n: int, seed: int = 0, provider_cap: float = 0.4,
             w["spread"] = {"min_providers": 2, "max_fraction": 0.7}
         size = w.get("chip_hours", w.get("chips", 0) * 720)
         # the big jobs are the ones worth porting: ports on about a fifth, mostly the largest
-        if rng.random() < (0.9 if size > 6000 else 0.08):
+        if rng.random() < (0.9 if size > 3000 else 0.04):
             cb = f"cb{int(rng.integers(n_codebases)):04d}"
             ports = {e: usd for e, usd in codebase_ports[cb].items()
                      if e not in w.get("runs_on", ["cuda"])}
@@ -201,9 +201,12 @@ def _capacities(workloads: list[dict[str, Any]]) -> pl.DataFrame:
         .otherwise(eu_scale)
     )
     rank = (pl.col("on_demand") / pl.col("speed")).rank("ordinal")
+    # alternatives to NVIDIA are what a chip-vendor cap needs: give them room
+    room = pl.when(rank <= 6).then(0.15).when(pl.col("chip_vendor") != "nvidia").then(3.0) \
+        .otherwise(1.0)
     return offers.select(
         "provider", "region", "chip",
-        (pl.col("capacity_chips") * scale * pl.when(rank <= 6).then(0.15).otherwise(1.0))
+        (pl.col("capacity_chips") * scale * room)
         .ceil().cast(pl.Int64).clip(lower_bound=pl.col("chips_per_instance"))
         .alias("capacity_chips"),
         pl.lit("user").alias("capacity_basis"),

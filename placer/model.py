@@ -17,6 +17,8 @@ Constraint families, one function each:
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from fractions import Fraction
 
@@ -39,10 +41,23 @@ class ProtoBuilder:
         self.model = cp_model.CpModel()
         self.proto = self.model.proto
         self.num_vars = 0
-        # A mirror of what is written, as arrays, for the LP relaxation.
+        # A mirror of what is written, as arrays, for the LP relaxation, each row tagged
+        # with the family of rules it belongs to.
         self.lower: list[np.ndarray] = []
         self.upper: list[np.ndarray] = []
         self.rows: list[tuple[np.ndarray, np.ndarray, int, int]] = []
+        self.row_family: list[str] = []
+        self.family = ""
+
+    @contextmanager
+    def tagged(self, family: str) -> Iterator[None]:
+        """Tag the rows added inside the block (the LP relaxation treats some families
+        as elastic)."""
+        previous, self.family = self.family, family
+        try:
+            yield
+        finally:
+            self.family = previous
 
     def new_vars(self, lower: np.ndarray, upper: np.ndarray) -> np.ndarray:
         """Integer variables lower[i] <= x_i <= upper[i]; returns their indices."""
@@ -68,6 +83,7 @@ class ProtoBuilder:
         else:  # enforced rules (explain mode) have no place in the LP relaxation
             self.rows.append((np.asarray(variables, dtype=np.int64),
                               np.asarray(coeffs, dtype=np.int64), int(lower), int(upper)))
+            self.row_family.append(self.family)
         linear = constraint.linear
         linear.vars.extend(variables)
         linear.coeffs.extend(coeffs)
@@ -430,21 +446,26 @@ def build_model(candidates: Candidates, policy: Policy, explain: bool = False) -
     row_cost = _to_units(rows["unit_compute_usd"] + rows["unit_carbon_usd"], scale)
     egress = _to_units(rows["egress_usd"], scale)
 
-    place_each_training_workload_once(b, rows, units, unplaced)
-    cover_inference_demand(b, rows, workloads, units, unplaced)
+    with b.tagged("demand"):
+        place_each_training_workload_once(b, rows, units, unplaced)
+        cover_inference_demand(b, rows, workloads, units, unplaced)
     respect_capacity(b, rows, candidates.offerings, units, rules)
     ports = pay_for_ports(b, rows, units)
     port_cost = _to_units(ports["port_usd"], scale)
     used = pay_for_egress(b, rows, units)
-    spread = spread_inference_across_providers(b, rows, workloads, units, unplaced, rules)
+    with b.tagged("spread"):
+        spread = spread_inference_across_providers(b, rows, workloads, units, unplaced, rules)
     total, spend = track_spend(b, rows, units, compute, policy)
-    caps = cap_lock_in_shares(b, total, spend, policy, rules)
+    with b.tagged("cap"):
+        caps = cap_lock_in_shares(b, total, spend, policy, rules)
     providers = None
     if policy.min_providers is not None:
-        providers = use_min_providers(b, rows, units, policy.min_providers, rules)
+        with b.tagged("min_providers"):
+            providers = use_min_providers(b, rows, units, policy.min_providers, rules)
     if policy.budget_usd is not None:
-        respect_budget(b, total, used, egress, ports, port_cost,
-                       math.floor(policy.budget_usd * scale), rules)
+        with b.tagged("budget"):
+            respect_budget(b, total, used, egress, ports, port_cost,
+                           math.floor(policy.budget_usd * scale), rules)
     value = _to_units(workloads["value_usd"].fill_null(0), scale)
     if not explain:
         minimise_total_cost(b, units, row_cost, used, egress, ports, port_cost, unplaced, value)

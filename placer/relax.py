@@ -1,5 +1,12 @@
-"""The LP relaxation of the CP-SAT model: a lower bound, and prices that guide the warm
-start. Built from the arrays ProtoBuilder mirrors, solved by GLOP."""
+"""The LP relaxation of the CP-SAT model: a lower bound, and the values and reduced costs
+that guide the warm start. Built from the arrays ProtoBuilder mirrors, solved by GLOP.
+
+At fleet scale most candidate rows never matter (a workload has 30-50 candidates and
+the LP uses one or two), so the LP is solved by column generation: start from each
+workload's cheapest rows, price the others with the duals, add those with a negative
+reduced cost, repeat until none is left. Elastic slacks (at a prohibitive price) keep
+each restricted LP feasible; if they stay in use at the end, the LP itself is infeasible.
+"""
 
 from __future__ import annotations
 
@@ -12,64 +19,193 @@ from scipy import sparse
 
 from placer.model import INT64_SAFE, ProtoBuilder
 
+START_ROWS_PER_WORKLOAD = 4
+ADD_ROWS_PER_WORKLOAD = 3
+GLOP_SETTINGS = ("use_preprocessing: false", "", "use_scaling: false")
+SLACK_PRICE = 1e5  # per scaled unit; real costs are scaled to at most 1,000 per unit
+# Rules a restricted LP may be unable to keep: their rows get elastic slacks.
+ELASTIC = frozenset({"demand", "spread", "cap", "min_providers", "budget"})
+
 
 @dataclass(frozen=True)
 class Relaxation:
     optimal: bool
     objective: float        # in solver units
     values: np.ndarray      # per variable
-    reduced_costs: np.ndarray
+    reduced_costs: np.ndarray  # per variable, in solver units
     time_s: float
+    rounds: int = 1
+    columns: int = 0        # unit columns the last restricted LP held
 
 
-def solve_relaxation(builder: ProtoBuilder, time_limit: float = 30.0,
-                     fixed: dict[int, int] | None = None) -> Relaxation | None:
-    """Solve the LP relaxation (with some variables fixed to values, if given); None when
-    GLOP fails or finds no solution in time."""
-    started = time.perf_counter()
+@dataclass(frozen=True)
+class _ScaledLP:
+    """The LP in scaled variables y = x / col_scale and rows multiplied by row_scale."""
+
+    matrix: sparse.csc_matrix
+    lower: np.ndarray
+    upper: np.ndarray
+    row_lo: np.ndarray
+    row_hi: np.ndarray
+    objective: np.ndarray      # scaled so the largest |coefficient| is 1,000
+    obj_scale: float
+    col_scale: np.ndarray
+    elastic: np.ndarray        # bool per row
+
+
+def _scaled(builder: ProtoBuilder, fixed: dict[int, int] | None) -> _ScaledLP:
     lower, upper = builder.bounds()
+    lower, upper = lower.astype(np.float64), upper.astype(np.float64)
     if fixed:
         at = np.fromiter(fixed.keys(), dtype=np.int64)
-        values = np.fromiter(fixed.values(), dtype=np.int64)
-        lower, upper = lower.copy(), upper.copy()
+        values = np.fromiter(fixed.values(), dtype=np.float64)
         lower[at] = values
         upper[at] = values
-    if not builder.rows:
-        return None
     lengths = np.fromiter((len(v) for v, _, _, _ in builder.rows), dtype=np.int64,
                           count=len(builder.rows))
     indptr = np.concatenate(([0], np.cumsum(lengths)))
-    indices = np.concatenate([v for v, _, _, _ in builder.rows])
-    data = np.concatenate([c for _, c, _, _ in builder.rows]).astype(np.float64)
-    matrix = sparse.csr_matrix((data, indices, indptr),
-                               shape=(len(builder.rows), builder.num_vars))
+    matrix = sparse.csr_matrix(
+        (np.concatenate([c for _, c, _, _ in builder.rows]).astype(np.float64),
+         np.concatenate([v for v, _, _, _ in builder.rows]), indptr),
+        shape=(len(builder.rows), builder.num_vars))
     matrix.sum_duplicates()
     lo = np.array([r[2] for r in builder.rows], dtype=np.float64)
     hi = np.array([r[3] for r in builder.rows], dtype=np.float64)
     lo[lo <= -INT64_SAFE] = -np.inf
     hi[hi >= INT64_SAFE] = np.inf
-    # Rows mix chips, milli-H100s and cents (1 to 1e10): scale each row to a largest
-    # coefficient of 1 and the objective to a largest of 1000, or GLOP can fail.
-    row_max = np.maximum(abs(matrix).max(axis=1).toarray().ravel(), 1e-12)
-    scaled = sparse.diags(1.0 / row_max) @ matrix
-    objective = builder.objective()
+    # Rows mix chips, milli-H100s and cents (1 to 1e10), and spend variables reach 1e12:
+    # equilibrate rows and columns (Ruiz) or GLOP fails at fleet scale.
+    row_scale, col_scale = _equilibrate(matrix)
+    scaled = sparse.diags(row_scale) @ matrix @ sparse.diags(col_scale)
+    objective = builder.objective() * col_scale
     obj_scale = 1000.0 / max(float(np.abs(objective).max()), 1e-12)
+    elastic = np.array([f in ELASTIC for f in builder.row_family], dtype=bool)
+    return _ScaledLP(scaled.tocsc(), lower / col_scale, upper / col_scale, lo * row_scale,
+                     hi * row_scale, objective * obj_scale, obj_scale, col_scale, elastic)
+
+
+def _equilibrate(matrix: sparse.csr_matrix, rounds: int = 10) -> tuple[np.ndarray, np.ndarray]:
+    """Row and column factors that bring every row's and column's largest |coefficient|
+    close to 1 (Ruiz's iterative square-root scaling)."""
+    m, n = matrix.shape
+    rows, cols = np.ones(m), np.ones(n)
+    current = abs(matrix).tocsr()
+    for _ in range(rounds):
+        r = np.sqrt(np.asarray(current.max(axis=1).todense()).ravel())
+        r[r == 0] = 1.0
+        current = sparse.diags(1.0 / r) @ current
+        rows /= r
+        c = np.sqrt(np.asarray(current.max(axis=0).todense()).ravel())
+        c[c == 0] = 1.0
+        current = current @ sparse.diags(1.0 / c)
+        cols /= c
+    return rows, cols
+
+
+def _solve_restricted(lp: _ScaledLP, active: np.ndarray, time_limit: float
+                      ) -> tuple[mbh.ModelSolverHelper, int] | None:
+    """Solve the LP over the active columns plus elastic slacks on the rules that may not
+    hold over them: +slack where a row has a lower bound, -slack where it has an upper."""
+    up = np.flatnonzero(lp.elastic & (lp.row_lo > -np.inf))
+    down = np.flatnonzero(lp.elastic & (lp.row_hi < np.inf))
+    needs_slack = np.concatenate((up, down))
+    signs = np.concatenate((np.ones(len(up)), -np.ones(len(down))))
+    slack = sparse.csc_matrix((signs, (needs_slack, np.arange(len(needs_slack)))),
+                              shape=(lp.matrix.shape[0], len(needs_slack)))
+    matrix = sparse.hstack([lp.matrix[:, active], slack], format="csr")
     model = mbh.ModelBuilderHelper()
-    model.fill_model_from_sparse_data(lower.astype(np.float64), upper.astype(np.float64),
-                                      objective * obj_scale, lo / row_max, hi / row_max,
-                                      scaled.tocsr())
-    solver = mbh.ModelSolverHelper("glop")
-    if not solver.solver_is_supported():
+    model.fill_model_from_sparse_data(
+        np.concatenate((lp.lower[active], np.zeros(len(needs_slack)))),
+        np.concatenate((lp.upper[active], np.full(len(needs_slack), np.inf))),
+        np.concatenate((lp.objective[active], np.full(len(needs_slack), SLACK_PRICE))),
+        lp.row_lo, lp.row_hi, matrix)
+    started = time.perf_counter()
+    # GLOP reports ABNORMAL on some of these LPs with one setting and solves them with
+    # another (measured on generated fleets of 1k-10k workloads): try them in turn.
+    for params in GLOP_SETTINGS:
+        left = time_limit - (time.perf_counter() - started)
+        if left <= 0.1:
+            return None
+        solver = mbh.ModelSolverHelper("glop")
+        solver.set_time_limit_in_seconds(left)
+        solver.set_solver_specific_parameters(params)
+        solver.solve(model)
+        if solver.has_solution():
+            return solver, len(needs_slack)
+    return None
+
+
+def solve_relaxation(builder: ProtoBuilder, time_limit: float = 30.0,
+                     fixed: dict[int, int] | None = None,
+                     unit_vars: np.ndarray | None = None,
+                     unit_owner: np.ndarray | None = None,
+                     start_units: np.ndarray | None = None) -> Relaxation | None:
+    """Solve the LP relaxation (some variables fixed, if given).
+
+    unit_vars / unit_owner: the candidate-row variables and the workload each belongs to;
+    with them the LP is solved by column generation over those variables, starting from
+    each workload's cheapest rows and the rows `start_units` (a plan) uses. Returns None
+    when GLOP finds no solution in time or the LP is infeasible.
+    """
+    started = time.perf_counter()
+    if not builder.rows:
         return None
-    solver.set_time_limit_in_seconds(time_limit)
-    solver.solve(model)
-    if not solver.has_solution():
-        return None
-    optimal = solver.status() == mbh.SolveStatus.OPTIMAL
+    lp = _scaled(builder, fixed)
+    n = builder.num_vars
+    is_unit = np.zeros(n, dtype=bool)
+    if unit_vars is not None and len(unit_vars):
+        is_unit[unit_vars] = True
+        owner = np.asarray(unit_owner)
+        # start: each workload's cheapest rows by objective per unit
+        order = np.lexsort((lp.objective[unit_vars], owner))
+        rank = np.empty(len(order), dtype=np.int64)
+        starts = np.searchsorted(owner[order], owner[order], side="left")
+        rank[order] = np.arange(len(order)) - starts
+        start = rank < START_ROWS_PER_WORKLOAD
+        if start_units is not None:
+            start |= start_units > 0
+        active_units = unit_vars[start]
+    else:
+        active_units = np.zeros(0, dtype=np.int64)
+        owner = np.zeros(0, dtype=np.int64)
+    in_active = ~is_unit
+    in_active[active_units] = True
+    rounds = 0
+    while True:
+        rounds += 1
+        active = np.flatnonzero(in_active)
+        left = time_limit - (time.perf_counter() - started)
+        if left <= 0:
+            return None
+        result = _solve_restricted(lp, active, left)
+        if result is None:
+            return None
+        solver, n_slack = result
+        duals = np.asarray(solver.dual_values())
+        reduced = lp.objective - lp.matrix.T @ duals
+        candidates = np.flatnonzero(~in_active & (reduced < -1e-7))
+        if len(candidates) == 0 or unit_vars is None:
+            break
+        # add the most negative few per workload
+        row_of = np.searchsorted(unit_vars, candidates)
+        by = np.lexsort((reduced[candidates], owner[row_of]))
+        picked = candidates[by]
+        first = np.searchsorted(owner[row_of][by], owner[row_of][by], side="left")
+        keep = (np.arange(len(picked)) - first) < ADD_ROWS_PER_WORKLOAD
+        in_active[picked[keep]] = True
+    values_active = np.asarray(solver.variable_values())
+    slack_used = float(np.abs(values_active[len(active):]).sum()) if n_slack else 0.0
+    if slack_used > 1e-6:
+        return None  # the LP needs rows it cannot have: infeasible
+    scaled_values = np.zeros(n)
+    scaled_values[active] = values_active[:len(active)]
+    objective = float(lp.objective[active] @ scaled_values[active]) / lp.obj_scale
     return Relaxation(
-        optimal=optimal,
-        objective=float(solver.objective_value()) / obj_scale,
-        values=np.asarray(solver.variable_values()),
-        reduced_costs=np.asarray(solver.reduced_costs()) / obj_scale,
+        optimal=solver.status() == mbh.SolveStatus.OPTIMAL,
+        objective=objective,
+        values=scaled_values * lp.col_scale,
+        reduced_costs=reduced / lp.col_scale / lp.obj_scale,
         time_s=time.perf_counter() - started,
+        rounds=rounds,
+        columns=int(in_active[is_unit].sum()) if unit_vars is not None else n,
     )

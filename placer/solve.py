@@ -22,6 +22,7 @@ import polars as pl
 from ortools.sat.python import cp_model
 
 from placer.candidates import Candidates, build_candidates
+from placer.check import candidate_violations
 from placer.errors import PlacerError
 from placer.explain import no_candidate_reasons
 from placer.model import BuiltModel, build_model
@@ -120,13 +121,19 @@ def solve_built_candidates(candidates: Candidates, policy: Policy, options: Solv
     build_s = time.perf_counter() - build_started
 
     warm_started = time.perf_counter()
-    relaxation = solve_relaxation(built.builder, time_limit=options.time_limit * 0.3)
+    relaxation = solve_relaxation(built.builder, time_limit=options.time_limit * 0.3,
+                                  unit_vars=built.units,
+                                  unit_owner=candidates.rows["w"].to_numpy())
     lp_bound_units = None
     if relaxation is not None and relaxation.optimal:
         # a float LP bound: shave a hair off for rounding noise
         lp_bound_units = relaxation.objective - 1e-7 * abs(relaxation.objective)
+    fallback = None
     if options.hint:
-        warm_start(built, candidates, policy, relaxation, time_budget=options.time_limit * 0.25)
+        start = warm_start(built, candidates, policy, relaxation,
+                           time_budget=options.time_limit * 0.25)
+        if not candidate_violations(candidates, start.units, start.left_out, policy):
+            fallback = start  # a valid plan already, in case the search finds nothing
     warm_s = time.perf_counter() - warm_started
 
     solver = cp_model.CpSolver()
@@ -148,6 +155,19 @@ def solve_built_candidates(candidates: Candidates, policy: Policy, options: Solv
     }
     if status == cp_model.MODEL_INVALID:
         raise PlacerError(f"internal error: CP-SAT rejected the model ({solver.solution_info})")
+    if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE, cp_model.INFEASIBLE) \
+            and fallback is not None:
+        # the search found nothing better within the time: the warm start is the plan
+        bound_units = max(solver.best_objective_bound if status != cp_model.UNKNOWN
+                          else -np.inf, lp_bound_units or -np.inf)
+        info |= {"stop_reason": "interrupted" if interrupted[0] else "time limit",
+                 "deterministic": _deterministic(status, solver, options, interrupted[0]),
+                 "engine": info["engine"] + " (plan from the warm start)"}
+        ports = _ports_used(built, candidates, fallback.units)
+        return make_plan(candidates, fallback.units, fallback.left_out, ports,
+                         status="feasible", bound_usd=bound_units / built.scale
+                         if np.isfinite(bound_units) else None, solver=info,
+                         pricing=policy.pricing, caps=caps, unplaced_reasons=reasons)
     if status in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         values = np.fromiter(solver.response_proto.solution, dtype=np.int64)
         bound_units = max(solver.best_objective_bound, lp_bound_units or -np.inf)
@@ -268,6 +288,13 @@ def _plan_from_values(candidates: Candidates, built: BuiltModel, values: np.ndar
         status=status, bound_usd=bound_usd, solver=info, pricing=policy.pricing, caps=caps,
         unplaced_reasons=reasons,
     )
+
+
+def _ports_used(built: BuiltModel, candidates: Candidates, units: np.ndarray) -> pl.DataFrame:
+    """The ports a plan needs: those of the rows it uses."""
+    used = candidates.rows.filter(pl.Series(units > 0)).select("port_key", "port_ecosystem")
+    return built.ports.join(used.unique(), on=["port_key", "port_ecosystem"]).select(
+        "port_key", "port_ecosystem", "port_usd")
 
 
 def _no_plan(candidates: Candidates, policy: Policy, info: dict[str, Any],

@@ -167,6 +167,14 @@ class Placement:
                 return False
         return True
 
+    def cap_excess(self) -> float:
+        """Total USD above the caps, over every capped group: 0 when all caps hold."""
+        total = 0.0
+        for dim, cap in self.caps.items():
+            spend = self.group_spend[dim]
+            total += float(np.clip(spend - float(cap) * spend.sum(), 0, None).sum())
+        return total
+
     def worst_cap_excess(self) -> tuple[str, int] | None:
         worst = None
         for dim, cap in self.caps.items():
@@ -314,38 +322,75 @@ def greedy(candidates: Candidates, policy: Policy, lp_units: np.ndarray | None =
     return p
 
 
-def repair_caps(p: Placement, candidates: Candidates, max_moves: int = 20_000) -> None:
-    """Move workloads out of groups above their lock-in cap, cheapest move per dollar
-    moved first, never pushing another group above its cap."""
+def repair_caps(p: Placement, candidates: Candidates, deadline: float | None = None,
+                rounds: int = 200) -> None:
+    """Bring every group within its lock-in cap by moving work out of it.
+
+    Each round takes the group furthest above its cap, prices every workload's cheapest
+    way out of it (array arithmetic over the candidate rows), and moves workloads in
+    order of extra cost per dollar moved. A move is kept when it lowers the total excess
+    over all caps: caps interact (NVIDIA's alternatives may sit with a provider that is
+    itself over its cap), so excess may move between groups while the total falls.
+    """
     info = _Workloads.of(candidates)
-    for _ in range(max_moves):
+    for _ in range(rounds):
+        if deadline is not None and time.perf_counter() > deadline:
+            return
         over = p.worst_cap_excess()
         if over is None:
             return
         dim, g = over
         banned = p.groups[dim] == g
-        before = {d: s.copy() for d, s in p.group_spend.items()}
-        best: tuple[float, list[Step], list[Step]] | None = None
-        for w in np.unique(p.w_of_row[(p.units > 0) & banned]).tolist():
+        order = _cheapest_ways_out(p, banned, banned)
+        moved_any = False
+        for w in order.tolist():
+            if not _above_cap(p, dim, g):
+                break
             current = p.steps_of(w)
-            moved = [(r, k) for r, k in current if banned[r]]
-            freed = sum(k * p.compute[r] for r, k in moved)
-            p.unplace(moved)
-            old_cost = p.marginal_cost(moved)
+            moving = [(r, k) for r, k in current if banned[r]]
+            excess = p.cap_excess()
+            p.unplace(moving)
             steps = info.best(p, w, banned)
-            ok = steps is not None
-            if ok:
-                delta = p.marginal_cost(steps) - old_cost
+            if steps is not None:
                 p.place(steps)
-                ok = p.within_caps(before)
+                if p.cap_excess() < excess - 1e-6:
+                    moved_any = True
+                    continue
                 p.unplace(steps)
-            p.place(moved)
-            if ok and (best is None or (delta + 1.0) / max(freed, 1e-9) < best[0]):
-                best = ((delta + 1.0) / max(freed, 1e-9), moved, steps)
-        if best is None:
+            p.place(moving)
+        if not moved_any:
             return
-        p.unplace(best[1])
-        p.place(best[2])
+
+
+def _above_cap(p: Placement, dim: str, g: int) -> bool:
+    spend = p.group_spend[dim]
+    return bool(spend[g] > float(p.caps[dim]) * spend.sum() * (1 + 1e-9) + 1e-6)
+
+
+def _cheapest_ways_out(p: Placement, banned: np.ndarray, in_group: np.ndarray) -> np.ndarray:
+    """Workloads with work in the group, ordered by the estimated extra cost per dollar
+    of compute spend moved out of it."""
+    fits = (p.chips <= p.remaining[p.offering_id]) & ~banned
+    per_ref = np.where(p.ref > 0, p.cost / np.maximum(p.ref, 1e-12), np.inf)
+    n_w = len(p.starts)
+    alt_gang = np.full(n_w, np.inf)
+    alt_ref = np.full(n_w, np.inf)
+    ok = np.flatnonzero(fits)
+    np.minimum.at(alt_gang, p.w_of_row[ok], (p.cost + p.egress)[ok])
+    np.minimum.at(alt_ref, p.w_of_row[ok], per_ref[ok])
+    here = np.flatnonzero((p.units > 0) & in_group)
+    cost_here = np.bincount(p.w_of_row[here], weights=p.units[here] * p.cost[here]
+                            + p.egress[here], minlength=n_w)
+    spend_here = np.bincount(p.w_of_row[here], weights=p.units[here] * p.compute[here],
+                             minlength=n_w)
+    ref_here = np.bincount(p.w_of_row[here], weights=p.units[here] * p.ref[here],
+                           minlength=n_w)
+    alternative = alt_gang.copy()
+    serving = ref_here > 0  # inference: re-cover what it serves here at the best rate
+    alternative[serving] = alt_ref[serving] * ref_here[serving]
+    movers = np.flatnonzero((spend_here > 0) & np.isfinite(alternative))
+    ratio = (alternative[movers] - cost_here[movers]) / spend_here[movers]
+    return movers[np.argsort(ratio, kind="stable")]
 
 
 def improve(p: Placement, candidates: Candidates, deadline: float, passes: int = 8) -> None:
@@ -464,7 +509,7 @@ def warm_start(built: BuiltModel, candidates: Candidates, policy: Policy,
                    relaxation.reduced_costs[built.units])
     else:
         p = greedy(candidates, policy)
-    repair_caps(p, candidates)
+    repair_caps(p, candidates, deadline)
     improve(p, candidates, deadline)
     complete_hint(built, candidates, p.units, p.left_out)
     return p
