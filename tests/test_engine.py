@@ -14,8 +14,9 @@ from hypothesis import strategies as st
 
 from placer.candidates import build_candidates
 from placer.catalog import default_catalog
-from placer.check import candidate_violations
+from placer.check import candidate_violations, check_plan
 from placer.problem import load, problem_from_dict
+from placer.schema import PlanDocument
 from placer.solve import solve, solve_candidates
 from tests.bruteforce import assert_close, brute_force
 from tests.conftest import EXAMPLES
@@ -119,6 +120,7 @@ def test_optimal_cost_equals_exhaustive_search(problem):
     assert_close(plan.total_usd, expected, candidates.rows.height)
     units, left_out = units_of(plan, candidates)
     assert candidate_violations(candidates, units, left_out, problem.policy) == []
+    assert check_plan(PlanDocument.model_validate(plan.to_dict()), problem) == []
 
 
 def test_candidates_route_against_exhaustive_search():
@@ -212,6 +214,7 @@ def test_every_example_plan_keeps_every_rule():
         assert plan.status == "optimal", name
         units, left_out = units_of(plan, candidates)
         assert candidate_violations(candidates, units, left_out, problem.policy) == [], name
+        assert check_plan(PlanDocument.model_validate(plan.to_dict()), problem) == [], name
 
 
 def test_workload_without_any_candidate_is_explained():
