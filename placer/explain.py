@@ -1,15 +1,22 @@
 """Why there is no plan, in the user's terms.
 
-Two kinds of reason:
-- one workload has no candidate at all: the funnel says which rule removed the last
+Three kinds of reason, cheapest first:
+- a workload has no candidate at all: the funnel says which rule removed the last
   offering (residency, ecosystem, memory, capacity, ...);
-- the workloads each have candidates but the rules cannot all hold together: CP-SAT
-  assumptions find a small set of rules (capacity of named offerings, a lock-in cap,
-  min_providers, budget, a workload's spread) that conflict, reduced to a minimal set.
+- a workload cannot be served on its own: its spread needs more providers than its
+  candidates have, or its offerings' capacity cannot cover its demand;
+- the workloads each fit, but the rules cannot all hold together: CP-SAT assumptions find
+  a small set of rules (capacity of named offerings, a lock-in cap, min_providers, budget,
+  a workload's spread), reduced to a minimal set; for each, re-solves find how far it
+  would have to move for a plan to exist.
 """
 
 from __future__ import annotations
 
+import math
+import time
+from collections.abc import Callable
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import polars as pl
@@ -20,7 +27,9 @@ from placer.candidates import STAGES, Candidates
 if TYPE_CHECKING:
     from placer.schema import Policy
 
-EXPLAIN_TIME_LIMIT = 20.0
+EXPLAIN_BUDGET_S = 30.0
+# Rebuild the candidate table with other capacities (rows can appear when capacity grows).
+Rebuild = Callable[[dict[str, int]], Candidates]
 
 
 def _stage_label(stage: str, workload: dict, pricing: str) -> str:
@@ -74,6 +83,37 @@ def no_candidate_reasons(candidates: Candidates, pricing: str = "on_demand") -> 
     return reasons
 
 
+def lone_workload_reasons(candidates: Candidates) -> dict[int, str]:
+    """Workloads that have candidates but cannot be served even alone: spread beyond their
+    providers, or demand beyond their offerings' capacity."""
+    rows = candidates.rows.filter(pl.col("kind") == "inference")
+    if rows.height == 0:
+        return {}
+    per_provider = rows.group_by("w", "provider").agg(
+        (pl.col("max_units") * pl.col("unit_ref")).sum().alias("most"))
+    work = candidates.workloads.filter(pl.col("kind") == "inference").select(
+        "w", "workload", "demand", "spread_min_providers", "spread_max_fraction", "required")
+    summary = per_provider.join(work, on="w").with_columns(
+        pl.min_horizontal("most", pl.col("spread_max_fraction") * pl.col("demand"))
+        .alias("capped")
+    ).group_by("w", "workload", "demand", "spread_min_providers", "spread_max_fraction",
+               "required").agg(pl.len().alias("providers"), pl.col("capped").sum())
+    reasons: dict[int, str] = {}
+    for r in summary.filter(pl.col("required")).iter_rows(named=True):
+        if r["providers"] < r["spread_min_providers"]:
+            reasons[r["w"]] = (
+                f"{r['workload']}: spread needs {r['spread_min_providers']} providers but its "
+                f"candidates come from {r['providers']} (residency, ecosystem and capacity "
+                "leave no more)")
+        elif r["capped"] < r["demand"] * (1 - 1e-9):
+            limit = ("" if r["spread_max_fraction"] >= 1 else
+                     f" with no provider above {r['spread_max_fraction']:g}")
+            reasons[r["w"]] = (
+                f"{r['workload']}: needs {r['demand']:g} H100-equivalents; its offerings can "
+                f"serve at most {r['capped']:,.3g}{limit} (whole instances within capacity)")
+    return reasons
+
+
 def _rule_text(name: str, candidates: Candidates, policy: Policy) -> str:
     kind, _, subject = name.partition(":")
     if kind == "capacity":
@@ -93,40 +133,47 @@ def _rule_text(name: str, candidates: Candidates, policy: Policy) -> str:
     return name
 
 
+class _Clock:
+    def __init__(self, budget: float) -> None:
+        self.deadline = time.perf_counter() + budget
+
+    def left(self, cap: float = 10.0) -> float:
+        return max(0.0, min(cap, self.deadline - time.perf_counter()))
+
+
 def infeasible_core(candidates: Candidates, policy: Policy,
-                    time_limit: float = EXPLAIN_TIME_LIMIT) -> list[str] | None:
+                    time_limit: float = EXPLAIN_BUDGET_S) -> list[str] | None:
     """A minimal set of rule names that cannot hold together (None if none was found)."""
     from placer.model import build_model
 
+    clock = _Clock(time_limit)
     built = build_model(candidates, policy, explain=True)
     rules = built.rule_literals
     if not rules:
         return None
     literals = {lit: name for name, lit in rules.items()}
 
-    def infeasible_with(names: list[str]) -> tuple[bool, list[str]]:
+    def infeasible_with(names: list[str]) -> tuple[bool | None, list[str]]:
         proto = built.builder.proto
         proto.assumptions.clear()
         proto.assumptions.extend([rules[n] for n in names])
         solver = cp_model.CpSolver()
         solver.parameters.num_workers = 1
         solver.parameters.linearization_level = 2
-        solver.parameters.max_time_in_seconds = time_limit
+        solver.parameters.max_time_in_seconds = max(clock.left(), 0.05)
         status = solver.solve(built.model)
-        if status != cp_model.INFEASIBLE:
-            return False, []
-        core = [literals[lit] for lit in solver.sufficient_assumptions_for_infeasibility()
-                if lit in literals]
-        return True, core
+        if status == cp_model.INFEASIBLE:
+            return True, [literals[lit] for lit in
+                          solver.sufficient_assumptions_for_infeasibility() if lit in literals]
+        return (False if status in (cp_model.OPTIMAL, cp_model.FEASIBLE) else None), []
 
     infeasible, core = infeasible_with(sorted(rules))
     if not infeasible:
         return None
-    if not core:
-        core = sorted(rules)
-    # deletion filter: drop each rule whose removal keeps the set infeasible
-    minimal = list(core)
-    for name in list(core):
+    minimal = core or sorted(rules)
+    for name in list(minimal):  # deletion filter: drop what the conflict does not need
+        if clock.left() <= 0:
+            break
         trial = [n for n in minimal if n != name]
         still, smaller = infeasible_with(trial)
         if still:
@@ -134,14 +181,159 @@ def infeasible_core(candidates: Candidates, policy: Policy,
     return minimal
 
 
-def explain_infeasible(candidates: Candidates, policy: Policy) -> list[str]:
-    """Sentences saying which rules cannot hold together."""
-    core = infeasible_core(candidates, policy)
+def _feasible(candidates: Candidates, policy: Policy, clock: _Clock) -> bool | None:
+    """Whether any plan keeps every rule (None when not decided in the time left)."""
+    from placer.model import build_model
+
+    if clock.left() <= 0:
+        return None
+    built = build_model(candidates, policy)
+    built.builder.proto.clear_objective()
+    solver = cp_model.CpSolver()
+    solver.parameters.num_workers = 2
+    solver.parameters.linearization_level = 2
+    solver.parameters.max_time_in_seconds = clock.left(5.0)
+    status = solver.solve(built.model)
+    if status in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+        return True
+    return False if status == cp_model.INFEASIBLE else None
+
+
+def _smallest(values: list, works: Callable[[object], bool | None]) -> object | None:
+    """The first value for which works() is True, by bisection over an increasing list
+    (None when even the last fails or time runs out)."""
+    if not values or works(values[-1]) is not True:
+        return None
+    lo, hi = -1, len(values) - 1
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        result = works(values[mid])
+        if result is None:
+            return values[hi]
+        if result:
+            hi = mid
+        else:
+            lo = mid
+    return values[hi]
+
+
+def _suggest(rule: str, candidates: Candidates, policy: Policy,
+             rebuild: Rebuild | None, clock: _Clock) -> str | None:
+    """How far one rule would have to move, others kept, for a plan to exist."""
+    kind, _, subject = rule.partition(":")
+    if kind.startswith("max_share."):
+        dim = kind.split(".", 1)[1]
+        cap = getattr(policy.max_share, dim)
+        grid = [round(c / 100, 2) for c in range(math.floor(cap * 100) + 1, 101)]
+
+        def with_cap(c: object) -> bool | None:
+            caps = policy.max_share.model_copy(update={dim: float(c)})
+            return _feasible(candidates, policy.model_copy(update={"max_share": caps}), clock)
+
+        found = _smallest(grid, with_cap)
+        return None if found is None else f"raise max_share.{dim} from {cap:g} to {found:g}"
+    if kind == "min_providers":
+        for k in range(policy.min_providers - 1, 0, -1):
+            if _feasible(candidates, policy.model_copy(update={"min_providers": k}), clock):
+                return f"lower min_providers from {policy.min_providers} to {k}"
+        return None
+    if kind == "budget_usd":
+        return _budget_needed(candidates, policy, clock)
+    if kind == "capacity":
+        return _capacity_needed(subject, candidates, policy, rebuild, clock)
+    if kind == "spread":
+        return _spread_needed(subject, candidates, policy, clock)
+    return None
+
+
+def _budget_needed(candidates: Candidates, policy: Policy, clock: _Clock) -> str | None:
+    from placer.solve import SolveOptions, solve_built_candidates
+
+    seconds = clock.left(10.0)
+    if seconds <= 0:
+        return None
+    plan = solve_built_candidates(candidates, policy.model_copy(update={"budget_usd": None}),
+                                  SolveOptions(time_limit=seconds, hint=True))
+    if not plan.has_plan or plan.cost is None:
+        return None
+    cash = plan.cost["compute_usd"] + plan.cost["porting_usd"] + plan.cost["egress_usd"]
+    word = "to" if plan.status == "optimal" else "to at most"
+    return f"raise budget_usd from {policy.budget_usd:,.0f} {word} {math.ceil(cash):,}"
+
+
+def _capacity_needed(offering: str, candidates: Candidates, policy: Policy,
+                     rebuild: Rebuild | None, clock: _Clock) -> str | None:
+    current = int(candidates.offerings.filter(pl.col("offering") == offering)
+                  ["capacity_chips"].item())
+    step = max(1, int(candidates.rows.filter(pl.col("offering") == offering)
+                      ["chips_per_instance"].min() or 1))
+
+    def with_capacity(cap: object) -> bool | None:
+        if rebuild is not None:
+            table = rebuild({offering: int(cap)})
+        else:
+            table = replace(candidates, offerings=candidates.offerings.with_columns(
+                pl.when(pl.col("offering") == offering).then(pl.lit(int(cap)))
+                .otherwise(pl.col("capacity_chips")).alias("capacity_chips")))
+        return _feasible(table, policy, clock)
+
+    ceiling = max(current * 16, current + 64 * step)
+    found = _smallest(list(range(current + step, ceiling + 1, step)), with_capacity)
+    if found is None:
+        return None
+    return f"add {int(found) - current:,} chips to {offering} ({current:,} → {int(found):,})"
+
+
+def _spread_needed(workload: str, candidates: Candidates, policy: Policy,
+                   clock: _Clock) -> str | None:
+    w = candidates.workloads.filter(pl.col("workload") == workload).row(0, named=True)
+
+    def with_spread(min_providers: int, fraction: float) -> bool | None:
+        table = replace(candidates, workloads=candidates.workloads.with_columns(
+            pl.when(pl.col("workload") == workload).then(pl.lit(min_providers))
+            .otherwise(pl.col("spread_min_providers")).alias("spread_min_providers"),
+            pl.when(pl.col("workload") == workload).then(pl.lit(fraction))
+            .otherwise(pl.col("spread_max_fraction")).alias("spread_max_fraction")))
+        return _feasible(table, policy, clock)
+
+    mp, mf = w["spread_min_providers"], w["spread_max_fraction"]
+    for k in range(mp - 1, 0, -1):
+        if with_spread(k, mf):
+            return f"lower spread.min_providers of {workload} from {mp} to {k}"
+    grid = [round(c / 100, 2) for c in range(math.floor(mf * 100) + 1, 101)]
+    found = _smallest(grid, lambda f: with_spread(mp, float(f)))
+    if found is not None:
+        return f"raise spread.max_fraction of {workload} from {mf:g} to {found:g}"
+    return None
+
+
+def explain_infeasible(candidates: Candidates, policy: Policy,
+                       rebuild: Rebuild | None = None,
+                       budget_s: float = EXPLAIN_BUDGET_S) -> list[str]:
+    """Sentences saying which rules cannot hold together and how to relax each."""
+    lone = lone_workload_reasons(candidates)
+    if lone:
+        return list(lone.values())
+    clock = _Clock(budget_s)
+    core = infeasible_core(candidates, policy, time_limit=budget_s * 0.5)
     if core is None:
-        return ["no plan keeps every rule, and no smaller set of rules could be singled out; "
-                "every workload has candidates, so the conflict is among them as a whole"]
+        return ["no plan keeps every rule, and no smaller set of rules could be singled out "
+                f"within {budget_s:g} s; every workload has candidates, so the conflict is "
+                "among them as a whole"]
     if not core:
         return ["no plan exists even with every capacity, cap, spread, min_providers and "
                 "budget rule switched off"]
-    names = [_rule_text(n, candidates, policy) for n in core]
-    return ["these rules cannot all hold together: " + "; ".join(names)]
+    lines = ["these rules cannot all hold together: "
+             + "; ".join(_rule_text(n, candidates, policy) for n in core)]
+    suggestions = []
+    for name in core:
+        hint = _suggest(name, candidates, policy, rebuild, clock)
+        if hint is not None:
+            suggestions.append(hint)
+    if suggestions:
+        lines.append("relaxing one of them is enough: " + "; or ".join(suggestions))
+    elif clock.left() <= 0:
+        lines.append(f"(no relaxation was tried to the end within {budget_s:g} s)")
+    else:
+        lines.append("relaxing any single one of them alone is not enough")
+    return lines

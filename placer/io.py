@@ -154,7 +154,10 @@ def _read_text(path: Path) -> str:
 
 def parse_yaml(text: str, file: str) -> Document:
     """Parse one YAML document safely, keeping line numbers."""
-    loader = _Loader(text)
+    try:
+        loader = _Loader(text)
+    except yaml.YAMLError as exc:  # the reader refuses some characters up front
+        raise fail(f"invalid YAML: {exc}".split("\n")[0], file=file) from None
     try:
         root = loader.get_single_node()
         if root is None:

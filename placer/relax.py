@@ -11,6 +11,7 @@ each restricted LP feasible; if they stay in use at the end, the LP itself is in
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -36,6 +37,7 @@ class Relaxation:
     time_s: float
     rounds: int = 1
     columns: int = 0        # unit columns the last restricted LP held
+    cut_by_time: bool = False  # stopped by the wall clock (a run may not reproduce)
 
 
 @dataclass(frozen=True)
@@ -139,7 +141,9 @@ def solve_relaxation(builder: ProtoBuilder, time_limit: float = 30.0,
                      fixed: dict[int, int] | None = None,
                      unit_vars: np.ndarray | None = None,
                      unit_owner: np.ndarray | None = None,
-                     start_units: np.ndarray | None = None) -> Relaxation | None:
+                     start_units: np.ndarray | None = None,
+                     should_stop: Callable[[], bool] | None = None,
+                     max_rounds: int = 60) -> Relaxation | None:
     """Solve the LP relaxation (some variables fixed, if given).
 
     unit_vars / unit_owner: the candidate-row variables and the workload each belongs to;
@@ -171,11 +175,12 @@ def solve_relaxation(builder: ProtoBuilder, time_limit: float = 30.0,
     in_active = ~is_unit
     in_active[active_units] = True
     rounds = 0
+    converged = False
     while True:
         rounds += 1
         active = np.flatnonzero(in_active)
         left = time_limit - (time.perf_counter() - started)
-        if left <= 0:
+        if left <= 0 or (should_stop is not None and should_stop()):
             return None
         result = _solve_restricted(lp, active, left)
         if result is None:
@@ -185,6 +190,9 @@ def solve_relaxation(builder: ProtoBuilder, time_limit: float = 30.0,
         reduced = lp.objective - lp.matrix.T @ duals
         candidates = np.flatnonzero(~in_active & (reduced < -1e-7))
         if len(candidates) == 0 or unit_vars is None:
+            converged = True
+            break
+        if rounds >= max_rounds:
             break
         # add the most negative few per workload
         row_of = np.searchsorted(unit_vars, candidates)
@@ -201,7 +209,7 @@ def solve_relaxation(builder: ProtoBuilder, time_limit: float = 30.0,
     scaled_values[active] = values_active[:len(active)]
     objective = float(lp.objective[active] @ scaled_values[active]) / lp.obj_scale
     return Relaxation(
-        optimal=solver.status() == mbh.SolveStatus.OPTIMAL,
+        optimal=converged and solver.status() == mbh.SolveStatus.OPTIMAL,
         objective=objective,
         values=scaled_values * lp.col_scale,
         reduced_costs=reduced / lp.col_scale / lp.obj_scale,

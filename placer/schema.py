@@ -456,7 +456,8 @@ class OfferingsFile(Strict):
 # The plan document (placer solve --format json; read back by placer check)
 
 
-PlanStatus = Literal["optimal", "feasible", "infeasible"]
+# unknown: no plan found within the time limit, and none proven impossible either
+PlanStatus = Literal["optimal", "feasible", "infeasible", "unknown"]
 
 
 class CostBreakdown(Strict):

@@ -24,17 +24,24 @@ from ortools.sat.python import cp_model
 from placer.candidates import Candidates, build_candidates
 from placer.check import candidate_violations
 from placer.errors import PlacerError
-from placer.explain import no_candidate_reasons
+from placer.explain import (
+    Rebuild,
+    explain_infeasible,
+    lone_workload_reasons,
+    no_candidate_reasons,
+)
 from placer.model import BuiltModel, build_model
 from placer.plan import Plan, make_plan
 from placer.relax import solve_relaxation
 from placer.schema import Policy
-from placer.warmstart import warm_start
+from placer.warmstart import Placement, warm_start
 
 if TYPE_CHECKING:
     from placer.problem import Problem
 
 DEFAULT_TIME_LIMIT = 60.0
+LIGHT_PRESOLVE_VARS = 20_000
+NO_PRESOLVE_VARS = 200_000
 ProgressFn = Callable[[dict[str, Any]], None]
 
 
@@ -67,8 +74,17 @@ def solve(problem: Problem, *, time_limit: float = DEFAULT_TIME_LIMIT,
     options = SolveOptions(time_limit, workers, seed, gap, deterministic, progress, log, hint)
     started = time.perf_counter()
     candidates = build_candidates(problem)
+
+    def rebuild(capacities: dict[str, int]) -> Candidates:
+        """The candidate table with other capacities (for explanations)."""
+        offerings = problem.catalog.offerings.with_columns(
+            pl.col("offering").replace_strict(capacities, default=pl.col("capacity_chips"),
+                                              return_dtype=pl.Int64).alias("capacity_chips"))
+        return build_candidates(problem.replace(catalog=problem.catalog.with_offerings(
+            offerings)))
+
     return solve_built_candidates(candidates, problem.policy, options,
-                                  candidates_s=time.perf_counter() - started)
+                                  candidates_s=time.perf_counter() - started, rebuild=rebuild)
 
 
 def solve_candidates(candidates: pl.DataFrame | str | Path,
@@ -93,7 +109,7 @@ def solve_candidates(candidates: pl.DataFrame | str | Path,
 
 
 def solve_built_candidates(candidates: Candidates, policy: Policy, options: SolveOptions,
-                           candidates_s: float = 0.0) -> Plan:
+                           candidates_s: float = 0.0, rebuild: Rebuild | None = None) -> Plan:
     """Solve a candidate table under a policy."""
     started = time.perf_counter() - candidates_s
     _check_options(options)
@@ -105,92 +121,141 @@ def solve_built_candidates(candidates: Candidates, policy: Policy, options: Solv
     }
     caps = {dim: getattr(policy.max_share, dim) for dim in ("provider", "chip_vendor",
                                                              "ecosystem")}
-    reasons = no_candidate_reasons(candidates)
+    reasons = no_candidate_reasons(candidates, policy.pricing)
     placed_w = set(candidates.rows["w"].unique().to_list())
     blocked = [
-        (w, text) for w, text in reasons.items()
+        text for w, text in reasons.items()
         if w not in placed_w and candidates.workloads["required"][w]
     ]
     if blocked:
-        return _no_plan(candidates, policy, base_info, caps, "infeasible",
-                        [text for _, text in blocked], stop_reason="no candidate")
+        return _no_plan(candidates, policy, base_info, caps, "infeasible", blocked,
+                        stop_reason="no candidate")
+    lone = lone_workload_reasons(candidates)
+    if lone:
+        return _no_plan(candidates, policy, base_info, caps, "infeasible", list(lone.values()),
+                        stop_reason="infeasible")
 
     build_started = time.perf_counter()
     built = build_model(candidates, policy)
     _force_unplaced(built, candidates, placed_w)
     build_s = time.perf_counter() - build_started
 
-    warm_started = time.perf_counter()
-    relaxation = solve_relaxation(built.builder, time_limit=options.time_limit * 0.3,
-                                  unit_vars=built.units,
-                                  unit_owner=candidates.rows["w"].to_numpy())
-    lp_bound_units = None
-    if relaxation is not None and relaxation.optimal:
-        # a float LP bound: shave a hair off for rounding noise
-        lp_bound_units = relaxation.objective - 1e-7 * abs(relaxation.objective)
-    fallback = None
-    if options.hint:
-        start = warm_start(built, candidates, policy, relaxation,
-                           time_budget=options.time_limit * 0.25)
-        if not candidate_violations(candidates, start.units, start.left_out, policy):
-            fallback = start  # a valid plan already, in case the search finds nothing
-    warm_s = time.perf_counter() - warm_started
+    with _interruptible() as stop:
+        warm_started = time.perf_counter()
+        lp_bound_units, fallback, cut = _warm_start(built, candidates, policy, options, stop)
+        warm_s = time.perf_counter() - warm_started
+        solver = cp_model.CpSolver()
+        time_left = max(0.1, options.time_limit - (time.perf_counter() - started))
+        _set_parameters(solver, options, workers, time_left=time_left,
+                        num_vars=built.builder.num_vars)
+        reporter = _Progress(options.progress, built.scale)
+        status, searched = cp_model.UNKNOWN, False
+        if not stop():
+            stop.solver = solver
+            status, searched = solver.solve(built.model, reporter), True
+            # CP-SAT catches Ctrl-C itself during the search and stops early: a search
+            # that ended before every limit without a proof was interrupted
+            if status == cp_model.FEASIBLE and not _reached_a_limit(solver, options,
+                                                                    time_left):
+                stop.requested = True
+        reporter.close()
 
-    solver = cp_model.CpSolver()
-    _set_parameters(solver, options, workers,
-                    time_left=max(0.1, options.time_limit - (time.perf_counter() - started)))
-    reporter = _Progress(options.progress, built.scale)
-    with _stop_on_interrupt(solver) as interrupted:
-        status = solver.solve(built.model, reporter)
-    reporter.close()
-
-    name = solver.status_name(status)
     info = {
-        **base_info, "status": name, "time_s": round(time.perf_counter() - started, 4),
+        **base_info, "status": solver.status_name(status) if searched else "NOT_STARTED",
+        "time_s": round(time.perf_counter() - started, 4),
         "build_s": round(build_s, 4), "warm_start_s": round(warm_s, 4),
         "lp_bound_usd": None if lp_bound_units is None else round(lp_bound_units / built.scale, 2),
         "money_scale": built.scale,
         "variables": built.builder.num_vars, "constraints": built.builder.num_constraints,
-        "deterministic_time": round(solver.deterministic_time, 4),
+        "deterministic_time": round(solver.deterministic_time, 4) if searched else 0.0,
+        "stop_reason": _stop_reason(status, solver, options, stop()) if searched
+        else ("interrupted" if stop() else "time limit"),
+        "deterministic": searched and not cut and _deterministic(
+            status, solver, options, time_left, stop()),
     }
     if status == cp_model.MODEL_INVALID:
         raise PlacerError(f"internal error: CP-SAT rejected the model ({solver.solution_info})")
-    if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE, cp_model.INFEASIBLE) \
-            and fallback is not None:
-        # the search found nothing better within the time: the warm start is the plan
-        bound_units = max(solver.best_objective_bound if status != cp_model.UNKNOWN
-                          else -np.inf, lp_bound_units or -np.inf)
-        info |= {"stop_reason": "interrupted" if interrupted[0] else "time limit",
-                 "deterministic": _deterministic(status, solver, options, interrupted[0]),
-                 "engine": info["engine"] + " (plan from the warm start)"}
-        ports = _ports_used(built, candidates, fallback.units)
-        return make_plan(candidates, fallback.units, fallback.left_out, ports,
-                         status="feasible", bound_usd=bound_units / built.scale
-                         if np.isfinite(bound_units) else None, solver=info,
-                         pricing=policy.pricing, caps=caps, unplaced_reasons=reasons)
-    if status in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-        values = np.fromiter(solver.response_proto.solution, dtype=np.int64)
-        bound_units = max(solver.best_objective_bound, lp_bound_units or -np.inf)
-        info |= {
-            "objective_units": round(solver.objective_value),
-            "bound_units": round(bound_units),
-            "stop_reason": _stop_reason(status, solver, options, interrupted[0]),
-            "deterministic": _deterministic(status, solver, options, interrupted[0]),
-        }
-        plan_status = "optimal" if status == cp_model.OPTIMAL else "feasible"
-        return _plan_from_values(candidates, built, values, plan_status,
-                                 bound_units / built.scale, info, policy, caps, reasons)
     if status == cp_model.INFEASIBLE:
-        from placer.explain import explain_infeasible
-
         info |= {"stop_reason": "infeasible", "deterministic": True}
         return _no_plan(candidates, policy, info, caps, "infeasible",
-                        explain_infeasible(candidates, policy))
-    info |= {"stop_reason": "interrupted" if interrupted[0] else "time limit",
-             "deterministic": False}
+                        explain_infeasible(candidates, policy, rebuild))
+    found = searched and status in (cp_model.OPTIMAL, cp_model.FEASIBLE)
+    cp_bound = solver.best_objective_bound if searched else -np.inf
+    bound_units = max(cp_bound if np.isfinite(cp_bound) else -np.inf,
+                      lp_bound_units if lp_bound_units is not None else -np.inf)
+    bound_usd = bound_units / built.scale if np.isfinite(bound_units) else None
+    if found:
+        values = np.fromiter(solver.response_proto.solution, dtype=np.int64)
+        units = values[built.units]
+        left_out = _left_out(built, values)
+        if fallback is None or status == cp_model.OPTIMAL or \
+                _objective_units(built, candidates, units, left_out) <= \
+                _objective_units(built, candidates, fallback.units, fallback.left_out):
+            info |= {"objective_units": round(solver.objective_value),
+                     "bound_units": round(bound_units)}
+            return make_plan(
+                candidates, units, left_out, _ports_used(built, candidates, units),
+                status="optimal" if status == cp_model.OPTIMAL else "feasible",
+                bound_usd=bound_usd, solver=info, pricing=policy.pricing, caps=caps,
+                unplaced_reasons=reasons)
+    if fallback is not None:
+        # the search found nothing better in the time it had: the warm start is the plan
+        info["engine"] += " (plan from the warm start)"
+        return make_plan(candidates, fallback.units, fallback.left_out,
+                         _ports_used(built, candidates, fallback.units), status="feasible",
+                         bound_usd=bound_usd, solver=info, pricing=policy.pricing, caps=caps,
+                         unplaced_reasons=reasons)
     return _no_plan(candidates, policy, info, caps, "unknown", [
+        "the search was interrupted before it found a plan" if stop() else
         f"no plan found within {options.time_limit:g} s; the problem is not proven "
         "infeasible: give it more time (--time-limit)"])
+
+
+def _warm_start(built: BuiltModel, candidates: Candidates, policy: Policy,
+                options: SolveOptions, stop: Callable[[], bool]
+                ) -> tuple[float | None, Placement | None, bool]:
+    """The LP bound (solver units), the warm-start plan when it keeps every rule (it is
+    also written into the model as a complete hint), and whether a wall clock cut either
+    short (then the run may not reproduce)."""
+    lp_time = options.time_limit * 0.3
+    relaxation = None
+    lp_started = time.perf_counter()
+    if not stop():
+        relaxation = solve_relaxation(built.builder, time_limit=lp_time,
+                                      unit_vars=built.units,
+                                      unit_owner=candidates.rows["w"].to_numpy(),
+                                      should_stop=stop)
+    cut = relaxation is None and time.perf_counter() - lp_started >= lp_time * 0.99
+    lp_bound_units = None
+    if relaxation is not None and relaxation.optimal:
+        # a float LP bound: shave a hair off for rounding noise
+        lp_bound_units = relaxation.objective - 1e-7 * abs(relaxation.objective)
+    if not options.hint:
+        return lp_bound_units, None, cut
+    start = warm_start(built, candidates, policy, relaxation,
+                       time_budget=options.time_limit * 0.25, should_stop=stop)
+    cut |= start.cut_by_time
+    if candidate_violations(candidates, start.units, start.left_out, policy):
+        return lp_bound_units, None, cut
+    return lp_bound_units, start, cut
+
+
+def _left_out(built: BuiltModel, values: np.ndarray) -> np.ndarray:
+    left_out = np.zeros(len(built.unplaced), dtype=bool)
+    optional = built.unplaced >= 0
+    left_out[optional] = values[built.unplaced[optional]] > 0
+    return left_out
+
+
+def _objective_units(built: BuiltModel, candidates: Candidates, units: np.ndarray,
+                     left_out: np.ndarray) -> int:
+    """The objective of a plan in solver units (to compare two plans exactly)."""
+    egress = np.rint(candidates.rows["egress_usd"].to_numpy() * built.scale).astype(np.int64)
+    ports = _ports_used(built, candidates, units)["port_usd"].to_numpy()
+    values = np.rint(candidates.workloads["value_usd"].fill_null(0).to_numpy()
+                     * built.scale).astype(np.int64)
+    return int((built.row_cost_units * units).sum() + egress[units > 0].sum()
+               + np.rint(ports * built.scale).astype(np.int64).sum() + values[left_out].sum())
 
 
 def _check_options(options: SolveOptions) -> None:
@@ -213,7 +278,7 @@ def _ortools_version() -> str:
 
 
 def _set_parameters(solver: cp_model.CpSolver, options: SolveOptions, workers: int,
-                    time_left: float) -> None:
+                    time_left: float, num_vars: int) -> None:
     params = solver.parameters
     params.num_workers = workers
     params.random_seed = options.seed
@@ -223,10 +288,19 @@ def _set_parameters(solver: cp_model.CpSolver, options: SolveOptions, workers: i
     params.linearization_level = 2
     if workers > 1:
         params.subsolvers.append("max_lp")
+    # Presolve took 8 s on a 36k-variable model (1,000 workloads) before the search saw
+    # the hint; lighter presolve starts the search at 3 s, none at 0.1 s.
+    if num_vars > LIGHT_PRESOLVE_VARS:
+        params.cp_model_probing_level = 0
+        params.symmetry_level = 0
+        params.max_presolve_iterations = 1
+    if num_vars > NO_PRESOLVE_VARS:
+        params.cp_model_presolve = False
     if options.deterministic:
         # Wall-clock limits make a run depend on machine load; a deterministic time
-        # limit and interleaved workers make it depend only on the input and the seed.
-        params.max_deterministic_time = time_left
+        # limit (a function of the options alone) and interleaved workers make it depend
+        # only on the input and the seed. The wall clock stays as a hard cap.
+        params.max_deterministic_time = options.time_limit
         params.interleave_search = workers > 1
         params.interleave_batch_size = workers
     if options.gap is not None:
@@ -237,10 +311,24 @@ def _set_parameters(solver: cp_model.CpSolver, options: SolveOptions, workers: i
         solver.log_callback = lambda line: print(line, file=sys.stderr)
 
 
+def _reached_a_limit(solver: cp_model.CpSolver, options: SolveOptions,
+                     time_left: float) -> bool:
+    """Whether the search stopped on its time, deterministic-time or gap limit."""
+    if solver.wall_time >= time_left * 0.98:
+        return True
+    if options.deterministic and solver.deterministic_time >= options.time_limit * 0.98:
+        return True
+    objective, bound = solver.objective_value, solver.best_objective_bound
+    gap = (objective - bound) / abs(objective) if objective else 0.0
+    return gap <= (options.gap or 0.0) + 1e-9
+
+
 def _stop_reason(status: int, solver: cp_model.CpSolver, options: SolveOptions,
                  interrupted: bool) -> str:
     if status == cp_model.OPTIMAL:
         return "optimal"
+    if status == cp_model.INFEASIBLE:
+        return "infeasible"
     if interrupted:
         return "interrupted"
     if options.gap is not None and solver.objective_value > 0 and (
@@ -254,15 +342,15 @@ def _stop_reason(status: int, solver: cp_model.CpSolver, options: SolveOptions,
 
 
 def _deterministic(status: int, solver: cp_model.CpSolver, options: SolveOptions,
-                   interrupted: bool) -> bool:
+                   time_left: float, interrupted: bool) -> bool:
     """Whether rerunning with the same input and seed reproduces this plan."""
     if interrupted:
         return False
     if not options.deterministic and options.resolved_workers() > 1:
         return False
     # a wall-clock stop before the deterministic limit depends on machine speed
-    stopped_by_wall = (status != cp_model.OPTIMAL
-                       and solver.wall_time >= options.time_limit * 0.999
+    stopped_by_wall = (status not in (cp_model.OPTIMAL, cp_model.INFEASIBLE)
+                       and solver.wall_time >= time_left * 0.98
                        and solver.deterministic_time < options.time_limit * 0.999)
     return not stopped_by_wall
 
@@ -272,22 +360,6 @@ def _force_unplaced(built: BuiltModel, candidates: Candidates, placed_w: set[int
     for w, var in enumerate(built.unplaced.tolist()):
         if var >= 0 and w not in placed_w:
             built.builder.add_linear([var], [1], 1, 1)
-
-
-def _plan_from_values(candidates: Candidates, built: BuiltModel, values: np.ndarray,
-                      status: str, bound_usd: float, info: dict[str, Any], policy: Policy,
-                      caps: dict[str, float | None], reasons: dict[int, str]) -> Plan:
-    units = values[built.units]
-    left_out = np.zeros(candidates.workloads.height, dtype=bool)
-    optional = built.unplaced >= 0
-    left_out[optional] = values[built.unplaced[optional]] > 0
-    ports = built.ports.filter(pl.Series(values[built.ports["var"].to_numpy()] > 0)
-                               if built.ports.height else pl.lit(False))
-    return make_plan(
-        candidates, units, left_out, ports.select("port_key", "port_ecosystem", "port_usd"),
-        status=status, bound_usd=bound_usd, solver=info, pricing=policy.pricing, caps=caps,
-        unplaced_reasons=reasons,
-    )
 
 
 def _ports_used(built: BuiltModel, candidates: Candidates, units: np.ndarray) -> pl.DataFrame:
@@ -354,20 +426,31 @@ class _Progress(cp_model.CpSolverSolutionCallback):
             self._thread.join(timeout=1)
 
 
+class _Interrupt:
+    """Ctrl-C: asks every phase to stop; stops CP-SAT's search if it is running."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self.solver: cp_model.CpSolver | None = None
+
+    def __call__(self) -> bool:
+        return self.requested
+
+    def handle(self, signum: int, frame: Any) -> None:
+        self.requested = True
+        if self.solver is not None:
+            self.solver.stop_search()
+
+
 @contextmanager
-def _stop_on_interrupt(solver: cp_model.CpSolver) -> Iterator[list[bool]]:
+def _interruptible() -> Iterator[_Interrupt]:
     """Ctrl-C stops the search; the best plan found so far is kept."""
-    interrupted = [False]
+    interrupt = _Interrupt()
     if threading.current_thread() is not threading.main_thread():
-        yield interrupted
+        yield interrupt
         return
-
-    def handler(signum: int, frame: Any) -> None:
-        interrupted[0] = True
-        solver.stop_search()
-
-    previous = signal.signal(signal.SIGINT, handler)
+    previous = signal.signal(signal.SIGINT, interrupt.handle)
     try:
-        yield interrupted
+        yield interrupt
     finally:
         signal.signal(signal.SIGINT, previous)

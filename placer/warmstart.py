@@ -12,6 +12,7 @@ proves.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import TYPE_CHECKING
@@ -59,6 +60,7 @@ class Placement:
     units: np.ndarray
     rank: np.ndarray | None = None      # LP-guided priority per row (lower first)
     left_out: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
+    cut_by_time: bool = False           # a wall-clock deadline stopped the search
 
     @classmethod
     def empty(cls, candidates: Candidates, policy: Policy) -> Placement:
@@ -322,7 +324,7 @@ def greedy(candidates: Candidates, policy: Policy, lp_units: np.ndarray | None =
     return p
 
 
-def repair_caps(p: Placement, candidates: Candidates, deadline: float | None = None,
+def repair_caps(p: Placement, candidates: Candidates, deadline: _Deadline | None = None,
                 rounds: int = 200) -> None:
     """Bring every group within its lock-in cap by moving work out of it.
 
@@ -334,7 +336,7 @@ def repair_caps(p: Placement, candidates: Candidates, deadline: float | None = N
     """
     info = _Workloads.of(candidates)
     for _ in range(rounds):
-        if deadline is not None and time.perf_counter() > deadline:
+        if deadline is not None and deadline.passed():
             return
         over = p.worst_cap_excess()
         if over is None:
@@ -358,8 +360,40 @@ def repair_caps(p: Placement, candidates: Candidates, deadline: float | None = N
                     continue
                 p.unplace(steps)
             p.place(moving)
-        if not moved_any:
+        if not moved_any and not _inflate_others(p, dim, g):
             return
+
+
+def _inflate_others(p: Placement, dim: str, g: int) -> bool:
+    """A share is spend over total: when no work can leave the group, moving training gangs
+    outside it to costlier rows raises the total and lowers its share. The LP does the
+    same when that is the cheapest way to keep a cap. Smallest extra cost first."""
+    outside = p.groups[dim] != g
+    current = np.flatnonzero((p.units > 0) & outside & (p.ref == 0))
+    if len(current) == 0:
+        return False
+    moved = False
+    now = dict(zip(p.w_of_row[current].tolist(), current.tolist(), strict=True))
+    rows = np.flatnonzero(outside & (p.ref == 0) & (p.units == 0)
+                          & np.isin(p.w_of_row, list(now)))
+    extra = p.compute[rows] - p.compute[[now[w] for w in p.w_of_row[rows].tolist()]]
+    for r in rows[np.argsort(np.where(extra > 0, extra, np.inf), kind="stable")].tolist():
+        if not _above_cap(p, dim, g):
+            break
+        w = int(p.w_of_row[r])
+        old = now[w]
+        if p.compute[r] <= p.compute[old] or p.chips[r] > p.remaining[p.offering_id[r]]:
+            continue
+        excess = p.cap_excess()
+        p.unplace([(old, 1)])
+        p.place([(r, 1)])
+        if p.cap_excess() < excess - 1e-6:
+            now[w] = r
+            moved = True
+        else:
+            p.unplace([(r, 1)])
+            p.place([(old, 1)])
+    return moved
 
 
 def _above_cap(p: Placement, dim: str, g: int) -> bool:
@@ -393,7 +427,8 @@ def _cheapest_ways_out(p: Placement, banned: np.ndarray, in_group: np.ndarray) -
     return movers[np.argsort(ratio, kind="stable")]
 
 
-def improve(p: Placement, candidates: Candidates, deadline: float, passes: int = 8) -> None:
+def improve(p: Placement, candidates: Candidates, deadline: _Deadline,
+            passes: int = 8) -> None:
     """Local search: re-place each workload where it costs least (rules kept), and close
     ports whose savings do not pay for them."""
     info = _Workloads.of(candidates)
@@ -401,7 +436,7 @@ def improve(p: Placement, candidates: Candidates, deadline: float, passes: int =
     for _ in range(passes):
         improved = False
         for w in range(n_w):
-            if time.perf_counter() > deadline:
+            if deadline.passed():
                 return
             if p.left_out[w] or p.ends[w] == p.starts[w]:
                 continue
@@ -422,11 +457,11 @@ def improve(p: Placement, candidates: Candidates, deadline: float, passes: int =
             return
 
 
-def _close_ports(p: Placement, info: _Workloads, deadline: float) -> bool:
+def _close_ports(p: Placement, info: _Workloads, deadline: _Deadline) -> bool:
     """Buy no port whose workloads could run elsewhere for less than the port costs."""
     improved = False
     for port in np.flatnonzero(p.port_users > 0).tolist():
-        if time.perf_counter() > deadline:
+        if deadline.passed():
             break
         rows = np.flatnonzero((p.port_id == port) & (p.units > 0))
         users = np.unique(p.w_of_row[rows]).tolist()
@@ -499,17 +534,35 @@ def complete_hint(built: BuiltModel, candidates: Candidates, units: np.ndarray,
 
 
 def warm_start(built: BuiltModel, candidates: Candidates, policy: Policy,
-               relaxation: Relaxation | None = None, time_budget: float = 10.0
-               ) -> Placement:
+               relaxation: Relaxation | None = None, time_budget: float = 10.0,
+               should_stop: Callable[[], bool] | None = None) -> Placement:
     """A plan to start from (LP rounding when the relaxation is known, else cheapest
     first), repaired for caps, improved locally, and written as a complete hint."""
-    deadline = time.perf_counter() + time_budget
+    deadline = _Deadline(time.perf_counter() + time_budget, should_stop)
     if relaxation is not None:
         p = greedy(candidates, policy, relaxation.values[built.units],
                    relaxation.reduced_costs[built.units])
     else:
         p = greedy(candidates, policy)
-    repair_caps(p, candidates, deadline)
+    # the repair is what makes the start a valid plan, and it is quick: nothing cuts it
+    # short, so that even Ctrl-C right away leaves a plan to return
+    repair_caps(p, candidates)
     improve(p, candidates, deadline)
+    p.cut_by_time = deadline.hit
     complete_hint(built, candidates, p.units, p.left_out)
     return p
+
+
+class _Deadline:
+    """A wall-clock deadline that remembers whether it was reached (and Ctrl-C)."""
+
+    def __init__(self, at: float, should_stop: Callable[[], bool] | None = None) -> None:
+        self.at = at
+        self.should_stop = should_stop
+        self.hit = False
+
+    def passed(self) -> bool:
+        if time.perf_counter() > self.at or (self.should_stop is not None
+                                             and self.should_stop()):
+            self.hit = True
+        return self.hit

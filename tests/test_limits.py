@@ -1,0 +1,54 @@
+"""Time limits and Ctrl-C: the best plan found is returned, honestly marked."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests.conftest import ROOT
+
+
+@pytest.fixture(scope="module")
+def fleet_1k(tmp_path_factory):
+    sys.path.insert(0, str(ROOT))
+    from benchmarks.generate import generate
+
+    return generate(1000, seed=0).write(tmp_path_factory.mktemp("fleet"))
+
+
+def _command(folder, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "placer.cli", "solve", str(folder / "workloads.parquet"),
+            "--policy", str(folder / "policy.yaml"), "--catalog", str(folder / "catalog"),
+            "--format", "json", *extra]
+
+
+def test_time_limit_returns_a_feasible_plan_with_its_gap_not_optimal(fleet_1k):
+    run = subprocess.run(_command(fleet_1k, "--time-limit", "6"), capture_output=True,
+                         text=True, check=False)
+    assert run.returncode == 0, run.stderr
+    plan = json.loads(run.stdout)
+    assert plan["status"] == "feasible"
+    assert plan["gap"] > 0
+    assert plan["bound_usd"] < plan["total_usd"]
+    assert plan["solver"]["stop_reason"] == "time limit"
+
+
+@pytest.mark.parametrize("delay", [2.5, 9.0], ids=["during-warm-start", "during-search"])
+def test_ctrl_c_returns_the_best_plan_so_far(fleet_1k, delay):
+    proc = subprocess.Popen(_command(fleet_1k, "--time-limit", "120"),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(delay)
+    sent = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert time.monotonic() - sent < 30
+    assert proc.returncode == 0, err
+    plan = json.loads(out)
+    assert plan["status"] == "feasible"
+    assert plan["solver"]["stop_reason"] == "interrupted"
+    assert plan["solver"]["deterministic"] is False
