@@ -263,6 +263,9 @@ def solve(
         "(placements, needs --out) or md")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress line")] = False,
     log: Annotated[bool, typer.Option(help="CP-SAT's search log on stderr")] = False,
+    exit_cost: Annotated[bool, typer.Option(
+        "--exit-cost", help="also re-solve without each provider and chip vendor used: the "
+        "extra cost of leaving it")] = False,
 ) -> None:
     """Find the cheapest plan that keeps every rule. Exit 0 with a plan, 1 without."""
     from placer.report import plan_markdown, print_plan
@@ -294,6 +297,15 @@ def solve(
             raise InputError("no fleet file given (or use --candidates with --offerings)")
         problem = load(*files, policy=policy, catalog=_catalog(catalog))
         plan = solve_problem(problem, **options)
+        if options["progress"] is not None:
+            sys.stderr.write("\r" + " " * 70 + "\r")
+        if exit_cost and plan.has_plan:
+            from placer.scenarios import exit_costs
+
+            bar, tick = _sweep_progress("exit costs", quiet)
+            with bar:
+                plan.exit_costs = exit_costs(problem, plan, options=_sweep_options(
+                    time_limit, workers, seed, gap), progress=tick)
     if options["progress"] is not None:
         sys.stderr.write("\r" + " " * 70 + "\r")
     if out is not None:
@@ -306,6 +318,10 @@ def solve(
         sys.stdout.write(plan_markdown(plan))
     elif not quiet or fmt is PlanFormat.table:
         print_plan(plan, console())
+        if plan.exit_costs is not None:
+            from placer.report import exit_cost_table
+
+            console().print(exit_cost_table(plan.exit_costs))
         if out is not None:
             console().print(f"plan written to {out}")
     if not plan.has_plan:
@@ -341,6 +357,199 @@ def check(
     total = "-" if plan.total_usd is None else f"${plan.total_usd:,.2f}"
     out.print(f"{plan_file}: ok — {plan.status}, {len(plan.assignments)} placements, total "
               f"{total}; every rule and cost checks out")
+
+
+class SweepFormat(str, Enum):
+    table = "table"
+    json = "json"
+    csv = "csv"
+    md = "md"
+
+
+Backend = Annotated[str, typer.Option(help="pool (local processes), ray, or serial")]
+Jobs = Annotated[int | None, typer.Option(help="solves at once (default: cores)")]
+RayAddress = Annotated[str | None, typer.Option(help="Ray cluster address (default: local)")]
+
+
+def _sweep_progress(label: str, quiet: bool):
+    """A rich progress bar on stderr for a sweep of solves (silent when piped or quiet)."""
+    from contextlib import nullcontext
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    if quiet or not sys.stderr.isatty():
+        return nullcontext(), None
+    bar = Progress("[progress.description]{task.description}", BarColumn(),
+                   MofNCompleteColumn(), TimeElapsedColumn(), console=console(stderr=True),
+                   transient=True)
+    task = bar.add_task(label, total=None)
+
+    def tick(done: int, total: int) -> None:
+        bar.update(task, completed=done, total=total)
+
+    return bar, tick
+
+
+def _sweep_options(time_limit: float, workers: int | None, seed: int, gap: float | None):
+    from placer.scenarios import sweep_options
+
+    return sweep_options(time_limit=time_limit, workers=workers or 1, seed=seed, gap=gap)
+
+
+@app.command()
+def compare(
+    scenarios_file: Annotated[Path, typer.Argument(metavar="SCENARIOS",
+                                                   help="base problem and named overlays")],
+    catalog: CatalogOption = None,
+    time_limit: TimeLimit = 60.0,
+    workers: Annotated[int | None, typer.Option(help="solver workers per solve (default 1; "
+                                                "scenarios run in parallel)")] = None,
+    seed: Seed = 0,
+    gap: Gap = None,
+    backend: Backend = "pool",
+    jobs: Jobs = None,
+    ray_address: RayAddress = None,
+    exit_cost: Annotated[bool, typer.Option("--exit-cost", help="also re-solve the base "
+                                            "without each provider and chip vendor")] = False,
+    format: Annotated[SweepFormat, typer.Option("--format")] = SweepFormat.table,
+    out: Annotated[Path | None, typer.Option(help="write the result here (atomically)")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+) -> None:
+    """Solve a base problem and each scenario; one row each, with the change against the
+    base. Exit 0 when the base has a plan, 1 when it has none."""
+    from placer import scenarios as sc
+    from placer.io import write_atomic
+    from placer.report import comparison_markdown, comparison_table, exit_cost_table
+
+    variants = sc.load_scenarios(scenarios_file, catalog=catalog)
+    options = _sweep_options(time_limit, workers, seed, gap)
+    bar, tick = _sweep_progress(f"solving {len(variants.names)} scenarios", quiet)
+    with bar:
+        result = sc.compare(variants, options, backend, jobs, tick, ray_address)
+    costs = None
+    if exit_cost and result.plans["base"].has_plan:
+        bar, tick = _sweep_progress("exit costs", quiet)
+        with bar:
+            costs = sc.exit_costs(variants.problems[0], result.plans["base"], options=options,
+                                  backend=backend, jobs=jobs, progress=tick,
+                                  ray_address=ray_address)
+        result.plans["base"].exit_costs = costs
+    if format is SweepFormat.json:
+        text = to_json(result.to_list())
+    elif format is SweepFormat.csv:
+        text = frame_csv(result.table)
+    elif format is SweepFormat.md:
+        text = comparison_markdown(result.table)
+    else:
+        text = None
+    if out is not None:
+        write_atomic(out, text if text is not None else to_json(result.to_list()))
+    if text is not None and out is None:
+        sys.stdout.write(text)
+    elif text is None:
+        console().print(comparison_table(result.table))
+        if costs is not None:
+            console().print(exit_cost_table(costs))
+    if not result.plans["base"].has_plan:
+        raise typer.Exit(1)
+
+
+@app.command()
+def frontier(
+    file: Annotated[Path, typer.Argument(help="fleet file")],
+    by: Annotated[str, typer.Option(help="provider, chip_vendor or ecosystem")] = "provider",
+    step: Annotated[float, typer.Option(help="cap step, e.g. 0.05 = 5 points")] = 0.05,
+    policy: Annotated[Path | None, typer.Option(help="policy file")] = None,
+    catalog: CatalogOption = None,
+    time_limit: TimeLimit = 60.0,
+    workers: Annotated[int | None, typer.Option(help="solver workers per solve (default 1)")]
+    = None,
+    seed: Seed = 0,
+    gap: Gap = None,
+    backend: Backend = "pool",
+    jobs: Jobs = None,
+    ray_address: RayAddress = None,
+    plot: Annotated[Path | None, typer.Option(help="write the frontier chart (PNG)")] = None,
+    format: Annotated[SweepFormat, typer.Option("--format")] = SweepFormat.table,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+) -> None:
+    """The cost of every level of the largest allowed share (provider, chip vendor or
+    ecosystem), from no cap down to the tightest feasible one."""
+    from placer import scenarios as sc
+    from placer.report import frontier_table, plot_frontier
+
+    if plot is not None:
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            raise InputError("--plot needs matplotlib: pip install 'placer[plot]'") from None
+    problem = load(file, policy=policy, catalog=_catalog(catalog))
+    options = _sweep_options(time_limit, workers, seed, gap)
+    bar, tick = _sweep_progress(f"frontier by {by}", quiet)
+    with bar:
+        frame = sc.frontier(problem, by, step, options, backend, jobs, tick, ray_address)
+    if plot is not None:
+        plot_frontier(frame, by, str(plot))
+    if format is SweepFormat.json:
+        sys.stdout.write(to_json(frame.to_dicts()))
+    elif format is SweepFormat.csv:
+        sys.stdout.write(frame_csv(frame))
+    elif format is SweepFormat.md:
+        from placer.report import _md_table, money
+
+        sys.stdout.write(f"# Frontier by {by}\n\n" + _md_table(
+            ["cap", "status", "total", "vs no cap", "largest share"],
+            [["none" if r["cap"] >= 1 else f"{r['cap']:.0%}", r["status"],
+              money(r["total_usd"]), "-" if r["delta_usd"] is None
+              else f"{r['delta_usd']:+,.0f}", "-" if r["largest_share"] is None
+              else f"{r['largest_share']:.0%}"] for r in frame.iter_rows(named=True)]) + "\n")
+    else:
+        console().print(frontier_table(frame, by))
+        if plot is not None:
+            console().print(f"chart written to {plot}")
+
+
+@app.command()
+def breakeven(
+    file: Annotated[Path, typer.Argument(help="fleet file")],
+    chip: Annotated[str | None, typer.Option(help="chip slug, e.g. trn2")] = None,
+    offering: Annotated[str | None, typer.Option(help="one offering instead of a chip")]
+    = None,
+    tolerance: Annotated[float, typer.Option(help="USD per chip-hour")] = 0.01,
+    policy: Annotated[Path | None, typer.Option(help="policy file")] = None,
+    catalog: CatalogOption = None,
+    time_limit: TimeLimit = 30.0,
+    workers: Workers = None,
+    seed: Seed = 0,
+    gap: Gap = None,
+    format: Annotated[SweepFormat, typer.Option("--format")] = SweepFormat.table,
+) -> None:
+    """The price per chip-hour at which a chip starts (or stops) winning work in this
+    fleet, by bisection over re-solves, and the work it takes at that price."""
+    from placer import scenarios as sc
+    from placer.solve import SolveOptions
+
+    if tolerance <= 0:
+        raise InputError(f"--tolerance must be greater than 0, got {tolerance:g}")
+    problem = load(file, policy=policy, catalog=_catalog(catalog))
+    result = sc.breakeven(problem, chip=chip, offering=offering, tolerance=tolerance,
+                          options=SolveOptions(time_limit=time_limit, workers=workers,
+                                               seed=seed, gap=gap))
+    if format is SweepFormat.json:
+        sys.stdout.write(to_json(result.to_dict()))
+        return
+    out = console()
+    if result.breakeven_price is None:
+        out.print(f"{result.chip} never {'stops' if 'stops' in result.direction else 'starts'}"
+                  f" winning work in this fleet (searched from ${result.current_price:g} per "
+                  f"chip-hour at {result.reference_offering}; {result.solves} solves)")
+        return
+    out.print(f"{result.chip} {result.direction} ${result.breakeven_price:,.4f} per chip-hour "
+              f"at {result.reference_offering} (now ${result.current_price:,.4f}, factor "
+              f"{result.factor:.4f}, within ±${result.tolerance:g}; {result.solves} solves)")
+    out.print(f"at that price it takes {result.chip_hours_at_breakeven:,.0f} chip-hours, "
+              f"{result.spend_share_at_breakeven:.1%} of compute spend: "
+              + (", ".join(result.workloads_at_breakeven) or "no workload"), soft_wrap=True)
 
 
 @app.command()

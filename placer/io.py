@@ -128,14 +128,23 @@ def _node_positions(root: yaml.Node, file: str) -> Positions:
     return positions
 
 
-def _check_size(path: Path, limit: int = MAX_DOCUMENT_BYTES) -> None:
+def _check_size(path: Path) -> None:
+    limit = MAX_DOCUMENT_BYTES
     size = path.stat().st_size
     if size > limit:
         raise fail(
-            f"file is {size / 1e6:.0f} MB; documents are limited to {limit / 1e6:.0f} MB "
+            f"file is {_human_size(size)}; documents are limited to {_human_size(limit)} "
             "(put large fleets in a CSV or Parquet workloads table)",
             file=str(path),
         )
+
+
+def _human_size(n: int) -> str:
+    if n >= 1e6:
+        return f"{n / 1e6:,.0f} MB"
+    if n >= 1e3:
+        return f"{n / 1e3:,.1f} kB"
+    return f"{n:,} bytes"
 
 
 def _read_text(path: Path) -> str:

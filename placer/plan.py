@@ -18,11 +18,6 @@ from placer.candidates import Candidates
 from placer.io import write_atomic
 from placer.schema import DIMENSIONS, PlanDocument
 
-ASSIGNMENT_COLUMNS = (
-    "workload", "offering", "provider", "region", "chip", "chip_vendor", "ecosystem", "kind",
-    "instances", "chips", "hours", "compute_usd", "egress_usd", "carbon_tonnes", "carbon_usd",
-    "usd_per_chip_hour", "price_basis", "reference_chips",
-)
 COST_TERMS = ("compute_usd", "porting_usd", "egress_usd", "carbon_usd", "unplaced_usd")
 
 
@@ -45,6 +40,7 @@ class Plan:
     horizon_days: float
     pricing: str
     explanation: list[str] = field(default_factory=list)
+    exit_costs: pl.DataFrame | None = None
 
     @property
     def has_plan(self) -> bool:
@@ -71,6 +67,8 @@ class Plan:
             "estimated_prices": self.estimated_prices,
             "solver": self.solver,
             "explanation": self.explanation,
+            "exit_costs": None if self.exit_costs is None
+            else [_round_values(r) for r in self.exit_costs.to_dicts()],
         }
         return PlanDocument.model_validate(doc).model_dump(mode="json")
 
@@ -109,25 +107,13 @@ def _round_values(row: dict[str, Any]) -> dict[str, Any]:
     return {k: round(v, 6) if isinstance(v, float) else v for k, v in row.items()}
 
 
-def empty_assignments() -> pl.DataFrame:
-    return pl.DataFrame(schema={
-        "workload": pl.String, "offering": pl.String, "provider": pl.String,
-        "region": pl.String, "chip": pl.String, "chip_vendor": pl.String,
-        "ecosystem": pl.String, "kind": pl.String, "instances": pl.Int64, "chips": pl.Int64,
-        "hours": pl.Float64, "compute_usd": pl.Float64, "egress_usd": pl.Float64,
-        "carbon_tonnes": pl.Float64, "carbon_usd": pl.Float64,
-        "usd_per_chip_hour": pl.Float64, "price_basis": pl.String,
-        "reference_chips": pl.Float64,
-    })
-
-
 def assignments_from_units(rows: pl.DataFrame, units: np.ndarray) -> pl.DataFrame:
     """One row per (workload, offering) used, with its costs taken from the candidate row."""
     chosen = rows.with_columns(pl.Series("n", units, dtype=pl.Int64)).filter(pl.col("n") > 0)
     training = pl.col("kind") == "training"
     return chosen.select(
-        "workload", "offering", "provider", "region", "chip", "chip_vendor", "ecosystem",
-        "kind",
+        "workload", "offering", "provider", "region", "jurisdiction", "chip", "chip_vendor",
+        "ecosystem", "kind",
         (pl.col("n") * pl.col("unit_chips") // pl.col("chips_per_instance")).alias("instances"),
         (pl.col("n") * pl.col("unit_chips")).alias("chips"),
         pl.col("unit_hours").alias("hours"),

@@ -198,3 +198,106 @@ def plan_markdown(plan: Any) -> str:
         parts += ["## Prices that are not list prices", "",
                   *[f"- {e}" for e in plan.estimated_prices], ""]
     return "\n".join(parts) + "\n"
+
+
+# ---------------------------------------------------------------------------
+# Sweeps: compare, frontier, exit cost, break-even
+
+
+def _share(value: float | None) -> str:
+    return "-" if value is None else f"{value * 100:.0f}%"
+
+
+def _delta(value: float | None) -> str:
+    return "-" if value is None else f"{value:+,.0f}"
+
+
+def comparison_table(table: pl.DataFrame) -> Table:
+    """One row per scenario: cost, change against the base, concentration, EU share."""
+    out = Table(title="Scenarios (base first)", header_style="bold", show_lines=True)
+    for name in ("scenario", "status", "total", "vs base", "compute", "porting", "egress",
+                 "tCO2", "top provider", "HHI prov/vendor/eco", "EU", "largest changes"):
+        out.add_column(name, justify="left" if name in ("scenario", "status", "top provider",
+                                                        "largest changes") else "right",
+                       overflow="fold")
+    for r in table.iter_rows(named=True):
+        top = "-" if r["top_provider"] is None else \
+            f"{r['top_provider']} {_share(r['top_provider_share'])}"
+        hhi = "-" if r["hhi_provider"] is None else \
+            f"{r['hhi_provider']:,.0f}/{r['hhi_chip_vendor']:,.0f}/{r['hhi_ecosystem']:,.0f}"
+        out.add_row(r["name"], r["status"], money(r["total_usd"]), _delta(r["delta_usd"]),
+                    money(r["compute_usd"]), money(r["porting_usd"]), money(r["egress_usd"]),
+                    "-" if r["carbon_tonnes"] is None else f"{r['carbon_tonnes']:,.1f}",
+                    top, hhi, _share(r["eu_share"]),
+                    (r["changes"] or r["explanation"] or "").replace("; ", "\n"))
+    return out
+
+
+def comparison_markdown(table: pl.DataFrame) -> str:
+    rows = []
+    for r in table.iter_rows(named=True):
+        top = "-" if r["top_provider"] is None else \
+            f"{r['top_provider']} {_share(r['top_provider_share'])}"
+        rows.append([r["name"], r["status"], money(r["total_usd"]), _delta(r["delta_usd"]),
+                     money(r["porting_usd"]), top,
+                     "-" if r["hhi_provider"] is None else f"{r['hhi_provider']:,.0f}",
+                     _share(r["eu_share"]),
+                     "-" if r["carbon_tonnes"] is None else f"{r['carbon_tonnes']:,.1f}",
+                     (r["changes"] or r["explanation"] or "").replace("|", "/")])
+    return "# Scenarios\n\n" + _md_table(
+        ["scenario", "status", "total", "vs base", "porting", "top provider", "HHI provider",
+         "EU share", "tCO2", "largest changes"], rows) + "\n"
+
+
+def frontier_table(frame: pl.DataFrame, by: str) -> Table:
+    out = Table(title=f"Cost of the largest allowed {by.replace('_', ' ')} share",
+                header_style="bold")
+    for name in ("cap", "status", "total", "vs no cap", f"largest {by} share"):
+        out.add_column(name, justify="left" if name == "status" else "right")
+    for r in frame.iter_rows(named=True):
+        cap = "none" if r["cap"] >= 1.0 else _share(r["cap"])
+        note = "" if r["from_cap"] is None else f" (the {_share(r['from_cap'])} plan)"
+        out.add_row(cap, r["status"], money(r["total_usd"]) + note, _delta(r["delta_usd"]),
+                    _share(r["largest_share"]))
+    return out
+
+
+def exit_cost_table(frame: pl.DataFrame) -> Table:
+    out = Table(title="Exit cost: re-placing the work if one became unavailable",
+                header_style="bold")
+    for name in ("without", "share now", "plan then", "extra cost"):
+        out.add_column(name, justify="left" if name == "without" else "right")
+    for r in frame.iter_rows(named=True):
+        extra = "no plan" if r["exit_cost_usd"] is None else _delta(r["exit_cost_usd"])
+        out.add_row(f"{r['dimension'].replace('_', ' ')} {r['key']}", _share(r["share"]),
+                    r["status"], extra)
+    return out
+
+
+def plot_frontier(frame: pl.DataFrame, by: str, path: str) -> None:
+    """The frontier as a PNG (matplotlib, headless), written atomically."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        from placer.errors import InputError
+
+        raise InputError("--plot needs matplotlib: pip install 'placer[plot]'") from None
+    from placer.io import atomic_path
+
+    points = frame.filter(pl.col("total_usd").is_not_null())
+    fig, ax = plt.subplots(figsize=(7, 4), dpi=120)
+    caps = [c * 100 for c in points["cap"].to_list()]
+    totals = [t / 1e6 for t in points["total_usd"].to_list()]
+    ax.plot(caps, totals, marker="o", drawstyle="steps-post", color="#1f6feb")
+    ax.invert_xaxis()
+    ax.set_xlabel(f"largest allowed {by.replace('_', ' ')} share of compute spend (%)")
+    ax.set_ylabel("total cost (million USD)")
+    ax.set_title(f"The price of independence: capping any one {by.replace('_', ' ')}")
+    ax.grid(True, alpha=0.3)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)

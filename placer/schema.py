@@ -424,6 +424,65 @@ class PolicyFile(Policy):
 
 
 # ---------------------------------------------------------------------------
+# Scenarios: a base problem and overlays, each applied to the base alone
+
+
+class PriceFactor(Strict):
+    """Scale the prices of matching offerings (every pricing column)."""
+
+    chip: str | None = None
+    provider: str | None = None
+    offering: str | None = None
+    region: str | None = None
+    chip_vendor: str | None = None
+    factor: Annotated[float, Field(gt=0, le=100)]
+
+    @model_validator(mode="after")
+    def _one_target(self) -> PriceFactor:
+        targets = [k for k in ("chip", "provider", "offering", "region", "chip_vendor")
+                   if getattr(self, k) is not None]
+        if len(targets) != 1:
+            raise ValueError("name exactly one of chip, provider, offering, region, "
+                             "chip_vendor, with a factor")
+        return self
+
+
+class WorkloadOverlay(Strict):
+    """Fields set on every workload (e.g. residency [EU] with sovereign: true)."""
+
+    residency: Annotated[list[str], Field(min_length=1)] | None = None
+    sovereign: bool | None = None
+    runs_on: Annotated[list[Slug], Field(min_length=1)] | None = None
+
+
+class Scenario(Strict):
+    name: Name
+    only: Selector | None = Field(default=None,
+                                  description="keep only offerings matching every attribute")
+    deny: Selector | None = Field(default=None, description="remove matching offerings")
+    policy: dict[str, Any] | None = Field(default=None,
+                                          description="merged into the base policy")
+    price: list[PriceFactor] | None = None
+    workloads: WorkloadOverlay | None = None
+    horizon_days: Annotated[float, Field(gt=0, le=MAX_DAYS)] | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _not_base(cls, v: str) -> str:
+        if v == "base":
+            raise ValueError("'base' names the base problem itself; pick another name")
+        return v
+
+
+class ScenariosFile(Strict):
+    base: str | list[str] = Field(description="fleet file(s), relative to this file")
+    policy: str | None = Field(default=None, description="policy file for the base")
+    catalog: str | list[str] | None = Field(default=None,
+                                            description="catalog folder(s) for every scenario")
+    scenarios: Annotated[list[Scenario], Field(min_length=1)]
+
+
+# ---------------------------------------------------------------------------
 # The candidates route: planners who bring their own cost model
 
 
@@ -474,6 +533,7 @@ class Assignment(Strict):
     offering: str
     provider: str
     region: str
+    jurisdiction: str
     chip: str
     chip_vendor: str
     ecosystem: str
@@ -557,6 +617,9 @@ class PlanDocument(Strict):
     )
     solver: SolverInfo
     explanation: list[str] = Field(default_factory=list)
+    exit_costs: list[dict[str, Any]] | None = Field(
+        default=None, description="with --exit-cost: re-solved cost without each provider "
+        "and chip vendor")
 
     @model_validator(mode="after")
     def _finite(self) -> PlanDocument:

@@ -61,6 +61,7 @@ class SolveOptions:
     progress: ProgressFn | None = None      # called with best/bound/gap/elapsed
     log: bool = False                       # CP-SAT's own log on stderr
     hint: bool = True                       # warm start from a greedy plan
+    explain: bool = True                    # when infeasible, find which rules conflict
 
     def resolved_workers(self) -> int:
         return self.workers if self.workers is not None else default_workers()
@@ -69,9 +70,10 @@ class SolveOptions:
 def solve(problem: Problem, *, time_limit: float = DEFAULT_TIME_LIMIT,
           workers: int | None = None, seed: int = 0, gap: float | None = None,
           deterministic: bool = True, progress: ProgressFn | None = None,
-          log: bool = False, hint: bool = True) -> Plan:
+          log: bool = False, hint: bool = True, explain: bool = True) -> Plan:
     """The cheapest plan for a problem that keeps every rule (or why there is none)."""
-    options = SolveOptions(time_limit, workers, seed, gap, deterministic, progress, log, hint)
+    options = SolveOptions(time_limit, workers, seed, gap, deterministic, progress, log, hint,
+                           explain)
     started = time.perf_counter()
     candidates = build_candidates(problem)
 
@@ -177,8 +179,9 @@ def solve_built_candidates(candidates: Candidates, policy: Policy, options: Solv
         raise PlacerError(f"internal error: CP-SAT rejected the model ({solver.solution_info})")
     if status == cp_model.INFEASIBLE:
         info |= {"stop_reason": "infeasible", "deterministic": True}
-        return _no_plan(candidates, policy, info, caps, "infeasible",
-                        explain_infeasible(candidates, policy, rebuild))
+        explanation = explain_infeasible(candidates, policy, rebuild) if options.explain \
+            else ["no plan keeps every rule (not explained: explanations were turned off)"]
+        return _no_plan(candidates, policy, info, caps, "infeasible", explanation)
     found = searched and status in (cp_model.OPTIMAL, cp_model.FEASIBLE)
     cp_bound = solver.best_objective_bound if searched else -np.inf
     bound_units = max(cp_bound if np.isfinite(cp_bound) else -np.inf,

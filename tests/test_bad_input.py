@@ -190,3 +190,26 @@ def test_all_problems_in_a_file_are_reported_at_once(cli, write, monkeypatch, tm
         "error: f.yaml:2: workloads[0] (a).chip_hours: must be greater than 0",
         "error: f.yaml:3: workloads[1] (b).chips: must be greater than 0",
     ]
+
+
+def test_huge_document_is_refused_with_advice(cli, write, monkeypatch, tmp_path):
+    import placer.io
+
+    monkeypatch.setattr(placer.io, "MAX_DOCUMENT_BYTES", 1000)
+    write("f.yaml", "workloads:\n" + "  - {name: a, kind: inference, chips: 1}\n" * 100)
+    monkeypatch.chdir(tmp_path)
+    result = cli("validate", "f.yaml")
+    assert (result.code, result.err) == (
+        2, "error: f.yaml: file is 4.1 kB; documents are limited to 1.0 kB (put large fleets "
+           "in a CSV or Parquet workloads table)\n")
+
+
+def test_bad_input_writes_no_output_file(cli, write, tmp_path):
+    fleet = write("f.yaml", "workloads:\n  - {name: a, kind: training, chip_hours: -1}\n")
+    out = tmp_path / "plan.json"
+    result = cli("solve", fleet, "--out", out)
+    assert result.code == 2
+    assert not out.exists()
+    out.write_text("previous plan")
+    assert cli("solve", fleet, "--out", out).code == 2
+    assert out.read_text() == "previous plan"
