@@ -10,7 +10,7 @@ import os
 import sys
 from enum import Enum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -20,6 +20,9 @@ from placer.io import read_document
 from placer.problem import load
 from placer.report import console, frame_csv, offerings_table, to_json
 from placer.schema import Fleet, PlanDocument, Policy, json_schema
+
+if TYPE_CHECKING:
+    from placer.plan import Plan
 
 app = typer.Typer(
     name="placer",
@@ -32,6 +35,32 @@ app = typer.Typer(
 catalog_app = typer.Typer(help="Look at the catalog of chips and offerings.",
                           no_args_is_help=True)
 app.add_typer(catalog_app, name="catalog")
+VERBOSE = {"on": False}
+
+
+@app.callback()
+def _options(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="say what each phase of a "
+                                          "solve took, on stderr")] = False,
+) -> None:
+    """Decide where AI work should run."""
+    VERBOSE["on"] = verbose
+
+
+def _say_phases(plan: Plan) -> None:
+    """--verbose: sizes and times of each phase of the solve, on stderr."""
+    if not VERBOSE["on"]:
+        return
+    s = plan.solver
+    lp = "-" if s.get("lp_bound_usd") is None else f"${s['lp_bound_usd']:,.0f}"
+    console(stderr=True).print(
+        f"candidates: {s['candidates']:,} rows in {s['candidates_s']:.2f} s; model: "
+        f"{s['variables']:,} variables, {s['constraints']:,} constraints in {s['build_s']:.2f} s;"
+        f" LP bound {lp} and warm start in {s.get('warm_start_s', 0):.2f} s; search: "
+        f"{s['status']} ({s['stop_reason']}), {s['deterministic_time']:.1f} deterministic s, "
+        f"{s['workers']} workers, seed {s['seed']}; total {s['time_s']:.2f} s; "
+        f"{'reproducible' if s['deterministic'] else 'not reproducible (stopped by the clock)'}",
+        markup=False)
 
 
 class TableFormat(str, Enum):
@@ -308,6 +337,7 @@ def solve(
                     time_limit, workers, seed, gap), progress=tick)
     if options["progress"] is not None:
         sys.stderr.write("\r" + " " * 70 + "\r")
+    _say_phases(plan)
     if out is not None:
         plan.write(out, fmt.value)
     if fmt is PlanFormat.json and out is None:
@@ -552,10 +582,56 @@ def breakeven(
               + (", ".join(result.workloads_at_breakeven) or "no workload"), soft_wrap=True)
 
 
+SCHEMAS = {
+    "fleet": "the fleet file: workloads, policy, horizon_days",
+    "policy": "a policy in its own file (--policy)",
+    "scenarios": "a scenarios file for placer compare",
+    "plan": "a plan written by placer solve --format json",
+    "candidates": "a row of the candidates table (--candidates)",
+    "catalog-offering": "a row of a catalog offerings.csv",
+    "catalog-chip": "a row of a catalog chips.csv",
+    "catalog-speed": "a row of a catalog speeds.csv",
+    "catalog-egress": "a row of a catalog egress.csv",
+}
+
+
+def _schema_models() -> dict:
+    from placer.schema import (
+        CandidateRow,
+        Chip,
+        Egress,
+        Offering,
+        PolicyFile,
+        ScenariosFile,
+        Speed,
+    )
+
+    return {"fleet": Fleet, "policy": PolicyFile, "scenarios": ScenariosFile,
+            "plan": PlanDocument, "candidates": CandidateRow, "catalog-offering": Offering,
+            "catalog-chip": Chip, "catalog-speed": Speed, "catalog-egress": Egress}
+
+
 @app.command()
-def schema() -> None:
-    """Print the JSON Schema of the fleet file (workloads, policy, horizon_days)."""
-    sys.stdout.write(to_json(json_schema(Fleet)))
+def schema(
+    kind: Annotated[str, typer.Argument(help="which file: " + ", ".join(SCHEMAS))] = "fleet",
+    all: Annotated[Path | None, typer.Option("--all", help="write every schema into this "
+                                             "folder as <kind>.schema.json", file_okay=False)]
+    = None,
+) -> None:
+    """Print the JSON Schema of a file format (the fleet file by default), for editors."""
+    from placer.io import write_atomic
+
+    models = _schema_models()
+    if all is not None:
+        all.mkdir(parents=True, exist_ok=True)
+        for name, model in models.items():
+            write_atomic(all / f"{name}.schema.json", to_json(json_schema(model)))
+        console().print(f"wrote {len(models)} schemas to {all}: "
+                        + ", ".join(f"{n}.schema.json" for n in models))
+        return
+    if kind not in models:
+        raise InputError(f"unknown schema '{kind}' (known: {', '.join(models)})")
+    sys.stdout.write(to_json(json_schema(models[kind])))
 
 
 def main() -> None:

@@ -405,6 +405,8 @@ class Fleet(Strict):
     Top-level keys starting with `x-` are ignored, so they can hold YAML anchors.
     """
 
+    model_config = ConfigDict(json_schema_extra={"patternProperties": {"^x-": {}}})
+
     horizon_days: Annotated[float, Field(gt=0, le=MAX_DAYS)] | None = Field(
         default=None, description="planning horizon in days (30 when no file sets it)"
     )

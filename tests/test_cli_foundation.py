@@ -87,3 +87,33 @@ def test_real_entry_point_exits_2_without_traceback(tmp_path):
     assert run.returncode == 2
     assert run.stdout == ""
     assert run.stderr == f"error: {bad}:1: workloads[0] (a).chip_hours: must be greater than 0\n"
+
+
+def test_committed_schemas_match_the_models(tmp_path, cli):
+    assert cli("schema", "--all", tmp_path).code == 0
+    committed = EXAMPLES.parent / "schemas"
+    for fresh in sorted(tmp_path.glob("*.schema.json")):
+        assert (committed / fresh.name).read_text() == fresh.read_text(), fresh.name
+
+
+def test_examples_point_editors_at_the_schema():
+    for path in sorted(EXAMPLES.glob("*.yaml")):
+        assert path.read_text().startswith(
+            "# yaml-language-server: $schema=../schemas/fleet.schema.json\n"), path
+
+
+def test_examples_validate_against_the_json_schema():
+    jsonschema = pytest.importorskip("jsonschema")
+    import yaml
+
+    schema = json.loads((EXAMPLES.parent / "schemas" / "fleet.schema.json").read_text())
+    for path in sorted(EXAMPLES.glob("*.yaml")):
+        jsonschema.validate(yaml.safe_load(path.read_text()), schema)
+
+
+def test_verbose_reports_the_phases(cli):
+    result = cli("-v", "solve", EXAMPLES / "startup.yaml", "--format", "json")
+    assert result.code == 0
+    json.loads(result.out)  # stdout stays pure JSON
+    assert result.err.startswith("candidates: ")
+    assert "reproducible" in result.err
