@@ -7,6 +7,7 @@ Exit codes: 0 a plan (or a clean check), 1 no plan exists / a check found violat
 from __future__ import annotations
 
 import os
+import re
 import sys
 from enum import Enum
 from pathlib import Path
@@ -74,6 +75,23 @@ CatalogOption = Annotated[
     typer.Option("--catalog", help="catalog folder laid over the bundled one (repeatable)",
                  file_okay=False),
 ]
+
+
+ReportOption = Annotated[
+    Path | None,
+    typer.Option("--report", help="also write the plan for people: report.html (charts "
+                 "embedded) or report.md (charts beside it)"),
+]
+
+
+def _check_report_path(report: Path | None) -> None:
+    """Fail before solving, not after, when the report cannot be written."""
+    if report is None:
+        return
+    if report.suffix.lower() not in (".html", ".htm", ".md"):
+        raise InputError(f"--report: '{report}' should end in .html or .md")
+    if not report.absolute().parent.is_dir():
+        raise InputError(f"--report: the folder to write into does not exist: {report.parent}")
 
 
 def _catalog(dirs: list[Path] | None) -> catalog_mod.Catalog:
@@ -200,6 +218,43 @@ def catalog_list(
                       "says why, and models/SOURCES.md how")
 
 
+@catalog_app.command("import")
+def catalog_import(
+    skypilot: Annotated[Path, typer.Option(
+        "--skypilot", help="SkyPilot catalog folder (aws/vms.csv, gcp/vms.csv, ...) or one "
+        "vms.csv")],
+    out: Annotated[Path | None, typer.Option(
+        help="folder to write offerings.csv (use it with --catalog) and import-report.md; "
+        "without it the offerings go to stdout as CSV")] = None,
+    provider: Annotated[str | None, typer.Option(
+        help="the cloud a single vms.csv describes, when its folder does not say (aws, gcp, "
+        "azure, ...)")] = None,
+    as_of: Annotated[str | None, typer.Option(
+        help="date of the SkyPilot snapshot (YYYY-MM-DD); default '<=' today")] = None,
+    force: Annotated[bool, typer.Option(help="replace files already in --out")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no summary")] = False,
+    catalog: CatalogOption = None,
+) -> None:
+    """Import prices from SkyPilot's catalog CSVs; report every row dropped, fixed or flagged."""
+    from placer.report import import_table
+    from placer.skypilot_catalog import import_skypilot, write_import
+
+    if as_of is not None and not re.fullmatch(r"(<=|>=|~)?\d{4}(-\d{2}(-\d{2})?)?", as_of):
+        raise InputError(f"--as-of: '{as_of}' is not a date (YYYY-MM-DD, optionally after <=)")
+    result = import_skypilot(skypilot, _catalog(catalog), provider=provider, as_of=as_of)
+    say = console(stderr=out is None)
+    if out is None:
+        sys.stdout.write(result.offerings.write_csv())
+    else:
+        written = write_import(result, out, force=force)
+    if quiet:
+        return
+    say.print(import_table(result))
+    if out is not None:
+        say.print(f"wrote {written[0]} (use: --catalog {out}) and {written[1]} (every row "
+                  "dropped, fixed or flagged)", markup=False, soft_wrap=True)
+
+
 @catalog_app.command("chips")
 def catalog_chips(
     format: Annotated[TableFormat, typer.Option("--format", help="table, csv or json")] = (
@@ -295,6 +350,7 @@ def solve(
     exit_cost: Annotated[bool, typer.Option(
         "--exit-cost", help="also re-solve without each provider and chip vendor used: the "
         "extra cost of leaving it")] = False,
+    report: ReportOption = None,
 ) -> None:
     """Find the cheapest plan that keeps every rule. Exit 0 with a plan, 1 without."""
     from placer.report import plan_markdown, print_plan
@@ -306,6 +362,7 @@ def solve(
         fmt = {".json": PlanFormat.json, ".csv": PlanFormat.csv, ".parquet": PlanFormat.parquet,
                ".md": PlanFormat.md}.get(out.suffix.lower(), PlanFormat.json)
     fmt = fmt or PlanFormat.table
+    _check_report_path(report)
     if fmt is PlanFormat.parquet and out is None:
         raise InputError("--format parquet writes binary: give --out FILE")
     if fmt is PlanFormat.table and out is not None:
@@ -340,6 +397,14 @@ def solve(
     _say_phases(plan)
     if out is not None:
         plan.write(out, fmt.value)
+    if report is not None:
+        from placer.report_page import offering_countries, plan_page, write_page
+
+        countries = {} if candidates is not None else offering_countries(
+            problem.catalog.offerings)
+        source = ", ".join(p.name for p in files) if files else candidates.name
+        written = write_page(plan_page(plan, countries, source), report)
+        console(stderr=True).print(f"report written to {written[0]}", markup=False)
     if fmt is PlanFormat.json and out is None:
         sys.stdout.write(plan.to_json())
     elif fmt is PlanFormat.csv and out is None:
@@ -444,6 +509,7 @@ def compare(
     format: Annotated[SweepFormat, typer.Option("--format")] = SweepFormat.table,
     out: Annotated[Path | None, typer.Option(help="write the result here (atomically)")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+    report: ReportOption = None,
 ) -> None:
     """Solve a base problem and each scenario; one row each, with the change against the
     base. Exit 0 when the base has a plan, 1 when it has none."""
@@ -451,6 +517,7 @@ def compare(
     from placer.io import write_atomic
     from placer.report import comparison_markdown, comparison_table, exit_cost_table
 
+    _check_report_path(report)
     variants = sc.load_scenarios(scenarios_file, catalog=catalog)
     options = _sweep_options(time_limit, workers, seed, gap)
     bar, tick = _sweep_progress(f"solving {len(variants.names)} scenarios", quiet)
@@ -474,6 +541,13 @@ def compare(
         text = None
     if out is not None:
         write_atomic(out, text if text is not None else to_json(result.to_list()))
+    if report is not None:
+        from placer.report_page import comparison_page, offering_countries, write_page
+
+        page = comparison_page(result, offering_countries(variants.problems[0].catalog.offerings),
+                               scenarios_file.name)
+        written = write_page(page, report)
+        console(stderr=True).print(f"report written to {written[0]}", markup=False)
     if text is not None and out is None:
         sys.stdout.write(text)
     elif text is None:
@@ -506,20 +580,20 @@ def frontier(
     """The cost of every level of the largest allowed share (provider, chip vendor or
     ecosystem), from no cap down to the tightest feasible one."""
     from placer import scenarios as sc
-    from placer.report import frontier_table, plot_frontier
+    from placer.report import frontier_table
 
-    if plot is not None:
-        try:
-            import matplotlib  # noqa: F401
-        except ImportError:
-            raise InputError("--plot needs matplotlib: pip install 'placer[plot]'") from None
+    if plot is not None and plot.suffix.lower() != ".png":
+        raise InputError(f"--plot: '{plot}' should end in .png (the chart is a PNG)")
     problem = load(file, policy=policy, catalog=_catalog(catalog))
     options = _sweep_options(time_limit, workers, seed, gap)
     bar, tick = _sweep_progress(f"frontier by {by}", quiet)
     with bar:
         frame = sc.frontier(problem, by, step, options, backend, jobs, tick, ray_address)
     if plot is not None:
-        plot_frontier(frame, by, str(plot))
+        from placer.charts import frontier_png
+        from placer.io import write_atomic
+
+        write_atomic(plot, frontier_png(frame, by))
     if format is SweepFormat.json:
         sys.stdout.write(to_json(frame.to_dicts()))
     elif format is SweepFormat.csv:
@@ -609,6 +683,40 @@ def _schema_models() -> dict:
     return {"fleet": Fleet, "policy": PolicyFile, "scenarios": ScenariosFile,
             "plan": PlanDocument, "candidates": CandidateRow, "catalog-offering": Offering,
             "catalog-chip": Chip, "catalog-speed": Speed, "catalog-egress": Egress}
+
+
+class ExportTarget(str, Enum):
+    skypilot = "skypilot"
+
+
+@app.command()
+def export(
+    plan: Annotated[Path, typer.Argument(help="plan JSON from placer solve --format json")],
+    to: Annotated[ExportTarget, typer.Option("--to", help="what to export to")],
+    out: Annotated[Path, typer.Argument(help="folder for the task files")],
+    template: Annotated[Path | None, typer.Option(
+        help="SkyPilot task YAML whose setup, run, envs, file_mounts, other resources keys "
+        "and service settings every exported task keeps")] = None,
+    force: Annotated[bool, typer.Option(help="replace files already in the folder")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no summary")] = False,
+    catalog: CatalogOption = None,
+) -> None:
+    """Write a SkyPilot task YAML per placement of a plan, and a README with the launch
+    commands."""
+    from placer.export import tasks_frame, write_skypilot
+
+    tasks = write_skypilot(plan, out, _catalog(catalog), template=template, force=force)
+    skipped = [t for t in tasks if t.file is None]
+    err = console(stderr=True)
+    for t in skipped:
+        err.print(f"warning: {t.workload} on {t.offering}: {t.launch}", markup=False)
+    if quiet:
+        return
+    from placer.report import export_table
+
+    console().print(export_table(tasks_frame(tasks),
+                                 f"{len(tasks) - len(skipped)} of {len(tasks)} placements "
+                                 f"exported to {out}"))
 
 
 @app.command()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+from pathlib import Path
 from typing import Any
 
 import polars as pl
@@ -274,30 +275,42 @@ def exit_cost_table(frame: pl.DataFrame) -> Table:
     return out
 
 
-def plot_frontier(frame: pl.DataFrame, by: str, path: str) -> None:
-    """The frontier as a PNG (matplotlib, headless), written atomically."""
-    try:
-        import matplotlib
+def import_report_markdown(result: Any) -> str:
+    """Every row a SkyPilot catalog import dropped, fixed or flagged, as Markdown."""
+    files = "\n".join(f"- `{path}` ({provider}): {rows:,} rows" for path, provider, rows
+                      in result.files)
+    summary = _md_table(["action", "reason", "rows"],
+                        [[a, r, f"{n:,}"] for a, r, n in result.summary().iter_rows()])
+    detail = _md_table(
+        ["file", "line", "instance", "region", "zone", "accelerator", "action", "reason"],
+        [[f"{Path(f).parent.name}/{Path(f).name}", str(line), i or "-", r, z or "-", a, act, why]
+         for f, line, _p, i, r, z, a, act, why in result.report.iter_rows()])
+    return (
+        "# SkyPilot catalog import\n\n"
+        f"{result.offerings.height:,} offerings (best price per provider, region and chip) "
+        f"from {result.priced_rows:,} priced accelerator rows; {result.cpu_rows:,} rows "
+        "without an accelerator (CPU instances, Google Cloud host VMs) were not offerings.\n\n"
+        f"{files}\n\n## Summary\n\n{summary}\n\n## Every row dropped, fixed or flagged\n\n"
+        f"{detail}\n"
+    )
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        from placer.errors import InputError
 
-        raise InputError("--plot needs matplotlib: pip install 'placer[plot]'") from None
-    from placer.io import atomic_path
+def import_table(result: Any) -> Table:
+    """The import's counts per action and reason, for the terminal."""
+    table = Table(title=f"{result.offerings.height:,} offerings imported from "
+                  f"{result.priced_rows:,} priced accelerator rows", title_justify="left")
+    for name in ("action", "reason", "rows"):
+        table.add_column(name, justify="right" if name == "rows" else "left")
+    for action, reason, rows in result.summary().iter_rows():
+        table.add_row(action, reason, f"{rows:,}")
+    return table
 
-    points = frame.filter(pl.col("total_usd").is_not_null())
-    fig, ax = plt.subplots(figsize=(7, 4), dpi=120)
-    caps = [c * 100 for c in points["cap"].to_list()]
-    totals = [t / 1e6 for t in points["total_usd"].to_list()]
-    ax.plot(caps, totals, marker="o", drawstyle="steps-post", color="#1f6feb")
-    ax.invert_xaxis()
-    ax.set_xlabel(f"largest allowed {by.replace('_', ' ')} share of compute spend (%)")
-    ax.set_ylabel("total cost (million USD)")
-    ax.set_title(f"The price of independence: capping any one {by.replace('_', ' ')}")
-    ax.grid(True, alpha=0.3)
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png")
-    plt.close(fig)
+
+def export_table(frame: pl.DataFrame, title: str) -> Table:
+    """Exported tasks: where each placement went and how to launch it."""
+    table = Table(title=title, title_justify="left")
+    for name in frame.columns:
+        table.add_column(name)
+    for row in frame.iter_rows():
+        table.add_row(*row)
+    return table
