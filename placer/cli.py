@@ -20,7 +20,8 @@ from placer.errors import InputError
 from placer.io import read_document
 from placer.problem import load
 from placer.report import console, frame_csv, offerings_table, to_json
-from placer.schema import Fleet, PlanDocument, Policy, json_schema
+from placer.schema import DIMENSIONS as DIMENSION_NAMES
+from placer.schema import PRICINGS, Fleet, PlanDocument, Policy, json_schema
 
 if TYPE_CHECKING:
     from placer.plan import Plan
@@ -180,7 +181,7 @@ def catalog_list(
     pricing: Annotated[
         str | None,
         typer.Option(help="only offerings sold with this pricing: on_demand, spot, "
-                     "commit_1y, commit_3y"),
+                     "commit_1y, commit_3y", autocompletion=lambda: list(PRICINGS)),
     ] = None,
     format: Annotated[TableFormat, typer.Option("--format", help="table, csv or json")] = (
         TableFormat.table
@@ -561,7 +562,8 @@ def compare(
 @app.command()
 def frontier(
     file: Annotated[Path, typer.Argument(help="fleet file")],
-    by: Annotated[str, typer.Option(help="provider, chip_vendor or ecosystem")] = "provider",
+    by: Annotated[str, typer.Option(help="provider, chip_vendor or ecosystem",
+                                    autocompletion=lambda: list(DIMENSION_NAMES))] = "provider",
     step: Annotated[float, typer.Option(help="cap step, e.g. 0.05 = 5 points")] = 0.05,
     policy: Annotated[Path | None, typer.Option(help="policy file")] = None,
     catalog: CatalogOption = None,
@@ -745,7 +747,7 @@ def schema(
 def main() -> None:
     """Entry point: run the app, turning InputError into exit code 2."""
     try:
-        app()
+        app(prog_name="placer")  # also under `python -m placer`: same usage, completion
     except InputError as exc:
         err = console(stderr=True)
         for issue in exc.issues:

@@ -358,6 +358,9 @@ def _message(error: Mapping[str, Any], known_fields: frozenset[str]) -> str:
     loc = error["loc"]
     if kind == "extra_forbidden":
         name = str(loc[-1])
+        if name in known_fields:  # a real field, in the wrong place
+            return (f"unknown field '{name}' here: it belongs elsewhere in this file (see "
+                    "`placer schema`)")
         close = difflib.get_close_matches(name, sorted(known_fields), n=1)
         hint = f"; did you mean '{close[0]}'?" if close else ""
         return f"unknown field '{name}'{hint}"

@@ -134,7 +134,8 @@ def _shares_table(plan: Any, dim: str) -> Table:
 
 def print_plan(plan: Any, out: Console) -> None:
     """The plan for the terminal: placements, cost by term, shares, ports, flags."""
-    out.print(f"[bold]{plan_headline(plan)}[/bold]")
+    colour = {"optimal": "green", "feasible": "yellow"}.get(plan.status, "red")
+    out.print(f"[bold {colour}]{plan_headline(plan)}[/bold {colour}]")
     if not plan.has_plan:
         for line in plan.explanation:
             out.print(f"  {line}", markup=False, soft_wrap=True)

@@ -271,8 +271,10 @@ def _scenario_blocks(table: pl.DataFrame) -> list[Block]:
 
 def _solver_text(plan: Plan) -> str:
     s = plan.solver
+    stop = s.get("stop_reason")
+    status = plan.status if stop in (None, plan.status) else f"{plan.status} ({stop})"
     return (f"{s.get('engine', 'CP-SAT')} over {s.get('candidates', 0):,} candidate "
-            f"placements; status {plan.status} ({s.get('stop_reason', '-')}) after "
+            f"placements; status {status} after "
             f"{s.get('time_s', 0):.1f} s on {s.get('workers', '-')} workers, seed "
             f"{s.get('seed', '-')}; "
             + ("reproducible with the same input and seed." if s.get("deterministic")

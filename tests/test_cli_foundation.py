@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
@@ -117,3 +118,78 @@ def test_verbose_reports_the_phases(cli):
     json.loads(result.out)  # stdout stays pure JSON
     assert result.err.startswith("candidates: ")
     assert "reproducible" in result.err
+
+
+# ---------------------------------------------------------------------------
+# Shells, colours and pipes: the real entry point in a subprocess
+
+
+def _placer(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    import os
+
+    return subprocess.run([sys.executable, "-m", "placer", *args], capture_output=True,
+                          text=True, timeout=300, env={**os.environ, **(env or {})})
+
+
+@pytest.mark.parametrize(("words", "cword", "expected"), [
+    ("placer cat", 1, ["catalog"]),
+    ("placer catalog ", 2, ["list", "import", "chips"]),
+    ("placer solve --format ", 3, ["table", "json", "csv", "parquet", "md"]),
+    ("placer frontier f.yaml --by ", 4, ["provider", "chip_vendor", "ecosystem"]),
+    ("placer export plan.json --to ", 4, ["skypilot"]),
+])
+def test_shell_completion(words, cword, expected):
+    r = _placer(env={"_PLACER_COMPLETE": "complete_bash", "COMP_WORDS": words,
+                     "COMP_CWORD": str(cword)})
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == expected
+
+
+def test_json_output_pipes_cleanly():
+    r = _placer("solve", str(EXAMPLES / "startup.yaml"), "--format", "json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["status"] == "optimal"  # nothing but JSON on stdout
+    assert "\r" not in r.stderr and "\x1b" not in r.stderr  # no progress line into a pipe
+    listed = _placer("catalog", "list", "--format", "json", "--chip", "trn2")
+    assert [row["offering"] for row in json.loads(listed.stdout)] == ["aws/us-east-2/trn2"]
+
+
+def _in_terminal(env: dict[str, str]) -> str:
+    """Run `placer catalog list` with a pseudo-terminal as stdout, as a user would; `env` is
+    the whole environment."""
+    import os
+    import pty
+
+    leader, follower = pty.openpty()
+    with os.fdopen(leader, "rb", buffering=0) as reader:
+        proc = subprocess.Popen([sys.executable, "-m", "placer", "catalog", "list", "--chip",
+                                 "trn3"], stdout=follower, stderr=subprocess.DEVNULL,
+                                env={**env, "TERM": "xterm-256color", "COLUMNS": "160"})
+        os.close(follower)
+        chunks = []
+        while True:
+            try:
+                chunk = reader.read(65536)
+            except OSError:  # the child closed the terminal
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        proc.wait(timeout=120)
+    return b"".join(chunks).decode("utf-8", "replace")
+
+
+def test_no_color_is_respected():
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "FORCE_COLOR")}
+    coloured = _in_terminal(env)
+    plain = _in_terminal({**env, "NO_COLOR": "1"})
+    def colours(text: str) -> set[int]:
+        """SGR colour parameters (30-49, 90-107) in the text; bold and italic are not colour."""
+        return {int(p) for sgr in re.findall(r"\x1b\[([0-9;]*)m", text)
+                for p in sgr.split(";") if p and (30 <= int(p) <= 49 or 90 <= int(p) <= 107)}
+
+    assert "aws/us-east-2/trn3" in plain and "aws/us-east-2/trn3" in coloured
+    assert colours(coloured)  # the estimated price is yellow in a terminal...
+    assert not colours(plain)  # ...and not with NO_COLOR
