@@ -294,7 +294,9 @@ def _workload_rules(problem: Problem, plan: PlanDocument, by_workload: dict,
                 out.append(Violation("spread", f"{w.name} is served by {len(served_by)} "
                                      f"providers, needs {w.spread.min_providers}"))
             for provider, amount in served_by.items():
-                if amount > w.spread.max_fraction * w.chips * (1 + 1e-9):
+                # max_fraction 1 sets no limit: one provider may serve it all, and more.
+                if w.spread.max_fraction < 1 and \
+                        amount > w.spread.max_fraction * w.chips * (1 + 1e-9):
                     out.append(Violation("spread", f"{w.name}: {provider} serves {amount:g}, "
                                          f"above {w.spread.max_fraction:g} of {w.chips:g}"))
     names = {w.name for w in problem.workloads}
