@@ -314,10 +314,12 @@ def compare_plans(names: Sequence[str], plans: Sequence[Plan]) -> Comparison:
                       dict(zip(names, plans, strict=True)))
 
 
-def compare(variants: Variants, options: SolveOptions | None = None, backend: str = "pool",
-            jobs: int | None = None, progress: Progress | None = None,
+def compare(variants: Variants | str | Path, options: SolveOptions | None = None,
+            backend: str = "pool", jobs: int | None = None, progress: Progress | None = None,
             ray_address: str | None = None) -> Comparison:
-    """Solve the base and every scenario; one row each."""
+    """Solve the base and every scenario (a scenarios file or loaded Variants); one row each."""
+    if isinstance(variants, str | Path):
+        variants = load_scenarios(variants)
     plans = run_many(variants.problems, options or sweep_options(), backend, jobs, progress,
                      ray_address)
     return compare_plans(variants.names, plans)
