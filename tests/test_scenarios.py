@@ -88,6 +88,21 @@ scenarios:
     assert set(doc[0]) >= {"name", "status", "total_usd", "delta_usd", "shares", "plan"}
 
 
+def test_compare_from_python_takes_a_scenarios_file(tmp_path):
+    import placer
+
+    scenarios = tmp_path / "s.yaml"
+    scenarios.write_text(f"""
+base: {EXAMPLES / 'startup.yaml'}
+scenarios:
+  - {{name: no-verda, deny: {{provider: [verda]}}}}
+""")
+    result = placer.compare(scenarios, placer.sweep_options(time_limit=30), backend="serial")
+    assert result.table["name"].to_list() == ["base", "no-verda"]
+    assert result.table["total_usd"][0] == pytest.approx(245468.46238, abs=0.01)
+    assert result.table["delta_usd"][1] > 0
+
+
 def test_compare_cli_json(cli, tmp_path):
     scenarios = tmp_path / "s.yaml"
     scenarios.write_text(f"base: {EXAMPLES / 'startup.yaml'}\nscenarios:\n"
