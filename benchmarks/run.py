@@ -1,0 +1,265 @@
+"""The benchmark suite in one command: placer against HiGHS, CBC and a greedy pass, on the
+same instances, in the same run.
+
+    python benchmarks/run.py                         # fleets of 100, 1k, 10k; two hard sets
+    python benchmarks/run.py --sizes 100000 --hard   # the 100k fleet alone (placer, greedy)
+    python benchmarks/run.py --json results.json     # also keep every figure
+
+Every solver gets the same wall-clock limit per instance and stops early once its proven
+gap is 0.1 %: the cost columns compare plans at equal time limits, and "to 0.1 %" is the
+time a solver took to prove its plan within 0.1 % of optimal ("-" when it did not). The
+peers solve exactly placer's model (benchmarks/peers.py); every plan, placer's included,
+is checked against placer's rules. placer runs in its own process so that its peak memory
+is its own. Peers are extras: pip install pulp highspy (HiGHS runs in a subprocess; set
+PLACER_HIGHS_PYTHON to an interpreter that has highspy if this one does not).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+DEFAULT_LIMITS = {100: 10.0, 1000: 10.0, 10000: 60.0, 100000: 300.0}
+TARGET_GAP = 0.001
+PEER_LIMIT = 10000  # above this many workloads the peers are not run (model too large)
+
+
+# ---------------------------------------------------------------------------
+# Instances
+
+
+def fleet_problem(n: int, seed: int) -> Any:
+    from benchmarks.generate import generate
+    from placer.catalog import load_catalog
+    from placer.problem import problem_from_dict
+
+    instance = generate(n, seed)
+    with tempfile.TemporaryDirectory() as tmp:
+        instance.capacities.write_csv(Path(tmp) / "offerings.csv")
+        catalog = load_catalog([tmp])
+    return problem_from_dict(instance.fleet(), catalog)
+
+
+def instance_candidates(kind: str, n: int, seed: int) -> tuple[Any, Any]:
+    """(Candidates, Policy) for an instance, as placer builds them."""
+    if kind == "fleet":
+        from placer.candidates import build_candidates
+
+        problem = fleet_problem(n, seed)
+        return build_candidates(problem), problem.policy
+    from benchmarks.hard import generate_hard
+    from placer.candidates import candidates_from_table
+    from placer.problem import candidate_policy, candidate_tables
+
+    hard = generate_hard(n, seed=seed)
+    table, offers = candidate_tables(hard.candidates, hard.offerings)
+    from placer.schema import Policy
+
+    policy = candidate_policy(Policy.model_validate(hard.policy), table)
+    return candidates_from_table(table, offers), policy
+
+
+def run_placer(kind: str, n: int, seed: int, time_limit: float) -> dict[str, Any]:
+    """placer on one instance, in this process (called in a child process)."""
+    from placer.solve import SolveOptions, solve_built_candidates
+
+    if kind == "fleet":
+        from placer.candidates import build_candidates
+
+        problem = fleet_problem(n, seed)
+        started = time.perf_counter()
+        candidates, policy = build_candidates(problem), problem.policy
+    else:
+        started = time.perf_counter()
+        candidates, policy = instance_candidates(kind, n, seed)
+    candidates_s = time.perf_counter() - started  # the candidate table alone
+    options = SolveOptions(time_limit=time_limit, seed=seed, gap=TARGET_GAP, explain=False)
+    plan = solve_built_candidates(candidates, policy, options, candidates_s=candidates_s)
+    from placer.check import candidate_violations
+
+    units = plan_units(plan, candidates)
+    left = candidates.workloads["workload"].is_in(plan.unplaced["workload"].implode()).to_numpy()
+    violations = candidate_violations(candidates, units, left, policy) if plan.has_plan else []
+    s = plan.solver
+    return {
+        "solver": f"placer ({s['engine']})", "status": plan.status,
+        "cost_usd": plan.total_usd, "bound_usd": plan.bound_usd, "gap": plan.gap,
+        "time_s": s["time_s"], "candidates": s["candidates"], "candidates_s": candidates_s,
+        "build_s": s["build_s"], "warm_start_s": s.get("warm_start_s"),
+        "variables": s["variables"], "violations": violations,
+        "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024,
+    }
+
+
+def plan_units(plan: Any, candidates: Any) -> Any:
+    """Units chosen per candidate row, read back from the plan's assignments."""
+    import numpy as np
+
+    rows = candidates.rows.with_row_index("r").select("r", "workload", "offering",
+                                                     "unit_chips")
+    chosen = plan.assignments.select("workload", "offering", "chips").join(
+        rows, on=["workload", "offering"])
+    units = np.zeros(candidates.rows.height, dtype=np.int64)
+    units[chosen["r"].to_numpy()] = (chosen["chips"] // chosen["unit_chips"]).to_numpy()
+    return units
+
+
+# ---------------------------------------------------------------------------
+# The suite
+
+
+def placer_in_child(kind: str, n: int, seed: int, limit: float) -> dict[str, Any]:
+    run = subprocess.run([sys.executable, __file__, "--child", kind, str(n), str(seed),
+                          str(limit)], capture_output=True, text=True,
+                         timeout=limit * 4 + 600)
+    if run.returncode != 0:
+        return {"solver": "placer", "status": "error", "cost_usd": None, "bound_usd": None,
+                "gap": None, "time_s": 0.0, "violations": [],
+                "note": run.stderr.strip().splitlines()[-1][:200] if run.stderr else ""}
+    return json.loads(run.stdout.strip().splitlines()[-1])
+
+
+def peers(kind: str, n: int, seed: int, limit: float, which: list[str]) -> list[dict]:
+    from benchmarks import peers as pe
+    from placer.model import build_model
+
+    candidates, policy = instance_candidates(kind, n, seed)
+    out = []
+    if "greedy" in which:
+        out.append(vars(pe.run_greedy(candidates, policy)))
+    if n > PEER_LIMIT or not ({"highs", "cbc"} & set(which)):
+        return out
+    built = build_model(candidates, policy)
+    folder = Path(tempfile.mkdtemp(prefix="placer-bench-"))
+    mps = folder / "model.mps"
+    pe.write_mps(built, mps)
+    if "highs" in which:
+        out.append(vars(pe.run_highs(mps, candidates, built, policy, limit, TARGET_GAP)))
+    if "cbc" in which:
+        out.append(vars(pe.run_cbc(mps, candidates, built, policy, limit, TARGET_GAP)))
+    for f in folder.iterdir():
+        f.unlink()
+    folder.rmdir()
+    return out
+
+
+def gap_of(r: dict) -> float | None:
+    if r.get("gap") is not None:
+        return r["gap"]
+    cost, bound = r.get("cost_usd"), r.get("bound_usd")
+    if cost is None or bound is None or cost <= 0:
+        return None
+    return max(0.0, (cost - bound) / cost)
+
+
+def reached(r: dict, limit: float) -> float | None:
+    g = gap_of(r)
+    ok = r["status"] in ("optimal", "feasible") and not r.get("violations")
+    return r["time_s"] if ok and g is not None and g <= TARGET_GAP + 1e-12 else None
+
+
+def fmt_money(v: float | None) -> str:
+    return "-" if v is None else f"{v:,.0f}"
+
+
+def print_row(name: str, r: dict, base: dict | None, limit: float) -> None:
+    g = gap_of(r)
+    gap = "-" if g is None else f"{g * 100:.2f}%"
+    to_target = reached(r, limit)
+    broken = r.get("violations") or []
+    status = r["status"] + (" (breaks rules)" if broken and "breaks" not in r["status"] else "")
+    ratio = ""
+    if base is not None:
+        if base.get("cost_usd") and r.get("cost_usd") and not broken:
+            ratio = f"{base['cost_usd'] / r['cost_usd']:.4f}"
+        elif r.get("cost_usd") is None:
+            ratio = "peer: no plan"
+        else:
+            ratio = "not comparable"
+        mine, theirs = reached(base, limit), to_target
+        if mine is not None and theirs is not None and theirs > 0:
+            ratio += f"  {mine / theirs:.2f}x time"
+        elif mine is not None:
+            ratio += "  peer never reached 0.1 %"
+    print(f"  {r['solver'][:34]:<34} {status:<26} {fmt_money(r.get('cost_usd')):>15} "
+          f"{fmt_money(r.get('bound_usd')):>15} {gap:>8} {r['time_s']:>8.1f} "
+          f"{'-' if to_target is None else f'{to_target:.1f}':>8}  {ratio}", flush=True)
+    for v in broken[:2]:
+        print(f"  {'':<34}   breaks: {v[:110]}")
+
+
+def machine() -> str:
+    cpu = platform.processor() or ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    from ortools import __version__ as ortools_version
+
+    return (f"{os.cpu_count()} cores ({cpu}), {mem:.0f} GiB, Python "
+            f"{platform.python_version()}, ortools {ortools_version}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="*", default=[100, 1000, 10000])
+    parser.add_argument("--hard", type=int, nargs="*", default=[2000, 5000],
+                        help="hard candidates-format instances (workloads × 60 offerings)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--time-limit", type=float, help="one limit for every instance")
+    parser.add_argument("--peers", nargs="*", default=["highs", "cbc", "greedy"])
+    parser.add_argument("--json", type=Path, help="also write every figure here")
+    parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        kind, n, seed, limit = args.child
+        print(json.dumps(run_placer(kind, int(n), int(seed), float(limit))))
+        return
+    print(f"machine: {machine()}")
+    print(f"every solver stops at a proven gap of {TARGET_GAP:.1%} or at the time limit; "
+          "ratio = placer cost / peer cost (below 1: placer cheaper), and placer's time to "
+          "0.1 % / the peer's\n")
+    header = (f"  {'solver':<34} {'status':<26} {'cost $':>15} {'bound $':>15} {'gap':>8} "
+              f"{'time s':>8} {'to 0.1%':>8}  ratio")
+    results = []
+    jobs = [("fleet", n) for n in args.sizes] + [("hard", n) for n in args.hard]
+    for kind, n in jobs:
+        limit = args.time_limit or (DEFAULT_LIMITS.get(n, 60.0) if kind == "fleet" else 10.0)
+        name = f"fleet-{n}" if kind == "fleet" else f"tight-{n}x60"
+        mine = placer_in_child(kind, n, args.seed, limit)
+        extra = ""
+        if mine.get("candidates") is not None:
+            extra = (f"; {mine['candidates']:,} candidate rows in {mine['candidates_s']:.2f} s, "
+                     f"model {mine['build_s']:.2f} s, peak {mine['peak_mb']:,} MB")
+        print(f"{name} (limit {limit:g} s{extra})")
+        print(header)
+        print_row(name, mine, None, limit)
+        others = peers(kind, n, args.seed, limit, args.peers)
+        for r in others:
+            print_row(name, r, mine, limit)
+        print()
+        results.append({"instance": name, "time_limit": limit, "placer": mine,
+                        "peers": others})
+    if args.json:
+        args.json.write_text(json.dumps({"machine": machine(), "results": results}, indent=2,
+                                        default=str))
+
+
+if __name__ == "__main__":
+    main()
