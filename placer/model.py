@@ -6,7 +6,7 @@ inequalities. Variables are written straight into the CpModelProto from numpy ar
 and left unnamed (measured: several times faster than the Python expression API).
 
 Constraint families, one function each:
-- place_each_training_workload_once / cover_inference_demand
+- place_each_training_workload_once / cover_inference_demand / leave_nothing_behind
 - respect_capacity
 - pay_for_ports, pay_for_egress
 - spread_inference_across_providers
@@ -215,6 +215,20 @@ def cover_inference_demand(b: ProtoBuilder, rows: pl.DataFrame, workloads: pl.Da
     order = np.argsort(groups, kind="stable")
     upper = np.full(len(demand_all), INT64_SAFE, dtype=np.int64)
     b.add_grouped(groups[order], variables[order], coeffs[order], demand_all, upper)
+    leave_nothing_behind(b, rows, units, unplaced, inference)
+
+
+def leave_nothing_behind(b: ProtoBuilder, rows: pl.DataFrame, units: np.ndarray,
+                         unplaced: np.ndarray, inference: np.ndarray) -> None:
+    """A serving workload left out places no instance at all: n + max_units * u <= max_units.
+    (Without it, an instance of a left-out workload could count towards min_providers
+    while the workload escapes its spread rule.)"""
+    w = rows["w"].to_numpy()
+    optional = inference & (unplaced[w] >= 0)
+    max_units = rows["max_units"].to_numpy()
+    for r in np.flatnonzero(optional).tolist():
+        m = int(max_units[r])
+        b.add_linear([int(units[r]), int(unplaced[w[r]])], [1, m], 0, m)
 
 
 def respect_capacity(b: ProtoBuilder, rows: pl.DataFrame, offerings: pl.DataFrame,

@@ -1,5 +1,6 @@
 """The LP relaxation of the CP-SAT model: a lower bound, and the values and reduced costs
-that guide the warm start. Built from the arrays ProtoBuilder mirrors, solved by GLOP.
+that guide the warm start. Built from the arrays ProtoBuilder mirrors, solved by HiGHS
+(scipy's build).
 
 At fleet scale most candidate rows never matter (a workload has 30-50 candidates and
 the LP uses one or two), so the LP is solved by column generation: start from each
@@ -15,14 +16,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from ortools.linear_solver.python import model_builder_helper as mbh
 from scipy import sparse
 
 from placer.model import INT64_SAFE, ProtoBuilder
 
+# Column generation pays off only when the candidate table is huge: below this many
+# candidate columns the whole LP is solved at once (measured: 1.5 s against 13 s by
+# column generation on a 60,000-row tight instance; 24 s against 119 s at 10k workloads).
+FULL_LP_COLUMNS = 1_500_000
 START_ROWS_PER_WORKLOAD = 4
 ADD_ROWS_PER_WORKLOAD = 3
-GLOP_SETTINGS = ("use_preprocessing: false", "", "use_scaling: false")
 SLACK_PRICE = 1e5  # per scaled unit; real costs are scaled to at most 1,000 per unit
 # Rules a restricted LP may be unable to keep: their rows get elastic slacks.
 ELASTIC = frozenset({"demand", "spread", "cap", "min_providers", "budget"})
@@ -76,7 +79,7 @@ def _scaled(builder: ProtoBuilder, fixed: dict[int, int] | None) -> _ScaledLP:
     lo[lo <= -INT64_SAFE] = -np.inf
     hi[hi >= INT64_SAFE] = np.inf
     # Rows mix chips, milli-H100s and cents (1 to 1e10), and spend variables reach 1e12:
-    # equilibrate rows and columns (Ruiz) or GLOP fails at fleet scale.
+    # equilibrate rows and columns (Ruiz): LP solvers lose accuracy otherwise.
     row_scale, col_scale = _equilibrate(matrix)
     scaled = sparse.diags(row_scale) @ matrix @ sparse.diags(col_scale)
     objective = builder.objective() * col_scale
@@ -104,37 +107,62 @@ def _equilibrate(matrix: sparse.csr_matrix, rounds: int = 10) -> tuple[np.ndarra
     return rows, cols
 
 
-def _solve_restricted(lp: _ScaledLP, active: np.ndarray, time_limit: float
-                      ) -> tuple[mbh.ModelSolverHelper, int] | None:
-    """Solve the LP over the active columns plus elastic slacks on the rules that may not
-    hold over them: +slack where a row has a lower bound, -slack where it has an upper."""
-    up = np.flatnonzero(lp.elastic & (lp.row_lo > -np.inf))
-    down = np.flatnonzero(lp.elastic & (lp.row_hi < np.inf))
+@dataclass(frozen=True)
+class _Solved:
+    values: np.ndarray   # active columns, then slacks
+    duals: np.ndarray    # per row, such that reduced costs are c - A^T duals
+    slacks: int
+    optimal: bool
+
+
+def _solve_restricted(lp: _ScaledLP, active: np.ndarray, time_limit: float,
+                      elastic: bool = True) -> _Solved | None:
+    """Solve the LP over the active columns plus (if `elastic`) slacks on the rules that
+    may not hold over them: +slack where a row has a lower bound, -slack where it has an
+    upper. Over all columns no slack is needed: the LP is feasible or the model is not.
+
+    HiGHS's dual simplex (scipy's build, in this process): measured 4x faster than GLOP on
+    generated 1k fleets and under 15 s where GLOP did not finish in 120 s at 10k.
+    """
+    from scipy.optimize import linprog
+
+    soft = lp.elastic if elastic else np.zeros_like(lp.elastic)
+    up = np.flatnonzero(soft & (lp.row_lo > -np.inf))
+    down = np.flatnonzero(soft & (lp.row_hi < np.inf))
     needs_slack = np.concatenate((up, down))
     signs = np.concatenate((np.ones(len(up)), -np.ones(len(down))))
     slack = sparse.csc_matrix((signs, (needs_slack, np.arange(len(needs_slack)))),
                               shape=(lp.matrix.shape[0], len(needs_slack)))
     matrix = sparse.hstack([lp.matrix[:, active], slack], format="csr")
-    model = mbh.ModelBuilderHelper()
-    model.fill_model_from_sparse_data(
-        np.concatenate((lp.lower[active], np.zeros(len(needs_slack)))),
-        np.concatenate((lp.upper[active], np.full(len(needs_slack), np.inf))),
-        np.concatenate((lp.objective[active], np.full(len(needs_slack), SLACK_PRICE))),
-        lp.row_lo, lp.row_hi, matrix)
-    started = time.perf_counter()
-    # GLOP reports ABNORMAL on some of these LPs with one setting and solves them with
-    # another (measured on generated fleets of 1k-10k workloads): try them in turn.
-    for params in GLOP_SETTINGS:
-        left = time_limit - (time.perf_counter() - started)
-        if left <= 0.1:
-            return None
-        solver = mbh.ModelSolverHelper("glop")
-        solver.set_time_limit_in_seconds(left)
-        solver.set_solver_specific_parameters(params)
-        solver.solve(model)
-        if solver.has_solution():
-            return solver, len(needs_slack)
-    return None
+    lower = np.concatenate((lp.lower[active], np.zeros(len(needs_slack))))
+    upper = np.concatenate((lp.upper[active], np.full(len(needs_slack), np.inf)))
+    cost = np.concatenate((lp.objective[active], np.full(len(needs_slack), SLACK_PRICE)))
+    lo, hi = lp.row_lo, lp.row_hi
+    eq = np.isfinite(lo) & np.isfinite(hi) & (hi - lo <= 1e-12 * np.maximum(1, np.abs(hi)))
+    le = np.flatnonzero(np.isfinite(hi) & ~eq)
+    ge = np.flatnonzero(np.isfinite(lo) & ~eq)
+    eq = np.flatnonzero(eq)
+    if time_limit <= 0.05:
+        return None
+    result = linprog(
+        cost,
+        A_ub=sparse.vstack([matrix[le], -matrix[ge]], format="csr") if len(le) + len(ge)
+        else None,
+        b_ub=np.concatenate((hi[le], -lo[ge])) if len(le) + len(ge) else None,
+        A_eq=matrix[eq] if len(eq) else None, b_eq=lo[eq] if len(eq) else None,
+        bounds=np.column_stack((lower, np.where(np.isinf(upper), None, upper))),
+        method="highs-ds", options={"time_limit": float(time_limit), "presolve": True},
+    )
+    if result.x is None:
+        return None
+    duals = np.zeros(lp.matrix.shape[0])
+    if len(le) + len(ge):
+        marginals = result.ineqlin.marginals
+        duals[le] += marginals[:len(le)]
+        duals[ge] -= marginals[len(le):]
+    if len(eq):
+        duals[eq] += result.eqlin.marginals
+    return _Solved(np.asarray(result.x), duals, len(needs_slack), result.status == 0)
 
 
 def solve_relaxation(builder: ProtoBuilder, time_limit: float = 30.0,
@@ -149,7 +177,7 @@ def solve_relaxation(builder: ProtoBuilder, time_limit: float = 30.0,
     unit_vars / unit_owner: the candidate-row variables and the workload each belongs to;
     with them the LP is solved by column generation over those variables, starting from
     each workload's cheapest rows and the rows `start_units` (a plan) uses. Returns None
-    when GLOP finds no solution in time or the LP is infeasible.
+    when the LP solver finds no solution in time or the LP is infeasible.
     """
     started = time.perf_counter()
     if not builder.rows:
@@ -157,6 +185,8 @@ def solve_relaxation(builder: ProtoBuilder, time_limit: float = 30.0,
     lp = _scaled(builder, fixed)
     n = builder.num_vars
     is_unit = np.zeros(n, dtype=bool)
+    if unit_vars is not None and len(unit_vars) <= FULL_LP_COLUMNS:
+        unit_vars = None  # small enough to solve whole
     if unit_vars is not None and len(unit_vars):
         is_unit[unit_vars] = True
         owner = np.asarray(unit_owner)
@@ -182,12 +212,10 @@ def solve_relaxation(builder: ProtoBuilder, time_limit: float = 30.0,
         left = time_limit - (time.perf_counter() - started)
         if left <= 0 or (should_stop is not None and should_stop()):
             return None
-        result = _solve_restricted(lp, active, left)
-        if result is None:
+        solved = _solve_restricted(lp, active, left, elastic=unit_vars is not None)
+        if solved is None:
             return None
-        solver, n_slack = result
-        duals = np.asarray(solver.dual_values())
-        reduced = lp.objective - lp.matrix.T @ duals
+        reduced = lp.objective - lp.matrix.T @ solved.duals
         candidates = np.flatnonzero(~in_active & (reduced < -1e-7))
         if len(candidates) == 0 or unit_vars is None:
             converged = True
@@ -201,15 +229,15 @@ def solve_relaxation(builder: ProtoBuilder, time_limit: float = 30.0,
         first = np.searchsorted(owner[row_of][by], owner[row_of][by], side="left")
         keep = (np.arange(len(picked)) - first) < ADD_ROWS_PER_WORKLOAD
         in_active[picked[keep]] = True
-    values_active = np.asarray(solver.variable_values())
-    slack_used = float(np.abs(values_active[len(active):]).sum()) if n_slack else 0.0
+    values_active = solved.values
+    slack_used = float(np.abs(values_active[len(active):]).sum()) if solved.slacks else 0.0
     if slack_used > 1e-6:
         return None  # the LP needs rows it cannot have: infeasible
     scaled_values = np.zeros(n)
     scaled_values[active] = values_active[:len(active)]
     objective = float(lp.objective[active] @ scaled_values[active]) / lp.obj_scale
     return Relaxation(
-        optimal=converged and solver.status() == mbh.SolveStatus.OPTIMAL,
+        optimal=converged and solved.optimal,
         objective=objective,
         values=scaled_values * lp.col_scale,
         reduced_costs=reduced / lp.col_scale / lp.obj_scale,

@@ -155,10 +155,10 @@ def solve_built_candidates(candidates: Candidates, policy: Policy, options: Solv
         if not stop():
             stop.solver = solver
             status, searched = solver.solve(built.model, reporter), True
-            # CP-SAT catches Ctrl-C itself during the search and stops early: a search
+            # CP-SAT catches Ctrl-C itself (in presolve too) and stops early: a search
             # that ended before every limit without a proof was interrupted
-            if status == cp_model.FEASIBLE and not _reached_a_limit(solver, options,
-                                                                    time_left):
+            if status in (cp_model.FEASIBLE, cp_model.UNKNOWN) and not _reached_a_limit(
+                    solver, options, time_left, status == cp_model.FEASIBLE):
                 stop.requested = True
         reporter.close()
 
@@ -315,12 +315,14 @@ def _set_parameters(solver: cp_model.CpSolver, options: SolveOptions, workers: i
 
 
 def _reached_a_limit(solver: cp_model.CpSolver, options: SolveOptions,
-                     time_left: float) -> bool:
+                     time_left: float, has_solution: bool) -> bool:
     """Whether the search stopped on its time, deterministic-time or gap limit."""
     if solver.wall_time >= time_left * 0.98:
         return True
     if options.deterministic and solver.deterministic_time >= options.time_limit * 0.98:
         return True
+    if not has_solution:
+        return False
     objective, bound = solver.objective_value, solver.best_objective_bound
     gap = (objective - bound) / abs(objective) if objective else 0.0
     return gap <= (options.gap or 0.0) + 1e-9

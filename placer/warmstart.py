@@ -324,6 +324,81 @@ def greedy(candidates: Candidates, policy: Policy, lp_units: np.ndarray | None =
     return p
 
 
+def make_room(p: Placement, candidates: Candidates, deadline: _Deadline | None = None) -> None:
+    """Place the required workloads the greedy pass could not fit, by moving training gangs
+    off a full offering to their next-best rows (an ejection chain one move deep).
+
+    With tight capacities a first-come placement strands a big gang while smaller ones
+    sit where it alone could go; the LP's rounding mostly avoids it, cheapest-first does
+    not.
+    """
+    info = _Workloads.of(candidates)
+    optional = ~candidates.workloads["required"].to_numpy().astype(bool)
+    for w in np.flatnonzero(_unplaced_required(p, optional)).tolist():
+        if deadline is not None and deadline.passed():
+            return
+        idx = np.arange(p.starts[w], p.ends[w])
+        for r in idx[np.argsort(p.cost[idx] + p.egress[idx], kind="stable")].tolist():
+            if info.kind[w] == "training":
+                need = int(p.chips[r])
+            else:
+                need = int(p.chips[r] * min(p.max_units[r],
+                                            np.ceil(info.demand[w] / max(p.ref[r], 1e-12))))
+            moved = _evict(p, info, int(p.offering_id[r]), need - int(
+                p.remaining[p.offering_id[r]]))
+            if moved is None:
+                continue
+            steps = info.best(p, w)
+            if steps is not None:
+                p.place(steps)
+                p.left_out[w] = False
+                break
+            for old, new in reversed(moved):  # could not use the room after all: undo
+                p.unplace(new)
+                p.place(old)
+
+
+def _unplaced_required(p: Placement, optional: np.ndarray) -> np.ndarray:
+    placed = np.bincount(p.w_of_row[p.units > 0], minlength=len(p.starts)) > 0
+    return ~placed & ~optional & (p.ends > p.starts)
+
+
+def _evict(p: Placement, info: _Workloads, offering: int, deficit: int
+           ) -> list[tuple[list[Step], list[Step]]] | None:
+    """Move training gangs off `offering` (cheapest extra cost first) until `deficit` chips
+    are free; the moves made, or None (and nothing moved) when that is not possible."""
+    if deficit <= 0:
+        return []
+    on_it = p.offering_id == offering
+    here = np.flatnonzero((p.units > 0) & on_it & (p.ref == 0))
+    options = []
+    for r in here.tolist():
+        w = int(p.w_of_row[r])
+        p.unplace([(r, 1)])
+        alt = p.best_training(w, banned=on_it)
+        p.place([(r, 1)])
+        if alt is not None:
+            options.append((p.marginal_cost(alt) - p.cost[r] - p.egress[r], r, w))
+    moved: list[tuple[list[Step], list[Step]]] = []
+    for _, r, w in sorted(options):
+        if deficit <= 0:
+            break
+        p.unplace([(r, 1)])
+        alt = p.best_training(w, banned=on_it)
+        if alt is None:
+            p.place([(r, 1)])
+            continue
+        p.place(alt)
+        moved.append(([(r, 1)], alt))
+        deficit -= int(p.chips[r])
+    if deficit > 0:
+        for old, new in reversed(moved):
+            p.unplace(new)
+            p.place(old)
+        return None
+    return moved
+
+
 def repair_caps(p: Placement, candidates: Candidates, deadline: _Deadline | None = None,
                 rounds: int = 200) -> None:
     """Bring every group within its lock-in cap by moving work out of it.
@@ -544,8 +619,9 @@ def warm_start(built: BuiltModel, candidates: Candidates, policy: Policy,
                    relaxation.reduced_costs[built.units])
     else:
         p = greedy(candidates, policy)
-    # the repair is what makes the start a valid plan, and it is quick: nothing cuts it
-    # short, so that even Ctrl-C right away leaves a plan to return
+    # the repairs are what make the start a valid plan, and they are quick: nothing cuts
+    # them short, so that even Ctrl-C right away leaves a plan to return
+    make_room(p, candidates)
     repair_caps(p, candidates)
     improve(p, candidates, deadline)
     p.cut_by_time = deadline.hit
