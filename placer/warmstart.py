@@ -528,8 +528,84 @@ def improve(p: Placement, candidates: Candidates, deadline: _Deadline,
                 p.unplace(steps)
             p.place(current)
         improved |= _close_ports(p, info, deadline)
+        improved |= _open_ports(p, info, deadline)
+        improved |= _swap_into_full(p, info, deadline)
         if not improved:
             return
+
+
+def _open_ports(p: Placement, info: _Workloads, deadline: _Deadline) -> bool:
+    """Buy a port when the workloads that could use it save more than it costs: choosing
+    ports is facility location, and workload-by-workload moves never pay for one alone."""
+    improved = False
+    for port in np.flatnonzero(p.port_users == 0).tolist():
+        if deadline.passed():
+            break
+        rows = np.flatnonzero(p.port_id == port)
+        if len(rows) == 0:
+            continue
+        users = [w for w in np.unique(p.w_of_row[rows]).tolist() if not p.left_out[w]]
+        before_cost = p.total_cost()
+        before = {d: s.copy() for d, s in p.group_spend.items()}
+        saved = {w: p.steps_of(w) for w in users}
+        for steps in saved.values():
+            p.unplace(steps)
+        p.port_users[port] += 1  # as if bought: each user sees the port as paid
+        placed: list[list[Step]] = []
+        ok = True
+        for w in users:
+            steps = info.best(p, w)
+            if steps is None:
+                ok = False
+                break
+            p.place(steps)
+            placed.append(steps)
+        p.port_users[port] -= 1
+        if ok and p.within_caps(before) and p.total_cost() < before_cost - 1e-6:
+            improved = True
+            continue
+        for steps in placed:
+            p.unplace(steps)
+        for steps in saved.values():
+            p.place(steps)
+    return improved
+
+
+def _swap_into_full(p: Placement, info: _Workloads, deadline: _Deadline,
+                    tries: int = 1) -> bool:
+    """Moves that single re-placements cannot make under tight capacity: a gang takes a
+    cheaper row on a full offering, and the gangs it displaces go to their next-best rows
+    (possibly where it came from), when the whole exchange costs less and keeps the caps."""
+    improved = False
+    training = np.flatnonzero(p.ref == 0)
+    placed = training[p.units[training] > 0]
+    for cur in placed[np.argsort(-p.cost[placed], kind="stable")].tolist():
+        if deadline.passed():
+            break
+        if p.units[cur] == 0:  # moved by an earlier exchange
+            continue
+        w = int(p.w_of_row[cur])
+        idx = np.arange(p.starts[w], p.ends[w])
+        cheaper = idx[(p.cost[idx] + p.egress[idx] < p.cost[cur] + p.egress[cur] - 1e-6)
+                      & (p.chips[idx] > p.remaining[p.offering_id[idx]])
+                      & (p.offering_id[idx] != p.offering_id[cur])]
+        for r in cheaper[np.argsort(p.cost[cheaper], kind="stable")][:tries].tolist():
+            before_cost = p.total_cost()
+            before = {d: sp.copy() for d, sp in p.group_spend.items()}
+            p.unplace([(cur, 1)])
+            moved = _evict(p, info, int(p.offering_id[r]),
+                           int(p.chips[r] - p.remaining[p.offering_id[r]]))
+            if moved is not None:
+                p.place([(r, 1)])
+                if p.total_cost() < before_cost - 1e-6 and p.within_caps(before):
+                    improved = True
+                    break
+                p.unplace([(r, 1)])
+                for old, new in reversed(moved):
+                    p.unplace(new)
+                    p.place(old)
+            p.place([(cur, 1)])
+    return improved
 
 
 def _close_ports(p: Placement, info: _Workloads, deadline: _Deadline) -> bool:
