@@ -5,8 +5,6 @@ Shared by the catalog import (SkyPilot → placer) and the task export (placer �
 
 from __future__ import annotations
 
-import re
-
 # SkyPilot accelerator name → placer chip, for names whose count is a number of chips.
 # "A100" is the 40 GB part and is deliberately absent: placer's a100 is the 80 GB SXM.
 ACCELERATOR_CHIPS: dict[str, str] = {
@@ -25,21 +23,10 @@ ACCELERATOR_CHIPS: dict[str, str] = {
     "MI355X": "mi355x",
 }
 
-# placer chip → the accelerator name a SkyPilot task asks for.
+# placer chip → the accelerator name a SkyPilot task asks for (H100-MEGA is an H100 on
+# Google's a3-mega machines; a task asks for the chip).
 CHIP_ACCELERATORS: dict[str, str] = {
-    "trn1": "Trainium",
-    "trn2": "Trainium2",
-    "trn3": "Trainium3",
-    "inf2": "Inferentia2",
-    "a100": "A100-80GB",
-    "h100": "H100",
-    "h200": "H200",
-    "b200": "B200",
-    "gb200": "GB200",
-    "mi300x": "MI300X",
-    "mi325x": "MI325X",
-    "mi355x": "MI355X",
-}
+    chip: name for name, chip in ACCELERATOR_CHIPS.items() if name != "H100-MEGA"}
 
 # TPU slices are named tpu-<generation>-<N>; N counts chips except for v5p (and v4, v3,
 # v2), where it counts TensorCores, two per chip.
@@ -48,7 +35,6 @@ TPU_CHIPS: dict[str, tuple[str, int]] = {
     "v5p": ("tpu-v5p", 2),
     "v6e": ("tpu-v6e", 1),
 }
-TPU_NAME = re.compile(r"^tpu-(?P<generation>[a-z0-9]+)-(?P<n>\d+)$")
 
 
 def tpu_accelerator(chip: str, chips: int) -> str | None:
