@@ -29,6 +29,7 @@ from placer.candidates import Candidates
 from placer.check import candidate_violations
 from placer.model import INT64_SAFE, BuiltModel, build_model
 from placer.schema import Policy
+from placer.solve import objective_units
 
 INFINITE = INT64_SAFE // 2  # bounds this large are "none" for a floating-point solver
 
@@ -123,21 +124,18 @@ def write_mps(built: BuiltModel, path: Path) -> None:
 
 def evaluate(candidates: Candidates, built: BuiltModel, policy: Policy, x: np.ndarray
              ) -> tuple[float, list[str]]:
-    """Cost (USD) of a peer's solution and every placer rule it breaks."""
+    """Cost (USD) of a peer's solution and every placer rule it breaks.
+
+    Judged on the placement alone (units per row, workloads left out), recomputed exactly:
+    a MIP solver's auxiliary values (spend totals in cents, up to 1e12) carry its
+    feasibility tolerance and may round off by a unit without any rule being broken."""
     x = np.rint(np.asarray(x, dtype=np.float64)).astype(np.int64)
-    b = built.builder
-    broken = []
-    for variables, coeffs, lo, hi in b.rows:
-        value = int(np.dot(coeffs, x[variables]))
-        if value < lo or value > hi:
-            broken.append("a model row")
-            break
     units = x[built.units]
     left_out = np.zeros(candidates.workloads.height, dtype=bool)
     optional = built.unplaced >= 0
     left_out[optional] = x[built.unplaced[optional]] > 0
-    broken += candidate_violations(candidates, units, left_out, policy)
-    cost = float(np.dot(b.objective(), x)) / built.scale
+    broken = candidate_violations(candidates, units, left_out, policy)
+    cost = objective_units(built, candidates, units, left_out) / built.scale
     return cost, broken
 
 
@@ -192,7 +190,8 @@ def run_highs(mps: Path, candidates: Candidates, built: BuiltModel, policy: Poli
                              timeout=time_limit * 3 + 120)
     except subprocess.TimeoutExpired:
         return PeerResult("HiGHS", "error", time_s=time.perf_counter() - started,
-                          note="did not return")
+                          note=f"ignored its {time_limit:g} s limit; stopped after "
+                               f"{time.perf_counter() - started:.0f} s")
     if run.returncode != 0:
         return PeerResult("HiGHS", "error", note=run.stderr.strip().splitlines()[-1][:200])
     r = json.loads(run.stdout.strip().splitlines()[-1])
@@ -230,7 +229,8 @@ def run_cbc(mps: Path, candidates: Candidates, built: BuiltModel, policy: Policy
                              timeout=time_limit * 3 + 120)
     except subprocess.TimeoutExpired:
         return PeerResult("CBC", "error", time_s=time.perf_counter() - started,
-                          note="did not return")
+                          note=f"ignored its {time_limit:g} s limit; stopped after "
+                               f"{time.perf_counter() - started:.0f} s")
     elapsed = time.perf_counter() - started
     out = run.stdout
     version = re.search(r"Version: (\S+)", out)

@@ -215,7 +215,67 @@ def cover_inference_demand(b: ProtoBuilder, rows: pl.DataFrame, workloads: pl.Da
     order = np.argsort(groups, kind="stable")
     upper = np.full(len(demand_all), INT64_SAFE, dtype=np.int64)
     b.add_grouped(groups[order], variables[order], coeffs[order], demand_all, upper)
+    with b.tagged("cut"):
+        round_up_instance_counts(b, rows, units, unplaced, inference, supply.astype(np.int64),
+                                 demand_all)
     leave_nothing_behind(b, rows, units, unplaced, inference)
+
+
+ROUNDING_CUTS_PER_WORKLOAD = 3
+
+
+def round_up_instance_counts(b: ProtoBuilder, rows: pl.DataFrame, units: np.ndarray,
+                             unplaced: np.ndarray, inference: np.ndarray, supply: np.ndarray,
+                             demand: np.ndarray) -> None:
+    """Chvátal-Gomory cuts on demand cover: for an instance size s of the workload,
+    sum ceil(s_r / s) n_r + ceil(D / s) u >= ceil(D / s).
+
+    Implied for whole instances, so no plan changes; but the LP relaxation otherwise buys
+    2.5 instances where 3 are needed. One cut for each of the sizes of the workload's
+    three cheapest rows per unit of supply (those the LP picks). Measured on the generated
+    fleets: LP bound +1.6 % at 100 workloads, +2.4 % at 1,000, +2.2 % at 10,000 (where
+    the LP took twice as long, see relax.CUT_ROWS_UP_TO_COLUMNS); a cut for every size
+    gained another 1 % at 100 and cost more than it gave at 10,000."""
+    r_idx = np.flatnonzero(inference)
+    w_of_row = rows["w"].to_numpy()[r_idx]
+    table = pl.DataFrame({
+        "r": r_idx, "w": w_of_row, "supply": supply, "demand": demand[w_of_row],
+        "per_supply": (rows["unit_compute_usd"] + rows["unit_carbon_usd"]).to_numpy()[r_idx]
+        / np.maximum(supply, 1),
+    }).filter(pl.col("supply") > 0)
+    sizes = (
+        table.group_by("w", "supply").agg(pl.col("per_supply").min(), pl.col("demand").first())
+        .with_columns(((pl.col("demand") + pl.col("supply") - 1) // pl.col("supply"))
+                      .alias("rhs"))
+        # a cut with rhs 1 is implied (every supply is at most the demand)
+        .filter((pl.col("rhs") > 1) & (pl.col("demand") % pl.col("supply") != 0))
+        .sort("w", "per_supply", "supply")
+        .group_by("w", maintain_order=True).head(ROUNDING_CUTS_PER_WORKLOAD)
+        .with_row_index("cut")
+    )
+    if sizes.height == 0:
+        return
+    terms = (
+        sizes.select("cut", "w", pl.col("supply").alias("size"), "rhs")
+        .join(table.select("w", "r", "supply"), on="w")
+        .with_columns(pl.min_horizontal((pl.col("supply") + pl.col("size") - 1)
+                                        // pl.col("size"), pl.col("rhs")).alias("coeff"))
+        .sort("cut", "r")
+    )
+    cut = terms["cut"].to_numpy()
+    variables, coeffs = units[terms["r"].to_numpy()], terms["coeff"].to_numpy()
+    rhs = sizes["rhs"].to_numpy()
+    w_of_cut = sizes["w"].to_numpy()
+    optional = unplaced[w_of_cut] >= 0
+    if optional.any():
+        cuts = np.flatnonzero(optional)
+        cut = np.concatenate((cut, cuts))
+        variables = np.concatenate((variables, unplaced[w_of_cut[cuts]]))
+        coeffs = np.concatenate((coeffs, rhs[cuts]))
+        order = np.argsort(cut, kind="stable")
+        cut, variables, coeffs = cut[order], variables[order], coeffs[order]
+    b.add_grouped(cut, variables, coeffs.astype(np.int64), rhs,
+                  np.full(len(rhs), INT64_SAFE, dtype=np.int64))
 
 
 def leave_nothing_behind(b: ProtoBuilder, rows: pl.DataFrame, units: np.ndarray,

@@ -27,6 +27,9 @@ FULL_LP_COLUMNS = 1_500_000
 START_ROWS_PER_WORKLOAD = 4
 ADD_ROWS_PER_WORKLOAD = 3
 SLACK_PRICE = 1e5  # per scaled unit; real costs are scaled to at most 1,000 per unit
+# Cuts (rows implied for integers) make the LP solve 2x slower at 10k workloads for a
+# 1-2 % higher bound; the LP keeps them up to this many candidate columns only.
+CUT_ROWS_UP_TO_COLUMNS = 100_000
 # Rules a restricted LP may be unable to keep: their rows get elastic slacks.
 ELASTIC = frozenset({"demand", "spread", "cap", "min_providers", "budget"})
 
@@ -58,7 +61,7 @@ class _ScaledLP:
     elastic: np.ndarray        # bool per row
 
 
-def _scaled(builder: ProtoBuilder, fixed: dict[int, int] | None) -> _ScaledLP:
+def _scaled(builder: ProtoBuilder, fixed: dict[int, int] | None, with_cuts: bool) -> _ScaledLP:
     lower, upper = builder.bounds()
     lower, upper = lower.astype(np.float64), upper.astype(np.float64)
     if fixed:
@@ -66,16 +69,18 @@ def _scaled(builder: ProtoBuilder, fixed: dict[int, int] | None) -> _ScaledLP:
         values = np.fromiter(fixed.values(), dtype=np.float64)
         lower[at] = values
         upper[at] = values
-    lengths = np.fromiter((len(v) for v, _, _, _ in builder.rows), dtype=np.int64,
-                          count=len(builder.rows))
+    kept = [(row, family) for row, family in zip(builder.rows, builder.row_family, strict=True)
+            if with_cuts or family != "cut"]
+    rows = [row for row, _ in kept]
+    lengths = np.fromiter((len(v) for v, _, _, _ in rows), dtype=np.int64, count=len(rows))
     indptr = np.concatenate(([0], np.cumsum(lengths)))
     matrix = sparse.csr_matrix(
-        (np.concatenate([c for _, c, _, _ in builder.rows]).astype(np.float64),
-         np.concatenate([v for v, _, _, _ in builder.rows]), indptr),
-        shape=(len(builder.rows), builder.num_vars))
+        (np.concatenate([c for _, c, _, _ in rows]).astype(np.float64),
+         np.concatenate([v for v, _, _, _ in rows]), indptr),
+        shape=(len(rows), builder.num_vars))
     matrix.sum_duplicates()
-    lo = np.array([r[2] for r in builder.rows], dtype=np.float64)
-    hi = np.array([r[3] for r in builder.rows], dtype=np.float64)
+    lo = np.array([r[2] for r in rows], dtype=np.float64)
+    hi = np.array([r[3] for r in rows], dtype=np.float64)
     lo[lo <= -INT64_SAFE] = -np.inf
     hi[hi >= INT64_SAFE] = np.inf
     # Rows mix chips, milli-H100s and cents (1 to 1e10), and spend variables reach 1e12:
@@ -84,7 +89,7 @@ def _scaled(builder: ProtoBuilder, fixed: dict[int, int] | None) -> _ScaledLP:
     scaled = sparse.diags(row_scale) @ matrix @ sparse.diags(col_scale)
     objective = builder.objective() * col_scale
     obj_scale = 1000.0 / max(float(np.abs(objective).max()), 1e-12)
-    elastic = np.array([f in ELASTIC for f in builder.row_family], dtype=bool)
+    elastic = np.array([family in ELASTIC for _, family in kept], dtype=bool)
     return _ScaledLP(scaled.tocsc(), lower / col_scale, upper / col_scale, lo * row_scale,
                      hi * row_scale, objective * obj_scale, obj_scale, col_scale, elastic)
 
@@ -182,8 +187,9 @@ def solve_relaxation(builder: ProtoBuilder, time_limit: float = 30.0,
     started = time.perf_counter()
     if not builder.rows:
         return None
-    lp = _scaled(builder, fixed)
     n = builder.num_vars
+    lp = _scaled(builder, fixed, with_cuts=unit_vars is None
+                 or len(unit_vars) <= CUT_ROWS_UP_TO_COLUMNS)
     is_unit = np.zeros(n, dtype=bool)
     if unit_vars is not None and len(unit_vars) <= FULL_LP_COLUMNS:
         unit_vars = None  # small enough to solve whole

@@ -192,8 +192,8 @@ def solve_built_candidates(candidates: Candidates, policy: Policy, options: Solv
         units = values[built.units]
         left_out = _left_out(built, values)
         if fallback is None or status == cp_model.OPTIMAL or \
-                _objective_units(built, candidates, units, left_out) <= \
-                _objective_units(built, candidates, fallback.units, fallback.left_out):
+                objective_units(built, candidates, units, left_out) <= \
+                objective_units(built, candidates, fallback.units, fallback.left_out):
             info |= {"objective_units": round(solver.objective_value),
                      "bound_units": round(bound_units)}
             return make_plan(
@@ -250,7 +250,7 @@ def _left_out(built: BuiltModel, values: np.ndarray) -> np.ndarray:
     return left_out
 
 
-def _objective_units(built: BuiltModel, candidates: Candidates, units: np.ndarray,
+def objective_units(built: BuiltModel, candidates: Candidates, units: np.ndarray,
                      left_out: np.ndarray) -> int:
     """The objective of a plan in solver units (to compare two plans exactly)."""
     egress = np.rint(candidates.rows["egress_usd"].to_numpy() * built.scale).astype(np.int64)

@@ -227,3 +227,17 @@ def test_workload_without_any_candidate_is_explained():
                                           "offerings, sold on_demand leaves 70, residency EU "
                                           "leaves ")
     assert "capacity leaves 0: the gang needs at least" in plan.explanation[0]
+
+
+def test_lp_bound_counts_whole_instances():
+    # 2.5 H100s of serving on one-chip H100 instances: three instances, not 2.5 — the
+    # rounding cut lifts the LP bound to the integer optimum (by hand: 3 x $2.1552 x 720 h)
+    frame = PRICED.filter(pl.col("offering") == "seeweb/it-fr2/h100")
+    catalog = default_catalog().with_offerings(frame)
+    problem = problem_from_dict({"horizon_days": 30, "workloads": [
+        {"name": "chat", "kind": "inference", "chips": 2.5}]}, catalog=catalog)
+    plan = solve(problem, time_limit=10)
+    by_hand = 3 * 2.1552 * 720
+    assert plan.status == "optimal"
+    assert plan.total_usd == pytest.approx(by_hand, abs=0.01)
+    assert plan.solver["lp_bound_usd"] == pytest.approx(by_hand, abs=0.02)  # in cents
