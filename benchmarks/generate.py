@@ -157,8 +157,14 @@ def _give_every_workload_a_candidate(instance: Instance) -> None:
             if "port_usd" in instance.workloads[w] and "runs_on" in fix:
                 del instance.workloads[w]["port_usd"]
                 instance.workloads[w].pop("codebase", None)
+    # a spread rule no provider's instances can keep (8 H100s a provider when 70 % of the
+    # demand is 6) makes the fleet infeasible: drop it
+    built = build_candidates(problem_from_dict(instance.fleet(), catalog))
+    rows = built.rows
+    for w in _unspreadable(rows.join(built.workloads.select("w", "demand"), on="w"),
+                           instance.workloads):
+        del instance.workloads[w]["spread"]
     # an offering must hold the gangs that can run nowhere else
-    rows = build_candidates(problem_from_dict(instance.fleet(), catalog)).rows
     forced = (
         rows.filter(pl.col("kind") == "training")
         .filter(pl.len().over("w") == 1)
@@ -171,6 +177,36 @@ def _give_every_workload_a_candidate(instance: Instance) -> None:
                                         .cast(pl.Int64)).alias("capacity_chips"))
         .drop("forced")
     )
+
+
+def _unspreadable(rows: pl.DataFrame, workloads: list[dict[str, Any]]) -> list[int]:
+    """Workloads whose spread rule cannot hold even alone (rows: candidate rows with the
+    workload's demand): per provider, the most one
+    row can serve within max_fraction of the demand, summed, falls short of the demand
+    or too few providers can serve at all."""
+    spread = pl.DataFrame([
+        {"w": i, "fraction": w["spread"].get("max_fraction", 1.0),
+         "need": w["spread"].get("min_providers", 1)}
+        for i, w in enumerate(workloads) if "spread" in w
+    ], schema={"w": pl.Int64, "fraction": pl.Float64, "need": pl.Int64})
+    if spread.height == 0:
+        return []
+    limit = pl.col("fraction") * pl.col("demand")
+    per_provider = (
+        rows.join(spread, on="w")
+        .with_columns((limit / pl.col("unit_ref")).floor().clip(upper_bound=pl.col("max_units"))
+                      .alias("most"))
+        .group_by("w", "provider")
+        .agg((pl.col("most") * pl.col("unit_ref")).max().alias("cover"),
+             pl.col("demand").first(), pl.col("need").first())
+        .filter(pl.col("cover") > 0)
+        .group_by("w")
+        .agg(pl.col("cover").sum(), pl.len().alias("providers"), pl.col("demand").first(),
+             pl.col("need").first())
+    )
+    ok = per_provider.filter((pl.col("cover") >= pl.col("demand") - 1e-9)
+                             & (pl.col("providers") >= pl.col("need")))["w"]
+    return sorted(set(spread["w"].to_list()) - set(ok.to_list()))
 
 
 def _capacities(workloads: list[dict[str, Any]]) -> pl.DataFrame:

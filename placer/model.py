@@ -7,6 +7,7 @@ and left unnamed (measured: several times faster than the Python expression API)
 
 Constraint families, one function each:
 - place_each_training_workload_once / cover_inference_demand / leave_nothing_behind
+- round_up_instance_counts (cuts: implied for integers, tighten the LP)
 - respect_capacity
 - pay_for_ports, pay_for_egress
 - spread_inference_across_providers

@@ -239,6 +239,9 @@ def _warm_start(built: BuiltModel, candidates: Candidates, policy: Policy,
                        time_budget=options.time_limit * 0.25, should_stop=stop)
     cut |= start.cut_by_time
     if candidate_violations(candidates, start.units, start.left_out, policy):
+        # a hint that breaks a rule only sends CP-SAT repairing it (and CP-SAT 9.15
+        # aborted doing so on a 100k-workload model whose search stopped while loading)
+        built.model.clear_hints()
         return lp_bound_units, None, cut
     return lp_bound_units, start, cut
 
@@ -251,7 +254,7 @@ def _left_out(built: BuiltModel, values: np.ndarray) -> np.ndarray:
 
 
 def objective_units(built: BuiltModel, candidates: Candidates, units: np.ndarray,
-                     left_out: np.ndarray) -> int:
+                    left_out: np.ndarray) -> int:
     """The objective of a plan in solver units (to compare two plans exactly)."""
     egress = np.rint(candidates.rows["egress_usd"].to_numpy() * built.scale).astype(np.int64)
     ports = _ports_used(built, candidates, units)["port_usd"].to_numpy()
