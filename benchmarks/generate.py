@@ -181,9 +181,9 @@ def _give_every_workload_a_candidate(instance: Instance) -> None:
 
 def _unspreadable(rows: pl.DataFrame, workloads: list[dict[str, Any]]) -> list[int]:
     """Workloads whose spread rule cannot hold even alone (rows: candidate rows with the
-    workload's demand): per provider, the most one
-    row can serve within max_fraction of the demand, summed, falls short of the demand
-    or too few providers can serve at all."""
+    workload's demand): per provider, the most one row can serve within max_fraction of
+    the demand, summed, falls short of the demand, or too few providers can serve at all.
+    (Conservative: a provider might do better by mixing rows.)"""
     spread = pl.DataFrame([
         {"w": i, "fraction": w["spread"].get("max_fraction", 1.0),
          "need": w["spread"].get("min_providers", 1)}

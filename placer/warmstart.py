@@ -545,29 +545,7 @@ def _open_ports(p: Placement, info: _Workloads, deadline: _Deadline) -> bool:
         if len(rows) == 0:
             continue
         users = [w for w in np.unique(p.w_of_row[rows]).tolist() if not p.left_out[w]]
-        before_cost = p.total_cost()
-        before = {d: s.copy() for d, s in p.group_spend.items()}
-        saved = {w: p.steps_of(w) for w in users}
-        for steps in saved.values():
-            p.unplace(steps)
-        p.port_users[port] += 1  # as if bought: each user sees the port as paid
-        placed: list[list[Step]] = []
-        ok = True
-        for w in users:
-            steps = info.best(p, w)
-            if steps is None:
-                ok = False
-                break
-            p.place(steps)
-            placed.append(steps)
-        p.port_users[port] -= 1
-        if ok and p.within_caps(before) and p.total_cost() < before_cost - 1e-6:
-            improved = True
-            continue
-        for steps in placed:
-            p.unplace(steps)
-        for steps in saved.values():
-            p.place(steps)
+        improved |= _re_place_if_cheaper(p, info, users, paid_port=port)
     return improved
 
 
@@ -616,29 +594,41 @@ def _close_ports(p: Placement, info: _Workloads, deadline: _Deadline) -> bool:
             break
         rows = np.flatnonzero((p.port_id == port) & (p.units > 0))
         users = np.unique(p.w_of_row[rows]).tolist()
-        banned = p.port_id == port
-        before_cost = p.total_cost()
-        before = {d: s.copy() for d, s in p.group_spend.items()}
-        saved = {w: p.steps_of(w) for w in users}
-        for steps in saved.values():
-            p.unplace(steps)
-        placed: list[list[Step]] = []
-        ok = True
-        for w in users:
-            steps = info.best(p, w, banned)
-            if steps is None:
-                ok = False
-                break
-            p.place(steps)
-            placed.append(steps)
-        if ok and p.within_caps(before) and p.total_cost() < before_cost - 1e-6:
-            improved = True
-            continue
-        for steps in placed:
-            p.unplace(steps)
-        for steps in saved.values():
-            p.place(steps)
+        improved |= _re_place_if_cheaper(p, info, users, banned=p.port_id == port)
     return improved
+
+
+def _re_place_if_cheaper(p: Placement, info: _Workloads, users: list[int],
+                         banned: np.ndarray | None = None, paid_port: int | None = None
+                         ) -> bool:
+    """Take `users` out and put each back at its best (avoiding `banned` rows; with
+    `paid_port` counted as bought while they choose); keep the result if it costs less
+    and keeps the caps, else restore the placement exactly."""
+    before_cost = p.total_cost()
+    before = {d: s.copy() for d, s in p.group_spend.items()}
+    saved = {w: p.steps_of(w) for w in users}
+    for steps in saved.values():
+        p.unplace(steps)
+    if paid_port is not None:
+        p.port_users[paid_port] += 1
+    placed: list[list[Step]] = []
+    ok = True
+    for w in users:
+        steps = info.best(p, w, banned)
+        if steps is None:
+            ok = False
+            break
+        p.place(steps)
+        placed.append(steps)
+    if paid_port is not None:
+        p.port_users[paid_port] -= 1
+    if ok and p.within_caps(before) and p.total_cost() < before_cost - 1e-6:
+        return True
+    for steps in placed:
+        p.unplace(steps)
+    for steps in saved.values():
+        p.place(steps)
+    return False
 
 
 def complete_hint(built: BuiltModel, candidates: Candidates, units: np.ndarray,
