@@ -498,18 +498,13 @@ def breakeven(problem: Problem, chip: str | None = None, offering: str | None = 
             if hi > max_factor:
                 return _breakeven_result(chip, ids, reference, price0, None, direction,
                                          now, tolerance, solves)
-        while hi - lo > step:
-            mid = (lo + hi) / 2
-            lo, hi = (mid, hi) if placed(mid)[0] > 0 else (lo, mid)
-        at = placed(lo)
-        return _breakeven_result(chip, ids, reference, price0, lo, direction, at, tolerance,
-                                 solves)
-    direction = "starts winning below"
-    lo, hi = 0.0, 1.0
-    if placed(step)[0] <= 0:
-        return _breakeven_result(chip, ids, reference, price0, None, direction, now,
-                                 tolerance, solves)
-    lo = step
+    else:  # wins nothing today: find where it starts
+        direction = "starts winning below"
+        lo, hi = step, 1.0
+        if placed(step)[0] <= 0:
+            return _breakeven_result(chip, ids, reference, price0, None, direction, now,
+                                     tolerance, solves)
+    # the chip wins work at price factor lo and none at hi
     while hi - lo > step:
         mid = (lo + hi) / 2
         lo, hi = (mid, hi) if placed(mid)[0] > 0 else (lo, mid)
