@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 
 import numpy as np
 import polars as pl
@@ -241,3 +242,26 @@ def test_lp_bound_counts_whole_instances():
     assert plan.status == "optimal"
     assert plan.total_usd == pytest.approx(by_hand, abs=0.01)
     assert plan.solver["lp_bound_usd"] == pytest.approx(by_hand, abs=0.02)  # in cents
+
+
+def test_a_warm_start_that_breaks_a_rule_is_not_given_as_a_hint(monkeypatch):
+    # CP-SAT 9.15 aborted repairing an infeasible hint on a 100k-workload model: a warm
+    # start that leaves a required workload out must not reach it; the solve still works
+    engine = sys.modules["placer.solve"]
+    built_models = []
+    original_warm_start, original_build = engine.warm_start, engine.build_model
+
+    def leaves_everything_out(*args, **kwargs):
+        start = original_warm_start(*args, **kwargs)
+        start.units[:] = 0
+        return start
+
+    def keep(*args, **kwargs):
+        built_models.append(original_build(*args, **kwargs))
+        return built_models[-1]
+
+    monkeypatch.setattr(engine, "warm_start", leaves_everything_out)
+    monkeypatch.setattr(engine, "build_model", keep)
+    plan = solve(load(EXAMPLES / "startup.yaml"), time_limit=30)
+    assert plan.status == "optimal"
+    assert len(built_models[0].model.proto.solution_hint.vars) == 0
