@@ -5,6 +5,7 @@ same instances, in the same run.
     python benchmarks/run.py --sizes 100000 --hard   # the 100k fleet alone (placer, greedy)
     python benchmarks/run.py --json results.json     # also keep every figure
     python benchmarks/run.py --sizes --peer-factor 10  # hard sets, peers get 10x the time
+    python benchmarks/run.py --sizes 1000 10000 --hard --time-limit 60 --peers  # placer alone
 
 Every solver gets the same wall-clock limit per instance and stops early once its proven
 gap is 0.1 %: the cost columns compare plans at equal time limits, and "to 0.1 %" is the
@@ -266,7 +267,8 @@ def main() -> None:
         extra = ""
         if mine.get("candidates") is not None:
             extra = (f"; {mine['candidates']:,} candidate rows in {mine['candidates_s']:.2f} s, "
-                     f"model {mine['build_s']:.2f} s, peak {mine['peak_mb']:,} MB")
+                     f"model {mine['build_s']:.2f} s, LP + warm start "
+                     f"{mine['warm_start_s'] or 0:.2f} s, peak {mine['peak_mb']:,} MB")
         print(f"{name} (limit {limit:g} s{extra})")
         print(header)
         print_row(name, mine, None, limit)
