@@ -580,13 +580,17 @@ class DimensionShares(Strict):
 class SolverInfo(Strict):
     engine: str
     status: str = Field(description="CP-SAT's own status name")
-    stop_reason: str = Field(description="optimal, gap limit, time limit, interrupted, "
-                             "infeasible or no candidate")
+    stop_reason: str = Field(description="optimal, gap limit, time limit, deterministic "
+                             "time limit, interrupted, infeasible, no candidate, or core "
+                             "searched (only the core of a very large model was searched)")
     deterministic: bool = Field(description="whether the same input and seed reproduce it")
     time_s: float = Field(description="wall-clock seconds, candidates to plan")
     candidates_s: float
     build_s: float
     warm_start_s: float = 0.0
+    core_rows: int = Field(default=0, description="candidate rows of the core searched "
+                           "first (0: none; only models above 5,000 variables have one)")
+    core_s: float = 0.0
     workers: int
     seed: int
     time_limit_s: float | None

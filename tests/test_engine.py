@@ -265,3 +265,61 @@ def test_a_warm_start_that_breaks_a_rule_is_not_given_as_a_hint(monkeypatch):
     plan = solve(load(EXAMPLES / "startup.yaml"), time_limit=30)
     assert plan.status == "optimal"
     assert len(built_models[0].model.proto.solution_hint.vars) == 0
+
+
+def test_an_only_core_search_leaves_out_what_the_warm_start_left_out(monkeypatch):
+    # As at 100,000 workloads, only the core is searched. The optional gang is worth $1,
+    # so the warm start leaves it out and the core holds none of its rows: the core must
+    # still leave it out (not place it nowhere for free).
+    engine = sys.modules["placer.solve"]
+    monkeypatch.setattr(engine, "SMALL_MODEL_VARS", 0)
+    monkeypatch.setattr(engine, "WHOLE_SEARCH_VARS", 0)
+    frame = PRICED.filter(pl.col("offering") == "seeweb/it-fr2/h100")
+    problem = problem_from_dict({"horizon_days": 30, "workloads": [
+        {"name": "chat", "kind": "inference", "chips": 2.5},
+        {"name": "batch", "kind": "training", "chip_hours": 500, "deadline_days": 30,
+         "required": False, "value_usd": 1.0}]},
+        catalog=default_catalog().with_offerings(frame))
+    plan = solve(problem, time_limit=10)
+    assert plan.solver["core_rows"] == 1
+    assert plan.solver["stop_reason"] == "core searched"
+    assert plan.status == "feasible"  # the core's optimum proves nothing about the whole
+    assert plan.unplaced["workload"].to_list() == ["batch"]
+    assert plan.total_usd == pytest.approx(3 * 2.1552 * 720 + 1.0, abs=0.01)  # + its value
+    assert check_plan(PlanDocument.model_validate(plan.to_dict()), problem) == []
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                 HealthCheck.filter_too_much])
+@given(problem=small_problems())
+def test_searching_the_core_first_still_finds_the_optimum(problem):
+    # the core (LP and warm-start rows) is searched first, then the whole model: the plan
+    # is still the exhaustive search's optimum
+    candidates = build_candidates(problem)
+    assume(_combinations(candidates) <= 20_000)
+    expected = brute_force(candidates, problem.policy)
+    assume(expected is not None)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(sys.modules["placer.solve"], "SMALL_MODEL_VARS", 0)
+        plan = solve(problem, time_limit=20, workers=1)
+    event("core searched" if plan.solver["core_rows"] else "no valid warm start")
+    assert plan.status == "optimal"
+    assert_close(plan.total_usd, expected, candidates.rows.height)
+    units, left_out = units_of(plan, candidates)
+    assert candidate_violations(candidates, units, left_out, problem.policy) == []
+
+
+def test_without_an_lp_the_core_holds_the_warm_start_and_the_two_cheapest_rows():
+    from placer.core import core_rows
+
+    candidates = build_candidates(load(EXAMPLES / "enterprise.yaml"))
+    w = candidates.rows["w"].to_numpy()
+    cost = np.random.default_rng(3).permutation(len(w)).astype(float)
+    start = np.zeros(len(w), dtype=np.int64)
+    start[len(w) // 2] = 1  # a warm start row, whatever its cost
+    kept = set(core_rows(candidates, start, None, cost).tolist())
+    expected = {len(w) // 2}
+    for workload in np.unique(w):
+        rows = np.flatnonzero(w == workload)
+        expected |= set(rows[np.argsort(cost[rows])][:2].tolist())
+    assert kept == expected
