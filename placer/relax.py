@@ -251,3 +251,60 @@ def solve_relaxation(builder: ProtoBuilder, time_limit: float = 30.0,
         rounds=rounds,
         columns=int(in_active[is_unit].sum()) if unit_vars is not None else n,
     )
+
+
+
+def lagrangian_bound(row_cost: np.ndarray, w_of_row: np.ndarray, supply: np.ndarray,
+                     demand: np.ndarray, value: np.ndarray, chips: np.ndarray,
+                     offering_of_row: np.ndarray, capacity: np.ndarray, upper: float,
+                     iterations: int = 300) -> float:
+    """A bound that needs no LP, for when the LP does not finish: capacity priced in
+    (Lagrangian relaxation, subgradient steps), everything else dropped (caps, ports and
+    egress only add cost), every workload then alone on its cheapest rows: a gang pays
+    its cheapest row, a serving workload its demand at the cheapest price per unit of
+    supply, an optional workload at most its value. Any prices give a valid bound; the
+    best one seen is returned.
+
+    Rows sorted by workload. row_cost: objective per unit; supply: what one unit covers
+    (1 for a gang); demand, value: per workload (value NaN if required); chips: per unit;
+    capacity: per offering; upper: the cost of a known plan (sets the step size). A fixed
+    number of steps, not a time limit, so that the bound reproduces (measured at 10,000
+    workloads: 300 steps in 0.6 s, bound $131M against the LP's $184M; no prices: $68M)."""
+    starts = np.flatnonzero(np.r_[True, w_of_row[1:] != w_of_row[:-1]])
+    owners = w_of_row[starts]
+    counts = np.diff(np.r_[starts, len(w_of_row)])
+    need = demand[owners]
+    optional = ~np.isnan(value[owners])
+    worth = np.where(optional, value[owners], np.inf)
+    units_per_need = need[np.repeat(np.arange(len(starts)), counts)] / np.maximum(supply, 1e-12)
+    prices = np.zeros(len(capacity))
+    best, step_scale, since_best = -np.inf, 2.0, 0
+    for _ in range(iterations):
+        per_supply = (row_cost + prices[offering_of_row] * chips) / np.maximum(supply, 1e-12)
+        cheapest = np.minimum.reduceat(per_supply, starts)
+        alone = np.minimum(cheapest * need, worth)
+        bound = float(alone.sum() - prices @ capacity)
+        if bound > best + 1e-9 * abs(bound):
+            best, since_best = bound, 0
+        else:
+            since_best += 1
+            if since_best >= 20:
+                step_scale, since_best = step_scale / 2, 0
+        if step_scale < 1e-4:
+            break
+        # chips each offering would hold if every workload took its cheapest row
+        taken = per_supply == np.repeat(cheapest, counts)
+        rows = np.flatnonzero(taken)
+        _, first = np.unique(w_of_row[rows], return_index=True)
+        rows = rows[first]
+        placed = (cheapest * need < worth)[np.searchsorted(owners, w_of_row[rows])]
+        rows = rows[placed]
+        usage = np.bincount(offering_of_row[rows], weights=chips[rows] * units_per_need[rows],
+                            minlength=len(capacity))
+        slope = usage - capacity
+        slope[(prices <= 0) & (slope < 0)] = 0.0
+        norm = float(slope @ slope)
+        if norm == 0:
+            break
+        prices = np.maximum(0.0, prices + step_scale * max(upper - bound, 0.0) / norm * slope)
+    return best

@@ -33,7 +33,7 @@ from placer.explain import (
 )
 from placer.model import BuiltModel, build_model
 from placer.plan import Plan, make_plan
-from placer.relax import solve_relaxation
+from placer.relax import lagrangian_bound, solve_relaxation
 from placer.schema import Policy
 from placer.warmstart import Placement, complete_hint, warm_start
 
@@ -153,6 +153,11 @@ def solve_built_candidates(candidates: Candidates, policy: Policy, options: Solv
         warm_started = time.perf_counter()
         lp_bound_units, fallback, cut, lp_units = _warm_start(built, candidates, policy,
                                                               options, stop)
+        no_lp_bound = None
+        if lp_bound_units is None and fallback is not None and not stop():
+            # the LP did not finish (100,000 workloads): a weaker bound that needs none
+            no_lp_bound = _lagrangian_bound(built, candidates, objective_units(
+                built, candidates, fallback.units, fallback.left_out))
         warm_s = time.perf_counter() - warm_started
         search_whole = built.builder.num_vars <= WHOLE_SEARCH_VARS
         core = CoreSearch()
@@ -209,6 +214,8 @@ def solve_built_candidates(candidates: Candidates, policy: Policy, options: Solv
     cp_bound = solver.best_objective_bound if searched else -np.inf
     bound_units = max(cp_bound if np.isfinite(cp_bound) else -np.inf,
                       lp_bound_units if lp_bound_units is not None else -np.inf)
+    if no_lp_bound is not None:
+        bound_units = max(bound_units, no_lp_bound)
     bound_usd = bound_units / built.scale if np.isfinite(bound_units) else None
     if found:
         values = np.fromiter(solver.response_proto.solution, dtype=np.int64)
@@ -338,6 +345,25 @@ def _search_core(built: BuiltModel, candidates: Candidates, policy: Policy,
             search.found = Found(units, left_out)
     search.time_s = time.perf_counter() - started
     return search
+
+
+def _lagrangian_bound(built: BuiltModel, candidates: Candidates, upper: float) -> float:
+    """relax.lagrangian_bound in solver units, with a hair off for rounding noise."""
+    rows, workloads = candidates.rows, candidates.workloads
+    training = (rows["kind"] == "training").to_numpy()
+    wl_training = (workloads["kind"] == "training").to_numpy()
+    value = np.where(workloads["required"].to_numpy(), np.nan,
+                     workloads["value_usd"].fill_null(0).to_numpy() * built.scale)
+    offerings = candidates.offerings["offering"].to_list()
+    offering_of_row = rows["offering"].replace_strict(
+        {o: i for i, o in enumerate(offerings)}, return_dtype=pl.Int64).to_numpy()
+    bound = lagrangian_bound(
+        built.row_cost_units.astype(np.float64), rows["w"].to_numpy(),
+        np.where(training, 1.0, rows["unit_ref"].fill_null(1).to_numpy()),
+        np.where(wl_training, 1.0, workloads["demand"].fill_null(0).to_numpy()), value,
+        rows["unit_chips"].to_numpy().astype(np.float64), offering_of_row,
+        candidates.offerings["capacity_chips"].to_numpy().astype(np.float64), upper)
+    return bound - 1e-7 * abs(bound)
 
 
 def _left_out(built: BuiltModel, values: np.ndarray) -> np.ndarray:

@@ -323,3 +323,51 @@ def test_without_an_lp_the_core_holds_the_warm_start_and_the_two_cheapest_rows()
         rows = np.flatnonzero(w == workload)
         expected |= set(rows[np.argsort(cost[rows])][:2].tolist())
     assert kept == expected
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                 HealthCheck.filter_too_much])
+@given(problem=small_problems())
+def test_the_bound_without_an_lp_never_exceeds_the_optimum(problem):
+    from placer.model import build_model
+
+    candidates = build_candidates(problem)
+    assume(_combinations(candidates) <= 20_000)
+    expected = brute_force(candidates, problem.policy)
+    assume(expected is not None)
+    built = build_model(candidates, problem.policy)
+    engine = sys.modules["placer.solve"]
+    bound = engine._lagrangian_bound(built, candidates, upper=2 * expected * built.scale)
+    event("some bound" if bound > 0 else "zero bound")
+    assert bound / built.scale <= expected * (1 + 1e-9) + 0.01
+
+
+def test_the_bound_without_an_lp_prices_a_full_offering():
+    # Two equal gangs, room for one on the cheaper offering: with no price on its
+    # capacity the bound is two cheap gangs; priced at the difference, it is one cheap
+    # gang and one dear one, which is the optimum (by hand: max over the price p of
+    # 2 min(c1 + p k, c2) - p k, at p k = c2 - c1).
+    from placer.model import build_model
+
+    two = PRICED.filter(pl.col("offering").is_in(["seeweb/it-fr2/h100", "verda/fin-02/h100"]))
+    gangs = {"horizon_days": 30, "workloads": [
+        {"name": n, "kind": "training", "chip_hours": 2000, "deadline_days": 30}
+        for n in ("a", "b")]}
+    roomy = build_candidates(problem_from_dict(gangs, catalog=default_catalog()
+                                               .with_offerings(two)))
+    cost = roomy.rows["unit_compute_usd"] + roomy.rows["unit_carbon_usd"]
+    cheap = roomy.rows.filter(cost == cost.min()).row(0, named=True)
+    c1, c2 = sorted(set(cost.to_list()))
+    tight = two.with_columns(pl.when(pl.col("offering") == cheap["offering"])
+                             .then(cheap["unit_chips"]).otherwise(pl.col("capacity_chips"))
+                             .alias("capacity_chips"))
+    problem = problem_from_dict(gangs, catalog=default_catalog().with_offerings(tight))
+    candidates = build_candidates(problem)
+    plan = solve(problem, time_limit=10)
+    assert plan.status == "optimal"
+    assert plan.total_usd == pytest.approx(c1 + c2, abs=0.02)
+    built = build_model(candidates, problem.policy)
+    engine = sys.modules["placer.solve"]
+    bound = engine._lagrangian_bound(built, candidates, upper=plan.total_usd * built.scale)
+    assert bound / built.scale <= plan.total_usd + 0.01
+    assert bound / built.scale == pytest.approx(c1 + c2, rel=0.01)
