@@ -270,6 +270,8 @@ def lagrangian_bound(row_cost: np.ndarray, w_of_row: np.ndarray, supply: np.ndar
     capacity: per offering; upper: the cost of a known plan (sets the step size). A fixed
     number of steps, not a time limit, so that the bound reproduces (measured at 10,000
     workloads: 300 steps in 0.6 s, bound $131M against the LP's $184M; no prices: $68M)."""
+    if len(w_of_row) == 0:
+        return 0.0  # (workloads without rows are left out in every plan: 0 is a bound)
     starts = np.flatnonzero(np.r_[True, w_of_row[1:] != w_of_row[:-1]])
     owners = w_of_row[starts]
     counts = np.diff(np.r_[starts, len(w_of_row)])

@@ -2,6 +2,10 @@
 
 Solver control lives here: time limit, workers, seed, gap, determinism, the warm-start
 hint, the live progress line and Ctrl-C (which stops the search and keeps the best plan).
+
+The steps: LP relaxation (the bound) → warm start (a plan, given as a hint) → on models
+above SMALL_MODEL_VARS, a search of the core (placer.core) → a search of the whole model
+(the proof; only when the core's search ended early, and never on huge models).
 """
 
 from __future__ import annotations
@@ -43,9 +47,9 @@ if TYPE_CHECKING:
 DEFAULT_TIME_LIMIT = 60.0
 SMALL_MODEL_VARS = 5_000
 # Models above SMALL_MODEL_VARS search their core (placer.core) first; the whole model
-# is searched after only if the core's search ends before the time limit.
-# Above this many variables only the core is searched: CP-SAT's search of the whole
-# model (3.9M variables at 100,000 workloads) took 18 GB.
+# is searched after only if the core's search ends before the time limit, and never
+# above WHOLE_SEARCH_VARS (CP-SAT's search of the 3.9M-variable model of 100,000
+# workloads took 18 GB).
 WHOLE_SEARCH_VARS = 1_000_000
 LIGHT_PRESOLVE_VARS = 20_000
 NO_PRESOLVE_VARS = 200_000
@@ -198,8 +202,7 @@ def solve_built_candidates(candidates: Candidates, policy: Policy, options: Solv
         if searched
         else "interrupted" if stop() else "core searched" if core.solved else "time limit",
         "deterministic": not cut and (_deterministic(
-            status, solver, options, time_left, deterministic_limit, stop())
-            if searched else not stop()),
+            status, solver, options, deterministic_limit, stop()) if searched else not stop()),
     }
     if not searched and core.rows:
         info["status"] = core.status
@@ -334,7 +337,7 @@ def _search_core(built: BuiltModel, candidates: Candidates, policy: Policy,
             gap is not None and options.gap is not None and gap <= options.gap),
         deterministic_time=solver.deterministic_time,
         cut_by_time=options.deterministic and _stopped_by_wall(status, solver,
-                                                               options.time_limit, limit))
+                                                               options.time_limit, options.gap))
     if status in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         values = np.fromiter(solver.response_proto.solution, dtype=np.int64)
         units = np.zeros(candidates.rows.height, dtype=np.int64)
@@ -488,21 +491,26 @@ def _own_gap(solver: cp_model.CpSolver) -> float:
 
 
 def _deterministic(status: int, solver: cp_model.CpSolver, options: SolveOptions,
-                   time_left: float, deterministic_limit: float, interrupted: bool) -> bool:
+                   deterministic_limit: float, interrupted: bool) -> bool:
     """Whether rerunning with the same input and seed reproduces this plan."""
     if interrupted:
         return False
     if not options.deterministic and options.resolved_workers() > 1:
         return False
-    return not _stopped_by_wall(status, solver, deterministic_limit, time_left)
+    return not _stopped_by_wall(status, solver, deterministic_limit, options.gap)
 
 
 def _stopped_by_wall(status: int, solver: cp_model.CpSolver, deterministic_limit: float,
-                     time_left: float) -> bool:
-    """A wall-clock stop before the deterministic limit (it depends on machine speed)."""
-    return (status not in (cp_model.OPTIMAL, cp_model.INFEASIBLE)
-            and solver.wall_time >= time_left * 0.98
-            and solver.deterministic_time < deterministic_limit * 0.999)
+                     gap_limit: float | None) -> bool:
+    """A stop before the deterministic limit and without a proof: the wall clock's (it
+    depends on machine speed). Not judged by the wall time itself: the interleaved
+    search stops a batch early, about a second before the wall-clock limit."""
+    if status in (cp_model.OPTIMAL, cp_model.INFEASIBLE):
+        return False
+    if status == cp_model.FEASIBLE and gap_limit is not None and \
+            _own_gap(solver) <= gap_limit + 1e-12:
+        return False
+    return solver.deterministic_time < deterministic_limit * 0.999
 
 
 def _force_unplaced(built: BuiltModel, candidates: Candidates, placed_w: set[int]) -> None:
