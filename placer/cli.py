@@ -58,11 +58,18 @@ def _say_phases(plan: Plan) -> None:
     console(stderr=True).print(
         f"candidates: {s['candidates']:,} rows in {s['candidates_s']:.2f} s; model: "
         f"{s['variables']:,} variables, {s['constraints']:,} constraints in {s['build_s']:.2f} s;"
-        f" LP bound {lp} and warm start in {s.get('warm_start_s', 0):.2f} s; search: "
+        f" LP bound {lp} and warm start in {s.get('warm_start_s', 0):.2f} s; "
+        f"{_core_phase(s)}search: "
         f"{s['status']} ({s['stop_reason']}), {s['deterministic_time']:.1f} deterministic s, "
         f"{s['workers']} workers, seed {s['seed']}; total {s['time_s']:.2f} s; "
         f"{'reproducible' if s['deterministic'] else 'not reproducible (stopped by the clock)'}",
         markup=False)
+
+
+def _core_phase(solver: dict) -> str:
+    if not solver.get("core_rows"):
+        return ""
+    return f"core of {solver['core_rows']:,} rows searched in {solver['core_s']:.2f} s; "
 
 
 class TableFormat(str, Enum):

@@ -3,9 +3,9 @@
 Solver control lives here: time limit, workers, seed, gap, determinism, the warm-start
 hint, the live progress line and Ctrl-C (which stops the search and keeps the best plan).
 
-The steps: LP relaxation (the bound) → warm start (a plan, given as a hint) → on models
-above SMALL_MODEL_VARS, a search of the core (placer.core) → a search of the whole model
-(the proof; only when the core's search ended early, and never on huge models).
+The steps: LP relaxation (the bound) → warm start (a plan, given as a hint) → a search
+of the core (placer.core) → a search of the whole model (the proof; only when the
+core's search ended early, and never on huge models).
 """
 
 from __future__ import annotations
@@ -46,10 +46,12 @@ if TYPE_CHECKING:
 
 DEFAULT_TIME_LIMIT = 60.0
 SMALL_MODEL_VARS = 5_000
-# Models above SMALL_MODEL_VARS search their core (placer.core) first; the whole model
-# is searched after only if the core's search ends before the time limit, and never
-# above WHOLE_SEARCH_VARS (CP-SAT's search of the 3.9M-variable model of 100,000
-# workloads took 18 GB).
+# The core (placer.core) is searched first unless it holds more than this share of the
+# rows (then it is hardly smaller than the whole); the whole model is searched after
+# only if the core's search ends before the time limit, and never above
+# WHOLE_SEARCH_VARS (CP-SAT's search of the 3.9M-variable model of 100,000 workloads
+# took 18 GB).
+CORE_MAX_SHARE = 0.5
 WHOLE_SEARCH_VARS = 1_000_000
 LIGHT_PRESOLVE_VARS = 20_000
 NO_PRESOLVE_VARS = 200_000
@@ -165,7 +167,7 @@ def solve_built_candidates(candidates: Candidates, policy: Policy, options: Solv
         warm_s = time.perf_counter() - warm_started
         search_whole = built.builder.num_vars <= WHOLE_SEARCH_VARS
         core = CoreSearch()
-        if fallback is not None and built.builder.num_vars > SMALL_MODEL_VARS and not stop():
+        if fallback is not None and not stop():
             core = _search_core(built, candidates, policy, options, workers, fallback,
                                 lp_units,
                                 time_left=options.time_limit - (time.perf_counter() - started),
@@ -180,7 +182,7 @@ def solve_built_candidates(candidates: Candidates, policy: Policy, options: Solv
         deterministic_limit = max(0.1, options.time_limit - core.deterministic_time)
         _set_parameters(solver, options, workers, time_left=time_left,
                         num_vars=built.builder.num_vars,
-                        deterministic_limit=deterministic_limit)
+                        deterministic_limit=deterministic_limit, after_core=core.rows > 0)
         reporter = _Progress(options.progress, built.scale, started)
         status, searched = cp_model.UNKNOWN, False
         # after a core searched to its end, the whole model gets the time left
@@ -316,6 +318,8 @@ def _search_core(built: BuiltModel, candidates: Candidates, policy: Policy,
     per_work = built.row_cost_units / np.where(
         inference, np.maximum(candidates.rows["unit_ref"].to_numpy(), 1e-9), 1.0)
     rows = core_rows(candidates, start.units, lp_units, per_work)
+    if len(rows) > CORE_MAX_SHARE * candidates.rows.height:
+        return CoreSearch()
     core = core_candidates(candidates, rows)
     model = build_model(core, policy)
     _force_unplaced(model, core, set(core.rows["w"].unique().to_list()))
@@ -408,8 +412,9 @@ def _ortools_version() -> str:
 
 def _set_parameters(solver: cp_model.CpSolver, options: SolveOptions, workers: int,
                     time_left: float, num_vars: int, deterministic_limit: float,
-                    for_bound: bool = True) -> None:
-    """for_bound=False: a search for plans only (the core's bound is not reported)."""
+                    for_bound: bool = True, after_core: bool = False) -> None:
+    """for_bound=False: a search for plans only (the core's bound is not reported);
+    after_core: the search follows a search of the core (whose plan is the hint)."""
     params = solver.parameters
     params.num_workers = workers
     params.random_seed = options.seed
@@ -419,8 +424,10 @@ def _set_parameters(solver: cp_model.CpSolver, options: SolveOptions, workers: i
     params.linearization_level = 2
     # A worker with the fullest LP proves more on fleet-sized models (1,000 workloads:
     # bound $19.9M against $19.0M at 10 s); on small ones CP-SAT's own portfolio finds
-    # better plans (100 workloads, three seeds: gap 13.0/7.4/14.9 % -> 4.2/6.9/8.3 %).
-    if workers > 1 and num_vars > SMALL_MODEL_VARS and for_bound:
+    # better plans (100 workloads, three seeds: gap 13.0/7.4/14.9 % -> 4.2/6.9/8.3 %)
+    # unless the core's search found them already (then the search is for the bound:
+    # 100 workloads, $1.510M against $1.466M).
+    if workers > 1 and for_bound and (num_vars > SMALL_MODEL_VARS or after_core):
         params.subsolvers.append("max_lp")
     # Presolve took 8 s on a 36k-variable model (1,000 workloads) before the search saw
     # the hint; lighter presolve starts the search at 3 s, none at 0.1 s.

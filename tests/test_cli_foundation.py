@@ -120,6 +120,16 @@ def test_verbose_reports_the_phases(cli):
     assert "reproducible" in result.err
 
 
+def test_verbose_says_when_a_core_was_searched(cli):
+    # enterprise: 2,039 candidate rows, of which the LP and the warm start use 68
+    result = cli("-v", "solve", EXAMPLES / "enterprise.yaml", "--format", "json")
+    assert result.code == 0
+    plan = json.loads(result.out)
+    assert 0 < plan["solver"]["core_rows"] < 2039 / 2
+    assert f"; core of {plan['solver']['core_rows']:,} rows searched in " in result.err
+    assert plan["status"] == "optimal"  # the whole model, searched after, proves it
+
+
 # ---------------------------------------------------------------------------
 # Shells, colours and pipes: the real entry point in a subprocess
 

@@ -200,7 +200,7 @@ def test_same_input_and_seed_give_the_same_plan():
     problem = load(EXAMPLES / "enterprise.yaml")
     a = solve(problem, time_limit=30, seed=3).to_dict()
     b = solve(problem, time_limit=30, seed=3).to_dict()
-    timing = ("time_s", "candidates_s", "build_s", "warm_start_s")
+    timing = ("time_s", "candidates_s", "build_s", "warm_start_s", "core_s")
     for doc in (a, b):
         for key in timing:
             doc["solver"].pop(key)
@@ -272,7 +272,7 @@ def test_an_only_core_search_leaves_out_what_the_warm_start_left_out(monkeypatch
     # so the warm start leaves it out and the core holds none of its rows: the core must
     # still leave it out (not place it nowhere for free).
     engine = sys.modules["placer.solve"]
-    monkeypatch.setattr(engine, "SMALL_MODEL_VARS", 0)
+    monkeypatch.setattr(engine, "CORE_MAX_SHARE", 1.0)
     monkeypatch.setattr(engine, "WHOLE_SEARCH_VARS", 0)
     frame = PRICED.filter(pl.col("offering") == "seeweb/it-fr2/h100")
     problem = problem_from_dict({"horizon_days": 30, "workloads": [
@@ -300,7 +300,7 @@ def test_searching_the_core_first_still_finds_the_optimum(problem):
     expected = brute_force(candidates, problem.policy)
     assume(expected is not None)
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(sys.modules["placer.solve"], "SMALL_MODEL_VARS", 0)
+        patch.setattr(sys.modules["placer.solve"], "CORE_MAX_SHARE", 1.0)
         plan = solve(problem, time_limit=20, workers=1)
     event("core searched" if plan.solver["core_rows"] else "no valid warm start")
     assert plan.status == "optimal"
