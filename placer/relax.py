@@ -254,53 +254,68 @@ def solve_relaxation(builder: ProtoBuilder, time_limit: float = 30.0,
 
 
 
+@dataclass(frozen=True)
+class PricedCapacity:
+    """The Lagrangian relaxation over capacity at the best prices found."""
+
+    bound: float              # a valid lower bound, in the units of row_cost
+    units: np.ndarray         # per row: what each workload takes of its cheapest priced row
+    reduced_costs: np.ndarray  # per row: priced cost above the workload's cheapest
+
+
 def lagrangian_bound(row_cost: np.ndarray, w_of_row: np.ndarray, supply: np.ndarray,
                      demand: np.ndarray, value: np.ndarray, chips: np.ndarray,
-                     offering_of_row: np.ndarray, capacity: np.ndarray, upper: float,
-                     iterations: int = 300) -> float:
+                     offering_of_row: np.ndarray, capacity: np.ndarray,
+                     upper: float | None = None, iterations: int = 300) -> PricedCapacity:
     """A bound that needs no LP, for when the LP does not finish: capacity priced in
     (Lagrangian relaxation, subgradient steps), everything else dropped (caps, ports and
     egress only add cost), every workload then alone on its cheapest rows: a gang pays
     its cheapest row, a serving workload its demand at the cheapest price per unit of
     supply, an optional workload at most its value. Any prices give a valid bound; the
-    best one seen is returned.
+    best one seen is returned, with each workload's choice at those prices (a guide for
+    the warm start, as the LP's values are).
 
     Rows sorted by workload. row_cost: objective per unit; supply: what one unit covers
     (1 for a gang); demand, value: per workload (value NaN if required); chips: per unit;
-    capacity: per offering; upper: the cost of a known plan (sets the step size). A fixed
-    number of steps, not a time limit, so that the bound reproduces (measured at 10,000
-    workloads: 300 steps in 0.6 s, bound $131M against the LP's $184M; no prices: $68M)."""
-    if len(w_of_row) == 0:
-        return 0.0  # (workloads without rows are left out in every plan: 0 is a bound)
+    capacity: per offering; upper: the cost of a known plan (sets the step size; without
+    one the target is 10 % above the best bound so far). A fixed number of steps, not a
+    time limit, so that the result reproduces (measured at 10,000 workloads: 300 steps in
+    0.6 s, bound $131M against the LP's $184M; no prices: $68M)."""
+    n = len(w_of_row)
+    if n == 0:  # workloads without rows are left out in every plan: 0 is a bound
+        return PricedCapacity(0.0, np.zeros(0), np.zeros(0))
     starts = np.flatnonzero(np.r_[True, w_of_row[1:] != w_of_row[:-1]])
     owners = w_of_row[starts]
-    counts = np.diff(np.r_[starts, len(w_of_row)])
+    counts = np.diff(np.r_[starts, n])
     need = demand[owners]
-    optional = ~np.isnan(value[owners])
-    worth = np.where(optional, value[owners], np.inf)
-    units_per_need = need[np.repeat(np.arange(len(starts)), counts)] / np.maximum(supply, 1e-12)
-    prices = np.zeros(len(capacity))
-    best, step_scale, since_best = -np.inf, 2.0, 0
-    for _ in range(iterations):
-        per_supply = (row_cost + prices[offering_of_row] * chips) / np.maximum(supply, 1e-12)
+    worth = np.where(np.isnan(value[owners]), np.inf, value[owners])
+    safe_supply = np.maximum(supply, 1e-12)
+    units_per_need = np.repeat(need, counts) / safe_supply
+
+    def choose(prices: np.ndarray) -> tuple[float, np.ndarray, np.ndarray, np.ndarray]:
+        """Bound, per-supply price per row, cheapest per workload, the row each takes
+        (-1: left out)."""
+        per_supply = (row_cost + prices[offering_of_row] * chips) / safe_supply
         cheapest = np.minimum.reduceat(per_supply, starts)
         alone = np.minimum(cheapest * need, worth)
-        bound = float(alone.sum() - prices @ capacity)
+        rows = np.flatnonzero(per_supply == np.repeat(cheapest, counts))
+        _, first = np.unique(w_of_row[rows], return_index=True)
+        taken = np.where(cheapest * need < worth, rows[first], -1)
+        return float(alone.sum() - prices @ capacity), per_supply, cheapest, taken
+
+    prices = np.zeros(len(capacity))
+    best, best_prices, step_scale, since_best = -np.inf, prices, 2.0, 0
+    for _ in range(iterations):
+        bound, _, _, taken = choose(prices)
         if bound > best + 1e-9 * abs(bound):
-            best, since_best = bound, 0
+            best, best_prices, since_best = bound, prices, 0
         else:
             since_best += 1
             if since_best >= 20:
                 step_scale, since_best = step_scale / 2, 0
         if step_scale < 1e-4:
             break
-        # chips each offering would hold if every workload took its cheapest row
-        taken = per_supply == np.repeat(cheapest, counts)
-        rows = np.flatnonzero(taken)
-        _, first = np.unique(w_of_row[rows], return_index=True)
-        rows = rows[first]
-        placed = (cheapest * need < worth)[np.searchsorted(owners, w_of_row[rows])]
-        rows = rows[placed]
+        rows = taken[taken >= 0]
         usage = np.bincount(offering_of_row[rows], weights=chips[rows] * units_per_need[rows],
                             minlength=len(capacity))
         slope = usage - capacity
@@ -308,5 +323,11 @@ def lagrangian_bound(row_cost: np.ndarray, w_of_row: np.ndarray, supply: np.ndar
         norm = float(slope @ slope)
         if norm == 0:
             break
-        prices = np.maximum(0.0, prices + step_scale * max(upper - bound, 0.0) / norm * slope)
-    return best
+        target = upper if upper is not None else best + 0.1 * abs(best)
+        prices = np.maximum(0.0, prices + step_scale * max(target - bound, 0.0) / norm * slope)
+    _, per_supply, cheapest, taken = choose(best_prices)
+    units = np.zeros(n)
+    rows = taken[taken >= 0]
+    units[rows] = units_per_need[rows]
+    reduced = (per_supply - np.repeat(cheapest, counts)) * safe_supply
+    return PricedCapacity(best, units, reduced)

@@ -17,7 +17,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -37,7 +37,7 @@ from placer.explain import (
 )
 from placer.model import BuiltModel, build_model
 from placer.plan import Plan, make_plan
-from placer.relax import lagrangian_bound, solve_relaxation
+from placer.relax import PricedCapacity, Relaxation, lagrangian_bound, solve_relaxation
 from placer.schema import Policy
 from placer.warmstart import Placement, complete_hint, warm_start
 
@@ -157,13 +157,8 @@ def solve_built_candidates(candidates: Candidates, policy: Policy, options: Solv
 
     with _interruptible() as stop:
         warm_started = time.perf_counter()
-        lp_bound_units, fallback, cut, lp_units = _warm_start(built, candidates, policy,
-                                                              options, stop)
-        no_lp_bound = None
-        if lp_bound_units is None and fallback is not None and not stop():
-            # the LP did not finish (100,000 workloads): a weaker bound that needs none
-            no_lp_bound = _lagrangian_bound(built, candidates, objective_units(
-                built, candidates, fallback.units, fallback.left_out))
+        lp_bound_units, fallback, cut, lp_units, no_lp_bound = _warm_start(
+            built, candidates, policy, options, stop)
         warm_s = time.perf_counter() - warm_started
         search_whole = built.builder.num_vars <= WHOLE_SEARCH_VARS
         core = CoreSearch()
@@ -252,10 +247,12 @@ def solve_built_candidates(candidates: Candidates, policy: Policy, options: Solv
 
 def _warm_start(built: BuiltModel, candidates: Candidates, policy: Policy,
                 options: SolveOptions, stop: Callable[[], bool]
-                ) -> tuple[float | None, Placement | None, bool, np.ndarray | None]:
-    """The LP bound (solver units), the warm-start plan when it keeps every rule (it is
-    also written into the model as a complete hint), whether a wall clock cut either
-    short (then the run may not reproduce), and the LP's units per candidate row."""
+                ) -> tuple[float | None, Placement | None, bool, np.ndarray | None,
+                           float | None]:
+    """The LP bound (solver units); the warm-start plan when it keeps every rule (it is
+    also written into the model as a complete hint); whether a wall clock cut either
+    short (then the run may not reproduce); the LP's units per candidate row; and, when
+    the LP did not finish, the Lagrangian bound (which then guides the warm start)."""
     lp_time = options.time_limit * 0.3
     relaxation = None
     lp_started = time.perf_counter()
@@ -265,13 +262,17 @@ def _warm_start(built: BuiltModel, candidates: Candidates, policy: Policy,
                                       unit_owner=candidates.rows["w"].to_numpy(),
                                       should_stop=stop)
     cut = relaxation is None and time.perf_counter() - lp_started >= lp_time * 0.99
-    lp_bound_units = None
+    lp_bound_units = no_lp_bound = None
     if relaxation is not None and relaxation.optimal:
         # a float LP bound: shave a hair off for rounding noise
         lp_bound_units = relaxation.objective - 1e-7 * abs(relaxation.objective)
+    elif relaxation is None and not stop():
+        # the LP did not finish (100,000 workloads): capacity prices stand in for it
+        relaxation = _priced_relaxation(built, candidates)
+        no_lp_bound = relaxation.objective
     lp_units = None if relaxation is None else relaxation.values[built.units]
     if not options.hint:
-        return lp_bound_units, None, cut, lp_units
+        return lp_bound_units, None, cut, lp_units, no_lp_bound
     start = warm_start(built, candidates, policy, relaxation,
                        time_budget=options.time_limit * 0.25, should_stop=stop)
     cut |= start.cut_by_time
@@ -279,8 +280,21 @@ def _warm_start(built: BuiltModel, candidates: Candidates, policy: Policy,
         # a hint that breaks a rule only sends CP-SAT repairing it (and CP-SAT 9.15
         # aborted doing so on a 100k-workload model whose search stopped while loading)
         built.model.clear_hints()
-        return lp_bound_units, None, cut, lp_units
-    return lp_bound_units, start, cut, lp_units
+        return lp_bound_units, None, cut, lp_units, no_lp_bound
+    return lp_bound_units, start, cut, lp_units, no_lp_bound
+
+
+def _priced_relaxation(built: BuiltModel, candidates: Candidates) -> Relaxation:
+    """The Lagrangian relaxation over capacity in the shape of an (unproven) LP solution:
+    its bound, each workload's choice at the best prices, and the priced reduced costs."""
+    started = time.perf_counter()
+    priced = _price_capacity(built, candidates)
+    values = np.zeros(built.builder.num_vars)
+    values[built.units] = priced.units
+    reduced = np.zeros(built.builder.num_vars)
+    reduced[built.units] = priced.reduced_costs
+    return Relaxation(optimal=False, objective=priced.bound, values=values,
+                      reduced_costs=reduced, time_s=time.perf_counter() - started)
 
 
 @dataclass
@@ -354,8 +368,9 @@ def _search_core(built: BuiltModel, candidates: Candidates, policy: Policy,
     return search
 
 
-def _lagrangian_bound(built: BuiltModel, candidates: Candidates, upper: float) -> float:
-    """relax.lagrangian_bound in solver units, with a hair off for rounding noise."""
+def _price_capacity(built: BuiltModel, candidates: Candidates,
+                    upper: float | None = None) -> PricedCapacity:
+    """relax.lagrangian_bound in solver units, with a hair off the bound for rounding."""
     rows, workloads = candidates.rows, candidates.workloads
     training = (rows["kind"] == "training").to_numpy()
     wl_training = (workloads["kind"] == "training").to_numpy()
@@ -364,13 +379,13 @@ def _lagrangian_bound(built: BuiltModel, candidates: Candidates, upper: float) -
     offerings = candidates.offerings["offering"].to_list()
     offering_of_row = rows["offering"].replace_strict(
         {o: i for i, o in enumerate(offerings)}, return_dtype=pl.Int64).to_numpy()
-    bound = lagrangian_bound(
+    priced = lagrangian_bound(
         built.row_cost_units.astype(np.float64), rows["w"].to_numpy(),
         np.where(training, 1.0, rows["unit_ref"].fill_null(1).to_numpy()),
         np.where(wl_training, 1.0, workloads["demand"].fill_null(0).to_numpy()), value,
         rows["unit_chips"].to_numpy().astype(np.float64), offering_of_row,
         candidates.offerings["capacity_chips"].to_numpy().astype(np.float64), upper)
-    return bound - 1e-7 * abs(bound)
+    return replace(priced, bound=priced.bound - 1e-7 * abs(priced.bound))
 
 
 def _left_out(built: BuiltModel, values: np.ndarray) -> np.ndarray:

@@ -337,12 +337,12 @@ def test_the_bound_without_an_lp_never_exceeds_the_optimum(problem):
     assume(expected is not None)
     built = build_model(candidates, problem.policy)
     engine = sys.modules["placer.solve"]
-    bound = engine._lagrangian_bound(built, candidates, upper=2 * expected * built.scale)
+    bound = engine._price_capacity(built, candidates, upper=2 * expected * built.scale).bound
     event("some bound" if bound > 0 else "zero bound")
     assert bound / built.scale <= expected * (1 + 1e-9) + 0.01
 
 
-def test_the_bound_without_an_lp_prices_a_full_offering():
+def test_the_bound_without_an_lp_prices_a_full_offering(monkeypatch):
     # Two equal gangs, room for one on the cheaper offering: with no price on its
     # capacity the bound is two cheap gangs; priced at the difference, it is one cheap
     # gang and one dear one, which is the optimum (by hand: max over the price p of
@@ -368,6 +368,14 @@ def test_the_bound_without_an_lp_prices_a_full_offering():
     assert plan.total_usd == pytest.approx(c1 + c2, abs=0.02)
     built = build_model(candidates, problem.policy)
     engine = sys.modules["placer.solve"]
-    bound = engine._lagrangian_bound(built, candidates, upper=plan.total_usd * built.scale)
+    bound = engine._price_capacity(built, candidates).bound
     assert bound / built.scale <= plan.total_usd + 0.01
     assert bound / built.scale == pytest.approx(c1 + c2, rel=0.01)
+    # wired in: with no LP and no search of the whole model, it is the plan's bound
+    monkeypatch.setattr(engine, "solve_relaxation", lambda *args, **kwargs: None)
+    monkeypatch.setattr(engine, "WHOLE_SEARCH_VARS", 0)
+    monkeypatch.setattr(engine, "CORE_MAX_SHARE", 1.0)
+    without_lp = solve(problem, time_limit=10)
+    assert without_lp.solver["lp_bound_usd"] is None
+    assert without_lp.total_usd == pytest.approx(c1 + c2, abs=0.02)
+    assert without_lp.bound_usd == pytest.approx(bound / built.scale, rel=1e-6)
