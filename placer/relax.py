@@ -7,6 +7,10 @@ the LP uses one or two), so the LP is solved by column generation: start from ea
 workload's cheapest rows, price the others with the duals, add those with a negative
 reduced cost, repeat until none is left. Elastic slacks (at a prohibitive price) keep
 each restricted LP feasible; if they stay in use at the end, the LP itself is infeasible.
+
+When even that does not finish in time (100,000 workloads), price_capacity stands in:
+a Lagrangian relaxation over capacity, solved by subgradient steps in a few seconds,
+weaker than the LP but a valid bound and a guide of the same shape.
 """
 
 from __future__ import annotations
@@ -253,7 +257,6 @@ def solve_relaxation(builder: ProtoBuilder, time_limit: float = 30.0,
     )
 
 
-
 @dataclass(frozen=True)
 class PricedCapacity:
     """The Lagrangian relaxation over capacity at the best prices found."""
@@ -263,7 +266,7 @@ class PricedCapacity:
     reduced_costs: np.ndarray  # per row: priced cost above the workload's cheapest
 
 
-def lagrangian_bound(row_cost: np.ndarray, w_of_row: np.ndarray, supply: np.ndarray,
+def price_capacity(row_cost: np.ndarray, w_of_row: np.ndarray, supply: np.ndarray,
                      demand: np.ndarray, value: np.ndarray, chips: np.ndarray,
                      offering_of_row: np.ndarray, capacity: np.ndarray,
                      upper: float | None = None, iterations: int = 300) -> PricedCapacity:

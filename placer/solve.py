@@ -37,7 +37,7 @@ from placer.explain import (
 )
 from placer.model import BuiltModel, build_model
 from placer.plan import Plan, make_plan
-from placer.relax import PricedCapacity, Relaxation, lagrangian_bound, solve_relaxation
+from placer.relax import PricedCapacity, Relaxation, price_capacity, solve_relaxation
 from placer.schema import Policy
 from placer.warmstart import Placement, complete_hint, warm_start
 
@@ -328,10 +328,7 @@ def _search_core(built: BuiltModel, candidates: Candidates, policy: Policy,
     0.3 s, 22.10M at 4.7 s, 21.95M at 5.7 s), while the whole model's search adds to the
     bound but not to the plan."""
     started = time.perf_counter()
-    inference = (candidates.rows["kind"] == "inference").to_numpy()
-    per_work = built.row_cost_units / np.where(
-        inference, np.maximum(candidates.rows["unit_ref"].to_numpy(), 1e-9), 1.0)
-    rows = core_rows(candidates, start.units, lp_units, per_work)
+    rows = core_rows(start.units, lp_units)
     if len(rows) > CORE_MAX_SHARE * candidates.rows.height:
         return CoreSearch()
     core = core_candidates(candidates, rows)
@@ -370,7 +367,7 @@ def _search_core(built: BuiltModel, candidates: Candidates, policy: Policy,
 
 def _price_capacity(built: BuiltModel, candidates: Candidates,
                     upper: float | None = None) -> PricedCapacity:
-    """relax.lagrangian_bound in solver units, with a hair off the bound for rounding."""
+    """relax.price_capacity in solver units, with a hair off the bound for rounding."""
     rows, workloads = candidates.rows, candidates.workloads
     training = (rows["kind"] == "training").to_numpy()
     wl_training = (workloads["kind"] == "training").to_numpy()
@@ -379,7 +376,7 @@ def _price_capacity(built: BuiltModel, candidates: Candidates,
     offerings = candidates.offerings["offering"].to_list()
     offering_of_row = rows["offering"].replace_strict(
         {o: i for i, o in enumerate(offerings)}, return_dtype=pl.Int64).to_numpy()
-    priced = lagrangian_bound(
+    priced = price_capacity(
         built.row_cost_units.astype(np.float64), rows["w"].to_numpy(),
         np.where(training, 1.0, rows["unit_ref"].fill_null(1).to_numpy()),
         np.where(wl_training, 1.0, workloads["demand"].fill_null(0).to_numpy()), value,
