@@ -289,16 +289,26 @@ def test_an_only_core_search_leaves_out_what_the_warm_start_left_out(monkeypatch
     assert check_plan(PlanDocument.model_validate(plan.to_dict()), problem) == []
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow,
-                                                                 HealthCheck.filter_too_much])
-@given(problem=small_problems())
-def test_searching_the_core_first_still_finds_the_optimum(problem):
-    # the core (LP and warm-start rows) is searched first, then the whole model: the plan
-    # is still the exhaustive search's optimum
+EXHAUSTIVE = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                            HealthCheck.filter_too_much])
+
+
+def feasible_with_optimum(problem) -> tuple:
+    """The candidate table and exhaustive-search optimum of a small feasible problem
+    (hypothesis skips the others)."""
     candidates = build_candidates(problem)
     assume(_combinations(candidates) <= 20_000)
     expected = brute_force(candidates, problem.policy)
     assume(expected is not None)
+    return candidates, expected
+
+
+@settings(EXHAUSTIVE, max_examples=40)
+@given(problem=small_problems())
+def test_searching_the_core_first_still_finds_the_optimum(problem):
+    # the core (LP and warm-start rows) is searched first, then the whole model: the plan
+    # is still the exhaustive search's optimum
+    candidates, expected = feasible_with_optimum(problem)
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(sys.modules["placer.solve"], "CORE_MAX_SHARE", 1.0)
         plan = solve(problem, time_limit=20, workers=1)
@@ -318,16 +328,12 @@ def test_the_core_holds_the_rows_of_the_warm_start_and_of_the_lp():
     assert core_rows(start, None).tolist() == [1, 4]
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow,
-                                                                 HealthCheck.filter_too_much])
+@settings(EXHAUSTIVE, max_examples=60)
 @given(problem=small_problems())
 def test_the_bound_without_an_lp_never_exceeds_the_optimum(problem):
     from placer.model import build_model
 
-    candidates = build_candidates(problem)
-    assume(_combinations(candidates) <= 20_000)
-    expected = brute_force(candidates, problem.policy)
-    assume(expected is not None)
+    candidates, expected = feasible_with_optimum(problem)
     built = build_model(candidates, problem.policy)
     engine = sys.modules["placer.solve"]
     bound = engine._price_capacity(built, candidates, upper=2 * expected * built.scale).bound
