@@ -157,14 +157,14 @@ def solve_built_candidates(candidates: Candidates, policy: Policy, options: Solv
 
     with _interruptible() as stop:
         warm_started = time.perf_counter()
-        lp_bound_units, fallback, cut, lp_units, no_lp_bound = _warm_start(
-            built, candidates, policy, options, stop)
+        start = _warm_start(built, candidates, policy, options, stop)
+        lp_bound_units, fallback, cut = start.lp_bound_units, start.plan, start.cut_by_time
         warm_s = time.perf_counter() - warm_started
         search_whole = built.builder.num_vars <= WHOLE_SEARCH_VARS
         core = CoreSearch()
         if fallback is not None and not stop():
             core = _search_core(built, candidates, policy, options, workers, fallback,
-                                lp_units,
+                                start.lp_units,
                                 time_left=options.time_limit - (time.perf_counter() - started),
                                 lp_bound_units=lp_bound_units, stop=stop,
                                 search_started=started)
@@ -177,7 +177,8 @@ def solve_built_candidates(candidates: Candidates, policy: Policy, options: Solv
         deterministic_limit = max(0.1, options.time_limit - core.deterministic_time)
         _set_parameters(solver, options, workers, time_left=time_left,
                         num_vars=built.builder.num_vars,
-                        deterministic_limit=deterministic_limit, after_core=core.rows > 0)
+                        deterministic_limit=deterministic_limit,
+                        bound_worker=built.builder.num_vars > SMALL_MODEL_VARS or core.rows > 0)
         reporter = _Progress(options.progress, built.scale, started)
         status, searched = cp_model.UNKNOWN, False
         # after a core searched to its end, the whole model gets the time left
@@ -214,8 +215,8 @@ def solve_built_candidates(candidates: Candidates, policy: Policy, options: Solv
     cp_bound = solver.best_objective_bound if searched else -np.inf
     bound_units = max(cp_bound if np.isfinite(cp_bound) else -np.inf,
                       lp_bound_units if lp_bound_units is not None else -np.inf)
-    if no_lp_bound is not None:
-        bound_units = max(bound_units, no_lp_bound)
+    if start.no_lp_bound is not None:
+        bound_units = max(bound_units, start.no_lp_bound)
     bound_usd = bound_units / built.scale if np.isfinite(bound_units) else None
     if found:
         values = np.fromiter(solver.response_proto.solution, dtype=np.int64)
@@ -245,14 +246,21 @@ def solve_built_candidates(candidates: Candidates, policy: Policy, options: Solv
         "infeasible: give it more time (--time-limit)"])
 
 
+@dataclass
+class WarmStart:
+    """What comes before the search, in solver units."""
+
+    lp_bound_units: float | None   # the LP's bound, when it was solved to the end
+    plan: Placement | None         # the warm start, when it keeps every rule (also the hint)
+    cut_by_time: bool              # a wall clock cut either short: may not reproduce
+    lp_units: np.ndarray | None    # the LP's (or the capacity prices') units per row
+    no_lp_bound: float | None      # when the LP did not finish, the Lagrangian bound
+
+
 def _warm_start(built: BuiltModel, candidates: Candidates, policy: Policy,
-                options: SolveOptions, stop: Callable[[], bool]
-                ) -> tuple[float | None, Placement | None, bool, np.ndarray | None,
-                           float | None]:
-    """The LP bound (solver units); the warm-start plan when it keeps every rule (it is
-    also written into the model as a complete hint); whether a wall clock cut either
-    short (then the run may not reproduce); the LP's units per candidate row; and, when
-    the LP did not finish, the Lagrangian bound (which then guides the warm start)."""
+                options: SolveOptions, stop: Callable[[], bool]) -> WarmStart:
+    """The LP relaxation (or capacity prices standing in for it), then a warm-start plan
+    guided by it, written into the model as a complete hint."""
     lp_time = options.time_limit * 0.3
     relaxation = None
     lp_started = time.perf_counter()
@@ -272,7 +280,7 @@ def _warm_start(built: BuiltModel, candidates: Candidates, policy: Policy,
         no_lp_bound = relaxation.objective
     lp_units = None if relaxation is None else relaxation.values[built.units]
     if not options.hint:
-        return lp_bound_units, None, cut, lp_units, no_lp_bound
+        return WarmStart(lp_bound_units, None, cut, lp_units, no_lp_bound)
     start = warm_start(built, candidates, policy, relaxation,
                        time_budget=options.time_limit * 0.25, should_stop=stop)
     cut |= start.cut_by_time
@@ -280,8 +288,8 @@ def _warm_start(built: BuiltModel, candidates: Candidates, policy: Policy,
         # a hint that breaks a rule only sends CP-SAT repairing it (and CP-SAT 9.15
         # aborted doing so on a 100k-workload model whose search stopped while loading)
         built.model.clear_hints()
-        return lp_bound_units, None, cut, lp_units, no_lp_bound
-    return lp_bound_units, start, cut, lp_units, no_lp_bound
+        return WarmStart(lp_bound_units, None, cut, lp_units, no_lp_bound)
+    return WarmStart(lp_bound_units, start, cut, lp_units, no_lp_bound)
 
 
 def _priced_relaxation(built: BuiltModel, candidates: Candidates) -> Relaxation:
@@ -339,7 +347,7 @@ def _search_core(built: BuiltModel, candidates: Candidates, policy: Policy,
     limit = max(0.1, time_left)
     _set_parameters(solver, options, workers, time_left=limit,
                     num_vars=model.builder.num_vars, deterministic_limit=options.time_limit,
-                    for_bound=False)
+                    bound_worker=False)
     # the core's bound is not the problem's: the live line shows the LP's
     reporter = _Progress(options.progress, model.scale, started=search_started,
                          bound_units=lp_bound_units)
@@ -424,9 +432,8 @@ def _ortools_version() -> str:
 
 def _set_parameters(solver: cp_model.CpSolver, options: SolveOptions, workers: int,
                     time_left: float, num_vars: int, deterministic_limit: float,
-                    for_bound: bool = True, after_core: bool = False) -> None:
-    """for_bound=False: a search for plans only (the core's bound is not reported);
-    after_core: the search follows a search of the core (whose plan is the hint)."""
+                    bound_worker: bool) -> None:
+    """bound_worker: add CP-SAT's worker with the fullest LP (for the bound)."""
     params = solver.parameters
     params.num_workers = workers
     params.random_seed = options.seed
@@ -438,8 +445,9 @@ def _set_parameters(solver: cp_model.CpSolver, options: SolveOptions, workers: i
     # bound $19.9M against $19.0M at 10 s); on small ones CP-SAT's own portfolio finds
     # better plans (100 workloads, three seeds: gap 13.0/7.4/14.9 % -> 4.2/6.9/8.3 %)
     # unless the core's search found them already (then the search is for the bound:
-    # 100 workloads, $1.510M against $1.466M).
-    if workers > 1 and for_bound and (num_vars > SMALL_MODEL_VARS or after_core):
+    # 100 workloads, $1.510M against $1.466M). Never in the core's search: its bound
+    # is not reported.
+    if workers > 1 and bound_worker:
         params.subsolvers.append("max_lp")
     # Presolve took 8 s on a 36k-variable model (1,000 workloads) before the search saw
     # the hint; lighter presolve starts the search at 3 s, none at 0.1 s.
