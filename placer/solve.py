@@ -181,8 +181,10 @@ def solve_built_candidates(candidates: Candidates, policy: Policy, options: Solv
                         bound_worker=built.builder.num_vars > SMALL_MODEL_VARS or core.rows > 0)
         reporter = _Progress(options.progress, built.scale, started)
         status, searched = cp_model.UNKNOWN, False
-        # after a core searched to its end, the whole model gets the time left
-        if search_whole and (core.rows == 0 or core.solved) and not stop():
+        # the whole model, when no core was searched or after one searched to its end;
+        # above WHOLE_SEARCH_VARS only when there is no plan at all to start from
+        if (core.rows == 0 or core.solved) and (search_whole or fallback is None) \
+                and not stop():
             status, searched = _run(solver, built.model, reporter, stop), True
         reporter.close()
 

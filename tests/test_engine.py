@@ -378,3 +378,21 @@ def test_the_bound_without_an_lp_prices_a_full_offering(monkeypatch):
     assert without_lp.solver["lp_bound_usd"] is None
     assert without_lp.total_usd == pytest.approx(c1 + c2, abs=0.02)
     assert without_lp.bound_usd == pytest.approx(bound / built.scale, rel=1e-6)
+
+
+def test_a_huge_model_without_a_warm_start_is_still_searched_whole(monkeypatch):
+    # above WHOLE_SEARCH_VARS only the core is searched, from the warm start; with no
+    # valid warm start there is no core, and the whole search is the only way to a plan
+    engine = sys.modules["placer.solve"]
+    original_warm_start = engine.warm_start
+
+    def leaves_everything_out(*args, **kwargs):
+        start = original_warm_start(*args, **kwargs)
+        start.units[:] = 0
+        return start
+
+    monkeypatch.setattr(engine, "warm_start", leaves_everything_out)
+    monkeypatch.setattr(engine, "WHOLE_SEARCH_VARS", 0)
+    plan = solve(load(EXAMPLES / "startup.yaml"), time_limit=30)
+    assert plan.solver["core_rows"] == 0
+    assert plan.status == "optimal"
