@@ -21,6 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import numpy as np
 import polars as pl
 
 from placer.geo import ISO_COUNTRIES, country_jurisdiction
@@ -74,6 +75,12 @@ class Candidates:
     funnel: pl.DataFrame        # w, workload, one count column per STAGES entry
     horizon_days: float
     carbon_usd_per_tonne: float
+
+
+def offering_ids(rows: pl.DataFrame, offerings: pl.DataFrame) -> np.ndarray:
+    """Per candidate row, the position of its offering in `offerings`."""
+    ids = {o: i for i, o in enumerate(offerings["offering"].to_list())}
+    return rows["offering"].replace_strict(ids, return_dtype=pl.Int64).to_numpy()
 
 
 def workload_tables(problem: Problem) -> WorkloadTables:

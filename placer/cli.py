@@ -11,7 +11,7 @@ import re
 import sys
 from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -66,7 +66,8 @@ def _say_phases(plan: Plan) -> None:
         markup=False)
 
 
-def _core_phase(solver: dict) -> str:
+def _core_phase(solver: dict[str, Any]) -> str:
+    """--verbose: the core search, when there was one."""
     if not solver.get("core_rows"):
         return ""
     return f"core of {solver['core_rows']:,} rows searched in {solver['core_s']:.2f} s; "

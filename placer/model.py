@@ -27,7 +27,7 @@ import numpy as np
 import polars as pl
 from ortools.sat.python import cp_model
 
-from placer.candidates import Candidates
+from placer.candidates import Candidates, offering_ids
 from placer.schema import DIMENSIONS, Policy
 
 COVERAGE_UNITS = 1000  # inference demand and supply in milli-H100s
@@ -296,18 +296,17 @@ def leave_nothing_behind(b: ProtoBuilder, rows: pl.DataFrame, units: np.ndarray,
 def respect_capacity(b: ProtoBuilder, rows: pl.DataFrame, offerings: pl.DataFrame,
                      units: np.ndarray, rules: dict[str, int] | None = None) -> None:
     """Per offering, the chips held by all placements stay within capacity."""
-    ids = {o: i for i, o in enumerate(offerings["offering"].to_list())}
-    oid = rows["offering"].replace_strict(ids, return_dtype=pl.Int64).to_numpy()
+    oid = offering_ids(rows, offerings)
     if len(oid) == 0:
         return
     chips = rows["unit_chips"].to_numpy()
     need = np.bincount(oid, weights=chips * rows["max_units"].to_numpy(),
-                       minlength=len(ids))
+                       minlength=offerings.height)
     capacity = offerings["capacity_chips"].to_numpy()
     binding = need > capacity  # constraints that cannot bind are left out
     keep = binding[oid]
     order = np.argsort(oid[keep], kind="stable")
-    lower = np.zeros(len(ids), dtype=np.int64)
+    lower = np.zeros(offerings.height, dtype=np.int64)
     enforce = None
     if rules is not None:
         names = offerings["offering"].to_list()

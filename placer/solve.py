@@ -25,7 +25,7 @@ import numpy as np
 import polars as pl
 from ortools.sat.python import cp_model
 
-from placer.candidates import Candidates, build_candidates
+from placer.candidates import Candidates, build_candidates, offering_ids
 from placer.check import candidate_violations
 from placer.core import core_candidates, core_rows
 from placer.errors import PlacerError
@@ -383,14 +383,12 @@ def _price_capacity(built: BuiltModel, candidates: Candidates,
     wl_training = (workloads["kind"] == "training").to_numpy()
     value = np.where(workloads["required"].to_numpy(), np.nan,
                      workloads["value_usd"].fill_null(0).to_numpy() * built.scale)
-    offerings = candidates.offerings["offering"].to_list()
-    offering_of_row = rows["offering"].replace_strict(
-        {o: i for i, o in enumerate(offerings)}, return_dtype=pl.Int64).to_numpy()
     priced = price_capacity(
         built.row_cost_units.astype(np.float64), rows["w"].to_numpy(),
         np.where(training, 1.0, rows["unit_ref"].fill_null(1).to_numpy()),
         np.where(wl_training, 1.0, workloads["demand"].fill_null(0).to_numpy()), value,
-        rows["unit_chips"].to_numpy().astype(np.float64), offering_of_row,
+        rows["unit_chips"].to_numpy().astype(np.float64),
+        offering_ids(rows, candidates.offerings),
         candidates.offerings["capacity_chips"].to_numpy().astype(np.float64), upper)
     return replace(priced, bound=priced.bound - 1e-7 * abs(priced.bound))
 

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import polars as pl
 
-from placer.candidates import Candidates
+from placer.candidates import Candidates, offering_ids
 from placer.model import cap_fraction
 
 if TYPE_CHECKING:
@@ -65,9 +65,7 @@ class Placement:
     @classmethod
     def empty(cls, candidates: Candidates, policy: Policy) -> Placement:
         rows = candidates.rows
-        offerings = candidates.offerings["offering"].to_list()
-        oid = rows["offering"].replace_strict({o: i for i, o in enumerate(offerings)},
-                                              return_dtype=pl.Int64).to_numpy()
+        oid = offering_ids(rows, candidates.offerings)
         key = pl.when(pl.col("port_ecosystem").is_null()).then(None).otherwise(
             pl.concat_str("port_key", "port_ecosystem", separator="\x00"))
         port_col = rows.select(key.alias("k"))["k"]
