@@ -157,6 +157,17 @@ def _give_every_workload_a_candidate(instance: Instance) -> None:
             if "port_usd" in instance.workloads[w] and "runs_on" in fix:
                 del instance.workloads[w]["port_usd"]
                 instance.workloads[w].pop("codebase", None)
+    # a gang still larger than every offering it may use: the nearest offering grows to hold it
+    funnel = build_candidates(problem_from_dict(instance.fleet(), catalog)).funnel
+    grow = funnel.filter(pl.col("capacity") == 0).group_by("nearest_offering").agg(
+        pl.col("nearest_gang").max())
+    needs = dict(zip(grow["nearest_offering"].to_list(), grow["nearest_gang"].to_list(),
+                     strict=True))
+    if needs:
+        offering = pl.concat_str("provider", "region", "chip", separator="/")
+        instance.capacities = instance.capacities.with_columns(
+            pl.max_horizontal("capacity_chips", offering.replace_strict(
+                needs, default=0, return_dtype=pl.Int64)).alias("capacity_chips"))
     # a spread rule no provider's instances can keep (8 H100s a provider when 70 % of the
     # demand is 6) makes the fleet infeasible: drop it
     built = build_candidates(problem_from_dict(instance.fleet(), catalog))

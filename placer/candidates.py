@@ -289,12 +289,15 @@ def _funnel(pairs: pl.DataFrame) -> pl.DataFrame:
         counts.append(survive.sum().alias(stage))
     fit_chips = (pl.col("memory_gb") / pl.col("hbm_gb") - EPS).ceil()
     before_capacity = passed["memory"]
+    # the nearest miss: the offering whose capacity falls least short of the gang there
+    shortfall = (pl.col("unit_chips") - pl.col("capacity_chips")).filter(before_capacity)
     return pairs.group_by("w", "workload", maintain_order=True).agg(
         pl.len().alias("offerings"),
         *counts,
         fit_chips.filter(passed["ecosystem"]).min().alias("memory_chips_min"),
-        pl.col("unit_chips").filter(before_capacity).min().alias("gang_chips_min"),
-        pl.col("capacity_chips").filter(before_capacity).max().alias("capacity_max"),
+        *(pl.col(c).filter(before_capacity).sort_by(shortfall).first().alias(alias)
+          for c, alias in (("offering", "nearest_offering"), ("unit_chips", "nearest_gang"),
+                           ("capacity_chips", "nearest_capacity"))),
     ).sort("w")
 
 
@@ -394,8 +397,9 @@ def candidates_from_table(table: pl.DataFrame, offerings: pl.DataFrame,
     funnel = order.select(pl.col("w").cast(pl.UInt32), "workload").with_columns(
         pl.Series("offerings", per_w), *[pl.Series(st, per_w) for st in STAGES],
         pl.lit(None, dtype=pl.Float64).alias("memory_chips_min"),
-        pl.lit(None, dtype=pl.Int64).alias("gang_chips_min"),
-        pl.lit(None, dtype=pl.Int64).alias("capacity_max"),
+        pl.lit(None, dtype=pl.String).alias("nearest_offering"),
+        pl.lit(None, dtype=pl.Int64).alias("nearest_gang"),
+        pl.lit(None, dtype=pl.Int64).alias("nearest_capacity"),
     )
     offers = offerings.select(
         "offering", pl.lit("").alias("provider"), pl.lit("").alias("chip_vendor"),

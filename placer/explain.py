@@ -70,9 +70,10 @@ def no_candidate_reasons(candidates: Candidates, pricing: str = "on_demand") -> 
                 f"offerings, " + ", ".join(steps))
         if row["capacity"] == 0 and row["memory"] > 0:
             if row["kind"] == "training":
-                text += (f": the gang needs at least {row['gang_chips_min']:,} chips and the "
-                         f"largest capacity among the {row['memory']} is "
-                         f"{row['capacity_max']:,}")
+                text += (f": the gang is larger than the capacity of each of the "
+                         f"{row['memory']}; nearest: {row['nearest_offering']} holds "
+                         f"{row['nearest_capacity']:,} chips, the gang needs "
+                         f"{row['nearest_gang']:,} there")
             else:
                 text += (f": the largest capacity among the {row['memory']} holds no whole "
                          "instance")

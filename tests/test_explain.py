@@ -30,8 +30,9 @@ workloads:
 workloads:
   - {name: job, kind: training, chip_hours: 3000000, deadline_days: 7}
 """, ["job: no offering passes its rules — of 71 offerings, sold on_demand leaves 70, "
-      "ecosystem cuda (or a port_usd entry) leaves 42, capacity leaves 0: the gang needs at "
-      "least 5,832 chips and the largest capacity among the 42 is 2,048"]),
+      "ecosystem cuda (or a port_usd entry) leaves 42, capacity leaves 0: the gang is larger "
+      "than the capacity of each of the 42; nearest: azure/eastus/gb200 holds 2,048 chips, "
+      "the gang needs 5,832 there"]),
     ("sovereign", """
 workloads:
   - {name: job, kind: inference, chips: 2, residency: [DE], sovereign: true}
