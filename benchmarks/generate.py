@@ -175,11 +175,13 @@ def _give_every_workload_a_candidate(instance: Instance) -> None:
     for w in _unspreadable(rows.join(built.workloads.select("w", "demand"), on="w"),
                            instance.workloads):
         del instance.workloads[w]["spread"]
-    # an offering must hold the gangs that can run nowhere else
+    # an offering must hold the gangs and serving fleets that can run nowhere else
+    instances = (built.workloads["demand"].gather(rows["w"]) / rows["unit_ref"] - 1e-9).ceil()
     forced = (
-        rows.filter(pl.col("kind") == "training")
-        .filter(pl.len().over("w") == 1)
-        .group_by("provider", "region", "chip").agg(pl.col("unit_chips").sum().alias("forced"))
+        rows.with_columns(pl.when(pl.col("kind") == "training").then(pl.col("unit_chips"))
+                          .otherwise(instances * pl.col("unit_chips")).alias("chips"))
+        .filter(pl.col("offering").n_unique().over("w") == 1)
+        .group_by("provider", "region", "chip").agg(pl.col("chips").sum().alias("forced"))
     )
     instance.capacities = (
         instance.capacities.join(forced, on=["provider", "region", "chip"], how="left")

@@ -224,14 +224,14 @@ def solve_built_candidates(candidates: Candidates, policy: Policy, options: Solv
         values = np.fromiter(solver.response_proto.solution, dtype=np.int64)
         units = values[built.units]
         left_out = _left_out(built, values)
-        if fallback is None or status == cp_model.OPTIMAL or \
+        if fallback is None or \
                 objective_units(built, candidates, units, left_out) <= \
                 objective_units(built, candidates, fallback.units, fallback.left_out):
             info |= {"objective_units": round(solver.objective_value),
                      "bound_units": round(bound_units)}
             return make_plan(
                 candidates, units, left_out, _ports_used(built, candidates, units),
-                status="optimal" if status == cp_model.OPTIMAL else "feasible",
+                status="optimal" if _proved_optimal(status, solver) else "feasible",
                 bound_usd=bound_usd, solver=info, pricing=policy.pricing, caps=caps,
                 unplaced_reasons=reasons)
     if fallback is not None:
@@ -498,7 +498,7 @@ def _run(solver: cp_model.CpSolver, model: cp_model.CpModel,
 
 def _stop_reason(status: int, solver: cp_model.CpSolver, options: SolveOptions,
                  deterministic_limit: float, interrupted: bool) -> str:
-    if status == cp_model.OPTIMAL:
+    if _proved_optimal(status, solver):
         return "optimal"
     if status == cp_model.INFEASIBLE:
         return "infeasible"
@@ -509,6 +509,12 @@ def _stop_reason(status: int, solver: cp_model.CpSolver, options: SolveOptions,
     if options.deterministic and solver.deterministic_time >= deterministic_limit * 0.999:
         return "deterministic time limit"
     return "time limit"
+
+
+def _proved_optimal(status: int, solver: cp_model.CpSolver) -> bool:
+    """OPTIMAL with no gap left: CP-SAT also says OPTIMAL when it stops at the gap limit."""
+    return status == cp_model.OPTIMAL and \
+        solver.objective_value - solver.best_objective_bound < 1  # integer objective
 
 
 def _own_gap(solver: cp_model.CpSolver) -> float:

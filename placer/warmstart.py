@@ -323,8 +323,9 @@ def greedy(candidates: Candidates, policy: Policy, lp_units: np.ndarray | None =
 
 
 def make_room(p: Placement, candidates: Candidates, deadline: _Deadline | None = None) -> None:
-    """Place the required workloads the greedy pass could not fit, by moving training gangs
-    off a full offering to their next-best rows (an ejection chain one move deep).
+    """Place the required workloads the greedy pass could not fit, by moving other
+    workloads off a full offering to their next-best rows (an ejection chain one move
+    deep).
 
     With tight capacities a first-come placement strands a big gang while smaller ones
     sit where it alone could go; the LP's rounding mostly avoids it, cheapest-first does
@@ -363,32 +364,36 @@ def _unplaced_required(p: Placement, optional: np.ndarray) -> np.ndarray:
 
 def _evict(p: Placement, info: _Workloads, offering: int, deficit: int
            ) -> list[tuple[list[Step], list[Step]]] | None:
-    """Move training gangs off `offering` (cheapest extra cost first) until `deficit` chips
-    are free; the moves made, or None (and nothing moved) when that is not possible."""
+    """Move workloads off `offering` (a gang, or a serving workload's instances there; the
+    least extra cost per chip freed first) until `deficit` chips are free; the moves made,
+    or None (and nothing moved) when that is not possible."""
     if deficit <= 0:
         return []
     on_it = p.offering_id == offering
-    here = np.flatnonzero((p.units > 0) & on_it & (p.ref == 0))
     options = []
-    for r in here.tolist():
-        w = int(p.w_of_row[r])
-        p.unplace([(r, 1)])
-        alt = p.best_training(w, banned=on_it)
-        p.place([(r, 1)])
+    for r in np.flatnonzero((p.units > 0) & on_it).tolist():
+        w, moving = int(p.w_of_row[r]), [(r, int(p.units[r]))]
+        p.unplace(moving)
+        alt = info.best(p, w, banned=on_it)
+        p.place(moving)
         if alt is not None:
-            options.append((p.marginal_cost(alt) - p.cost[r] - p.egress[r], r, w))
+            extra = p.marginal_cost(alt) - moving[0][1] * p.cost[r] - p.egress[r]
+            options.append((extra / (moving[0][1] * p.chips[r]), r, w))
     moved: list[tuple[list[Step], list[Step]]] = []
     for _, r, w in sorted(options):
         if deficit <= 0:
             break
-        p.unplace([(r, 1)])
-        alt = p.best_training(w, banned=on_it)
+        if p.units[r] == 0:
+            continue
+        moving = [(r, int(p.units[r]))]
+        p.unplace(moving)
+        alt = info.best(p, w, banned=on_it)
         if alt is None:
-            p.place([(r, 1)])
+            p.place(moving)
             continue
         p.place(alt)
-        moved.append(([(r, 1)], alt))
-        deficit -= int(p.chips[r])
+        moved.append((moving, alt))
+        deficit -= moving[0][1] * int(p.chips[r])
     if deficit > 0:
         for old, new in reversed(moved):
             p.unplace(new)

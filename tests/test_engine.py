@@ -227,7 +227,9 @@ def test_workload_without_any_candidate_is_explained():
     assert plan.explanation[0].startswith("huge-eu: no offering passes its rules — of 71 "
                                           "offerings, sold on_demand leaves 70, residency EU "
                                           "leaves ")
-    assert "capacity leaves 0: the gang needs at least" in plan.explanation[0]
+    assert plan.explanation[0].endswith(
+        "capacity leaves 0: the gang is larger than the capacity of each of the 19; nearest: "
+        "aws/eu-west-3/b200 holds 512 chips, the gang needs 10,320 there")
 
 
 def test_lp_bound_counts_whole_instances():
@@ -396,3 +398,30 @@ def test_a_huge_model_without_a_warm_start_is_still_searched_whole(monkeypatch):
     plan = solve(load(EXAMPLES / "startup.yaml"), time_limit=30)
     assert plan.solver["core_rows"] == 0
     assert plan.status == "optimal"
+
+
+def test_making_room_for_a_gang_moves_serving_instances_off_its_only_offering():
+    # The warm start's repair: seeweb is full of serving instances that could run on
+    # verda too, and the gang may only run on seeweb (residency IT). Before, only gangs
+    # were moved, and the warm start left the gang out (seen on a generated fleet).
+    from placer.warmstart import Placement, make_room
+
+    two = PRICED.filter(pl.col("offering").is_in(["seeweb/it-fr2/h100", "verda/fin-02/h100"]))
+    two = two.with_columns(pl.when(pl.col("offering") == "seeweb/it-fr2/h100").then(8)
+                           .otherwise(pl.col("capacity_chips")).alias("capacity_chips"))
+    fleet = {"workloads": [
+        {"name": "gang", "kind": "training", "chip_hours": 2000, "min_chips": 8,
+         "deadline_days": 30, "residency": ["IT"]},
+        {"name": "serve", "kind": "inference", "chips": 8}]}
+    problem = problem_from_dict(fleet, catalog=default_catalog().with_offerings(two))
+    candidates = build_candidates(problem)
+    rows = candidates.rows.with_row_index("r")
+    row = {(w, o): r for r, w, o in rows.select("r", "workload", "offering").iter_rows()}
+    placement = Placement.empty(candidates, problem.policy)
+    placement.place([(row["serve", "seeweb/it-fr2/h100"], 8)])
+    make_room(placement, candidates)
+    assert {(w, o): int(placement.units[r]) for (w, o), r in row.items()} == {
+        ("gang", "seeweb/it-fr2/h100"): 1, ("serve", "seeweb/it-fr2/h100"): 0,
+        ("serve", "verda/fin-02/h100"): 8}
+    assert candidate_violations(candidates, placement.units, placement.left_out,
+                                problem.policy) == []

@@ -52,3 +52,14 @@ def test_ctrl_c_returns_the_best_plan_so_far(fleet_1k, delay):
     assert plan["status"] == "feasible"
     assert plan["solver"]["stop_reason"] == "interrupted"
     assert plan["solver"]["deterministic"] is False
+
+
+def test_a_stop_at_the_gap_limit_is_not_called_optimal():
+    # CP-SAT says OPTIMAL when it reaches relative_gap_limit; placer must not
+    from benchmarks.run import fleet_problem
+    from placer.solve import solve
+
+    plan = solve(fleet_problem(100, seed=0), time_limit=20, gap=0.5)
+    assert plan.status == "feasible"
+    assert plan.solver["stop_reason"] == "gap limit"
+    assert 0 < plan.gap <= 0.5
