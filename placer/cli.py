@@ -70,7 +70,9 @@ def _core_phase(solver: dict[str, Any]) -> str:
     """--verbose: the core search, when there was one."""
     if not solver.get("core_rows"):
         return ""
-    return f"core of {solver['core_rows']:,} rows searched in {solver['core_s']:.2f} s; "
+    searches = solver.get("core_searches", 1)
+    how = f" by {searches:,} neighbourhoods" if searches > 1 else ""
+    return f"core of {solver['core_rows']:,} rows searched{how} in {solver['core_s']:.2f} s; "
 
 
 class TableFormat(str, Enum):

@@ -591,6 +591,8 @@ class SolverInfo(Strict):
     core_rows: int = Field(default=0, description="candidate rows of the core searched "
                            "first (0: none; only models above 5,000 variables have one)")
     core_s: float = 0.0
+    core_searches: int = Field(default=0, description="searches of the core: 1, or how many "
+                               "neighbourhoods of a large core were re-solved")
     workers: int
     seed: int
     time_limit_s: float | None

@@ -425,3 +425,59 @@ def test_making_room_for_a_gang_moves_serving_instances_off_its_only_offering():
         ("serve", "verda/fin-02/h100"): 8}
     assert candidate_violations(candidates, placement.units, placement.left_out,
                                 problem.policy) == []
+
+
+def _fleet(n: int):
+    from benchmarks.run import fleet_problem
+
+    return fleet_problem(n, seed=0)
+
+
+def test_neighbourhood_search_improves_the_warm_start_and_keeps_every_rule(monkeypatch):
+    engine = sys.modules["placer.solve"]
+    problem = _fleet(300)
+    monkeypatch.setattr(engine, "WHOLE_SEARCH_VARS", 0)
+    monkeypatch.setattr(engine, "_search_core", lambda *args, **kwargs: engine.CoreSearch())
+    warm_only = solve(problem, time_limit=6)
+    monkeypatch.undo()
+    monkeypatch.setattr(engine, "LNS_ABOVE_WORKLOADS", 10)
+    plan = solve(problem, time_limit=6)
+    assert plan.solver["core_searches"] > 1
+    assert plan.total_usd < warm_only.total_usd
+    assert check_plan(PlanDocument.model_validate(plan.to_dict()), problem) == []
+
+
+def test_neighbourhood_search_on_a_deterministic_budget_repeats_itself():
+    from placer.core import core_candidates, core_rows
+    from placer.lns import improve_by_neighbourhoods
+    from placer.model import build_model
+    from placer.relax import solve_relaxation
+    from placer.warmstart import complete_hint, warm_start
+
+    problem = _fleet(300)
+    candidates = build_candidates(problem)
+    built = build_model(candidates, problem.policy)
+    relaxation = solve_relaxation(built.builder, unit_vars=built.units,
+                                  unit_owner=candidates.rows["w"].to_numpy())
+    start = warm_start(built, candidates, problem.policy, relaxation, time_budget=60)
+    rows = core_rows(start.units, relaxation.values[built.units])
+    core = core_candidates(candidates, rows)
+    model = build_model(core, problem.policy)
+    complete_hint(model, core, start.units[rows], start.left_out)
+    hint = model.model.proto.solution_hint
+    values = np.zeros(model.builder.num_vars, dtype=np.int64)
+    values[list(hint.vars)] = list(hint.values)
+    objective = int(model.builder.objective() @ values)
+
+    def run():
+        return improve_by_neighbourhoods(model, core.rows["w"].to_numpy(), values, objective,
+                                         budget_s=1.5, wall_s=120, seed=3,
+                                         stop=lambda: False)
+
+    first, second = run(), run()
+    assert not first.cut_by_time
+    assert first.objective < objective
+    assert first.objective == int(model.builder.objective() @ first.values)
+    assert second.objective == first.objective
+    assert np.array_equal(second.values, first.values)
+    assert first.deterministic_time >= 1.5
