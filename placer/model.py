@@ -154,6 +154,18 @@ class BuiltModel:
         return self.builder.model
 
 
+@dataclass(frozen=True)
+class Held:
+    """What the workloads held in place spend and use, when a model is built for the
+    others only (placer.lns): the rules that sum over the whole fleet count it too.
+    In solver units of the model being built (its `scale` must be given)."""
+
+    spend_units: dict[str, dict[str, int]]  # per capped dimension: compute spend per group
+    total_units: int                        # compute spend
+    cash_units: int                         # compute + egress + ports (for the budget)
+    providers: frozenset[str]               # providers carrying some placement
+
+
 def choose_scale(rows: pl.DataFrame, workloads: pl.DataFrame) -> float:
     """Units per USD: cents unless the largest conceivable spend would overflow int64."""
     worst = float(
@@ -364,6 +376,7 @@ def spread_inference_across_providers(b: ProtoBuilder, rows: pl.DataFrame,
     spread = workloads.filter(
         (pl.col("kind") == "inference")
         & ((pl.col("spread_min_providers") > 1) | (pl.col("spread_max_fraction") < 1))
+        & pl.col("w").is_in(rows["w"].unique().implode())  # not those held elsewhere
     )
     if spread.height == 0:
         return None
@@ -443,23 +456,37 @@ def cap_fraction(share: float) -> Fraction:
 
 
 def cap_lock_in_shares(b: ProtoBuilder, total: int, spend: dict[str, pl.DataFrame],
-                       policy: Policy, rules: dict[str, int] | None = None
-                       ) -> dict[str, Fraction]:
-    """den * spend_g <= num * total for every group g of every capped dimension."""
+                       policy: Policy, rules: dict[str, int] | None = None,
+                       held: Held | None = None) -> dict[str, Fraction]:
+    """den * spend_g <= num * total for every group g of every capped dimension (with
+    what held workloads spend added to both sides)."""
     caps = {}
     for dim, frame in spend.items():
         cap = cap_fraction(getattr(policy.max_share, dim))
         caps[dim] = cap
         lit = b.rule(rules, f"max_share.{dim}")
-        for var in frame["var"].to_list():
-            b.add_linear([var, total], [cap.denominator, -cap.numerator], -INT64_SAFE, 0, lit)
+        held_spend = held.spend_units.get(dim, {}) if held is not None else {}
+        held_total = held.total_units if held is not None else 0
+        for key, var in zip(frame["key"].to_list(), frame["var"].to_list(), strict=True):
+            rhs = cap.numerator * held_total - cap.denominator * held_spend.get(key, 0)
+            b.add_linear([var, total], [cap.denominator, -cap.numerator], -INT64_SAFE, rhs,
+                         lit)
+        # a group only held workloads spend on: the others' spend must dilute it enough
+        for key in sorted(set(held_spend) - set(frame["key"].to_list())):
+            rhs = cap.numerator * held_total - cap.denominator * held_spend[key]
+            if rhs < 0:
+                b.add_linear([total], [-cap.numerator], -INT64_SAFE, rhs, lit)
     return caps
 
 
 def use_min_providers(b: ProtoBuilder, rows: pl.DataFrame, units: np.ndarray,
-                      minimum: int, rules: dict[str, int] | None = None) -> pl.DataFrame:
-    """At least `minimum` providers carry some placement (hence some compute spend)."""
+                      minimum: int, rules: dict[str, int] | None = None,
+                      already: frozenset[str] = frozenset()) -> pl.DataFrame:
+    """At least `minimum` providers carry some placement (hence some compute spend);
+    those `already` used (by held workloads) count without any placement here."""
     providers, gid = group_ids(rows["provider"])
+    counted = np.array([p not in already for p in providers], dtype=bool)
+    minimum -= len(already)
     lits = b.new_bools(len(providers))
     # used_p - sum_{r in p} n_r <= 0
     groups = np.concatenate((gid, np.arange(len(providers))))
@@ -470,7 +497,9 @@ def use_min_providers(b: ProtoBuilder, rows: pl.DataFrame, units: np.ndarray,
     lower = np.full(len(providers), -INT64_SAFE, dtype=np.int64)
     b.add_grouped(groups[order], variables[order], coeffs[order], lower,
                   np.zeros(len(providers), dtype=np.int64))
-    b.add_linear(lits, [1] * len(lits), minimum, INT64_SAFE, b.rule(rules, "min_providers"))
+    if minimum > 0:
+        b.add_linear(lits[counted], [1] * int(counted.sum()), minimum, INT64_SAFE,
+                     b.rule(rules, "min_providers"))
     return pl.DataFrame({"provider": providers, "var": lits})
 
 
@@ -501,15 +530,25 @@ def respect_budget(b: ProtoBuilder, total_compute: int, used: np.ndarray, egress
                         b.rule(rules, "budget_usd"))
 
 
-def build_model(candidates: Candidates, policy: Policy, explain: bool = False) -> BuiltModel:
+def force_unplaced(built: BuiltModel, placed_w: set[int]) -> None:
+    """Optional workloads with no candidate row (here) are left out."""
+    for w, var in enumerate(built.unplaced.tolist()):
+        if var >= 0 and w not in placed_w:
+            built.builder.add_linear([var], [1], 1, 1)
+
+
+def build_model(candidates: Candidates, policy: Policy, explain: bool = False,
+                scale: float | None = None, held: Held | None = None) -> BuiltModel:
     """The whole CP-SAT model for a candidate table and a policy.
 
     explain=True switches each rule (capacity of an offering, a lock-in cap,
     min_providers, budget, a workload's spread) on through its own literal, in
     `rule_literals`, so that assumptions can find which rules cannot hold together.
+    scale and held: a model of some workloads while the others are held in place
+    (placer.lns) counts money exactly as the model of all of them does.
     """
     rows, workloads = candidates.rows, candidates.workloads
-    scale = choose_scale(rows, workloads)
+    scale = choose_scale(rows, workloads) if scale is None else scale
     rules: dict[str, int] | None = {} if explain else None
     b = ProtoBuilder()
     units = b.new_vars(np.zeros(rows.height, dtype=np.int64), rows["max_units"].to_numpy())
@@ -532,15 +571,17 @@ def build_model(candidates: Candidates, policy: Policy, explain: bool = False) -
         spread = spread_inference_across_providers(b, rows, workloads, units, unplaced, rules)
     total, spend = track_spend(b, rows, units, compute, policy)
     with b.tagged("cap"):
-        caps = cap_lock_in_shares(b, total, spend, policy, rules)
+        caps = cap_lock_in_shares(b, total, spend, policy, rules, held)
     providers = None
     if policy.min_providers is not None:
         with b.tagged("min_providers"):
-            providers = use_min_providers(b, rows, units, policy.min_providers, rules)
+            providers = use_min_providers(b, rows, units, policy.min_providers, rules,
+                                          held.providers if held is not None else frozenset())
     if policy.budget_usd is not None:
         with b.tagged("budget"):
             respect_budget(b, total, used, egress, ports, port_cost,
-                           math.floor(policy.budget_usd * scale), rules)
+                           math.floor(policy.budget_usd * scale)
+                           - (held.cash_units if held is not None else 0), rules)
     value = _to_units(workloads["value_usd"].fill_null(0), scale)
     if not explain:
         minimise_total_cost(b, units, row_cost, used, egress, ports, port_cost, unplaced, value)

@@ -36,9 +36,15 @@ from placer.explain import (
     no_candidate_reasons,
 )
 from placer.lns import free_workloads, improve_by_neighbourhoods
-from placer.model import BuiltModel, build_model
+from placer.model import BuiltModel, build_model, force_unplaced
 from placer.plan import Plan, make_plan
-from placer.relax import PricedCapacity, Relaxation, price_capacity, solve_relaxation
+from placer.relax import (
+    FULL_LP_COLUMNS,
+    PricedCapacity,
+    Relaxation,
+    price_capacity,
+    solve_relaxation,
+)
 from placer.schema import Policy
 from placer.warmstart import Placement, complete_hint, warm_start
 
@@ -58,6 +64,10 @@ CORE_MAX_SHARE = 0.5
 # at once solves the core (to optimality) in 5 s.
 LNS_ABOVE_WORKLOADS = 200
 WHOLE_SEARCH_VARS = 1_000_000
+# The LP relaxation's time per candidate row, measured on the generated fleets: 18 s for
+# 335k rows (10,000 workloads, solved whole); at 3.35M rows (100,000, by column
+# generation) the first restricted LP alone took 127 s.
+LP_SECONDS_PER_ROW = 5.4e-5
 LIGHT_PRESOLVE_VARS = 20_000
 NO_PRESOLVE_VARS = 200_000
 ProgressFn = Callable[[dict[str, Any]], None]
@@ -157,7 +167,7 @@ def solve_built_candidates(candidates: Candidates, policy: Policy, options: Solv
 
     build_started = time.perf_counter()
     built = build_model(candidates, policy)
-    _force_unplaced(built, candidates, placed_w)
+    force_unplaced(built, placed_w)
     build_s = time.perf_counter() - build_started
 
     with _interruptible() as stop:
@@ -272,7 +282,7 @@ def _warm_start(built: BuiltModel, candidates: Candidates, policy: Policy,
     lp_time = options.time_limit * 0.3
     relaxation = None
     lp_started = time.perf_counter()
-    if not stop():
+    if not stop() and lp_within_reach(candidates.rows.height, lp_time):
         relaxation = solve_relaxation(built.builder, time_limit=lp_time,
                                       unit_vars=built.units,
                                       unit_owner=candidates.rows["w"].to_numpy(),
@@ -298,6 +308,12 @@ def _warm_start(built: BuiltModel, candidates: Candidates, policy: Policy,
         built.model.clear_hints()
         return WarmStart(lp_bound_units, None, cut, lp_units, no_lp_bound)
     return WarmStart(lp_bound_units, start, cut, lp_units, no_lp_bound)
+
+
+def lp_within_reach(rows: int, seconds: float) -> bool:
+    """Whether the LP relaxation may finish in time; when it cannot, its time goes to
+    the search instead (100,000 workloads, 300 s: 90 s of LP that never finished)."""
+    return rows <= FULL_LP_COLUMNS or rows * LP_SECONDS_PER_ROW <= seconds
 
 
 def _priced_relaxation(built: BuiltModel, candidates: Candidates) -> Relaxation:
@@ -351,32 +367,31 @@ def _search_core(built: BuiltModel, candidates: Candidates, policy: Policy,
         return CoreSearch()
     core = core_candidates(candidates, rows)
     model = build_model(core, policy)
-    _force_unplaced(model, core, set(core.rows["w"].unique().to_list()))
+    force_unplaced(model, set(core.rows["w"].unique().to_list()))
     complete_hint(model, core, start.units[rows], start.left_out)
     # the core's bound is not the problem's: the live line shows the LP's
     reporter = _Progress(options.progress, model.scale, started=search_started,
                          bound_units=lp_bound_units)
-    w_of_row = core.rows["w"].to_numpy()
-    if len(free_workloads(model, w_of_row)) > LNS_ABOVE_WORKLOADS:
-        search, values = _core_by_neighbourhoods(model, w_of_row, options, time_left, stop,
-                                                 reporter)
+    if len(free_workloads(core)) > LNS_ABOVE_WORKLOADS:
+        search, found = _core_by_neighbourhoods(
+            core, policy, model, Found(start.units[rows], start.left_out), options, time_left,
+            stop, reporter)
     else:
-        search, values = _core_at_once(model, options, workers, time_left, stop, reporter)
+        search, found = _core_at_once(model, options, workers, time_left, stop, reporter)
     reporter.close()
     search.rows = len(rows)
-    if values is not None:
+    if found is not None:
         units = np.zeros(candidates.rows.height, dtype=np.int64)
-        units[rows] = values[model.units]
-        left_out = _left_out(model, values)
-        if objective_units(built, candidates, units, left_out) < \
+        units[rows] = found.units
+        if objective_units(built, candidates, units, found.left_out) < \
                 objective_units(built, candidates, start.units, start.left_out):
-            search.found = Found(units, left_out)
+            search.found = Found(units, found.left_out)
     search.time_s = time.perf_counter() - started
     return search
 
 
 def _core_at_once(model: BuiltModel, options: SolveOptions, workers: int, time_left: float,
-                  stop: _Interrupt, reporter: _Progress) -> tuple[CoreSearch, np.ndarray | None]:
+                  stop: _Interrupt, reporter: _Progress) -> tuple[CoreSearch, Found | None]:
     """One CP-SAT search of the core, from the hint."""
     solver = cp_model.CpSolver()
     _set_parameters(solver, options, workers, time_left=max(0.1, time_left),
@@ -393,29 +408,26 @@ def _core_at_once(model: BuiltModel, options: SolveOptions, workers: int, time_l
                                                                options.time_limit, options.gap))
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         return search, None
-    return search, np.fromiter(solver.response_proto.solution, dtype=np.int64)
+    values = np.fromiter(solver.response_proto.solution, dtype=np.int64)
+    return search, Found(values[model.units], _left_out(model, values))
 
 
-def _core_by_neighbourhoods(model: BuiltModel, w_of_row: np.ndarray, options: SolveOptions,
-                            time_left: float, stop: _Interrupt, reporter: _Progress
-                            ) -> tuple[CoreSearch, np.ndarray | None]:
+def _core_by_neighbourhoods(core: Candidates, policy: Policy, model: BuiltModel,
+                            start: Found, options: SolveOptions, time_left: float,
+                            stop: _Interrupt, reporter: _Progress) -> tuple[CoreSearch, Found]:
     """Many small searches of the core, each re-placing a few workloads (placer.lns)."""
-    hint = model.model.proto.solution_hint
-    values = np.zeros(model.builder.num_vars, dtype=np.int64)
-    values[np.fromiter(hint.vars, dtype=np.int64)] = np.fromiter(hint.values, dtype=np.int64)
-    objective = int(model.builder.objective() @ values)
+    reporter.best = objective_units(model, core, start.units, start.left_out) / model.scale
 
-    def better(units: int) -> None:
-        reporter.best = units / model.scale
+    def better(saving_units: int) -> None:
+        reporter.best -= saving_units / model.scale
 
-    better(objective)
     improved = improve_by_neighbourhoods(
-        model, w_of_row, values, objective, budget_s=options.time_limit,
+        core, policy, model, start.units, start.left_out, budget_s=options.time_limit,
         wall_s=max(0.1, time_left), seed=options.seed, stop=stop, on_better=better)
     search = CoreSearch(status="FEASIBLE", searches=improved.searches,
                         deterministic_time=improved.deterministic_time,
                         cut_by_time=improved.cut_by_time)
-    return search, improved.values
+    return search, Found(improved.units, improved.left_out)
 
 
 def _price_capacity(built: BuiltModel, candidates: Candidates,
@@ -587,13 +599,6 @@ def _stopped_by_wall(status: int, solver: cp_model.CpSolver, deterministic_limit
             _own_gap(solver) <= gap_limit + 1e-12:
         return False
     return solver.deterministic_time < deterministic_limit * 0.999
-
-
-def _force_unplaced(built: BuiltModel, candidates: Candidates, placed_w: set[int]) -> None:
-    """Optional workloads with no candidate at all are left out."""
-    for w, var in enumerate(built.unplaced.tolist()):
-        if var >= 0 and w not in placed_w:
-            built.builder.add_linear([var], [1], 1, 1)
 
 
 def _ports_used(built: BuiltModel, candidates: Candidates, units: np.ndarray) -> pl.DataFrame:

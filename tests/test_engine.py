@@ -452,7 +452,7 @@ def test_neighbourhood_search_on_a_deterministic_budget_repeats_itself():
     from placer.lns import improve_by_neighbourhoods
     from placer.model import build_model
     from placer.relax import solve_relaxation
-    from placer.warmstart import complete_hint, warm_start
+    from placer.warmstart import warm_start
 
     problem = _fleet(300)
     candidates = build_candidates(problem)
@@ -463,21 +463,97 @@ def test_neighbourhood_search_on_a_deterministic_budget_repeats_itself():
     rows = core_rows(start.units, relaxation.values[built.units])
     core = core_candidates(candidates, rows)
     model = build_model(core, problem.policy)
-    complete_hint(model, core, start.units[rows], start.left_out)
-    hint = model.model.proto.solution_hint
-    values = np.zeros(model.builder.num_vars, dtype=np.int64)
-    values[list(hint.vars)] = list(hint.values)
-    objective = int(model.builder.objective() @ values)
 
     def run():
-        return improve_by_neighbourhoods(model, core.rows["w"].to_numpy(), values, objective,
-                                         budget_s=1.5, wall_s=120, seed=3,
+        return improve_by_neighbourhoods(core, problem.policy, model, start.units[rows],
+                                         start.left_out, budget_s=1.5, wall_s=120, seed=3,
                                          stop=lambda: False)
+
+    def cost(units, left_out):
+        full = np.zeros(candidates.rows.height, dtype=np.int64)
+        full[rows] = units
+        assert candidate_violations(candidates, full, left_out, problem.policy) == []
+        return sys.modules["placer.solve"].objective_units(built, candidates, full, left_out)
 
     first, second = run(), run()
     assert not first.cut_by_time
-    assert first.objective < objective
-    assert first.objective == int(model.builder.objective() @ first.values)
-    assert second.objective == first.objective
-    assert np.array_equal(second.values, first.values)
     assert first.deterministic_time >= 1.5
+    assert first.improvements > 0
+    assert cost(first.units, first.left_out) < cost(start.units[rows], start.left_out)
+    assert np.array_equal(second.units, first.units)
+    assert np.array_equal(second.left_out, first.left_out)
+
+
+@settings(EXHAUSTIVE, max_examples=60)
+@given(problem=small_problems(), data=st.data())
+def test_a_neighbourhood_model_is_the_whole_model_with_the_rest_held(problem, data):
+    # Hold some workloads of the optimal plan where they are: the model of the others
+    # (capacity left, ports bought, caps, min_providers and budget counting the held
+    # spend) must have the optimal plan's part as its optimum, exactly — not cheaper
+    # (a rule lost) nor dearer (a rule too tight) — and what it returns must be a plan.
+    from placer.lns import _Fleet, _Usage, neighbourhood
+    from placer.model import build_model, force_unplaced
+    from placer.warmstart import complete_hint
+
+    candidates, expected = feasible_with_optimum(problem)
+    plan = solve(problem, time_limit=20, workers=1)
+    units, left_out = units_of(plan, candidates)
+    n_w = candidates.workloads.height
+    freed = np.flatnonzero(data.draw(st.lists(st.booleans(), min_size=n_w, max_size=n_w)))
+    built = build_model(candidates, problem.policy)
+    fleet = _Fleet.of(candidates, built)
+    sub, held, rows = neighbourhood(candidates, fleet, _Usage.of(fleet, np.arange(len(units)),
+                                                                 units), units, freed)
+    model = build_model(sub, problem.policy, scale=built.scale, held=held)
+    force_unplaced(model, set(sub.rows["w"].unique().to_list()))
+    complete_hint(model, sub, units[rows], left_out[freed])
+    hint = model.model.proto.solution_hint
+    part = int(model.builder.objective()[list(hint.vars)] @ np.array(hint.values))
+    from ortools.sat.python import cp_model
+
+    solver = cp_model.CpSolver()
+    solver.parameters.num_workers = 1
+    assert solver.solve(model.model) == cp_model.OPTIMAL
+    assert round(solver.objective_value) == part
+    values = np.array(solver.response_proto.solution)
+    units[rows] = values[model.units]
+    optional = model.unplaced >= 0
+    left_out[freed[optional]] = values[model.unplaced[optional]] > 0
+    assert candidate_violations(candidates, units, left_out, problem.policy) == []
+    engine = sys.modules["placer.solve"]
+    assert_close(engine.objective_units(built, candidates, units, left_out) / built.scale,
+                 expected, rows=candidates.rows.height)
+
+
+def test_a_neighbourhood_does_not_pay_again_for_a_port_a_held_workload_bought():
+    # a and b share a codebase ported to neuron; a is held on trn1, so the port is
+    # bought: b's model prices b at its compute alone ($34,456.41, by the catalog)
+    from ortools.sat.python import cp_model
+
+    from placer.lns import _Fleet, _Usage, neighbourhood
+    from placer.model import build_model
+
+    trn1 = PRICED.filter(pl.col("offering") == "aws/us-east-1/trn1")
+    problem = problem_from_dict({"horizon_days": 30, "workloads": [
+        {"name": n, "kind": "training", "chip_hours": 2000, "deadline_days": 30,
+         "codebase": "shared", "port_usd": {"neuron": 5000}} for n in ("a", "b")]},
+        catalog=default_catalog().with_offerings(trn1))
+    candidates = build_candidates(problem)
+    built = build_model(candidates, problem.policy)
+    units = np.array([1, 0])
+    fleet = _Fleet.of(candidates, built)
+    sub, held, _ = neighbourhood(candidates, fleet, _Usage.of(fleet, np.arange(2), units),
+                                 units, freed=np.array([1]))
+    assert held.cash_units == round((34456.41 + 5000) * built.scale)
+    solver = cp_model.CpSolver()
+    model = build_model(sub, problem.policy, scale=built.scale, held=held)
+    assert solver.solve(model.model) == cp_model.OPTIMAL
+    assert solver.objective_value / built.scale == pytest.approx(34456.41, abs=0.01)
+
+
+def test_the_lp_is_skipped_only_when_it_cannot_finish_in_its_time():
+    from placer.solve import lp_within_reach
+
+    assert lp_within_reach(335_343, 18.0)        # 10,000 workloads: solved whole
+    assert not lp_within_reach(3_353_850, 90.0)  # 100,000 at 300 s: 90 s of LP
+    assert lp_within_reach(3_353_850, 300.0)     # ... at 1,000 s it may finish
