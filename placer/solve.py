@@ -559,7 +559,8 @@ def _stop_reason(status: int, solver: cp_model.CpSolver, options: SolveOptions,
         return "infeasible"
     if interrupted:
         return "interrupted"
-    if options.gap is not None and _own_gap(solver) <= options.gap + 1e-12:
+    if options.gap is not None and status in (cp_model.OPTIMAL, cp_model.FEASIBLE) and \
+            _own_gap(solver) <= options.gap + 1e-12:  # (no plan, no gap: 0 / 0)
         return "gap limit"
     if options.deterministic and solver.deterministic_time >= deterministic_limit * 0.999:
         return "deterministic time limit"

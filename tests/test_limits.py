@@ -63,3 +63,19 @@ def test_a_stop_at_the_gap_limit_is_not_called_optimal():
     assert plan.status == "feasible"
     assert plan.solver["stop_reason"] == "gap limit"
     assert 0 < plan.gap <= 0.5
+
+
+def test_a_search_that_found_nothing_did_not_stop_at_the_gap_limit():
+    # the whole model's search may find nothing better than the core's plan: CP-SAT's
+    # objective and bound are then 0, and "0 gap" is no reason to have stopped
+    from types import SimpleNamespace
+
+    from ortools.sat.python import cp_model
+
+    from placer.solve import SolveOptions, _stop_reason
+
+    nothing = SimpleNamespace(objective_value=0.0, best_objective_bound=0.0,
+                              deterministic_time=9.0)
+    reason = _stop_reason(cp_model.UNKNOWN, nothing, SolveOptions(time_limit=10, gap=0.001),
+                          deterministic_limit=10, interrupted=False)
+    assert reason == "time limit"
