@@ -1,7 +1,8 @@
 """Large neighbourhood search: re-solve a few workloads at a time, the rest held in place.
 
 At fleet scale one CP-SAT search of the core (placer.core) hardly moves the warm start
-(10,000 workloads: nothing in 27 s), while many small searches do: each frees about a
+(10,000 workloads: 0.001 % in 27 s), while many small searches do (there: 4.4 % in the
+same time; 1,000 workloads: 1.1 % more than one search in 8 s): each frees about a
 hundred workloads chosen at random, holds every other one where it is, and lets CP-SAT
 find the cheapest way to place the freed ones. The model of a neighbourhood holds only
 the freed workloads' rows; what the held ones use and spend enters as data (capacity
@@ -27,11 +28,13 @@ from ortools.sat.python import cp_model
 from placer.candidates import Candidates, offering_ids
 from placer.model import BuiltModel, Held, build_model, group_ids
 from placer.schema import Policy
+from placer.warmstart import complete_hint
 
 NEIGHBOURHOOD_WORKLOADS = 100
 NEIGHBOURHOOD_DETERMINISTIC_S = 0.3
 # What one small search costs beyond CP-SAT's deterministic time (building its model,
-# loading it), in seconds, so that the budget tracks the wall clock roughly.
+# loading it), in seconds, so that the budget tracks the wall clock roughly (measured:
+# 11 ms at 100,000 workloads).
 SEARCH_OVERHEAD_S = 0.02
 
 
@@ -182,8 +185,6 @@ def improve_by_neighbourhoods(candidates: Candidates, policy: Policy, built: Bui
     of NEIGHBOURHOOD_WORKLOADS workloads; stops when `budget_s` (deterministic) or
     `wall_s` (wall clock) is spent, or on `stop()`. `on_better` gets each saving, in
     solver units."""
-    from placer.warmstart import complete_hint
-
     started = time.perf_counter()
     fleet = _Fleet.of(candidates, built)
     choice = free_workloads(candidates)

@@ -27,7 +27,7 @@ from ortools.sat.python import cp_model
 
 from placer.candidates import Candidates, build_candidates, offering_ids
 from placer.check import candidate_violations
-from placer.core import core_candidates, core_rows
+from placer.core import CHEAPEST_ROWS_PER_WORKLOAD, cheapest_rows, core_candidates, core_rows
 from placer.errors import PlacerError
 from placer.explain import (
     Rebuild,
@@ -60,8 +60,8 @@ SMALL_MODEL_VARS = 5_000
 # took 18 GB).
 CORE_MAX_SHARE = 0.5
 # A core with more workloads to choose for than this is searched by neighbourhoods
-# (placer.lns): 1,000 workloads $22.00M in 9 s against $22.20M at once; at 100 the search
-# at once solves the core (to optimality) in 5 s.
+# (placer.lns): 1,000 workloads $21.95M at 10 s against $22.20M in one search; at 100
+# one search proves the core optimal in a few seconds.
 LNS_ABOVE_WORKLOADS = 200
 WHOLE_SEARCH_VARS = 1_000_000
 # The LP relaxation's time per candidate row, measured on the generated fleets: 18 s for
@@ -365,6 +365,10 @@ def _search_core(built: BuiltModel, candidates: Candidates, policy: Policy,
     rows = core_rows(start.units, lp_units)
     if len(rows) > CORE_MAX_SHARE * candidates.rows.height:
         return CoreSearch()
+    by_neighbourhoods = len(free_workloads(core_candidates(candidates, rows))) \
+        > LNS_ABOVE_WORKLOADS
+    if by_neighbourhoods:
+        rows = np.union1d(rows, cheapest_rows(candidates, CHEAPEST_ROWS_PER_WORKLOAD))
     core = core_candidates(candidates, rows)
     model = build_model(core, policy)
     force_unplaced(model, set(core.rows["w"].unique().to_list()))
@@ -372,7 +376,7 @@ def _search_core(built: BuiltModel, candidates: Candidates, policy: Policy,
     # the core's bound is not the problem's: the live line shows the LP's
     reporter = _Progress(options.progress, model.scale, started=search_started,
                          bound_units=lp_bound_units)
-    if len(free_workloads(core)) > LNS_ABOVE_WORKLOADS:
+    if by_neighbourhoods:
         search, found = _core_by_neighbourhoods(
             core, policy, model, Found(start.units[rows], start.left_out), options, time_left,
             stop, reporter)

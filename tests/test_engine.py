@@ -557,3 +557,21 @@ def test_the_lp_is_skipped_only_when_it_cannot_finish_in_its_time():
     assert lp_within_reach(335_343, 18.0)        # 10,000 workloads: solved whole
     assert not lp_within_reach(3_353_850, 90.0)  # 100,000 at 300 s: 90 s of LP
     assert lp_within_reach(3_353_850, 300.0)     # ... at 1,000 s it may finish
+
+
+def test_cheapest_rows_per_unit_of_work_for_a_wider_core():
+    from placer.core import cheapest_rows
+
+    two = PRICED.filter(pl.col("offering").is_in(["seeweb/it-fr2/h100", "verda/fin-02/h100",
+                                                  "verda/fin-03/b200"]))
+    problem = problem_from_dict({"horizon_days": 30, "workloads": [
+        {"name": "gang", "kind": "training", "chip_hours": 2000, "deadline_days": 30},
+        {"name": "serve", "kind": "inference", "chips": 4}]},
+        catalog=default_catalog().with_offerings(two))
+    candidates = build_candidates(problem)
+    rows = candidates.rows.with_columns(
+        ((pl.col("unit_compute_usd") + pl.col("unit_carbon_usd"))
+         / pl.col("unit_ref").fill_null(1.0)).alias("per_work")).with_row_index("r")
+    expected = rows.sort("w", "per_work").group_by("w", maintain_order=True).head(2)["r"]
+    assert cheapest_rows(candidates, 2).tolist() == sorted(expected.to_list())
+    assert len(cheapest_rows(candidates, 2)) == 4
