@@ -589,7 +589,7 @@ class SolverInfo(Strict):
     build_s: float
     warm_start_s: float = 0.0
     core_rows: int = Field(default=0, description="candidate rows of the core searched "
-                           "first (0: none; only models above 5,000 variables have one)")
+                           "first (0: none was)")
     core_s: float = 0.0
     core_searches: int = Field(default=0, description="searches of the core: 1, or how many "
                                "neighbourhoods of a large core were re-solved")
