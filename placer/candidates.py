@@ -77,6 +77,17 @@ class Candidates:
     carbon_usd_per_tonne: float
 
 
+def port_ids(rows: pl.DataFrame) -> np.ndarray:
+    """Per candidate row, the index of the port it needs (one per port_key and
+    port_ecosystem, in sorted order), or -1 when it runs natively."""
+    key = pl.when(pl.col("port_ecosystem").is_null()).then(None).otherwise(
+        pl.concat_str("port_key", "port_ecosystem", separator="\x00"))
+    port = rows.select(key.alias("k"))["k"]
+    keys = port.drop_nulls().unique().sort()
+    return port.replace_strict(keys, np.arange(len(keys)), default=-1,
+                               return_dtype=pl.Int64).to_numpy()
+
+
 def offering_ids(rows: pl.DataFrame, offerings: pl.DataFrame) -> np.ndarray:
     """Per candidate row, the position of its offering in `offerings`."""
     ids = {o: i for i, o in enumerate(offerings["offering"].to_list())}

@@ -25,7 +25,7 @@ import numpy as np
 import polars as pl
 from ortools.sat.python import cp_model
 
-from placer.candidates import Candidates, offering_ids
+from placer.candidates import Candidates, offering_ids, port_ids
 from placer.model import BuiltModel, Held, build_model, group_ids
 from placer.schema import Policy
 from placer.warmstart import complete_hint
@@ -79,12 +79,8 @@ class _Fleet:
     @classmethod
     def of(cls, candidates: Candidates, built: BuiltModel) -> _Fleet:
         rows, scale = candidates.rows, built.scale
-        port = rows.select(pl.when(pl.col("port_ecosystem").is_null()).then(None).otherwise(
-            pl.concat_str("port_key", "port_ecosystem", separator="\x00")).alias("k"))["k"]
-        port_keys = port.drop_nulls().unique().sort()
-        port_id = port.replace_strict(port_keys, np.arange(len(port_keys)), default=-1,
-                                      return_dtype=pl.Int64).to_numpy()
-        port_units = np.zeros(len(port_keys), dtype=np.int64)
+        port_id = port_ids(rows)
+        port_units = np.zeros(int(port_id.max(initial=-1)) + 1, dtype=np.int64)
         ported = port_id >= 0
         # one price per port (the model buys it at its first row's)
         first = np.unique(port_id[ported], return_index=True)[1]

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import polars as pl
 
-from placer.candidates import Candidates, offering_ids
+from placer.candidates import Candidates, offering_ids, port_ids
 from placer.model import cap_fraction
 
 if TYPE_CHECKING:
@@ -66,12 +66,7 @@ class Placement:
     def empty(cls, candidates: Candidates, policy: Policy) -> Placement:
         rows = candidates.rows
         oid = offering_ids(rows, candidates.offerings)
-        key = pl.when(pl.col("port_ecosystem").is_null()).then(None).otherwise(
-            pl.concat_str("port_key", "port_ecosystem", separator="\x00"))
-        port_col = rows.select(key.alias("k"))["k"]
-        port_keys = port_col.drop_nulls().unique().sort().to_list()
-        port_id = port_col.replace_strict({k: i for i, k in enumerate(port_keys)}, default=-1,
-                                          return_dtype=pl.Int64).to_numpy()
+        port_id = port_ids(rows)
         caps = {dim: cap_fraction(v) for dim, v in policy.max_share if v is not None}
         groups = {dim: _codes(rows[dim]) for dim in caps}
         w_of_row = rows["w"].to_numpy()
@@ -91,7 +86,7 @@ class Placement:
             starts=np.searchsorted(w_of_row, np.arange(n_w)),
             ends=np.searchsorted(w_of_row, np.arange(n_w), side="right"),
             remaining=candidates.offerings["capacity_chips"].to_numpy().astype(np.int64),
-            port_users=np.zeros(max(len(port_keys), 1), dtype=np.int64),
+            port_users=np.zeros(max(int(port_id.max(initial=-1)) + 1, 1), dtype=np.int64),
             caps=caps,
             groups=groups,
             group_spend={d: np.zeros(int(g.max()) + 1 if len(g) else 1)
