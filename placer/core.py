@@ -14,6 +14,7 @@ from dataclasses import replace
 import numpy as np
 
 from placer.candidates import Candidates
+from placer.relax import lowest_per_group
 
 # A core searched by neighbourhoods (placer.lns) also holds each workload's cheapest rows
 # per unit of work, so that a neighbourhood has somewhere to move to: with 0 / 2 / 3 / 4
@@ -45,7 +46,4 @@ def cheapest_rows(candidates: Candidates, per_workload: int) -> np.ndarray:
     training = (rows["kind"] == "training").to_numpy()
     cost = (rows["unit_compute_usd"] + rows["unit_carbon_usd"]).to_numpy() / np.where(
         training, 1.0, rows["unit_ref"].fill_null(1.0).to_numpy())
-    w = rows["w"].to_numpy()
-    order = np.lexsort((cost, w))
-    first = np.searchsorted(w[order], w[order], side="left")
-    return np.sort(order[np.arange(len(order)) - first < per_workload])
+    return np.flatnonzero(lowest_per_group(cost, rows["w"].to_numpy(), per_workload))

@@ -34,8 +34,20 @@ SLACK_PRICE = 1e5  # per scaled unit; real costs are scaled to at most 1,000 per
 # Cuts (rows implied for integers) make the LP solve 2x slower at 10k workloads for a
 # 1-2 % higher bound; the LP keeps them up to this many candidate columns only.
 CUT_ROWS_UP_TO_COLUMNS = 100_000
-# Rules a restricted LP may be unable to keep: their rows get elastic slacks.
-ELASTIC = frozenset({"demand", "spread", "cap", "min_providers", "budget"})
+# Rules a restricted LP may be unable to keep: their rows get elastic slacks. (The
+# rounding cuts too: without them a restricted LP of a workload's few cheapest rows was
+# infeasible whenever those rows could not meet a cut.)
+ELASTIC = frozenset({"demand", "cut", "spread", "cap", "min_providers", "budget"})
+
+
+def lowest_per_group(key: np.ndarray, group: np.ndarray, k: int) -> np.ndarray:
+    """Per element, whether it is among the k with the lowest key in its group (ties: the
+    earlier first)."""
+    order = np.lexsort((key, group))
+    first = np.searchsorted(group[order], group[order], side="left")
+    keep = np.zeros(len(key), dtype=bool)
+    keep[order[np.arange(len(order)) - first < k]] = True
+    return keep
 
 
 @dataclass(frozen=True)
@@ -201,11 +213,7 @@ def solve_relaxation(builder: ProtoBuilder, time_limit: float = 30.0,
         is_unit[unit_vars] = True
         owner = np.asarray(unit_owner)
         # start: each workload's cheapest rows by objective per unit
-        order = np.lexsort((lp.objective[unit_vars], owner))
-        rank = np.empty(len(order), dtype=np.int64)
-        starts = np.searchsorted(owner[order], owner[order], side="left")
-        rank[order] = np.arange(len(order)) - starts
-        start = rank < START_ROWS_PER_WORKLOAD
+        start = lowest_per_group(lp.objective[unit_vars], owner, START_ROWS_PER_WORKLOAD)
         if start_units is not None:
             start |= start_units > 0
         active_units = unit_vars[start]
@@ -234,11 +242,8 @@ def solve_relaxation(builder: ProtoBuilder, time_limit: float = 30.0,
             break
         # add the most negative few per workload
         row_of = np.searchsorted(unit_vars, candidates)
-        by = np.lexsort((reduced[candidates], owner[row_of]))
-        picked = candidates[by]
-        first = np.searchsorted(owner[row_of][by], owner[row_of][by], side="left")
-        keep = (np.arange(len(picked)) - first) < ADD_ROWS_PER_WORKLOAD
-        in_active[picked[keep]] = True
+        in_active[candidates[lowest_per_group(reduced[candidates], owner[row_of],
+                                              ADD_ROWS_PER_WORKLOAD)]] = True
     values_active = solved.values
     slack_used = float(np.abs(values_active[len(active):]).sum()) if solved.slacks else 0.0
     if slack_used > 1e-6:

@@ -575,3 +575,23 @@ def test_cheapest_rows_per_unit_of_work_for_a_wider_core():
     expected = rows.sort("w", "per_work").group_by("w", maintain_order=True).head(2)["r"]
     assert cheapest_rows(candidates, 2).tolist() == sorted(expected.to_list())
     assert len(cheapest_rows(candidates, 2)) == 4
+
+
+def test_column_generation_reaches_the_whole_lp(monkeypatch):
+    # above FULL_LP_COLUMNS the LP starts from each workload's cheapest rows and adds the
+    # most negative reduced costs per workload until none is left: the same optimum
+    from placer import relax
+    from placer.model import build_model
+
+    problem = _fleet(300)
+    candidates = build_candidates(problem)
+    built = build_model(candidates, problem.policy)
+    owner = candidates.rows["w"].to_numpy()
+    whole = relax.solve_relaxation(built.builder, unit_vars=built.units, unit_owner=owner)
+    monkeypatch.setattr(relax, "FULL_LP_COLUMNS", 0)
+    generated = relax.solve_relaxation(built.builder, unit_vars=built.units,
+                                       unit_owner=owner)
+    assert whole.optimal and generated.optimal
+    assert generated.rounds > 1
+    assert generated.columns < len(built.units)
+    assert generated.objective == pytest.approx(whole.objective, rel=1e-6)
