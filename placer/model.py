@@ -26,6 +26,7 @@ from fractions import Fraction
 import numpy as np
 import polars as pl
 from ortools.sat.python import cp_model
+from scipy import sparse
 
 from placer.candidates import Candidates, offering_ids
 from placer.schema import DIMENSIONS, Policy
@@ -121,6 +122,26 @@ class ProtoBuilder:
     def bounds(self) -> tuple[np.ndarray, np.ndarray]:
         """Lower and upper bound of every variable."""
         return np.concatenate(self.lower), np.concatenate(self.upper)
+
+    def matrix(self, rows: np.ndarray | None = None
+               ) -> tuple[sparse.csr_matrix, np.ndarray, np.ndarray]:
+        """The mirrored rows (all, or those indexed) as a sparse matrix over all variables,
+        with their lower and upper bounds (infinite where a side is open)."""
+        picked = self.rows if rows is None else [self.rows[i] for i in rows.tolist()]
+        lengths = np.fromiter((len(v) for v, _, _, _ in picked), dtype=np.int64,
+                              count=len(picked))
+        indptr = np.concatenate(([0], np.cumsum(lengths)))
+        empty = np.zeros(0, dtype=np.int64)
+        matrix = sparse.csr_matrix(
+            (np.concatenate([c for _, c, _, _ in picked] or [empty]).astype(np.float64),
+             np.concatenate([v for v, _, _, _ in picked] or [empty]), indptr),
+            shape=(len(picked), self.num_vars))
+        matrix.sum_duplicates()
+        lo = np.array([r[2] for r in picked], dtype=np.float64)
+        hi = np.array([r[3] for r in picked], dtype=np.float64)
+        lo[lo <= -INT64_SAFE] = -np.inf
+        hi[hi >= INT64_SAFE] = np.inf
+        return matrix, lo, hi
 
     def objective(self) -> np.ndarray:
         """Objective coefficient of every variable (repeated terms summed)."""
@@ -563,13 +584,17 @@ def build_model(candidates: Candidates, policy: Policy, explain: bool = False,
     with b.tagged("demand"):
         place_each_training_workload_once(b, rows, units, unplaced)
         cover_inference_demand(b, rows, workloads, units, unplaced)
-    respect_capacity(b, rows, candidates.offerings, units, rules)
-    ports = pay_for_ports(b, rows, units)
+    with b.tagged("capacity"):
+        respect_capacity(b, rows, candidates.offerings, units, rules)
+    with b.tagged("port"):
+        ports = pay_for_ports(b, rows, units)
     port_cost = _to_units(ports["port_usd"], scale)
-    used = pay_for_egress(b, rows, units)
+    with b.tagged("egress"):
+        used = pay_for_egress(b, rows, units)
     with b.tagged("spread"):
         spread = spread_inference_across_providers(b, rows, workloads, units, unplaced, rules)
-    total, spend = track_spend(b, rows, units, compute, policy)
+    with b.tagged("spend"):
+        total, spend = track_spend(b, rows, units, compute, policy)
     with b.tagged("cap"):
         caps = cap_lock_in_shares(b, total, spend, policy, rules, held)
     providers = None

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import sparse
 
-from placer.model import INT64_SAFE, ProtoBuilder
+from placer.model import ProtoBuilder
 
 # Column generation pays off only when the candidate table is huge: below this many
 # candidate columns the whole LP is solved at once (measured: 1.5 s against 13 s by
@@ -57,6 +57,7 @@ class Relaxation:
     values: np.ndarray      # per variable
     reduced_costs: np.ndarray  # per variable, in solver units
     time_s: float
+    duals: np.ndarray | None = None  # per builder row, such that reduced = c - A^T duals
     rounds: int = 1
     columns: int = 0        # unit columns the last restricted LP held
     cut_by_time: bool = False  # stopped by the wall clock (a run may not reproduce)
@@ -74,7 +75,9 @@ class _ScaledLP:
     objective: np.ndarray      # scaled so the largest |coefficient| is 1,000
     obj_scale: float
     col_scale: np.ndarray
+    row_scale: np.ndarray
     elastic: np.ndarray        # bool per row
+    kept: np.ndarray           # per row: its index among the builder's rows
 
 
 def _scaled(builder: ProtoBuilder, fixed: dict[int, int] | None, with_cuts: bool) -> _ScaledLP:
@@ -85,29 +88,19 @@ def _scaled(builder: ProtoBuilder, fixed: dict[int, int] | None, with_cuts: bool
         values = np.fromiter(fixed.values(), dtype=np.float64)
         lower[at] = values
         upper[at] = values
-    kept = [(row, family) for row, family in zip(builder.rows, builder.row_family, strict=True)
-            if with_cuts or family != "cut"]
-    rows = [row for row, _ in kept]
-    lengths = np.fromiter((len(v) for v, _, _, _ in rows), dtype=np.int64, count=len(rows))
-    indptr = np.concatenate(([0], np.cumsum(lengths)))
-    matrix = sparse.csr_matrix(
-        (np.concatenate([c for _, c, _, _ in rows]).astype(np.float64),
-         np.concatenate([v for v, _, _, _ in rows]), indptr),
-        shape=(len(rows), builder.num_vars))
-    matrix.sum_duplicates()
-    lo = np.array([r[2] for r in rows], dtype=np.float64)
-    hi = np.array([r[3] for r in rows], dtype=np.float64)
-    lo[lo <= -INT64_SAFE] = -np.inf
-    hi[hi >= INT64_SAFE] = np.inf
+    kept = np.array([i for i, family in enumerate(builder.row_family)
+                     if with_cuts or family != "cut"], dtype=np.int64)
+    matrix, lo, hi = builder.matrix(kept)
     # Rows mix chips, milli-H100s and cents (1 to 1e10), and spend variables reach 1e12:
     # equilibrate rows and columns (Ruiz): LP solvers lose accuracy otherwise.
     row_scale, col_scale = _equilibrate(matrix)
     scaled = sparse.diags(row_scale) @ matrix @ sparse.diags(col_scale)
     objective = builder.objective() * col_scale
     obj_scale = 1000.0 / max(float(np.abs(objective).max()), 1e-12)
-    elastic = np.array([family in ELASTIC for _, family in kept], dtype=bool)
+    elastic = np.array([builder.row_family[i] in ELASTIC for i in kept.tolist()], dtype=bool)
     return _ScaledLP(scaled.tocsc(), lower / col_scale, upper / col_scale, lo * row_scale,
-                     hi * row_scale, objective * obj_scale, obj_scale, col_scale, elastic)
+                     hi * row_scale, objective * obj_scale, obj_scale, col_scale, row_scale,
+                     elastic, kept)
 
 
 def _equilibrate(matrix: sparse.csr_matrix, rounds: int = 10) -> tuple[np.ndarray, np.ndarray]:
@@ -251,6 +244,8 @@ def solve_relaxation(builder: ProtoBuilder, time_limit: float = 30.0,
     scaled_values = np.zeros(n)
     scaled_values[active] = values_active[:len(active)]
     objective = float(lp.objective[active] @ scaled_values[active]) / lp.obj_scale
+    duals = np.zeros(len(builder.rows))
+    duals[lp.kept] = solved.duals * lp.row_scale / lp.obj_scale
     return Relaxation(
         optimal=converged and solved.optimal,
         objective=objective,
@@ -259,6 +254,7 @@ def solve_relaxation(builder: ProtoBuilder, time_limit: float = 30.0,
         time_s=time.perf_counter() - started,
         rounds=rounds,
         columns=int(in_active[is_unit].sum()) if unit_vars is not None else n,
+        duals=duals,
     )
 
 

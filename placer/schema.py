@@ -604,6 +604,10 @@ class SolverInfo(Strict):
     deterministic_time: float = 0.0
     lp_bound_usd: float | None = Field(default=None,
                                        description="bound from the LP relaxation")
+    lagrangian_bound_usd: float | None = Field(
+        default=None, description="bound from the Lagrangian decomposition at the LP's "
+        "duals (pieces solved in integers)")
+    lagrangian_s: float = 0.0
     objective_units: int | None = None
     bound_units: int | None = None
 

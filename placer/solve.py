@@ -35,6 +35,7 @@ from placer.explain import (
     lone_workload_reasons,
     no_candidate_reasons,
 )
+from placer.lagrange import LagrangianBound, lagrangian_bound
 from placer.lns import free_workloads, improve_by_neighbourhoods
 from placer.model import BuiltModel, build_model, force_unplaced
 from placer.plan import Plan, make_plan
@@ -68,6 +69,9 @@ WHOLE_SEARCH_VARS = 1_000_000
 # 335k rows (10,000 workloads, solved whole); at 3.35M rows (100,000, by column
 # generation) the first restricted LP alone took 127 s.
 LP_SECONDS_PER_ROW = 5.4e-5
+# The Lagrangian bound (placer.lagrange) gets at most this share of the time limit
+# (measured: 0.9 s at 1,000 workloads, ? s at 10,000, on 2 cores).
+LAGRANGIAN_SHARE = 0.15
 LIGHT_PRESOLVE_VARS = 20_000
 NO_PRESOLVE_VARS = 200_000
 ProgressFn = Callable[[dict[str, Any]], None]
@@ -173,7 +177,7 @@ def solve_built_candidates(candidates: Candidates, policy: Policy, options: Solv
     with _interruptible() as stop:
         warm_started = time.perf_counter()
         start = _warm_start(built, candidates, policy, options, stop)
-        lp_bound_units, fallback, cut = start.lp_bound_units, start.plan, start.cut_by_time
+        fallback, cut = start.plan, start.cut_by_time
         warm_s = time.perf_counter() - warm_started
         search_whole = built.builder.num_vars <= WHOLE_SEARCH_VARS
         core = CoreSearch()
@@ -181,7 +185,7 @@ def solve_built_candidates(candidates: Candidates, policy: Policy, options: Solv
             core = _search_core(built, candidates, policy, options, workers, fallback,
                                 start.lp_units,
                                 time_left=options.time_limit - (time.perf_counter() - started),
-                                lp_bound_units=lp_bound_units, stop=stop,
+                                bound_units=start.bound_units, stop=stop,
                                 search_started=started)
             cut |= core.cut_by_time
             if core.found is not None:
@@ -207,7 +211,10 @@ def solve_built_candidates(candidates: Candidates, policy: Policy, options: Solv
         **base_info, "status": solver.status_name(status) if searched else "NOT_STARTED",
         "time_s": round(time.perf_counter() - started, 4),
         "build_s": round(build_s, 4), "warm_start_s": round(warm_s, 4),
-        "lp_bound_usd": None if lp_bound_units is None else round(lp_bound_units / built.scale, 2),
+        "lp_bound_usd": _usd(start.lp_bound_units, built.scale),
+        "lagrangian_bound_usd": _usd(start.lagrangian.bound if start.lagrangian else None,
+                                     built.scale),
+        "lagrangian_s": round(start.lagrangian.time_s, 4) if start.lagrangian else 0.0,
         "money_scale": built.scale,
         "variables": built.builder.num_vars, "constraints": built.builder.num_constraints,
         "deterministic_time": round(core.deterministic_time
@@ -232,9 +239,7 @@ def solve_built_candidates(candidates: Candidates, policy: Policy, options: Solv
     found = searched and status in (cp_model.OPTIMAL, cp_model.FEASIBLE)
     cp_bound = solver.best_objective_bound if searched else -np.inf
     bound_units = max(cp_bound if np.isfinite(cp_bound) else -np.inf,
-                      lp_bound_units if lp_bound_units is not None else -np.inf)
-    if start.no_lp_bound is not None:
-        bound_units = max(bound_units, start.no_lp_bound)
+                      start.bound_units if start.bound_units is not None else -np.inf)
     bound_usd = bound_units / built.scale if np.isfinite(bound_units) else None
     if found:
         values = np.fromiter(solver.response_proto.solution, dtype=np.int64)
@@ -273,6 +278,15 @@ class WarmStart:
     cut_by_time: bool              # a wall clock cut either short: may not reproduce
     lp_units: np.ndarray | None    # the LP's (or the capacity prices') units per row
     no_lp_bound: float | None      # when the LP did not finish, the Lagrangian bound
+    lagrangian: LagrangianBound | None = None  # at the LP's duals, when the LP finished
+
+    @property
+    def bound_units(self) -> float | None:
+        """The best bound known before the search."""
+        known = [b for b in (self.lp_bound_units, self.no_lp_bound,
+                             self.lagrangian.bound if self.lagrangian else None)
+                 if b is not None]
+        return max(known) if known else None
 
 
 def _warm_start(built: BuiltModel, candidates: Candidates, policy: Policy,
@@ -289,16 +303,22 @@ def _warm_start(built: BuiltModel, candidates: Candidates, policy: Policy,
                                       should_stop=stop)
     cut = relaxation is None and time.perf_counter() - lp_started >= lp_time * 0.99
     lp_bound_units = no_lp_bound = None
+    lagrangian = None
     if relaxation is not None and relaxation.optimal:
         # a float LP bound: shave a hair off for rounding noise
         lp_bound_units = relaxation.objective - 1e-7 * abs(relaxation.objective)
+        if not stop():
+            lagrangian = lagrangian_bound(built.builder, relaxation,
+                                          options.time_limit * LAGRANGIAN_SHARE,
+                                          options.resolved_workers(), stop)
+            cut |= lagrangian.cut_by_time
     elif relaxation is None and not stop():
         # the LP did not finish (100,000 workloads): capacity prices stand in for it
         relaxation = _priced_relaxation(built, candidates)
         no_lp_bound = relaxation.objective
     lp_units = None if relaxation is None else relaxation.values[built.units]
     if not options.hint:
-        return WarmStart(lp_bound_units, None, cut, lp_units, no_lp_bound)
+        return WarmStart(lp_bound_units, None, cut, lp_units, no_lp_bound, lagrangian)
     start = warm_start(built, candidates, policy, relaxation,
                        time_budget=options.time_limit * 0.25, should_stop=stop)
     cut |= start.cut_by_time
@@ -306,8 +326,12 @@ def _warm_start(built: BuiltModel, candidates: Candidates, policy: Policy,
         # a hint that breaks a rule only sends CP-SAT repairing it (and CP-SAT 9.15
         # aborted doing so on a 100k-workload model whose search stopped while loading)
         built.model.clear_hints()
-        return WarmStart(lp_bound_units, None, cut, lp_units, no_lp_bound)
-    return WarmStart(lp_bound_units, start, cut, lp_units, no_lp_bound)
+        return WarmStart(lp_bound_units, None, cut, lp_units, no_lp_bound, lagrangian)
+    return WarmStart(lp_bound_units, start, cut, lp_units, no_lp_bound, lagrangian)
+
+
+def _usd(units: float | None, scale: float) -> float | None:
+    return None if units is None else round(units / scale, 2)
 
 
 def lp_within_reach(rows: int, seconds: float) -> bool:
@@ -354,7 +378,7 @@ class CoreSearch:
 def _search_core(built: BuiltModel, candidates: Candidates, policy: Policy,
                  options: SolveOptions, workers: int, start: Placement,
                  lp_units: np.ndarray | None, time_left: float,
-                 lp_bound_units: float | None, stop: _Interrupt,
+                 bound_units: float | None, stop: _Interrupt,
                  search_started: float) -> CoreSearch:
     """Search the core (placer.core) from the warm start, with all the time left: on
     fleet-sized models even one search of it improves the plan all along (1,000
@@ -374,9 +398,9 @@ def _search_core(built: BuiltModel, candidates: Candidates, policy: Policy,
     model = build_model(core, policy)
     force_unplaced(model, set(core.rows["w"].unique().to_list()))
     complete_hint(model, core, start.units[rows], start.left_out)
-    # the core's bound is not the problem's: the live line shows the LP's
+    # the core's bound is not the problem's: the live line shows the one known before
     reporter = _Progress(options.progress, model.scale, started=search_started,
-                         bound_units=lp_bound_units)
+                         bound_units=bound_units)
     if by_neighbourhoods:
         search, found = _core_by_neighbourhoods(
             core, policy, model, Found(start.units[rows], start.left_out), options, time_left,

@@ -1,0 +1,198 @@
+"""A lower bound stronger than the LP's: Lagrangian decomposition at the LP's duals.
+
+Price the rules that tie workloads together (capacity, spend and the caps on it,
+min_providers, budget) at the LP's duals, and what is left falls apart into small
+independent pieces: a workload alone, or the workloads that share a port. Each piece
+is then solved in integers by CP-SAT: whole instances, a port bought or not, a gang on
+one offering. For any prices the sum of the pieces' optima (plus the prices times the
+rules' bounds) is a lower bound on every plan. At the LP's duals the LP's solution is
+optimal for each piece's LP, so every piece adds its integer optimum minus its LP value,
+never less than zero: the bound is at least the LP's.
+
+Pieces the LP already solves in integers add nothing and are not searched; a piece the
+time budget does not reach counts at its LP value, so the bound holds whenever it stops.
+Measured on the generated fleets (2 cores, at the LP's duals): 1,000 workloads, LP
+$18.96M -> $20.15M (CBC's bound after 10 minutes: $20.13M); 10,000, $183.6M -> $198.2M.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+from ortools.sat.python import cp_model
+from scipy import sparse
+from scipy.sparse.csgraph import connected_components
+
+from placer.model import ProtoBuilder
+from placer.relax import Relaxation
+
+# The rules priced in (their rows sum over many workloads); every other family of rows
+# stays inside a piece.
+COUPLING = frozenset({"capacity", "spend", "cap", "min_providers", "budget"})
+# CP-SAT's deterministic time per piece: on 10,000 workloads 0.02 s kept 90 % of the
+# gain of searching each piece to its end in 64 % of the time, 0.1 s 97 % in 78 %.
+PIECE_DETERMINISTIC_S = 0.05
+INTEGRAL = 1e-6  # an LP value this close to an integer is one
+# A piece's objective is scaled so that its largest term reaches about this, then
+# rounded down to integers (which lowers the bound by under 1/scale per unit placed).
+COEFF_TARGET = 2.0**30
+
+
+@dataclass(frozen=True)
+class LagrangianBound:
+    bound: float      # in solver units
+    pieces: int       # independent pieces the priced problem falls into
+    searched: int     # pieces CP-SAT searched (the others the LP solves in integers)
+    left: int         # fractional pieces counted at their LP value: time ran out
+    time_s: float
+    cut_by_time: bool  # a wall clock cut it short: another run may give another bound
+
+
+def lagrangian_bound(builder: ProtoBuilder, relaxation: Relaxation, time_budget: float,
+                     workers: int = 1,
+                     should_stop: Callable[[], bool] | None = None) -> LagrangianBound:
+    """The bound at the LP's duals (`relaxation` solved to optimality, with duals)."""
+    started = time.perf_counter()
+    deadline = started + time_budget
+    assert relaxation.duals is not None
+    matrix, row_lo, row_hi = builder.matrix()
+    coupling = np.array([family in COUPLING for family in builder.row_family], dtype=bool)
+    priced, constant = _price(builder.objective(), matrix, row_lo, row_hi,
+                              np.where(coupling, relaxation.duals, 0.0))
+    lower, upper = builder.bounds()
+    piece, piece_count = _pieces(matrix, ~coupling)
+    values = relaxation.values
+    rounded = np.rint(values)
+    fractional = np.bincount(piece, weights=np.abs(values - rounded) > INTEGRAL,
+                             minlength=piece_count) > 0
+    # a piece the LP solves in integers is at its integer optimum: the LP's value
+    best = np.bincount(piece, weights=priced * np.where(fractional[piece], values, rounded),
+                       minlength=piece_count)
+    # a variable no piece-local row constrains: the better end of its range
+    local_rows = np.flatnonzero(~coupling)
+    constrained = np.zeros(builder.num_vars, dtype=bool)
+    constrained[matrix[local_rows].indices] = True
+    alone = ~constrained
+    best[piece[alone]] = np.minimum(priced[alone] * lower[alone], priced[alone] * upper[alone])
+    fractional[piece[alone]] = False
+
+    to_search = np.flatnonzero(fractional)
+    rows_of = _rows_by_piece(matrix, local_rows, piece, piece_count)
+    vars_of = _group(piece, piece_count)
+    position = np.zeros(builder.num_vars, dtype=np.int64)
+    for variables in (vars_of[p] for p in to_search.tolist()):
+        position[variables] = np.arange(len(variables))
+    cut = False
+
+    def search(p: int) -> float | None:
+        nonlocal cut
+        left = deadline - time.perf_counter()
+        if left <= 0.01 or (should_stop is not None and should_stop()):
+            cut = True
+            return None
+        variables = vars_of[p]
+        if lower[variables].min() < 0:
+            return None  # rounding costs down would not give a bound
+        model, scale = _piece_model(builder, rows_of[p], variables, position, lower, upper,
+                                    priced)
+        solver = cp_model.CpSolver()
+        solver.parameters.num_workers = 1
+        solver.parameters.linearization_level = 2  # level 1 stalled on pieces with ports
+        solver.parameters.max_deterministic_time = PIECE_DETERMINISTIC_S
+        solver.parameters.max_time_in_seconds = left
+        status = solver.solve(model)
+        if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE, cp_model.UNKNOWN):
+            return None  # (cannot happen for a feasible model) keep the LP's value
+        if status != cp_model.OPTIMAL and solver.deterministic_time < PIECE_DETERMINISTIC_S * 0.9:
+            cut = True
+        return solver.best_objective_bound / scale
+
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        found = list(pool.map(search, to_search.tolist()))
+    left = 0
+    for p, value in zip(to_search.tolist(), found, strict=True):
+        if value is None:
+            left += 1
+        elif math.isfinite(value):
+            best[p] = max(best[p], value)
+    bound = constant + float(best.sum())
+    return LagrangianBound(bound - 1e-7 * abs(bound), piece_count,
+                           len(to_search) - left, left, time.perf_counter() - started, cut)
+
+
+def _price(objective: np.ndarray, matrix: sparse.csr_matrix, row_lo: np.ndarray,
+           row_hi: np.ndarray, duals: np.ndarray) -> tuple[np.ndarray, float]:
+    """Objective and constant with each row's dual as its price: a positive dual prices
+    the lower side (lo - a x), a negative one the upper (a x - hi). A dual on an open
+    side is dropped: any prices >= 0 on the closed sides give a valid bound."""
+    on_lower = np.where(np.isfinite(row_lo), np.maximum(duals, 0.0), 0.0)
+    on_upper = np.where(np.isfinite(row_hi), np.maximum(-duals, 0.0), 0.0)
+    prices = on_lower - on_upper
+    constant = float(row_lo[on_lower > 0] @ on_lower[on_lower > 0]
+                     - row_hi[on_upper > 0] @ on_upper[on_upper > 0])
+    return objective - matrix.T @ prices, constant
+
+
+def _pieces(matrix: sparse.csr_matrix, local: np.ndarray) -> tuple[np.ndarray, int]:
+    """Per variable, its piece: variables linked through the local rows."""
+    rows = matrix[np.flatnonzero(local)]
+    n_rows = rows.shape[0]
+    pattern = sparse.csr_matrix((np.ones(rows.nnz), rows.indices, rows.indptr),
+                                shape=rows.shape)
+    graph = sparse.bmat([[None, pattern], [pattern.T, None]], format="csr")
+    count, label = connected_components(graph, directed=False)
+    # renumber so that pieces are numbered by their first variable (a stable order)
+    var_label = label[n_rows:]
+    _, first = np.unique(var_label, return_index=True)
+    renumber = np.empty(count, dtype=np.int64)
+    present = np.unique(var_label)
+    renumber[present[np.argsort(first)]] = np.arange(len(present))
+    return renumber[var_label], len(present)
+
+
+def _group(keys: np.ndarray, count: int) -> list[np.ndarray]:
+    """Indices of each key 0..count-1, ascending."""
+    order = np.argsort(keys, kind="stable")
+    return np.split(order, np.cumsum(np.bincount(keys, minlength=count))[:-1])
+
+
+def _rows_by_piece(matrix: sparse.csr_matrix, local_rows: np.ndarray, piece: np.ndarray,
+                   piece_count: int) -> list[np.ndarray]:
+    """The local rows of each piece (a row's variables all lie in one piece)."""
+    first_var = matrix.indices[matrix.indptr[local_rows]]
+    keep = np.diff(matrix.indptr)[local_rows] > 0
+    rows, owner = local_rows[keep], piece[first_var[keep]]
+    order = np.argsort(owner, kind="stable")
+    counts = np.bincount(owner, minlength=piece_count)
+    return np.split(rows[order], np.cumsum(counts)[:-1])
+
+
+def _piece_model(builder: ProtoBuilder, rows: np.ndarray, variables: np.ndarray,
+                 position: np.ndarray, lower: np.ndarray, upper: np.ndarray,
+                 priced: np.ndarray) -> tuple[cp_model.CpModel, float]:
+    """The piece as a CP-SAT model over its own variables, with the priced objective
+    scaled by `scale` and rounded down (variables are >= 0: so a bound of the rounded
+    objective is one of the priced)."""
+    model = cp_model.CpModel()
+    proto = model.proto
+    for lo, hi in zip(lower[variables].tolist(), upper[variables].tolist(), strict=True):
+        proto.variables.add().domain.extend((lo, hi))
+    for r in rows.tolist():
+        columns, coeffs, lo, hi = builder.rows[r]
+        linear = proto.constraints.add().linear
+        linear.vars.extend(position[columns].tolist())
+        linear.coeffs.extend(coeffs.tolist())
+        linear.domain.extend((lo, hi))
+    costs = priced[variables]
+    largest = float(np.abs(costs).max(initial=0.0)) * float(upper[variables].max(initial=1))
+    scale = 2.0 ** math.floor(math.log2(COEFF_TARGET / largest)) if largest > 0 else 1.0
+    coeffs = np.floor(costs * scale).astype(np.int64)
+    keep = coeffs != 0
+    proto.objective.vars.extend(np.arange(len(variables))[keep].tolist())
+    proto.objective.coeffs.extend(coeffs[keep].tolist())
+    return model, scale
