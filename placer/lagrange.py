@@ -105,6 +105,7 @@ def lagrangian_bound(builder: ProtoBuilder, relaxation: Relaxation, time_budget:
         solver.parameters.linearization_level = 2  # level 1 stalled on pieces with ports
         solver.parameters.max_deterministic_time = PIECE_DETERMINISTIC_S
         solver.parameters.max_time_in_seconds = left
+        solver.parameters.catch_sigint_signal = False  # Ctrl-C is placer's (should_stop)
         status = solver.solve(model)
         if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE, cp_model.UNKNOWN):
             return None  # (cannot happen for a feasible model) keep the LP's value

@@ -577,6 +577,11 @@ class DimensionShares(Strict):
     hhi: float = Field(description="Herfindahl-Hirschman index of the shares, 0..10000")
 
 
+# SolverInfo's wall-clock fields: all that may differ between two runs of the same input
+# and seed (when `deterministic`).
+TIMINGS = ("time_s", "candidates_s", "build_s", "warm_start_s", "lagrangian_s", "core_s")
+
+
 class SolverInfo(Strict):
     engine: str
     status: str = Field(description="CP-SAT's own status name")

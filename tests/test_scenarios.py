@@ -21,7 +21,7 @@ from placer.scenarios import (
     sweep_options,
     variants_from,
 )
-from placer.schema import PlanDocument, Scenario
+from placer.schema import TIMINGS, PlanDocument, Scenario
 from placer.solve import SolveOptions, solve
 from tests.conftest import EXAMPLES
 
@@ -37,7 +37,7 @@ def same(a, b) -> bool:
     """Plans equal apart from timings."""
     def strip(plan) -> dict:
         doc = plan.to_dict()
-        for key in ("time_s", "candidates_s", "build_s", "warm_start_s", "core_s"):
+        for key in TIMINGS:
             doc["solver"].pop(key)
         return doc
 

@@ -1,0 +1,88 @@
+"""The Lagrangian bound: never above the optimum, never below the LP's, and above the LP's
+where the LP buys fractions of what must be bought whole."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, assume, event, given, settings
+
+from placer.candidates import build_candidates
+from placer.lagrange import lagrangian_bound
+from placer.model import INT64_SAFE, ProtoBuilder, build_model, force_unplaced
+from placer.relax import solve_relaxation
+from placer.solve import solve
+from tests.bruteforce import brute_force
+from tests.test_engine import _combinations, _fleet, small_problems
+
+
+def _toy() -> ProtoBuilder:
+    """Two serving workloads, costs in dollars.
+    A needs 3 H100-equivalents: offering X sells instances of 2 at $100 (at most 2, and
+    $50 of egress once any is used), Y instances of 1 at $70. B needs 2: X instances of 1
+    at $60, or Z at $90. X has 10 chips, 2 per instance of A's, 1 per B's (never full).
+    By hand: A's best is 3 on Y ($210; 1 X + 1 Y is $220, 2 X $250), B's 2 on X ($120):
+    $330. The LP takes A's X instance with half its egress and one Y: $195 + $120."""
+    b = ProtoBuilder()
+    a_x, a_egress, a_y, b_x, b_z = b.new_vars(np.array([0, 0, 0, 0, 0]),
+                                              np.array([2, 1, 3, 2, 2])).tolist()
+    with b.tagged("demand"):
+        b.add_linear([a_x, a_y], [2, 1], 3, INT64_SAFE)
+        b.add_linear([b_x, b_z], [1, 1], 2, INT64_SAFE)
+    with b.tagged("cut"):  # placer's rounding cut for A's size-2 instances
+        b.add_linear([a_x, a_y], [1, 1], 2, INT64_SAFE)
+    with b.tagged("egress"):
+        b.add_linear([a_x, a_egress], [1, -2], -INT64_SAFE, 0)
+    with b.tagged("capacity"):
+        b.add_linear([a_x, b_x], [2, 1], 0, 10)
+    b.proto.objective.vars.extend([a_x, a_egress, a_y, b_x, b_z])
+    b.proto.objective.coeffs.extend([100, 50, 70, 60, 90])
+    return b
+
+
+def test_pieces_solved_whole_lift_the_bound_to_the_hand_computed_optimum():
+    builder = _toy()
+    relaxation = solve_relaxation(builder)
+    assert relaxation.objective == pytest.approx(315)
+    lagrangian = lagrangian_bound(builder, relaxation, time_budget=30)
+    assert lagrangian.bound == pytest.approx(330)
+    assert (lagrangian.pieces, lagrangian.searched, lagrangian.left) == (2, 1, 0)
+    assert not lagrangian.cut_by_time
+
+
+def test_pieces_the_time_budget_does_not_reach_count_at_their_lp_value():
+    builder = _toy()
+    relaxation = solve_relaxation(builder)
+    lagrangian = lagrangian_bound(builder, relaxation, time_budget=0)
+    assert lagrangian.bound == pytest.approx(315)
+    assert (lagrangian.searched, lagrangian.left) == (0, 1)
+    assert lagrangian.cut_by_time
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                 HealthCheck.filter_too_much])
+@given(problem=small_problems())
+def test_bound_lies_between_the_lp_and_the_exhaustive_optimum(problem):
+    candidates = build_candidates(problem)
+    assume(_combinations(candidates) <= 20_000)
+    expected = brute_force(candidates, problem.policy)
+    assume(expected is not None)
+    built = build_model(candidates, problem.policy)
+    force_unplaced(built, set(candidates.rows["w"].unique().to_list()))
+    relaxation = solve_relaxation(built.builder)
+    assert relaxation is not None and relaxation.optimal
+    lagrangian = lagrangian_bound(built.builder, relaxation, time_budget=30)
+    assert not lagrangian.cut_by_time
+    # solver units to dollars; the rounding of costs to cents is the tolerance
+    tolerance = 0.01 * (candidates.rows.height + 1) * built.scale
+    assert lagrangian.bound >= relaxation.objective - 1e-6 * abs(relaxation.objective) - 1
+    assert lagrangian.bound <= expected * built.scale + tolerance
+    event("above the LP" if lagrangian.bound > relaxation.objective + 1 else "the LP's")
+
+
+def test_a_fleet_plan_reports_the_lagrangian_bound_above_the_lp():
+    plan = solve(_fleet(300), time_limit=8, workers=2)
+    info = plan.solver
+    assert info["lagrangian_bound_usd"] > info["lp_bound_usd"] * 1.01
+    assert plan.bound_usd >= info["lagrangian_bound_usd"] - 0.01  # (rounded to cents)
+    assert plan.bound_usd <= plan.total_usd
