@@ -89,5 +89,11 @@ def assert_close(a: float, b: float, rows: int) -> None:
     assert math.isclose(a, b, rel_tol=1e-9, abs_tol=0.01 * (rows + 5)), (a, b)
 
 
+def cent_rounding(c: Candidates) -> float:
+    """Dollars the solver's rounding of each cost to cents may move a total: half a cent
+    per unit placed and per row's egress (generously, a cent)."""
+    return 0.01 * (int(c.rows["max_units"].sum()) + c.rows.height + 1)
+
+
 def frame_rows(c: Candidates) -> int:
     return c.rows.height if isinstance(c.rows, pl.DataFrame) else 0

@@ -12,7 +12,7 @@ from placer.lagrange import lagrangian_bound
 from placer.model import INT64_SAFE, ProtoBuilder, build_model, force_unplaced
 from placer.relax import solve_relaxation
 from placer.solve import solve
-from tests.bruteforce import brute_force
+from tests.bruteforce import brute_force, cent_rounding
 from tests.test_engine import _combinations, _fleet, small_problems
 
 
@@ -73,10 +73,8 @@ def test_bound_lies_between_the_lp_and_the_exhaustive_optimum(problem):
     assert relaxation is not None and relaxation.optimal
     lagrangian = lagrangian_bound(built.builder, relaxation, time_budget=30)
     assert not lagrangian.cut_by_time
-    # solver units to dollars; the rounding of costs to cents is the tolerance
-    tolerance = 0.01 * (candidates.rows.height + 1) * built.scale
     assert lagrangian.bound >= relaxation.objective - 1e-6 * abs(relaxation.objective) - 1
-    assert lagrangian.bound <= expected * built.scale + tolerance
+    assert lagrangian.bound <= (expected + cent_rounding(candidates)) * built.scale
     event("above the LP" if lagrangian.bound > relaxation.objective + 1 else "the LP's")
 
 
