@@ -18,7 +18,7 @@ workload) explains a workload that has no candidate at all.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -86,6 +86,28 @@ def port_ids(rows: pl.DataFrame) -> np.ndarray:
     keys = port.drop_nulls().unique().sort()
     return port.replace_strict(keys, np.arange(len(keys)), default=-1,
                                return_dtype=pl.Int64).to_numpy()
+
+
+def restrict(candidates: Candidates, workloads: np.ndarray, rows: np.ndarray,
+             capacity: np.ndarray, port_paid: np.ndarray) -> Candidates:
+    """The table of some workloads (`workloads`: their ids, ascending; renumbered 0..k-1
+    in that order) over their rows `rows`, with each offering's capacity `capacity` and
+    no port on the rows where `port_paid` (bought already, elsewhere)."""
+    sub_rows = candidates.rows[rows].with_columns(
+        pl.Series("w", np.searchsorted(workloads, candidates.rows["w"].to_numpy()[rows]))
+        .cast(candidates.rows.schema["w"]))
+    if port_paid.any():
+        sub_rows = sub_rows.with_columns(
+            pl.when(pl.Series(port_paid)).then(None).otherwise(pl.col(c)).alias(c)
+            for c in ("port_ecosystem", "port_usd"))
+    return replace(
+        candidates, rows=sub_rows,
+        workloads=candidates.workloads[workloads].with_columns(
+            pl.Series("w", np.arange(len(workloads))).cast(candidates.workloads.schema["w"])),
+        offerings=candidates.offerings.with_columns(
+            pl.Series("capacity_chips", capacity).cast(
+                candidates.offerings.schema["capacity_chips"])),
+        funnel=candidates.funnel.clear())  # it explains workloads without rows: none here
 
 
 def offering_ids(rows: pl.DataFrame, offerings: pl.DataFrame) -> np.ndarray:

@@ -19,13 +19,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
-import polars as pl
 from ortools.sat.python import cp_model
 
-from placer.candidates import Candidates, offering_ids, port_ids
+from placer.candidates import Candidates, offering_ids, port_ids, restrict
 from placer.model import BuiltModel, Held, build_model, group_ids
 from placer.schema import Policy
 from placer.warmstart import complete_hint
@@ -156,20 +155,8 @@ def neighbourhood(candidates: Candidates, fleet: _Fleet, plan: _Usage, units: np
         cash_units=held.compute + held.egress + int(fleet.port_units[bought].sum()),
         providers=frozenset(fleet.provider[p]
                             for p in np.flatnonzero(held.provider_users > 0).tolist()))
-    w_type = candidates.rows.schema["w"]
-    sub_rows = candidates.rows[rows].with_columns(
-        pl.Series("w", np.searchsorted(freed, fleet.w_of_row[rows])).cast(w_type))
-    if is_bought.any():
-        sub_rows = sub_rows.with_columns(
-            pl.when(pl.Series(is_bought)).then(None).otherwise(pl.col(c)).alias(c)
-            for c in ("port_ecosystem", "port_usd"))
-    sub = replace(
-        candidates, rows=sub_rows,
-        workloads=candidates.workloads[freed].with_columns(
-            pl.Series("w", np.arange(len(freed))).cast(candidates.workloads.schema["w"])),
-        offerings=candidates.offerings.with_columns(
-            pl.col("capacity_chips") - pl.Series(held.chips)),
-        funnel=candidates.funnel.clear())  # it explains workloads without rows: none here
+    sub = restrict(candidates, freed, rows, candidates.offerings["capacity_chips"].to_numpy()
+                   - held.chips, is_bought)
     return sub, held_part, rows
 
 

@@ -201,7 +201,7 @@ def choose_scale(rows: pl.DataFrame, workloads: pl.DataFrame) -> float:
     return scale
 
 
-def _to_units(values: pl.Series | np.ndarray, scale: float) -> np.ndarray:
+def to_units(values: pl.Series | np.ndarray, scale: float) -> np.ndarray:
     return np.rint(np.asarray(values, dtype=np.float64) * scale).astype(np.int64)
 
 
@@ -577,9 +577,9 @@ def build_model(candidates: Candidates, policy: Policy, explain: bool = False,
     unplaced = np.full(workloads.height, -1, dtype=np.int64)
     unplaced[optional] = b.new_bools(int(optional.sum()))
 
-    compute = _to_units(rows["unit_compute_usd"], scale)
-    row_cost = _to_units(rows["unit_compute_usd"] + rows["unit_carbon_usd"], scale)
-    egress = _to_units(rows["egress_usd"], scale)
+    compute = to_units(rows["unit_compute_usd"], scale)
+    row_cost = to_units(rows["unit_compute_usd"] + rows["unit_carbon_usd"], scale)
+    egress = to_units(rows["egress_usd"], scale)
 
     with b.tagged("demand"):
         place_each_training_workload_once(b, rows, units, unplaced)
@@ -588,7 +588,7 @@ def build_model(candidates: Candidates, policy: Policy, explain: bool = False,
         respect_capacity(b, rows, candidates.offerings, units, rules)
     with b.tagged("port"):
         ports = pay_for_ports(b, rows, units)
-    port_cost = _to_units(ports["port_usd"], scale)
+    port_cost = to_units(ports["port_usd"], scale)
     with b.tagged("egress"):
         used = pay_for_egress(b, rows, units)
     with b.tagged("spread"):
@@ -607,7 +607,7 @@ def build_model(candidates: Candidates, policy: Policy, explain: bool = False,
             respect_budget(b, total, used, egress, ports, port_cost,
                            math.floor(policy.budget_usd * scale)
                            - (held.cash_units if held is not None else 0), rules)
-    value = _to_units(workloads["value_usd"].fill_null(0), scale)
+    value = to_units(workloads["value_usd"].fill_null(0), scale)
     if not explain:
         minimise_total_cost(b, units, row_cost, used, egress, ports, port_cost, unplaced, value)
     return BuiltModel(

@@ -148,6 +148,18 @@ def shares_of(assignments: pl.DataFrame, caps: dict[str, float | None]
     return shares, hhi
 
 
+def placement_of(plan: Plan, candidates: Candidates) -> tuple[np.ndarray, np.ndarray]:
+    """Units per candidate row and left-out flags, read back from a plan of `candidates`."""
+    rows = candidates.rows.with_row_index("r")
+    chosen = plan.assignments.select("workload", "offering", "chips").join(
+        rows.select("r", "workload", "offering", "unit_chips"), on=["workload", "offering"])
+    units = np.zeros(rows.height, dtype=np.int64)
+    units[chosen["r"].to_numpy()] = (chosen["chips"] // chosen["unit_chips"]).to_numpy()
+    left_out = candidates.workloads["workload"].is_in(
+        plan.unplaced["workload"].implode()).to_numpy()
+    return units, left_out
+
+
 def make_plan(
     candidates: Candidates,
     units: np.ndarray,

@@ -598,6 +598,8 @@ class SolverInfo(Strict):
     core_s: float = 0.0
     core_searches: int = Field(default=0, description="searches of the core: 1, or how many "
                                "neighbourhoods of a large core were re-solved")
+    parts: int = Field(default=0, description="parts the fleet was solved in, one after "
+                       "another (0: solved whole)")
     workers: int
     seed: int
     time_limit_s: float | None

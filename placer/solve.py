@@ -10,6 +10,7 @@ core's search ended early, and never on huge models).
 
 from __future__ import annotations
 
+import math
 import os
 import signal
 import sys
@@ -37,8 +38,9 @@ from placer.explain import (
 )
 from placer.lagrange import LagrangianBound, lagrangian_bound
 from placer.lns import free_workloads, improve_by_neighbourhoods
-from placer.model import BuiltModel, build_model, force_unplaced
-from placer.plan import Plan, make_plan
+from placer.model import BuiltModel, build_model, choose_scale, force_unplaced, to_units
+from placer.parts import PART_WORKLOADS, partition, solve_in_parts
+from placer.plan import Plan, make_plan, placement_of
 from placer.relax import (
     FULL_LP_COLUMNS,
     PricedCapacity,
@@ -69,6 +71,7 @@ WHOLE_SEARCH_VARS = 1_000_000
 # 335k rows (10,000 workloads, solved whole); at 3.35M rows (100,000, by column
 # generation) the first restricted LP alone took 127 s.
 LP_SECONDS_PER_ROW = 5.4e-5
+LP_SHARE = 0.3  # of the time limit, at most, for the LP relaxation
 # The Lagrangian bound (placer.lagrange) gets at most this share of the time limit
 # (measured: 0.9 s at 1,000 workloads, ? s at 10,000, on 2 cores).
 LAGRANGIAN_SHARE = 0.15
@@ -94,6 +97,8 @@ class SolveOptions:
     log: bool = False                       # CP-SAT's own log on stderr
     hint: bool = True                       # warm start from a greedy plan
     explain: bool = True                    # when infeasible, find which rules conflict
+    in_parts: bool = True                   # when the whole is too large (placer.parts)
+    lagrangian: bool = True                 # the Lagrangian bound (placer.lagrange)
 
     def resolved_workers(self) -> int:
         return self.workers if self.workers is not None else default_workers()
@@ -169,6 +174,10 @@ def solve_built_candidates(candidates: Candidates, policy: Policy, options: Solv
         return _no_plan(candidates, policy, base_info, caps, "infeasible", list(lone.values()),
                         stop_reason="infeasible")
 
+    if options.in_parts and in_parts(candidates, options.time_limit):
+        plan = _solve_in_parts(candidates, policy, options, started, base_info, caps, reasons)
+        if plan is not None:
+            return plan
     build_started = time.perf_counter()
     built = build_model(candidates, policy)
     force_unplaced(built, placed_w)
@@ -251,7 +260,7 @@ def solve_built_candidates(candidates: Candidates, policy: Policy, options: Solv
             info |= {"objective_units": round(solver.objective_value),
                      "bound_units": round(bound_units)}
             return make_plan(
-                candidates, units, left_out, _ports_used(built, candidates, units),
+                candidates, units, left_out, _ports_used(candidates, units),
                 status="optimal" if _proved_optimal(status, solver) else "feasible",
                 bound_usd=bound_usd, solver=info, pricing=policy.pricing, caps=caps,
                 unplaced_reasons=reasons)
@@ -260,7 +269,7 @@ def solve_built_candidates(candidates: Candidates, policy: Policy, options: Solv
         info["engine"] += " (plan from the core search)" if core.found is not None \
             else " (plan from the warm start)"
         return make_plan(candidates, fallback.units, fallback.left_out,
-                         _ports_used(built, candidates, fallback.units), status="feasible",
+                         _ports_used(candidates, fallback.units), status="feasible",
                          bound_usd=bound_usd, solver=info, pricing=policy.pricing, caps=caps,
                          unplaced_reasons=reasons)
     return _no_plan(candidates, policy, info, caps, "unknown", [
@@ -293,7 +302,7 @@ def _warm_start(built: BuiltModel, candidates: Candidates, policy: Policy,
                 options: SolveOptions, stop: Callable[[], bool]) -> WarmStart:
     """The LP relaxation (or capacity prices standing in for it), then a warm-start plan
     guided by it, written into the model as a complete hint."""
-    lp_time = options.time_limit * 0.3
+    lp_time = options.time_limit * LP_SHARE
     relaxation = None
     lp_started = time.perf_counter()
     if not stop() and lp_within_reach(candidates.rows.height, lp_time):
@@ -307,7 +316,7 @@ def _warm_start(built: BuiltModel, candidates: Candidates, policy: Policy,
     if relaxation is not None and relaxation.optimal:
         # a float LP bound: shave a hair off for rounding noise
         lp_bound_units = relaxation.objective - 1e-7 * abs(relaxation.objective)
-        if not stop():
+        if options.lagrangian and not stop():
             lagrangian = lagrangian_bound(built.builder, relaxation,
                                           options.time_limit * LAGRANGIAN_SHARE,
                                           options.resolved_workers(), stop)
@@ -330,6 +339,67 @@ def _warm_start(built: BuiltModel, candidates: Candidates, policy: Policy,
     return WarmStart(lp_bound_units, start, cut, lp_units, no_lp_bound, lagrangian)
 
 
+def in_parts(candidates: Candidates, time_limit: float) -> bool:
+    """Whether to solve in parts (placer.parts): when the LP of the whole is out of reach
+    and there are parts to make."""
+    return (candidates.workloads.height > PART_WORKLOADS
+            and not lp_within_reach(candidates.rows.height, time_limit * LP_SHARE))
+
+
+def _solve_in_parts(candidates: Candidates, policy: Policy, options: SolveOptions,
+                    started: float, base_info: dict[str, Any], caps: dict[str, float | None],
+                    reasons: dict[int, str]) -> Plan | None:
+    """The plan put together from its parts' plans, each part solved as a fleet of its
+    own; None when a part finds no plan (the whole is then solved at once)."""
+    parts = math.ceil(candidates.workloads.height / PART_WORKLOADS)
+    scale = choose_scale(candidates.rows, candidates.workloads)
+    row_cost = to_units(candidates.rows["unit_compute_usd"]
+                        + candidates.rows["unit_carbon_usd"], scale)
+    bound_units = _price_capacity(candidates, scale, row_cost).bound
+    # a part's bound is not the whole's: no time for it
+    part_options = replace(options, progress=None, explain=False, in_parts=False,
+                           lagrangian=False)
+    solved: list[dict[str, Any]] = []
+
+    def solve_part(sub: Candidates, part_policy: Policy, seconds: float
+                   ) -> tuple[np.ndarray, np.ndarray] | None:
+        plan = solve_built_candidates(sub, part_policy, replace(part_options,
+                                                                time_limit=seconds))
+        solved.append(plan.solver)
+        return placement_of(plan, sub) if plan.has_plan else None
+
+    with _interruptible() as stop:
+        reporter = _Progress(options.progress, scale, started, bound_units=bound_units)
+        whole = solve_in_parts(candidates, policy,
+                               partition(candidates, parts, options.seed),
+                               options.time_limit - (time.perf_counter() - started),
+                               solve_part, stop)
+        reporter.close()
+    if whole is None or candidate_violations(candidates, whole.units, whole.left_out, policy):
+        return None
+    info = {
+        **base_info, "engine": base_info["engine"] + f" (in {parts} parts)",
+        "status": "FEASIBLE", "time_s": round(time.perf_counter() - started, 4),
+        "build_s": round(sum(s["build_s"] for s in solved), 4),
+        "warm_start_s": round(sum(s["warm_start_s"] for s in solved), 4),
+        "lagrangian_s": round(sum(s["lagrangian_s"] for s in solved), 4),
+        "core_rows": sum(s["core_rows"] for s in solved),
+        "core_s": round(sum(s["core_s"] for s in solved), 4),
+        "core_searches": sum(s["core_searches"] for s in solved),
+        "deterministic_time": round(sum(s["deterministic_time"] for s in solved), 4),
+        "money_scale": scale, "parts": parts,
+        "variables": sum(s["variables"] for s in solved),
+        "constraints": sum(s["constraints"] for s in solved),
+        "stop_reason": "interrupted" if stop() else "time limit",
+        # each part's time is a share of what the wall clock left
+        "deterministic": False,
+    }
+    return make_plan(candidates, whole.units, whole.left_out,
+                     _ports_used(candidates, whole.units), status="feasible",
+                     bound_usd=bound_units / scale, solver=info, pricing=policy.pricing,
+                     caps=caps, unplaced_reasons=reasons)
+
+
 def _usd(units: float | None, scale: float) -> float | None:
     return None if units is None else round(units / scale, 2)
 
@@ -344,7 +414,7 @@ def _priced_relaxation(built: BuiltModel, candidates: Candidates) -> Relaxation:
     """The Lagrangian relaxation over capacity in the shape of an (unproven) LP solution:
     its bound, each workload's choice at the best prices, and the priced reduced costs."""
     started = time.perf_counter()
-    priced = _price_capacity(built, candidates)
+    priced = _price_capacity(candidates, built.scale, built.row_cost_units)
     values = np.zeros(built.builder.num_vars)
     values[built.units] = priced.units
     reduced = np.zeros(built.builder.num_vars)
@@ -459,16 +529,17 @@ def _core_by_neighbourhoods(core: Candidates, policy: Policy, model: BuiltModel,
     return search, Found(improved.units, improved.left_out)
 
 
-def _price_capacity(built: BuiltModel, candidates: Candidates,
+def _price_capacity(candidates: Candidates, scale: float, row_cost_units: np.ndarray,
                     upper: float | None = None) -> PricedCapacity:
-    """relax.price_capacity in solver units, with a hair off the bound for rounding."""
+    """relax.price_capacity in solver units (`scale` per USD; row_cost_units: compute and
+    carbon per unit), with a hair off the bound for rounding."""
     rows, workloads = candidates.rows, candidates.workloads
     training = (rows["kind"] == "training").to_numpy()
     wl_training = (workloads["kind"] == "training").to_numpy()
     value = np.where(workloads["required"].to_numpy(), np.nan,
-                     workloads["value_usd"].fill_null(0).to_numpy() * built.scale)
+                     workloads["value_usd"].fill_null(0).to_numpy() * scale)
     priced = price_capacity(
-        built.row_cost_units.astype(np.float64), rows["w"].to_numpy(),
+        row_cost_units.astype(np.float64), rows["w"].to_numpy(),
         np.where(training, 1.0, rows["unit_ref"].fill_null(1).to_numpy()),
         np.where(wl_training, 1.0, workloads["demand"].fill_null(0).to_numpy()), value,
         rows["unit_chips"].to_numpy().astype(np.float64),
@@ -488,7 +559,7 @@ def objective_units(built: BuiltModel, candidates: Candidates, units: np.ndarray
                     left_out: np.ndarray) -> int:
     """The objective of a plan in solver units (to compare two plans exactly)."""
     egress = np.rint(candidates.rows["egress_usd"].to_numpy() * built.scale).astype(np.int64)
-    ports = _ports_used(built, candidates, units)["port_usd"].to_numpy()
+    ports = _ports_used(candidates, units)["port_usd"].to_numpy()
     values = np.rint(candidates.workloads["value_usd"].fill_null(0).to_numpy()
                      * built.scale).astype(np.int64)
     return int((built.row_cost_units * units).sum() + egress[units > 0].sum()
@@ -631,11 +702,14 @@ def _stopped_by_wall(status: int, solver: cp_model.CpSolver, deterministic_limit
     return solver.deterministic_time < deterministic_limit * 0.999
 
 
-def _ports_used(built: BuiltModel, candidates: Candidates, units: np.ndarray) -> pl.DataFrame:
-    """The ports a plan needs: those of the rows it uses."""
-    used = candidates.rows.filter(pl.Series(units > 0)).select("port_key", "port_ecosystem")
-    return built.ports.join(used.unique(), on=["port_key", "port_ecosystem"]).select(
-        "port_key", "port_ecosystem", "port_usd")
+def _ports_used(candidates: Candidates, units: np.ndarray) -> pl.DataFrame:
+    """The ports a plan needs: those of the rows it uses (each at its first row's price,
+    as placer.model buys it)."""
+    keys = ["port_key", "port_ecosystem"]
+    ports = candidates.rows.filter(pl.col("port_ecosystem").is_not_null()).select(
+        *keys, "port_usd").unique(subset=keys, keep="first", maintain_order=True).sort(keys)
+    used = candidates.rows.filter(pl.Series(units > 0)).select(keys)
+    return ports.join(used.unique(), on=keys)
 
 
 def _no_plan(candidates: Candidates, policy: Policy, info: dict[str, Any],
@@ -718,6 +792,10 @@ def _interruptible() -> Iterator[_Interrupt]:
     interrupt = _Interrupt()
     if threading.current_thread() is not threading.main_thread():
         yield interrupt
+        return
+    outer = getattr(signal.getsignal(signal.SIGINT), "__self__", None)
+    if isinstance(outer, _Interrupt):  # a solve inside a solve (placer.parts): one Ctrl-C
+        yield outer
         return
     previous = signal.signal(signal.SIGINT, interrupt.handle)
     try:

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from placer.candidates import build_candidates
 from placer.catalog import default_catalog
 from placer.check import candidate_violations, check_plan
+from placer.plan import placement_of
 from placer.problem import load, problem_from_dict
 from placer.schema import TIMINGS, PlanDocument
 from placer.solve import solve, solve_candidates
@@ -25,18 +26,6 @@ from tests.conftest import EXAMPLES
 PRICED = default_catalog().offerings.filter(pl.col("on_demand").is_not_null())
 OFFERING_IDS = sorted(PRICED["offering"].to_list())
 CUDA_IDS = sorted(PRICED.filter(pl.col("ecosystem") == "cuda")["offering"].to_list())
-
-
-def units_of(plan, candidates) -> tuple[np.ndarray, np.ndarray]:
-    """Units per candidate row and left-out flags, read back from a plan."""
-    rows = candidates.rows.with_row_index("r")
-    chosen = plan.assignments.select("workload", "offering", "chips").join(
-        rows.select("r", "workload", "offering", "unit_chips"), on=["workload", "offering"])
-    units = np.zeros(rows.height, dtype=np.int64)
-    units[chosen["r"].to_numpy()] = (chosen["chips"] // chosen["unit_chips"]).to_numpy()
-    left = set(plan.unplaced["workload"].to_list())
-    left_out = np.array([w in left for w in candidates.workloads["workload"].to_list()])
-    return units, left_out
 
 
 @st.composite
@@ -119,7 +108,7 @@ def test_optimal_cost_equals_exhaustive_search(problem):
         return
     assert plan.status == "optimal"
     assert_close(plan.total_usd, expected, candidates.rows.height)
-    units, left_out = units_of(plan, candidates)
+    units, left_out = placement_of(plan, candidates)
     assert candidate_violations(candidates, units, left_out, problem.policy) == []
     assert check_plan(PlanDocument.model_validate(plan.to_dict()), problem) == []
 
@@ -212,7 +201,7 @@ def test_every_example_plan_keeps_every_rule():
         candidates = build_candidates(problem)
         plan = solve(problem, time_limit=30)
         assert plan.status == "optimal", name
-        units, left_out = units_of(plan, candidates)
+        units, left_out = placement_of(plan, candidates)
         assert candidate_violations(candidates, units, left_out, problem.policy) == [], name
         assert check_plan(PlanDocument.model_validate(plan.to_dict()), problem) == [], name
 
@@ -316,7 +305,7 @@ def test_searching_the_core_first_still_finds_the_optimum(problem):
     event("core searched" if plan.solver["core_rows"] else "no valid warm start")
     assert plan.status == "optimal"
     assert_close(plan.total_usd, expected, candidates.rows.height)
-    units, left_out = units_of(plan, candidates)
+    units, left_out = placement_of(plan, candidates)
     assert candidate_violations(candidates, units, left_out, problem.policy) == []
 
 
@@ -337,7 +326,8 @@ def test_the_bound_without_an_lp_never_exceeds_the_optimum(problem):
     candidates, expected = feasible_with_optimum(problem)
     built = build_model(candidates, problem.policy)
     engine = sys.modules["placer.solve"]
-    bound = engine._price_capacity(built, candidates, upper=2 * expected * built.scale).bound
+    bound = engine._price_capacity(candidates, built.scale, built.row_cost_units,
+                                  upper=2 * expected * built.scale).bound
     event("some bound" if bound > 0 else "zero bound")
     assert bound / built.scale <= expected * (1 + 1e-9) + cent_rounding(candidates)
 
@@ -368,7 +358,7 @@ def test_the_bound_without_an_lp_prices_a_full_offering(monkeypatch):
     assert plan.total_usd == pytest.approx(c1 + c2, abs=0.02)
     built = build_model(candidates, problem.policy)
     engine = sys.modules["placer.solve"]
-    bound = engine._price_capacity(built, candidates).bound
+    bound = engine._price_capacity(candidates, built.scale, built.row_cost_units).bound
     assert bound / built.scale <= plan.total_usd + 0.01
     assert bound / built.scale == pytest.approx(c1 + c2, rel=0.01)
     # wired in: with no LP and no search of the whole model, it is the plan's bound
@@ -496,7 +486,7 @@ def test_a_neighbourhood_model_is_the_whole_model_with_the_rest_held(problem, da
 
     candidates, expected = feasible_with_optimum(problem)
     plan = solve(problem, time_limit=20, workers=1)
-    units, left_out = units_of(plan, candidates)
+    units, left_out = placement_of(plan, candidates)
     n_w = candidates.workloads.height
     freed = np.flatnonzero(data.draw(st.lists(st.booleans(), min_size=n_w, max_size=n_w)))
     built = build_model(candidates, problem.policy)

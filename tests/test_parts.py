@@ -1,0 +1,91 @@
+"""Solving in parts: a plan of the parts is a plan of the whole, ports stay together."""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+
+from placer.candidates import build_candidates, port_ids
+from placer.check import candidate_violations, check_plan
+from placer.parts import partition
+from placer.plan import placement_of
+from placer.schema import PlanDocument
+from placer.solve import solve
+from tests.test_engine import _fleet
+
+
+def test_partition_keeps_port_sharers_together_in_parts_of_about_equal_size():
+    candidates = build_candidates(_fleet(300))
+    part_of = partition(candidates, 3, seed=0)
+    rows = candidates.rows
+    port = port_ids(rows)
+    w = rows["w"].to_numpy()
+    for p in np.unique(port[port >= 0]).tolist():
+        assert len(set(part_of[w[port == p]].tolist())) == 1
+    sizes = np.bincount(part_of, minlength=3)
+    assert sizes.sum() == 300 and sizes.min() >= 80, sizes
+    assert (partition(candidates, 3, seed=0) == part_of).all()
+    assert not (partition(candidates, 3, seed=1) == part_of).all()
+
+
+def test_a_fleet_solved_in_parts_keeps_every_rule(monkeypatch):
+    engine = sys.modules["placer.solve"]
+    problem = _fleet(300)
+    # a budget a little above the whole's plan: each part must keep to its share
+    whole = solve(problem, time_limit=6, workers=2)
+    problem = problem.replace(policy=problem.policy.model_copy(
+        update={"budget_usd": whole.total_usd * 1.1}))
+    monkeypatch.setattr(engine, "PART_WORKLOADS", 150)
+    monkeypatch.setattr(engine, "in_parts", lambda candidates, time_limit: True)
+    plan = solve(problem, time_limit=12, workers=2)
+    assert plan.solver["parts"] == 2
+    assert plan.solver["engine"].endswith("(in 2 parts)")
+    assert plan.status == "feasible" and plan.solver["deterministic"] is False
+    assert plan.bound_usd <= plan.total_usd
+    candidates = build_candidates(problem)
+    units, left_out = placement_of(plan, candidates)
+    assert candidate_violations(candidates, units, left_out, problem.policy) == []
+    assert check_plan(PlanDocument.model_validate(plan.to_dict()), problem) == []
+
+
+def test_when_a_part_finds_no_plan_the_whole_is_solved_at_once(monkeypatch):
+    engine = sys.modules["placer.solve"]
+    problem = _fleet(300)
+    monkeypatch.setattr(engine, "PART_WORKLOADS", 100)
+    monkeypatch.setattr(engine, "in_parts", lambda candidates, time_limit: True)
+    monkeypatch.setattr(engine, "solve_in_parts", lambda *args, **kwargs: None)
+    plan = solve(problem, time_limit=6, workers=2)
+    assert plan.solver.get("parts", 0) == 0
+    assert "parts" not in plan.solver["engine"]
+    assert plan.has_plan
+
+
+def test_each_part_gets_its_share_of_capacity_and_budget_less_what_came_before():
+    from placer.parts import solve_in_parts
+
+    candidates = build_candidates(_fleet(300))
+    part_of = partition(candidates, 2, seed=0)
+    budget = 1_000_000.0
+    policy = _fleet(300).policy.model_copy(update={"budget_usd": budget})
+    seen = []
+
+    def place_first_row(sub, part_policy, seconds):
+        """Takes one unit of the first row of each part."""
+        seen.append((sub.offerings["capacity_chips"].to_numpy().copy(), part_policy.budget_usd,
+                     sub.rows.row(0, named=True)))
+        units = np.zeros(sub.rows.height, dtype=np.int64)
+        units[0] = 1
+        return units, np.zeros(sub.workloads.height, dtype=bool)
+
+    whole = solve_in_parts(candidates, policy, part_of, 60, place_first_row, lambda: False)
+    capacity = candidates.offerings["capacity_chips"].to_numpy()
+    (first_capacity, first_budget, row), (second_capacity, second_budget, _) = seen
+    assert (first_capacity == capacity // 2).all()
+    assert first_budget == budget / 2
+    used = np.zeros_like(capacity)
+    used[candidates.offerings["offering"].to_list().index(row["offering"])] = row["unit_chips"]
+    assert (second_capacity == capacity - used).all()
+    cash = row["unit_compute_usd"] + row["egress_usd"] + (row["port_usd"] or 0)
+    assert second_budget == float(np.floor(budget - cash))
+    assert whole.units.sum() == 2
