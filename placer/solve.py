@@ -3,9 +3,11 @@
 Solver control lives here: time limit, workers, seed, gap, determinism, the warm-start
 hint, the live progress line and Ctrl-C (which stops the search and keeps the best plan).
 
-The steps: LP relaxation (the bound) → warm start (a plan, given as a hint) → a search
-of the core (placer.core) → a search of the whole model (the proof; only when the
-core's search ended early, and never on huge models).
+The steps: LP relaxation → Lagrangian bound at its duals (placer.lagrange) → warm start
+(a plan, given as a hint) → a search of the core (placer.core) → a search of the whole
+model (the proof; only when the core's search ended early, and never on huge models).
+A fleet whose LP is out of reach is solved in parts (placer.parts), each part by these
+steps.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -72,9 +75,10 @@ WHOLE_SEARCH_VARS = 1_000_000
 # generation) the first restricted LP alone took 127 s.
 LP_SECONDS_PER_ROW = 5.4e-5
 LP_SHARE = 0.3  # of the time limit, at most, for the LP relaxation
-# The Lagrangian bound (placer.lagrange) gets at most this share of the time limit
-# (measured: 0.9 s at 1,000 workloads, ? s at 10,000, on 2 cores).
-LAGRANGIAN_SHARE = 0.15
+# The Lagrangian bound (placer.lagrange) runs on one thread beside the search, for at
+# most this share of the time left after the LP (one thread: ~1.8 s at 1,000 workloads,
+# ~17 s at 10,000).
+LAGRANGIAN_SHARE = 0.9
 LIGHT_PRESOLVE_VARS = 20_000
 NO_PRESOLVE_VARS = 200_000
 ProgressFn = Callable[[dict[str, Any]], None]
@@ -185,7 +189,8 @@ def solve_built_candidates(candidates: Candidates, policy: Policy, options: Solv
 
     with _interruptible() as stop:
         warm_started = time.perf_counter()
-        start = _warm_start(built, candidates, policy, options, stop)
+        start = _warm_start(built, candidates, policy, options, stop,
+                            deadline=started + options.time_limit)
         fallback, cut = start.plan, start.cut_by_time
         warm_s = time.perf_counter() - warm_started
         search_whole = built.builder.num_vars <= WHOLE_SEARCH_VARS
@@ -215,15 +220,16 @@ def solve_built_candidates(candidates: Candidates, policy: Policy, options: Solv
                 and not stop():
             status, searched = _run(solver, built.model, reporter, stop), True
         reporter.close()
+        lagrangian = start.lagrangian.result() if start.lagrangian is not None else None
+        cut |= lagrangian is not None and lagrangian.cut_by_time
 
     info = {
         **base_info, "status": solver.status_name(status) if searched else "NOT_STARTED",
         "time_s": round(time.perf_counter() - started, 4),
         "build_s": round(build_s, 4), "warm_start_s": round(warm_s, 4),
         "lp_bound_usd": _usd(start.lp_bound_units, built.scale),
-        "lagrangian_bound_usd": _usd(start.lagrangian.bound if start.lagrangian else None,
-                                     built.scale),
-        "lagrangian_s": round(start.lagrangian.time_s, 4) if start.lagrangian else 0.0,
+        "lagrangian_bound_usd": _usd(lagrangian.bound if lagrangian else None, built.scale),
+        "lagrangian_s": round(lagrangian.time_s, 4) if lagrangian else 0.0,
         "money_scale": built.scale,
         "variables": built.builder.num_vars, "constraints": built.builder.num_constraints,
         "deterministic_time": round(core.deterministic_time
@@ -247,8 +253,9 @@ def solve_built_candidates(candidates: Candidates, policy: Policy, options: Solv
         return _no_plan(candidates, policy, info, caps, "infeasible", explanation)
     found = searched and status in (cp_model.OPTIMAL, cp_model.FEASIBLE)
     cp_bound = solver.best_objective_bound if searched else -np.inf
-    bound_units = max(cp_bound if np.isfinite(cp_bound) else -np.inf,
-                      start.bound_units if start.bound_units is not None else -np.inf)
+    bound_units = max([cp_bound if np.isfinite(cp_bound) else -np.inf]
+                      + [b for b in (start.bound_units, lagrangian.bound if lagrangian else None)
+                         if b is not None])
     bound_usd = bound_units / built.scale if np.isfinite(bound_units) else None
     if found:
         values = np.fromiter(solver.response_proto.solution, dtype=np.int64)
@@ -287,19 +294,18 @@ class WarmStart:
     cut_by_time: bool              # a wall clock cut either short: may not reproduce
     lp_units: np.ndarray | None    # the LP's (or the capacity prices') units per row
     no_lp_bound: float | None      # when the LP did not finish, the Lagrangian bound
-    lagrangian: LagrangianBound | None = None  # at the LP's duals, when the LP finished
+    # at the LP's duals, when the LP finished: computed beside the search
+    lagrangian: Future[LagrangianBound] | None = None
 
     @property
     def bound_units(self) -> float | None:
         """The best bound known before the search."""
-        known = [b for b in (self.lp_bound_units, self.no_lp_bound,
-                             self.lagrangian.bound if self.lagrangian else None)
-                 if b is not None]
+        known = [b for b in (self.lp_bound_units, self.no_lp_bound) if b is not None]
         return max(known) if known else None
 
 
 def _warm_start(built: BuiltModel, candidates: Candidates, policy: Policy,
-                options: SolveOptions, stop: Callable[[], bool]) -> WarmStart:
+                options: SolveOptions, stop: Callable[[], bool], deadline: float) -> WarmStart:
     """The LP relaxation (or capacity prices standing in for it), then a warm-start plan
     guided by it, written into the model as a complete hint."""
     lp_time = options.time_limit * LP_SHARE
@@ -317,10 +323,13 @@ def _warm_start(built: BuiltModel, candidates: Candidates, policy: Policy,
         # a float LP bound: shave a hair off for rounding noise
         lp_bound_units = relaxation.objective - 1e-7 * abs(relaxation.objective)
         if options.lagrangian and not stop():
-            lagrangian = lagrangian_bound(built.builder, relaxation,
-                                          options.time_limit * LAGRANGIAN_SHARE,
-                                          options.resolved_workers(), stop)
-            cut |= lagrangian.cut_by_time
+            # in a thread of its own, beside the warm start and the search (whose
+            # neighbourhoods use one worker): its bound is needed only at the end
+            background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lagrangian")
+            lagrangian = background.submit(
+                lagrangian_bound, built.builder, relaxation,
+                LAGRANGIAN_SHARE * max(0.0, deadline - time.perf_counter()), 1, stop)
+            background.shutdown(wait=False)
     elif relaxation is None and not stop():
         # the LP did not finish (100,000 workloads): capacity prices stand in for it
         relaxation = _priced_relaxation(built, candidates)
@@ -350,7 +359,8 @@ def _solve_in_parts(candidates: Candidates, policy: Policy, options: SolveOption
                     started: float, base_info: dict[str, Any], caps: dict[str, float | None],
                     reasons: dict[int, str]) -> Plan | None:
     """The plan put together from its parts' plans, each part solved as a fleet of its
-    own; None when a part finds no plan (the whole is then solved at once)."""
+    own; None when a part finds no plan (the whole is then solved at once, in the time
+    left)."""
     parts = math.ceil(candidates.workloads.height / PART_WORKLOADS)
     scale = choose_scale(candidates.rows, candidates.workloads)
     row_cost = to_units(candidates.rows["unit_compute_usd"]
@@ -375,6 +385,11 @@ def _solve_in_parts(candidates: Candidates, policy: Policy, options: SolveOption
                                options.time_limit - (time.perf_counter() - started),
                                solve_part, stop)
         reporter.close()
+    if whole is None and stop():
+        return _no_plan(candidates, policy, {**base_info, "parts": parts, "deterministic": False},
+                        caps, "unknown",
+                        ["the search was interrupted before every part had a plan"],
+                        stop_reason="interrupted")
     if whole is None or candidate_violations(candidates, whole.units, whole.left_out, policy):
         return None
     info = {

@@ -89,3 +89,22 @@ def test_each_part_gets_its_share_of_capacity_and_budget_less_what_came_before()
     cash = row["unit_compute_usd"] + row["egress_usd"] + (row["port_usd"] or 0)
     assert second_budget == float(np.floor(budget - cash))
     assert whole.units.sum() == 2
+
+
+def test_ctrl_c_while_parts_are_solved_stops_at_once_and_says_so(monkeypatch):
+    import os
+    import signal
+    import threading
+    import time
+
+    engine = sys.modules["placer.solve"]
+    problem = _fleet(300)
+    monkeypatch.setattr(engine, "PART_WORKLOADS", 150)
+    monkeypatch.setattr(engine, "in_parts", lambda candidates, time_limit: True)
+    threading.Timer(1.5, lambda: os.kill(os.getpid(), signal.SIGINT)).start()
+    started = time.monotonic()
+    plan = solve(problem, time_limit=60, workers=2)
+    assert time.monotonic() - started < 10
+    assert plan.status == "unknown"
+    assert plan.solver["stop_reason"] == "interrupted"
+    assert plan.explanation == ["the search was interrupted before every part had a plan"]
