@@ -59,11 +59,21 @@ def _say_phases(plan: Plan) -> None:
         f"candidates: {s['candidates']:,} rows in {s['candidates_s']:.2f} s; model: "
         f"{s['variables']:,} variables, {s['constraints']:,} constraints in {s['build_s']:.2f} s;"
         f" LP bound {lp} and warm start in {s.get('warm_start_s', 0):.2f} s; "
-        f"{_core_phase(s)}search: "
+        f"{_bound_phase(s)}{_core_phase(s)}search: "
         f"{s['status']} ({s['stop_reason']}), {s['deterministic_time']:.1f} deterministic s, "
         f"{s['workers']} workers, seed {s['seed']}; total {s['time_s']:.2f} s; "
         f"{'reproducible' if s['deterministic'] else 'not reproducible (stopped by the clock)'}",
         markup=False)
+
+
+def _bound_phase(solver: dict[str, Any]) -> str:
+    """--verbose: the Lagrangian bound, or the parts, when there were some."""
+    if solver.get("parts"):
+        return f"solved in {solver['parts']} parts (times summed over them); "
+    if solver.get("lagrangian_bound_usd") is None:
+        return ""
+    return (f"Lagrangian bound ${solver['lagrangian_bound_usd']:,.0f} in "
+            f"{solver['lagrangian_s']:.2f} s beside the search; ")
 
 
 def _core_phase(solver: dict[str, Any]) -> str:

@@ -11,8 +11,10 @@ never less than zero: the bound is at least the LP's.
 
 Pieces the LP already solves in integers add nothing and are not searched; a piece the
 time budget does not reach counts at its LP value, so the bound holds whenever it stops.
-Measured on the generated fleets (2 cores, at the LP's duals): 1,000 workloads, LP
-$18.96M -> $20.15M (CBC's bound after 10 minutes: $20.13M); 10,000, $183.6M -> $198.2M.
+Measured on the generated fleets: 1,000 workloads, LP $18.96M -> $20.11M in 1.9 s on one
+thread (each piece searched to its end: $20.15M; CBC's bound after 10 minutes: $20.13M);
+10,000, $183.6M -> $197.4M in 20 s. Better prices than the LP's did not pay: subgradient
+steps from them gained 0.06 % in 8 steps of 1.1 s each at 1,000 workloads.
 """
 
 from __future__ import annotations
@@ -115,15 +117,16 @@ def lagrangian_bound(builder: ProtoBuilder, relaxation: Relaxation, time_budget:
 
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         found = list(pool.map(search, to_search.tolist()))
-    left = 0
+    at_lp_value = 0
     for p, value in zip(to_search.tolist(), found, strict=True):
         if value is None:
-            left += 1
+            at_lp_value += 1
         elif math.isfinite(value):
             best[p] = max(best[p], value)
     bound = constant + float(best.sum())
     return LagrangianBound(bound - 1e-7 * abs(bound), piece_count,
-                           len(to_search) - left, left, time.perf_counter() - started, cut)
+                           len(to_search) - at_lp_value, at_lp_value,
+                           time.perf_counter() - started, cut)
 
 
 def _price(objective: np.ndarray, matrix: sparse.csr_matrix, row_lo: np.ndarray,

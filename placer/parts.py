@@ -3,9 +3,11 @@
 At 100,000 workloads the LP of the whole fleet cannot finish in the time there is, and
 without it the warm start follows capacity prices alone, blind to the lock-in caps and
 the ports: measured $2,839M in 300 s. Split into 50 parts of 2,000 workloads, each
-solved by the whole pipeline (LP, Lagrangian bound, warm start, neighbourhoods) in its
-share of the time, the same fleet costs $2,224M (-21.7 %); 10,000 workloads in 5 parts,
-60 s: $215.3M against $219.4M whole (but see placer.solve for when parts are used).
+solved by the pipeline of a whole fleet (LP, warm start, neighbourhoods; no Lagrangian
+bound, since a part's bound is not the whole's) in an equal share of the time left, the
+same fleet costs $2,342M-$2,350M (-17 %). (10,000 workloads in 5 parts, 60 s: $215.3M
+against $219.7M whole, but the bound would be lost: see placer.solve.in_parts.) Only
+2,000 workloads a part was measured.
 
 A plan made of the parts' plans is a plan of the whole:
 - capacity: part k of K may use, of each offering, (k + 1) / K of its chips less what
@@ -16,8 +18,11 @@ A plan made of the parts' plans is a plan of the whole:
 - ports: workloads that share a port are in the same part, and a port one part buys is
   free for the parts after it.
 Each of those is stricter than the whole problem's rule, so a part may find no plan
-where the whole has one: the caller then falls back to solving the whole. The parts'
-bounds are not the whole's; the plan's bound is computed for the whole.
+where the whole has one: it is then tried once more with one share more of capacity
+and budget, and if that fails too the caller solves the whole at once in the time left
+(in one run of four at 100,000 workloads, before the partition dealt like workloads out
+evenly and the retry was limited to one share, a late part found no plan: $2,960M).
+The plan's bound is computed for the whole.
 """
 
 from __future__ import annotations
@@ -50,9 +55,12 @@ class InParts:
 
 
 def partition(candidates: Candidates, parts: int, seed: int) -> np.ndarray:
-    """Per workload, its part (0..parts-1): workloads that share a port together, the
-    rest shuffled (seeded) so that every part is a fair sample of the fleet, and parts
-    of about equal size."""
+    """Per workload, its part (0..parts-1): workloads that share a port together, and
+    every part a like sample of the fleet. Groups are sorted by how few rows their first
+    workload has and which offerings they span, then dealt to the parts in turn, so that
+    workloads held to the same few offerings are spread evenly (each part's share of an
+    offering then matches its need; cut into runs of a random order instead, a late
+    part of the 100k fleet found no plan in what the earlier ones left)."""
     rows, n = candidates.rows, candidates.workloads.height
     port = port_ids(rows)
     ported = port >= 0
@@ -62,15 +70,19 @@ def partition(candidates: Candidates, parts: int, seed: int) -> np.ndarray:
         (np.ones(int(ported.sum())), (w_of_row[ported], n + port[ported])),
         shape=(n + int(port.max(initial=-1)) + 1,) * 2)
     _, group = connected_components(links, directed=False)
-    group = group[:n]
+    group = np.unique(group[:n], return_inverse=True)[1]
     groups = int(group.max(initial=-1)) + 1
-    order = np.random.default_rng(seed).permutation(groups)
-    sizes = np.bincount(group, minlength=groups)[order]
-    # cut the shuffled groups into runs of about n / parts workloads each
-    before = np.cumsum(sizes) - sizes
-    part_of_shuffled = np.minimum((before * parts) // max(n, 1), parts - 1)
+    first = np.full(groups, n, dtype=np.int64)
+    np.minimum.at(first, group, np.arange(n))
+    starts = np.searchsorted(w_of_row, first)
+    ends = np.searchsorted(w_of_row, first, side="right")
+    offering = np.append(offering_ids(rows, candidates.offerings), -1)  # -1: no rows
+    first_offering = np.where(ends > starts, offering[starts], -1)
+    last_offering = np.where(ends > starts, offering[ends - 1], -1)
+    shuffled = np.random.default_rng(seed).permutation(groups)
+    order = np.lexsort((shuffled, last_offering, first_offering, ends - starts))
     part_of_group = np.empty(groups, dtype=np.int64)
-    part_of_group[order] = part_of_shuffled
+    part_of_group[order] = np.arange(groups) % parts
     return part_of_group[group]
 
 
@@ -109,10 +121,14 @@ def solve_in_parts(candidates: Candidates, policy: Policy, part_of: np.ndarray,
         seconds = max(0.1, time_left / (parts - k))
         found = solve_part(restrict(candidates, workloads, part_rows, allowed, port_paid),
                            _budget(policy, (k + 1) / parts, spent), seconds)
-        if found is None and not stop():  # its share left it no plan: all that is left
+        if found is None and not stop():
+            # its share left it no plan: one share more (not all that is left, which had
+            # left a later part of the 100k fleet with none)
+            more = min(k + 2, parts)
             found = solve_part(restrict(candidates, workloads, part_rows,
-                                        capacity - used_chips, port_paid),
-                               _budget(policy, 1.0, spent), seconds)
+                                        np.maximum(0, capacity * more // parts - used_chips),
+                                        port_paid),
+                               _budget(policy, more / parts, spent), seconds)
         if found is None:
             return None
         part_units, part_left_out = found

@@ -128,6 +128,9 @@ def test_verbose_says_when_a_core_was_searched(cli):
     assert 0 < plan["solver"]["core_rows"] < 2039 / 2
     assert f"; core of {plan['solver']['core_rows']:,} rows searched in " in result.err
     assert plan["status"] == "optimal"  # the whole model, searched after, proves it
+    lagrangian = plan["solver"]["lagrangian_bound_usd"]
+    assert f"; Lagrangian bound ${lagrangian:,.0f} in " in result.err
+    assert lagrangian <= plan["total_usd"]
 
 
 # ---------------------------------------------------------------------------

@@ -108,3 +108,24 @@ def test_ctrl_c_while_parts_are_solved_stops_at_once_and_says_so(monkeypatch):
     assert plan.status == "unknown"
     assert plan.solver["stop_reason"] == "interrupted"
     assert plan.explanation == ["the search was interrupted before every part had a plan"]
+
+
+def test_a_part_its_share_leaves_without_a_plan_gets_one_share_more_not_all():
+    from placer.parts import solve_in_parts
+
+    candidates = build_candidates(_fleet(300))
+    part_of = partition(candidates, 3, seed=0)
+    offered = []
+
+    def fail_first(sub, part_policy, seconds):
+        offered.append(sub.offerings["capacity_chips"].to_numpy().copy())
+        if len(offered) == 1:
+            return None
+        return (np.zeros(sub.rows.height, dtype=np.int64),
+                np.zeros(sub.workloads.height, dtype=bool))
+
+    solve_in_parts(candidates, _fleet(300).policy, part_of, 60, fail_first, lambda: False)
+    capacity = candidates.offerings["capacity_chips"].to_numpy()
+    assert (offered[0] == capacity // 3).all()
+    assert (offered[1] == capacity * 2 // 3).all()  # the retry: one share more
+    assert (offered[2] == capacity * 2 // 3).all()  # part 1: nothing used before it
