@@ -5,15 +5,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, assume, event, given, settings
+from hypothesis import event, given, settings
 
-from placer.candidates import build_candidates
 from placer.lagrange import lagrangian_bound
 from placer.model import INT64_SAFE, ProtoBuilder, build_model, force_unplaced
 from placer.relax import solve_relaxation
 from placer.solve import solve
-from tests.bruteforce import brute_force, cent_rounding
-from tests.test_engine import _combinations, _fleet, small_problems
+from tests.bruteforce import cent_rounding
+from tests.test_engine import EXHAUSTIVE, _fleet, feasible_with_optimum, small_problems
 
 
 def _toy() -> ProtoBuilder:
@@ -59,14 +58,10 @@ def test_pieces_the_time_budget_does_not_reach_count_at_their_lp_value():
     assert lagrangian.cut_by_time
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow,
-                                                                 HealthCheck.filter_too_much])
+@settings(EXHAUSTIVE, max_examples=60)
 @given(problem=small_problems())
 def test_bound_lies_between_the_lp_and_the_exhaustive_optimum(problem):
-    candidates = build_candidates(problem)
-    assume(_combinations(candidates) <= 20_000)
-    expected = brute_force(candidates, problem.policy)
-    assume(expected is not None)
+    candidates, expected = feasible_with_optimum(problem)
     built = build_model(candidates, problem.policy)
     force_unplaced(built, set(candidates.rows["w"].unique().to_list()))
     relaxation = solve_relaxation(built.builder)
