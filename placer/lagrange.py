@@ -152,9 +152,8 @@ def _pieces(matrix: sparse.csr_matrix, local: np.ndarray) -> tuple[np.ndarray, i
     count, label = connected_components(graph, directed=False)
     # renumber so that pieces are numbered by their first variable (a stable order)
     var_label = label[n_rows:]
-    _, first = np.unique(var_label, return_index=True)
+    present, first = np.unique(var_label, return_index=True)
     renumber = np.empty(count, dtype=np.int64)
-    present = np.unique(var_label)
     renumber[present[np.argsort(first)]] = np.arange(len(present))
     return renumber[var_label], len(present)
 
@@ -168,9 +167,8 @@ def _group(keys: np.ndarray, count: int) -> list[np.ndarray]:
 def _rows_by_piece(matrix: sparse.csr_matrix, local_rows: np.ndarray, piece: np.ndarray,
                    piece_count: int) -> list[np.ndarray]:
     """The local rows of each piece (a row's variables all lie in one piece)."""
-    first_var = matrix.indices[matrix.indptr[local_rows]]
-    keep = np.diff(matrix.indptr)[local_rows] > 0
-    rows, owner = local_rows[keep], piece[first_var[keep]]
+    rows = local_rows[np.diff(matrix.indptr)[local_rows] > 0]
+    owner = piece[matrix.indices[matrix.indptr[rows]]]  # the piece of its first variable
     order = np.argsort(owner, kind="stable")
     counts = np.bincount(owner, minlength=piece_count)
     return np.split(rows[order], np.cumsum(counts)[:-1])

@@ -121,10 +121,10 @@ def solve_in_parts(candidates: Candidates, policy: Policy, part_of: np.ndarray,
         seconds = max(0.1, time_left / (parts - k))
         found = solve_part(restrict(candidates, workloads, part_rows, allowed, port_paid),
                            _budget(policy, (k + 1) / parts, spent), seconds)
-        if found is None and not stop():
+        more = min(k + 2, parts)
+        if found is None and more > k + 1 and not stop():
             # its share left it no plan: one share more (not all that is left, which had
             # left a later part of the 100k fleet with none)
-            more = min(k + 2, parts)
             found = solve_part(restrict(candidates, workloads, part_rows,
                                         np.maximum(0, capacity * more // parts - used_chips),
                                         port_paid),
