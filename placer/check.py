@@ -339,6 +339,16 @@ def _share_rules(plan: PlanDocument, policy: Policy, offers: dict,
     return out
 
 
+def cash_spend(rows: pl.DataFrame, units: np.ndarray) -> float:
+    """What a choice of units on candidate rows spends against a budget: compute, the
+    egress of each row used, each port its rows need once."""
+    used = rows.filter(pl.Series(units > 0))
+    ports = used.filter(pl.col("port_ecosystem").is_not_null()).unique(
+        ["port_key", "port_ecosystem"])["port_usd"].sum()
+    compute = float((used["unit_compute_usd"] * pl.Series(units[units > 0])).sum())
+    return compute + float(used["egress_usd"].sum()) + float(ports)
+
+
 def candidate_violations(candidates: Candidates, units: np.ndarray, left_out: np.ndarray,
                          policy: Policy) -> list[str]:
     """Every rule the chosen units break, in words (empty when the choice is a valid plan)."""
@@ -401,9 +411,7 @@ def candidate_violations(candidates: Candidates, units: np.ndarray, left_out: np
             out.append(f"min_providers: {n_providers} providers used, need "
                        f"{policy.min_providers}")
     if policy.budget_usd is not None:
-        ports = used.filter(pl.col("port_ecosystem").is_not_null()).unique(
-            ["port_key", "port_ecosystem"])["port_usd"].sum()
-        cash = total + float(used["egress_usd"].sum()) + float(ports)
+        cash = cash_spend(candidates.rows, units)
         if cash > policy.budget_usd * (1 + REL_TOL) + 0.01:
             out.append(f"budget_usd: cash spend {cash:,.2f} above {policy.budget_usd:,.2f}")
     return out

@@ -169,9 +169,7 @@ def _rows_by_piece(matrix: sparse.csr_matrix, local_rows: np.ndarray, piece: np.
     """The local rows of each piece (a row's variables all lie in one piece)."""
     rows = local_rows[np.diff(matrix.indptr)[local_rows] > 0]
     owner = piece[matrix.indices[matrix.indptr[rows]]]  # the piece of its first variable
-    order = np.argsort(owner, kind="stable")
-    counts = np.bincount(owner, minlength=piece_count)
-    return np.split(rows[order], np.cumsum(counts)[:-1])
+    return [rows[at] for at in _group(owner, piece_count)]
 
 
 def _piece_model(builder: ProtoBuilder, rows: np.ndarray, variables: np.ndarray,

@@ -5,9 +5,9 @@ without it the warm start follows capacity prices alone, blind to the lock-in ca
 the ports: measured $2,839M in 300 s. Split into 50 parts of 2,000 workloads, each
 solved by the pipeline of a whole fleet (LP, warm start, neighbourhoods; no Lagrangian
 bound, since a part's bound is not the whole's) in an equal share of the time left, the
-same fleet costs $2,342M-$2,350M (-17 %). (10,000 workloads in 5 parts, 60 s: $215.3M
-against $219.7M whole, but the bound would be lost: see placer.solve.in_parts.) Only
-2,000 workloads a part was measured.
+same fleet costs $2,167M-$2,350M in three runs (-17 to -24 %). (10,000 workloads in 5
+parts, 60 s: $215.3M against $219.7M whole, but the bound would be lost: see
+placer.solve.in_parts.) Only 2,000 workloads a part was measured.
 
 A plan made of the parts' plans is a plan of the whole:
 - capacity: part k of K may use, of each offering, (k + 1) / K of its chips less what
@@ -37,6 +37,7 @@ from scipy import sparse
 from scipy.sparse.csgraph import connected_components
 
 from placer.candidates import Candidates, offering_ids, port_ids, restrict
+from placer.check import cash_spend
 from placer.schema import Policy
 
 PART_WORKLOADS = 2_000
@@ -100,9 +101,6 @@ def solve_in_parts(candidates: Candidates, policy: Policy, part_of: np.ndarray,
     capacity = candidates.offerings["capacity_chips"].to_numpy().astype(np.int64)
     port = port_ids(rows)
     paid = np.zeros(int(port.max(initial=-1)) + 1, dtype=bool)
-    compute_usd = rows["unit_compute_usd"].to_numpy()
-    egress_usd = rows["egress_usd"].to_numpy()
-    port_usd = rows["port_usd"].fill_null(0).to_numpy()
     units = np.zeros(rows.height, dtype=np.int64)
     left_out = np.zeros(candidates.workloads.height, dtype=bool)
     used_chips = np.zeros(len(capacity), dtype=np.int64)
@@ -119,8 +117,8 @@ def solve_in_parts(candidates: Candidates, policy: Policy, part_of: np.ndarray,
         port_paid = (part_port >= 0) & paid[np.maximum(part_port, 0)]
         time_left = time_limit - (time.perf_counter() - started)
         seconds = max(0.1, time_left / (parts - k))
-        found = solve_part(restrict(candidates, workloads, part_rows, allowed, port_paid),
-                           _budget(policy, (k + 1) / parts, spent), seconds)
+        part = restrict(candidates, workloads, part_rows, allowed, port_paid)
+        found = solve_part(part, _budget(policy, (k + 1) / parts, spent), seconds)
         more = min(k + 2, parts)
         if found is None and more > k + 1 and not stop():
             # its share left it no plan: one share more (not all that is left, which had
@@ -137,13 +135,9 @@ def solve_in_parts(candidates: Candidates, policy: Policy, part_of: np.ndarray,
         placed = part_units > 0
         used_chips += np.bincount(offering[part_rows], weights=chips[part_rows] * part_units,
                                   minlength=len(capacity)).astype(np.int64)
-        # what this part spends against the budget: compute, egress, the ports it buys
-        buys = np.flatnonzero(placed & (part_port >= 0) & ~port_paid)
-        newly, first = np.unique(part_port[buys], return_index=True)
-        spent += float(compute_usd[part_rows] @ part_units) \
-            + float(egress_usd[part_rows][placed].sum()) \
-            + float(port_usd[part_rows][buys[first]].sum())
-        paid[newly] = True
+        # its table has no price on the ports bought before it: only those it buys count
+        spent += cash_spend(part.rows, part_units)
+        paid[part_port[placed & (part_port >= 0)]] = True
     return InParts(units, left_out, parts)
 
 

@@ -348,6 +348,10 @@ def _warm_start(built: BuiltModel, candidates: Candidates, policy: Policy,
     return WarmStart(lp_bound_units, start, cut, lp_units, no_lp_bound, lagrangian)
 
 
+SUMMED_OVER_PARTS = ("build_s", "warm_start_s", "lagrangian_s", "core_rows", "core_s",
+                     "core_searches", "deterministic_time", "variables", "constraints")
+
+
 def in_parts(candidates: Candidates, time_limit: float) -> bool:
     """Whether to solve in parts (placer.parts): when the LP of the whole is out of reach
     and there are parts to make."""
@@ -395,16 +399,9 @@ def _solve_in_parts(candidates: Candidates, policy: Policy, options: SolveOption
     info = {
         **base_info, "engine": base_info["engine"] + f" (in {parts} parts)",
         "status": "FEASIBLE", "time_s": round(time.perf_counter() - started, 4),
-        "build_s": round(sum(s["build_s"] for s in solved), 4),
-        "warm_start_s": round(sum(s["warm_start_s"] for s in solved), 4),
-        "lagrangian_s": round(sum(s["lagrangian_s"] for s in solved), 4),
-        "core_rows": sum(s["core_rows"] for s in solved),
-        "core_s": round(sum(s["core_s"] for s in solved), 4),
-        "core_searches": sum(s["core_searches"] for s in solved),
-        "deterministic_time": round(sum(s["deterministic_time"] for s in solved), 4),
+        # sizes and times: summed over the parts' solves
+        **{key: round(sum(s[key] for s in solved), 4) for key in SUMMED_OVER_PARTS},
         "money_scale": scale, "parts": parts,
-        "variables": sum(s["variables"] for s in solved),
-        "constraints": sum(s["constraints"] for s in solved),
         "stop_reason": "interrupted" if stop() else "time limit",
         # each part's time is a share of what the wall clock left
         "deterministic": False,
