@@ -23,6 +23,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import polars as pl
+from scipy import sparse
+from scipy.sparse.csgraph import connected_components
 
 from placer.geo import ISO_COUNTRIES, country_jurisdiction
 
@@ -86,6 +88,20 @@ def port_ids(rows: pl.DataFrame) -> np.ndarray:
     keys = port.drop_nulls().unique().sort()
     return port.replace_strict(keys, np.arange(len(keys)), default=-1,
                                return_dtype=pl.Int64).to_numpy()
+
+
+def port_groups(candidates: Candidates) -> np.ndarray:
+    """Per workload, its group (0..groups-1, numbered by first workload): workloads
+    linked through a port they may both buy are in one group, every other one alone."""
+    rows, n = candidates.rows, candidates.workloads.height
+    port = port_ids(rows)
+    ported = port >= 0
+    w_of_row = rows["w"].to_numpy()
+    links = sparse.csr_matrix(
+        (np.ones(int(ported.sum())), (w_of_row[ported], n + port[ported])),
+        shape=(n + int(port.max(initial=-1)) + 1,) * 2)
+    _, group = connected_components(links, directed=False)
+    return np.unique(group[:n], return_inverse=True)[1]
 
 
 def restrict(candidates: Candidates, workloads: np.ndarray, rows: np.ndarray,

@@ -17,11 +17,13 @@ from placer.candidates import Candidates
 from placer.relax import lowest_per_group
 
 # A core searched by neighbourhoods (placer.lns) also holds each workload's cheapest rows
-# per unit of work, so that a neighbourhood has somewhere to move to: with 0 / 2 / 3 / 4
-# of them, 1,000 workloads at 10 s $21.95M / $21.79M / $21.79M / $21.86M, 10,000 at 60 s
-# $223.6M / $221.5M / $219.3M / $219.7M. (One search of a core wider than the LP's and
-# the warm start's rows was slower to improve: $22.99M against $21.95M at 1k.)
-CHEAPEST_ROWS_PER_WORKLOAD = 3
+# per unit of work, so that a wide neighbourhood has somewhere to move to (the narrow
+# ones see every row). With 1 / 2 / 3 of them, 1,000 workloads at 10 s (three fleets,
+# mean) $21.51M / $21.54M / $21.64M; 10,000 at 60 s, 2 / 3 / 4: $218.8M / $218.0M /
+# $218.0M. (Before the narrow neighbourhoods, 0 / 2 / 3 / 4 at 10,000: $223.6M / $221.5M /
+# $219.3M / $219.7M. One search of a core wider than the LP's and the warm start's rows
+# was slower to improve: $22.99M against $21.95M at 1k.)
+CHEAPEST_ROWS_PER_WORKLOAD = 2
 
 
 def core_rows(start_units: np.ndarray, lp_units: np.ndarray | None) -> np.ndarray:

@@ -33,10 +33,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import sparse
-from scipy.sparse.csgraph import connected_components
 
-from placer.candidates import Candidates, offering_ids, port_ids, restrict
+from placer.candidates import Candidates, offering_ids, port_groups, port_ids, restrict
 from placer.check import cash_spend
 from placer.schema import Policy
 
@@ -63,15 +61,8 @@ def partition(candidates: Candidates, parts: int, seed: int) -> np.ndarray:
     offering then matches its need; cut into runs of a random order instead, a late
     part of the 100k fleet found no plan in what the earlier ones left)."""
     rows, n = candidates.rows, candidates.workloads.height
-    port = port_ids(rows)
-    ported = port >= 0
     w_of_row = rows["w"].to_numpy()
-    # workloads linked through a port they may both buy: a graph workloads + ports
-    links = sparse.csr_matrix(
-        (np.ones(int(ported.sum())), (w_of_row[ported], n + port[ported])),
-        shape=(n + int(port.max(initial=-1)) + 1,) * 2)
-    _, group = connected_components(links, directed=False)
-    group = np.unique(group[:n], return_inverse=True)[1]
+    group = port_groups(candidates)
     groups = int(group.max(initial=-1)) + 1
     first = np.full(groups, n, dtype=np.int64)
     np.minimum.at(first, group, np.arange(n))

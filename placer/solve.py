@@ -79,6 +79,10 @@ LP_SHARE = 0.3  # of the time limit, at most, for the LP relaxation
 # most this share of the time left after the LP (one thread: ~1.8 s at 1,000 workloads,
 # ~17 s at 10,000).
 LAGRANGIAN_SHARE = 0.9
+# The warm start's local search, at most this share of the time limit: the
+# neighbourhoods after it gain more a second (10,000 workloads, 60 s: 0.25 / 0.1 / 0.03
+# $220.1M / $218.0M / $218.3M; 1,000, 10 s: 0.25 / 0.1 about the same).
+WARM_START_SHARE = 0.1
 LIGHT_PRESOLVE_VARS = 20_000
 NO_PRESOLVE_VARS = 200_000
 ProgressFn = Callable[[dict[str, Any]], None]
@@ -338,7 +342,7 @@ def _warm_start(built: BuiltModel, candidates: Candidates, policy: Policy,
     if not options.hint:
         return WarmStart(lp_bound_units, None, cut, lp_units, no_lp_bound, lagrangian)
     start = warm_start(built, candidates, policy, relaxation,
-                       time_budget=options.time_limit * 0.25, should_stop=stop)
+                       time_budget=options.time_limit * WARM_START_SHARE, should_stop=stop)
     cut |= start.cut_by_time
     if candidate_violations(candidates, start.units, start.left_out, policy):
         # a hint that breaks a rule only sends CP-SAT repairing it (and CP-SAT 9.15
@@ -472,31 +476,31 @@ def _search_core(built: BuiltModel, candidates: Candidates, policy: Policy,
     rows = core_rows(start.units, lp_units)
     if len(rows) > CORE_MAX_SHARE * candidates.rows.height:
         return CoreSearch()
-    by_neighbourhoods = len(free_workloads(core_candidates(candidates, rows))) \
-        > LNS_ABOVE_WORKLOADS
-    if by_neighbourhoods:
-        rows = np.union1d(rows, cheapest_rows(candidates, CHEAPEST_ROWS_PER_WORKLOAD))
-    core = core_candidates(candidates, rows)
-    model = build_model(core, policy)
-    force_unplaced(model, set(core.rows["w"].unique().to_list()))
-    complete_hint(model, core, start.units[rows], start.left_out)
     # the core's bound is not the problem's: the live line shows the one known before
-    reporter = _Progress(options.progress, model.scale, started=search_started,
+    reporter = _Progress(options.progress, built.scale, started=search_started,
                          bound_units=bound_units)
-    if by_neighbourhoods:
+    if len(free_workloads(core_candidates(candidates, rows))) > LNS_ABOVE_WORKLOADS:
+        rows = np.union1d(rows, cheapest_rows(candidates, CHEAPEST_ROWS_PER_WORKLOAD))
+        core = np.zeros(candidates.rows.height, dtype=bool)
+        core[rows] = True
         search, found = _core_by_neighbourhoods(
-            core, policy, model, Found(start.units[rows], start.left_out), options, time_left,
-            stop, reporter)
+            candidates, policy, built, core, Found(start.units, start.left_out), options,
+            time_left, stop, reporter)
     else:
+        core_table = core_candidates(candidates, rows)
+        model = build_model(core_table, policy)
+        force_unplaced(model, set(core_table.rows["w"].unique().to_list()))
+        complete_hint(model, core_table, start.units[rows], start.left_out)
         search, found = _core_at_once(model, options, workers, time_left, stop, reporter)
+        if found is not None:
+            units = np.zeros(candidates.rows.height, dtype=np.int64)
+            units[rows] = found.units
+            found = Found(units, found.left_out)
     reporter.close()
     search.rows = len(rows)
-    if found is not None:
-        units = np.zeros(candidates.rows.height, dtype=np.int64)
-        units[rows] = found.units
-        if objective_units(built, candidates, units, found.left_out) < \
-                objective_units(built, candidates, start.units, start.left_out):
-            search.found = Found(units, found.left_out)
+    if found is not None and objective_units(built, candidates, found.units, found.left_out) \
+            < objective_units(built, candidates, start.units, start.left_out):
+        search.found = found
     search.time_s = time.perf_counter() - started
     return search
 
@@ -523,18 +527,22 @@ def _core_at_once(model: BuiltModel, options: SolveOptions, workers: int, time_l
     return search, Found(values[model.units], _left_out(model, values))
 
 
-def _core_by_neighbourhoods(core: Candidates, policy: Policy, model: BuiltModel,
-                            start: Found, options: SolveOptions, time_left: float,
-                            stop: _Interrupt, reporter: _Progress) -> tuple[CoreSearch, Found]:
-    """Many small searches of the core, each re-placing a few workloads (placer.lns)."""
-    reporter.best = objective_units(model, core, start.units, start.left_out) / model.scale
+def _core_by_neighbourhoods(candidates: Candidates, policy: Policy, built: BuiltModel,
+                            core: np.ndarray, start: Found, options: SolveOptions,
+                            time_left: float, stop: _Interrupt, reporter: _Progress
+                            ) -> tuple[CoreSearch, Found]:
+    """Many small searches, each re-placing a few workloads (placer.lns): the wide ones
+    over the core's rows (a mask), the narrow ones over all rows."""
+    reporter.best = objective_units(built, candidates, start.units, start.left_out) \
+        / built.scale
 
     def better(saving_units: int) -> None:
-        reporter.best -= saving_units / model.scale
+        reporter.best -= saving_units / built.scale
 
     improved = improve_by_neighbourhoods(
-        core, policy, model, start.units, start.left_out, budget_s=options.time_limit,
-        wall_s=max(0.1, time_left), seed=options.seed, stop=stop, on_better=better)
+        candidates, policy, built, start.units, start.left_out, budget_s=options.time_limit,
+        wall_s=max(0.1, time_left), seed=options.seed, stop=stop, on_better=better,
+        core=core)
     search = CoreSearch(status="FEASIBLE", searches=improved.searches,
                         deterministic_time=improved.deterministic_time,
                         cut_by_time=improved.cut_by_time)
