@@ -437,7 +437,7 @@ def test_neighbourhood_search_improves_the_warm_start_and_keeps_every_rule(monke
 
 
 def test_neighbourhood_search_on_a_deterministic_budget_repeats_itself():
-    from placer.core import core_candidates, core_rows
+    from placer.core import core_rows
     from placer.lns import improve_by_neighbourhoods
     from placer.model import build_model
     from placer.relax import solve_relaxation
@@ -449,26 +449,23 @@ def test_neighbourhood_search_on_a_deterministic_budget_repeats_itself():
     relaxation = solve_relaxation(built.builder, unit_vars=built.units,
                                   unit_owner=candidates.rows["w"].to_numpy())
     start = warm_start(built, candidates, problem.policy, relaxation, time_budget=60)
-    rows = core_rows(start.units, relaxation.values[built.units])
-    core = core_candidates(candidates, rows)
-    model = build_model(core, problem.policy)
+    core = np.zeros(candidates.rows.height, dtype=bool)
+    core[core_rows(start.units, relaxation.values[built.units])] = True
 
     def run():
-        return improve_by_neighbourhoods(core, problem.policy, model, start.units[rows],
+        return improve_by_neighbourhoods(candidates, problem.policy, built, start.units,
                                          start.left_out, budget_s=1.5, wall_s=120, seed=3,
-                                         stop=lambda: False)
+                                         stop=lambda: False, core=core)
 
     def cost(units, left_out):
-        full = np.zeros(candidates.rows.height, dtype=np.int64)
-        full[rows] = units
-        assert candidate_violations(candidates, full, left_out, problem.policy) == []
-        return sys.modules["placer.solve"].objective_units(built, candidates, full, left_out)
+        assert candidate_violations(candidates, units, left_out, problem.policy) == []
+        return sys.modules["placer.solve"].objective_units(built, candidates, units, left_out)
 
     first, second = run(), run()
     assert not first.cut_by_time
     assert first.deterministic_time >= 1.5
     assert first.improvements > 0
-    assert cost(first.units, first.left_out) < cost(start.units[rows], start.left_out)
+    assert cost(first.units, first.left_out) < cost(start.units, start.left_out)
     assert np.array_equal(second.units, first.units)
     assert np.array_equal(second.left_out, first.left_out)
 
@@ -538,6 +535,89 @@ def test_a_neighbourhood_does_not_pay_again_for_a_port_a_held_workload_bought():
     model = build_model(sub, problem.policy, scale=built.scale, held=held)
     assert solver.solve(model.model) == cp_model.OPTIMAL
     assert solver.objective_value / built.scale == pytest.approx(34456.41, abs=0.01)
+
+
+def test_a_narrow_neighbourhood_moves_a_workload_to_a_row_outside_the_core():
+    # The core holds only the row each gang is on, the dearer offering: no wide
+    # neighbourhood can move them (they have no choice in it), while a narrow one sees
+    # every row of its workloads and moves both to the cheaper offering, the optimum.
+    from placer.lns import improve_by_neighbourhoods
+    from placer.model import build_model
+
+    two = PRICED.filter(pl.col("offering").is_in(["seeweb/it-fr2/h100", "verda/fin-02/h100"]))
+    problem = problem_from_dict({"horizon_days": 30, "workloads": [
+        {"name": n, "kind": "training", "chip_hours": 2000, "min_chips": 8,
+         "deadline_days": 30} for n in ("a", "b")]},
+        catalog=default_catalog().with_offerings(two))
+    candidates = build_candidates(problem)
+    built = build_model(candidates, problem.policy)
+    cost = (candidates.rows["unit_compute_usd"] + candidates.rows["unit_carbon_usd"]).to_numpy()
+    w_of_row = candidates.rows["w"].to_numpy()
+    dearer = np.array([max(np.flatnonzero(w_of_row == w), key=lambda r: cost[r])
+                       for w in (0, 1)])
+    units = np.zeros(candidates.rows.height, dtype=np.int64)
+    units[dearer] = 1
+    core = units > 0
+    improved = improve_by_neighbourhoods(
+        candidates, problem.policy, built, units, np.zeros(2, dtype=bool), budget_s=1.0,
+        wall_s=60, seed=0, stop=lambda: False, core=core)
+    assert improved.improvements > 0
+    engine = sys.modules["placer.solve"]
+    optimum = solve(problem, time_limit=10)
+    assert optimum.status == "optimal"
+    assert engine.objective_units(built, candidates, improved.units, improved.left_out) \
+        / built.scale == pytest.approx(optimum.total_usd, abs=0.01)
+    assert not (improved.units[dearer]).any()
+
+
+def test_a_wide_neighbourhood_keeps_the_rows_in_use_outside_the_core():
+    from placer.lns import _Fleet, _Usage, neighbourhood
+    from placer.model import build_model
+
+    problem = load(EXAMPLES / "startup.yaml")
+    candidates = build_candidates(problem)
+    built = build_model(candidates, problem.policy)
+    fleet = _Fleet.of(candidates, built)
+    used = int(fleet.starts[0]) + 1
+    units = np.zeros(candidates.rows.height, dtype=np.int64)
+    units[used] = 1
+    nothing = np.zeros(candidates.rows.height, dtype=bool)
+    _, _, rows = neighbourhood(candidates, fleet, _Usage.of(fleet, np.arange(len(units)), units),
+                               units, np.array([0]), nothing)
+    assert rows.tolist() == [used]
+
+
+def test_workloads_that_may_share_a_port_are_one_group():
+    from placer.candidates import port_groups
+
+    problem = problem_from_dict({"horizon_days": 30, "workloads": [
+        {"name": "a", "kind": "training", "chip_hours": 2000, "deadline_days": 30,
+         "codebase": "shared", "port_usd": {"neuron": 5000}},
+        {"name": "alone", "kind": "training", "chip_hours": 2000, "deadline_days": 30},
+        {"name": "b", "kind": "inference", "chips": 8,
+         "codebase": "shared", "port_usd": {"neuron": 5000}}]})
+    assert port_groups(build_candidates(problem)).tolist() == [0, 1, 0]
+
+
+@given(group=st.lists(st.integers(0, 12), min_size=1, max_size=60),
+       size=st.integers(1, 30), seed=st.integers(0, 2**16))
+def test_a_neighbourhood_is_drawn_in_whole_groups(group, size, seed):
+    from placer.lns import _draw, _groups_of
+
+    group = np.array(group)
+    workloads = np.arange(len(group)) * 3  # any ids
+    groups = _groups_of(workloads, group)
+    assert sorted(np.concatenate(groups).tolist()) == workloads.tolist()
+    freed = _draw(np.random.default_rng(seed), groups, size)
+    assert freed.tolist() == sorted(set(freed.tolist()))
+    largest = max(len(g) for g in groups)
+    if len(freed) > 2 * size:
+        raise AssertionError("a neighbourhood larger than twice its size")
+    if largest <= size:
+        # whole groups, at least `size` workloads unless there are fewer
+        assert len(freed) >= min(size, len(workloads))
+        for members in groups:
+            assert np.isin(members, freed).all() or not np.isin(members, freed).any()
 
 
 def test_the_lp_is_skipped_only_when_it_cannot_finish_in_its_time():
