@@ -273,7 +273,7 @@ def price_capacity(row_cost: np.ndarray, w_of_row: np.ndarray, supply: np.ndarra
                    upper: float | None = None, iterations: int = 300) -> PricedCapacity:
     """A bound that needs no LP, for when the LP does not finish: capacity priced in
     (Lagrangian relaxation, subgradient steps), everything else dropped (caps, ports and
-    egress only add cost), every workload then alone on its cheapest rows: a gang pays
+    spread rules only add cost), every workload then alone on its cheapest rows: a gang pays
     its cheapest row, a serving workload its demand at the cheapest price per unit of
     supply, an optional workload at most its value. Any prices give a valid bound; the
     best one seen is returned, with each workload's choice at those prices (a guide for

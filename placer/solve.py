@@ -552,16 +552,23 @@ def _core_by_neighbourhoods(candidates: Candidates, policy: Policy, built: Built
 def _price_capacity(candidates: Candidates, scale: float, row_cost_units: np.ndarray,
                     upper: float | None = None) -> PricedCapacity:
     """relax.price_capacity in solver units (`scale` per USD; row_cost_units: compute and
-    carbon per unit), with a hair off the bound for rounding."""
+    carbon per unit), with a hair off the bound for rounding. Two terms the model has
+    are kept, as each holds for every plan: a row's egress, paid once for up to
+    max_units units, is at least egress / max_units a unit; and an instance serves at
+    most the whole demand (coefficient strengthening, as model.cover_inference_demand
+    does). Measured at 1,000 workloads: bound $13.50M -> $16.25M (the LP's: $18.96M)."""
     rows, workloads = candidates.rows, candidates.workloads
     training = (rows["kind"] == "training").to_numpy()
     wl_training = (workloads["kind"] == "training").to_numpy()
     value = np.where(workloads["required"].to_numpy(), np.nan,
                      workloads["value_usd"].fill_null(0).to_numpy() * scale)
+    demand = np.where(wl_training, 1.0, workloads["demand"].fill_null(0).to_numpy())
+    w_of_row = rows["w"].to_numpy()
+    supply = np.where(training, 1.0, np.minimum(rows["unit_ref"].fill_null(1).to_numpy(),
+                                                demand[w_of_row]))
+    egress = to_units(rows["egress_usd"], scale) / rows["max_units"].to_numpy()
     priced = price_capacity(
-        row_cost_units.astype(np.float64), rows["w"].to_numpy(),
-        np.where(training, 1.0, rows["unit_ref"].fill_null(1).to_numpy()),
-        np.where(wl_training, 1.0, workloads["demand"].fill_null(0).to_numpy()), value,
+        row_cost_units.astype(np.float64) + egress, w_of_row, supply, demand, value,
         rows["unit_chips"].to_numpy().astype(np.float64),
         offering_ids(rows, candidates.offerings),
         candidates.offerings["capacity_chips"].to_numpy().astype(np.float64), upper)

@@ -332,6 +332,26 @@ def test_the_bound_without_an_lp_never_exceeds_the_optimum(problem):
     assert bound / built.scale <= expected * (1 + 1e-9) + cent_rounding(candidates)
 
 
+def test_the_bound_without_an_lp_counts_a_whole_instance_and_its_egress():
+    # One B200 instance serves 3.296 H100-equivalents, the demand is 1: every plan buys
+    # the whole instance ($3,520.80 for the horizon) and moves the data once ($900), as
+    # the catalog prices them. Priced per unit of supply and without egress, the bound
+    # was a third of the instance: $1,068.20.
+    from placer.model import build_model
+
+    b200 = PRICED.filter(pl.col("offering") == "verda/fin-03/b200")
+    problem = problem_from_dict({"horizon_days": 30, "workloads": [
+        {"name": "s", "kind": "inference", "chips": 1,
+         "data": {"region": "aws/us-east-1", "tb": 10}}]},
+        catalog=default_catalog().with_offerings(b200))
+    candidates = build_candidates(problem)
+    built = build_model(candidates, problem.policy)
+    bound = sys.modules["placer.solve"]._price_capacity(candidates, built.scale,
+                                                        built.row_cost_units).bound
+    assert bound / built.scale == pytest.approx(3520.80 + 900, abs=0.01)
+    assert solve(problem, time_limit=10).total_usd == pytest.approx(3520.80 + 900, abs=0.01)
+
+
 def test_the_bound_without_an_lp_prices_a_full_offering(monkeypatch):
     # Two equal gangs, room for one on the cheaper offering: with no price on its
     # capacity the bound is two cheap gangs; priced at the difference, it is one cheap
