@@ -470,8 +470,9 @@ def _search_core(built: BuiltModel, candidates: Candidates, policy: Policy,
     fleet-sized models even one search of it improves the plan all along (1,000
     workloads: 23.09M -> 22.84M at 0.3 s, 22.10M at 4.7 s), while the whole model's search
     adds to the bound but not to the plan. A core with many workloads to choose for is
-    widened (core.cheapest_rows) and searched a neighbourhood at a time (placer.lns); a
-    small one in one search, to its end."""
+    widened (core.cheapest_rows) and searched a neighbourhood at a time (placer.lns; the
+    narrow neighbourhoods also reach rows outside it); a small one in one search, to its
+    end."""
     started = time.perf_counter()
     rows = core_rows(start.units, lp_units)
     if len(rows) > CORE_MAX_SHARE * candidates.rows.height:
@@ -479,9 +480,10 @@ def _search_core(built: BuiltModel, candidates: Candidates, policy: Policy,
     # the core's bound is not the problem's: the live line shows the one known before
     reporter = _Progress(options.progress, built.scale, started=search_started,
                          bound_units=bound_units)
-    if len(free_workloads(core_candidates(candidates, rows))) > LNS_ABOVE_WORKLOADS:
+    core = np.zeros(candidates.rows.height, dtype=bool)
+    core[rows] = True
+    if len(free_workloads(candidates, core)) > LNS_ABOVE_WORKLOADS:
         rows = np.union1d(rows, cheapest_rows(candidates, CHEAPEST_ROWS_PER_WORKLOAD))
-        core = np.zeros(candidates.rows.height, dtype=bool)
         core[rows] = True
         search, found = _core_by_neighbourhoods(
             candidates, policy, built, core, Found(start.units, start.left_out), options,
