@@ -62,11 +62,11 @@ class Improved:
     cut_by_time: bool         # the wall clock stopped it before its budget
 
 
-def free_workloads(candidates: Candidates, rows: np.ndarray | None = None) -> np.ndarray:
+def free_workloads(candidates: Candidates, row_mask: np.ndarray | None = None) -> np.ndarray:
     """Workloads worth freeing: those with a choice (two rows or more, or optional),
-    counting only the rows in `rows` (a mask) when given."""
+    counting only the rows in `row_mask` when given."""
     w_of_row = candidates.rows["w"].to_numpy()
-    rows_per_w = np.bincount(w_of_row if rows is None else w_of_row[rows],
+    rows_per_w = np.bincount(w_of_row if row_mask is None else w_of_row[row_mask],
                              minlength=candidates.workloads.height)
     optional = ~candidates.workloads["required"].to_numpy().astype(bool)
     return np.flatnonzero((rows_per_w >= 2) | ((rows_per_w >= 1) & optional))
