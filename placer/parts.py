@@ -7,12 +7,17 @@ solved by the pipeline of a whole fleet (LP, warm start, neighbourhoods; no Lagr
 bound, since a part's bound is not the whole's) in an equal share of the time left, the
 same fleet costs $2,167M-$2,350M in three runs (-17 to -24 %). (10,000 workloads in 5
 parts, 60 s: $215.3M against $219.7M whole, but the bound would be lost: see
-placer.solve.in_parts.) Only 2,000 workloads a part was measured.
+placer.solve.in_parts.) Only 2,000 workloads a part was measured. On two cores two
+parts are solved side by side, each with one core and twice the time (a part's own
+searches run on one core; at 2,000 workloads 6 s each side by side gave what 6 s each
+in turn did, and 3 s each in turn 13 % more).
 
 A plan made of the parts' plans is a plan of the whole:
 - capacity: part k of K may use, of each offering, (k + 1) / K of its chips less what
-  the parts before it use (so what one part leaves, the next may take);
-- the budget likewise: part k may spend (k + 1) / K of it less what came before;
+  the parts before it use (so what one part leaves, the next may take); of two parts
+  side by side, the second may use only its own share, 1 / K;
+- the budget likewise: part k may spend (k + 1) / K of it less what came before (the
+  second of two side by side: 1 / K);
 - lock-in caps and min_providers: each part keeps them on its own, so the union does
   (a share at most the cap in every part is at most the cap in their sum);
 - ports: workloads that share a port are in the same part, and a port one part buys is
@@ -30,6 +35,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -78,11 +84,24 @@ def partition(candidates: Candidates, parts: int, seed: int) -> np.ndarray:
     return part_of_group[group]
 
 
+@dataclass
+class _Part:
+    """One part as offered to its solver."""
+
+    workloads: np.ndarray   # its workloads' ids, ascending
+    rows: np.ndarray        # their candidate rows
+    port_paid: np.ndarray   # per row: its port bought by an earlier part
+    table: Candidates       # its candidate table, with the capacity it may use
+    policy: Policy          # with the budget it may spend
+
+
 def solve_in_parts(candidates: Candidates, policy: Policy, part_of: np.ndarray,
-                   time_limit: float, solve_part: PartSolver,
-                   stop: Callable[[], bool]) -> InParts | None:
-    """Solve part after part in the time left, each given an equal share of it. None
-    when a part finds no plan (or a stop comes before every part has one)."""
+                   time_limit: float, solve_part: PartSolver, stop: Callable[[], bool],
+                   at_once: int = 1) -> InParts | None:
+    """Solve the parts `at_once` at a time (in threads), batch after batch in the time
+    left, each batch given an equal share of it. In a batch the first part may use its
+    share and all the earlier parts left; each other part, its own share. None when a
+    part finds no plan (or a stop comes before every part has one)."""
     started = time.perf_counter()
     rows = candidates.rows
     parts = int(part_of.max(initial=-1)) + 1
@@ -96,40 +115,65 @@ def solve_in_parts(candidates: Candidates, policy: Policy, part_of: np.ndarray,
     left_out = np.zeros(candidates.workloads.height, dtype=bool)
     used_chips = np.zeros(len(capacity), dtype=np.int64)
     spent = 0.0
-    for k in range(parts):
-        if stop():
-            return None
+
+    def offer(k: int, allowed: np.ndarray, part_policy: Policy) -> _Part:
         workloads = np.flatnonzero(part_of == k)
-        if len(workloads) == 0:
-            continue
         part_rows = np.flatnonzero(np.isin(w_of_row, workloads))
-        allowed = np.maximum(0, capacity * (k + 1) // parts - used_chips)
         part_port = port[part_rows]
         port_paid = (part_port >= 0) & paid[np.maximum(part_port, 0)]
-        time_left = time_limit - (time.perf_counter() - started)
-        seconds = max(0.1, time_left / (parts - k))
-        part = restrict(candidates, workloads, part_rows, allowed, port_paid)
-        found = solve_part(part, _budget(policy, (k + 1) / parts, spent), seconds)
-        more = min(k + 2, parts)
-        if found is None and more > k + 1 and not stop():
-            # its share left it no plan: one share more (not all that is left, which had
-            # left a later part of the 100k fleet with none)
-            found = solve_part(restrict(candidates, workloads, part_rows,
-                                        np.maximum(0, capacity * more // parts - used_chips),
-                                        port_paid),
-                               _budget(policy, more / parts, spent), seconds)
-        if found is None:
+        return _Part(workloads, part_rows, port_paid,
+                     restrict(candidates, workloads, part_rows, np.maximum(0, allowed),
+                              port_paid), part_policy)
+
+    batches = [range(first, min(first + at_once, parts)) for first in range(0, parts, at_once)]
+    for b, batch in enumerate(batches):
+        if stop():
             return None
-        part_units, part_left_out = found
-        units[part_rows] = part_units
-        left_out[workloads] = part_left_out
-        placed = part_units > 0
-        used_chips += np.bincount(offering[part_rows], weights=chips[part_rows] * part_units,
-                                  minlength=len(capacity)).astype(np.int64)
-        # its table has no price on the ports bought before it: only those it buys count
-        spent += cash_spend(part.rows, part_units)
-        paid[part_port[placed & (part_port >= 0)]] = True
+        seconds = max(0.1, (time_limit - (time.perf_counter() - started)) / (len(batches) - b))
+        budget = policy.budget_usd or 0.0
+        offered = {
+            k: offer(k, capacity * (k + 1) // parts - (used_chips if k == batch[0]
+                                                       else capacity * k // parts),
+                     _budget(policy, (k + 1) / parts,
+                             spent if k == batch[0] else budget * k / parts))
+            for k in batch if (part_of == k).any()}
+        found = _solve_batch(solve_part, offered, seconds)
+        for k in sorted(offered, key=lambda k: found[k] is None):  # the plans first
+            part = offered[k]
+            if found[k] is None and not stop():
+                # its share left it no plan: one share more (not all that is left, which
+                # had left a later part of the 100k fleet with none)
+                more = min(batch[-1] + 2, parts)
+                retry = offer(k, capacity * more // parts - used_chips,
+                              _budget(policy, more / parts, spent))
+                if (retry.table.offerings["capacity_chips"].to_numpy()
+                        > part.table.offerings["capacity_chips"].to_numpy()).any() or \
+                        (retry.policy.budget_usd or 0) > (part.policy.budget_usd or 0):
+                    part, found[k] = retry, solve_part(retry.table, retry.policy, seconds)
+            if found[k] is None:
+                return None
+            part_units, part_left_out = found[k]
+            units[part.rows] = part_units
+            left_out[part.workloads] = part_left_out
+            placed = part_units > 0
+            used_chips += np.bincount(offering[part.rows], weights=chips[part.rows] * part_units,
+                                      minlength=len(capacity)).astype(np.int64)
+            # its table has no price on the ports bought before it: only those it buys count
+            spent += cash_spend(part.table.rows, part_units)
+            part_port = port[part.rows]
+            paid[part_port[placed & (part_port >= 0)]] = True
     return InParts(units, left_out, parts)
+
+
+def _solve_batch(solve_part: PartSolver, offered: dict[int, _Part], seconds: float
+                 ) -> dict[int, tuple[np.ndarray, np.ndarray] | None]:
+    """Each part's plan (or None), the parts solved side by side, one thread each."""
+    if len(offered) <= 1:
+        return {k: solve_part(part.table, part.policy, seconds) for k, part in offered.items()}
+    with ThreadPoolExecutor(max_workers=len(offered), thread_name_prefix="part") as pool:
+        futures = {k: pool.submit(solve_part, part.table, part.policy, seconds)
+                   for k, part in offered.items()}
+        return {k: future.result() for k, future in futures.items()}
 
 
 def _budget(policy: Policy, share: float, spent: float) -> Policy:

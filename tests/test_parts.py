@@ -91,6 +91,50 @@ def test_each_part_gets_its_share_of_capacity_and_budget_less_what_came_before()
     assert whole.units.sum() == 2
 
 
+def test_two_parts_side_by_side_each_get_their_share_the_first_also_what_came_before():
+    # Four parts, two at a time. A barrier both parts of a batch must reach proves they
+    # run side by side (solved in turn, the first would wait alone and time out).
+    import threading
+
+    from placer.parts import solve_in_parts
+
+    candidates = build_candidates(_fleet(300))
+    part_of = partition(candidates, 4, seed=0)
+    budget = 1_000_000.0
+    policy = _fleet(300).policy.model_copy(update={"budget_usd": budget})
+    names = candidates.workloads["workload"].to_list()
+    together = threading.Barrier(2, timeout=30)
+    seen = {}
+
+    def place_first_row(sub, part_policy, seconds):
+        k = int(part_of[names.index(sub.workloads["workload"][0])])
+        together.wait()
+        seen[k] = (sub.offerings["capacity_chips"].to_numpy().copy(), part_policy.budget_usd,
+                   sub.rows.row(0, named=True))
+        units = np.zeros(sub.rows.height, dtype=np.int64)
+        units[0] = 1
+        return units, np.zeros(sub.workloads.height, dtype=bool)
+
+    whole = solve_in_parts(candidates, policy, part_of, 60, place_first_row, lambda: False,
+                           at_once=2)
+    capacity = candidates.offerings["capacity_chips"].to_numpy()
+    offerings = candidates.offerings["offering"].to_list()
+    used = np.zeros_like(capacity)
+    cash = 0.0
+    for k in (0, 1):
+        row = seen[k][2]
+        used[offerings.index(row["offering"])] += row["unit_chips"]
+        cash += row["unit_compute_usd"] + row["egress_usd"] + (row["port_usd"] or 0)
+    expected = {0: (capacity // 4, budget / 4),
+                1: (capacity * 2 // 4 - capacity // 4, budget / 4),
+                2: (capacity * 3 // 4 - used, float(np.floor(budget * 3 / 4 - cash))),
+                3: (capacity - capacity * 3 // 4, budget / 4)}
+    for k, (offered, offered_budget, _) in seen.items():
+        assert (offered == np.maximum(0, expected[k][0])).all(), k
+        assert offered_budget == expected[k][1], k
+    assert whole.units.sum() == 4
+
+
 def test_ctrl_c_while_parts_are_solved_stops_at_once_and_says_so(monkeypatch):
     import os
     import signal
