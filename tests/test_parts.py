@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 import numpy as np
+import pytest
 
 from placer.candidates import build_candidates, port_ids
 from placer.check import candidate_violations, check_plan
@@ -47,6 +48,28 @@ def test_a_fleet_solved_in_parts_keeps_every_rule(monkeypatch):
     units, left_out = placement_of(plan, candidates)
     assert candidate_violations(candidates, units, left_out, problem.policy) == []
     assert check_plan(PlanDocument.model_validate(plan.to_dict()), problem) == []
+
+
+def test_parts_beside_the_whole_bound_report_the_lp_and_lagrangian_bounds(monkeypatch):
+    # On two cores a fleet this large is solved in parts on one while the other proves
+    # the whole's bound: the plan's bound is the Lagrangian's (at least the LP's), the
+    # same as the whole's own solve reports.
+    engine = sys.modules["placer.solve"]
+    problem = _fleet(300)
+    whole = solve(problem, time_limit=10, workers=2)
+    monkeypatch.setattr(engine, "PART_WORKLOADS", 150)
+    monkeypatch.setattr(engine, "PARTS_BESIDE_BOUND_WORKLOADS", 300)
+    assert not solve(problem, time_limit=5, workers=1).solver.get("parts")  # no core spare
+    plan = solve(problem, time_limit=10, workers=2)
+    assert plan.solver["parts"] == 2
+    lp, lagrangian = plan.solver["lp_bound_usd"], plan.solver["lagrangian_bound_usd"]
+    assert lp == whole.solver["lp_bound_usd"]
+    assert lagrangian == pytest.approx(whole.solver["lagrangian_bound_usd"], rel=1e-9)
+    assert lp <= lagrangian == pytest.approx(plan.bound_usd, rel=1e-9)
+    assert plan.bound_usd <= plan.total_usd
+    candidates = build_candidates(problem)
+    units, left_out = placement_of(plan, candidates)
+    assert candidate_violations(candidates, units, left_out, problem.policy) == []
 
 
 def test_when_a_part_finds_no_plan_the_whole_is_solved_at_once(monkeypatch):
