@@ -370,8 +370,8 @@ def in_parts(candidates: Candidates, time_limit: float) -> bool:
 def in_parts_beside_bound(candidates: Candidates, workers: int) -> bool:
     """Whether to solve in parts on one core while the other proves the whole's bound
     (LP, then Lagrangian): for fleets large enough that parts find cheaper plans than
-    the whole's neighbourhoods (10,000 workloads, 60 s: $213.8M against $219.2M), when
-    there is a core to spare."""
+    the whole's neighbourhoods (10,000 workloads, 60 s: $213.5M and $213.7M in two runs,
+    against $219.2M; only 10,000 was measured), when there is a core to spare."""
     return workers >= 2 and candidates.workloads.height >= PARTS_BESIDE_BOUND_WORKLOADS
 
 
