@@ -435,9 +435,11 @@ def _solve_in_parts(candidates: Candidates, policy: Policy, options: SolveOption
                                partition(candidates, parts, options.seed),
                                options.time_limit - (time.perf_counter() - started),
                                solve_part, stop, at_once)
+        lp_bound, lagrangian = None, None
         if whole is None:
             cancel.set()  # the whole is solved next, or nothing: no bound wanted
-        lp_bound, lagrangian = proving.result() if proving is not None else (None, None)
+        elif proving is not None:
+            lp_bound, lagrangian = proving.result()
         reporter.close()
     if whole is None and stop():
         return _no_plan(candidates, policy, {**base_info, "parts": parts, "deterministic": False},

@@ -158,7 +158,7 @@ def test_two_parts_side_by_side_each_get_their_share_the_first_also_what_came_be
     assert whole.units.sum() == 4
 
 
-def test_ctrl_c_while_parts_are_solved_stops_at_once_and_says_so(monkeypatch):
+def _interrupted_in_parts(monkeypatch, at_once: int, after_s: float):
     import os
     import signal
     import threading
@@ -167,14 +167,32 @@ def test_ctrl_c_while_parts_are_solved_stops_at_once_and_says_so(monkeypatch):
     engine = sys.modules["placer.solve"]
     problem = _fleet(300)
     monkeypatch.setattr(engine, "PART_WORKLOADS", 150)
+    monkeypatch.setattr(engine, "PARTS_AT_ONCE", at_once)
     monkeypatch.setattr(engine, "in_parts", lambda candidates, time_limit: True)
-    threading.Timer(1.5, lambda: os.kill(os.getpid(), signal.SIGINT)).start()
+    threading.Timer(after_s, lambda: os.kill(os.getpid(), signal.SIGINT)).start()
     started = time.monotonic()
     plan = solve(problem, time_limit=60, workers=2)
-    assert time.monotonic() - started < 10
-    assert plan.status == "unknown"
+    assert time.monotonic() - started < after_s + 8
     assert plan.solver["stop_reason"] == "interrupted"
+    return problem, plan
+
+
+def test_ctrl_c_while_parts_are_solved_in_turn_stops_at_once_and_says_so(monkeypatch):
+    # the second part never starts
+    _, plan = _interrupted_in_parts(monkeypatch, at_once=1, after_s=1.5)
+    assert plan.status == "unknown"
     assert plan.explanation == ["the search was interrupted before every part had a plan"]
+
+
+def test_ctrl_c_while_parts_are_solved_side_by_side_keeps_their_plans(monkeypatch):
+    # both parts (150 workloads each) have a plan after 3 s: each stops with it, and
+    # together they are a plan of the whole
+    problem, plan = _interrupted_in_parts(monkeypatch, at_once=2, after_s=3.0)
+    assert plan.status == "feasible"
+    assert plan.solver["parts"] == 2
+    candidates = build_candidates(problem)
+    units, left_out = placement_of(plan, candidates)
+    assert candidate_violations(candidates, units, left_out, problem.policy) == []
 
 
 def test_a_part_its_share_leaves_without_a_plan_gets_one_share_more_not_all():
