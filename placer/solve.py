@@ -182,10 +182,11 @@ def solve_built_candidates(candidates: Candidates, policy: Policy, options: Solv
         return _no_plan(candidates, policy, base_info, caps, "infeasible", list(lone.values()),
                         stop_reason="infeasible")
 
-    if options.in_parts and (in_parts(candidates, options.time_limit) or in_parts_beside_bound(
+    lp_out_of_reach = in_parts(candidates, options.time_limit)
+    if options.in_parts and (lp_out_of_reach or in_parts_beside_bound(
             candidates, options.resolved_workers())):
         plan = _solve_in_parts(candidates, policy, options, started, base_info, caps, reasons,
-                               beside_bound=not in_parts(candidates, options.time_limit))
+                               beside_bound=not lp_out_of_reach)
         if plan is not None:
             return plan
     build_started = time.perf_counter()
@@ -377,8 +378,8 @@ def in_parts_beside_bound(candidates: Candidates, workers: int) -> bool:
 
 def _whole_bound(candidates: Candidates, policy: Policy, deadline: float,
                  stop: Callable[[], bool]) -> tuple[float | None, LagrangianBound | None]:
-    """The LP's bound of the whole (solver units) and the Lagrangian's at its duals,
-    each None when it did not finish by `deadline`."""
+    """The LP's bound of the whole and the Lagrangian's at its duals, in solver units
+    (model.choose_scale's, as the parts' plan), each None when not done by `deadline`."""
     built = build_model(candidates, policy)
     force_unplaced(built, set(candidates.rows["w"].unique().to_list()))
     relaxation = solve_relaxation(built.builder,
@@ -410,7 +411,7 @@ def _solve_in_parts(candidates: Candidates, policy: Policy, options: SolveOption
     # a part's own searches use one core; a part's bound is not the whole's: none
     # computed. Spare cores solve parts side by side, each with more time (2,000
     # workloads: 6 s each side by side as good as 6 s each in turn, 3 s each 13 % dearer)
-    at_once = max(1, min(workers - beside_bound, PARTS_AT_ONCE))
+    at_once = max(1, min(workers - (1 if beside_bound else 0), PARTS_AT_ONCE))
     part_options = replace(options, progress=None, explain=False, in_parts=False,
                            lagrangian=False, workers=max(1, workers // at_once))
     cancel = threading.Event()
