@@ -179,20 +179,28 @@ def neighbourhood(candidates: Candidates, fleet: _Fleet, plan: _Usage, units: np
     return sub, held_part, rows
 
 
-def _groups_of(workloads: np.ndarray, group: np.ndarray) -> list[np.ndarray]:
-    """`workloads` split by `group` (one id per workload)."""
-    order = np.argsort(group, kind="stable")
-    return np.split(workloads[order], np.flatnonzero(np.diff(group[order])) + 1)
+@dataclass(frozen=True)
+class _Groups:
+    """Workloads split into groups, with each group's size."""
+
+    members: list[np.ndarray]
+    sizes: np.ndarray
+
+    @classmethod
+    def of(cls, workloads: np.ndarray, group: np.ndarray) -> _Groups:
+        """`workloads` split by `group` (one id per workload)."""
+        order = np.argsort(group, kind="stable")
+        members = np.split(workloads[order], np.flatnonzero(np.diff(group[order])) + 1)
+        return cls(members, np.array([len(m) for m in members], dtype=np.int64))
 
 
-def _draw(rng: np.random.Generator, groups: list[np.ndarray], size: int) -> np.ndarray:
+def _draw(rng: np.random.Generator, groups: _Groups, size: int) -> np.ndarray:
     """Whole groups in a random order until `size` workloads are drawn (ascending):
     workloads that share a port move together or not at all, so a neighbourhood of
     single workloads drawn at random hardly ever frees them all."""
-    order = rng.permutation(len(groups))
-    sizes = np.cumsum([len(groups[g]) for g in order.tolist()])
-    taken = int(np.searchsorted(sizes, size)) + 1
-    freed = np.concatenate([groups[g] for g in order[:taken].tolist()])
+    order = rng.permutation(len(groups.members))
+    taken = int(np.searchsorted(np.cumsum(groups.sizes[order]), size)) + 1
+    freed = np.concatenate([groups.members[g] for g in order[:taken].tolist()])
     if len(freed) > 2 * size:  # one group alone is that large
         freed = rng.choice(freed, size=size, replace=False)
     return np.sort(freed)
@@ -214,7 +222,7 @@ def improve_by_neighbourhoods(candidates: Candidates, policy: Policy, built: Bui
     group = port_groups(candidates)
     wide = free_workloads(candidates, core)
     narrow = free_workloads(candidates)
-    wide_groups, narrow_groups = _groups_of(wide, group[wide]), _groups_of(narrow, group[narrow])
+    wide_groups, narrow_groups = _Groups.of(wide, group[wide]), _Groups.of(narrow, group[narrow])
     rng = np.random.default_rng(seed)
     units, left_out = units.copy(), left_out.copy()
     plan = _Usage.of(fleet, np.arange(len(units)), units)

@@ -622,19 +622,20 @@ def test_workloads_that_may_share_a_port_are_one_group():
 @given(group=st.lists(st.integers(0, 12), min_size=1, max_size=60),
        size=st.integers(1, 30), seed=st.integers(0, 2**16))
 def test_a_neighbourhood_is_drawn_in_whole_groups(group, size, seed):
-    from placer.lns import _draw, _groups_of
+    from placer.lns import _draw, _Groups
 
     group = np.array(group)
     workloads = np.arange(len(group)) * 3  # any ids
-    groups = _groups_of(workloads, group)
-    assert sorted(np.concatenate(groups).tolist()) == workloads.tolist()
+    groups = _Groups.of(workloads, group)
+    assert sorted(np.concatenate(groups.members).tolist()) == workloads.tolist()
+    assert groups.sizes.tolist() == [len(m) for m in groups.members]
     freed = _draw(np.random.default_rng(seed), groups, size)
     assert freed.tolist() == sorted(set(freed.tolist()))
     assert len(freed) <= 2 * size
-    if max(len(g) for g in groups) <= size:
+    if groups.sizes.max() <= size:
         # whole groups, at least `size` workloads unless there are fewer
         assert len(freed) >= min(size, len(workloads))
-        for members in groups:
+        for members in groups.members:
             assert np.isin(members, freed).all() or not np.isin(members, freed).any()
 
 
