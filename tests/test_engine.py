@@ -326,7 +326,7 @@ def test_the_bound_without_an_lp_never_exceeds_the_optimum(problem):
     candidates, expected = feasible_with_optimum(problem)
     built = build_model(candidates, problem.policy)
     engine = sys.modules["placer.solve"]
-    bound = engine._price_capacity(candidates, built.scale, built.row_cost_units,
+    bound = engine._price_capacity(candidates, built.scale,
                                   upper=2 * expected * built.scale).bound
     event("some bound" if bound > 0 else "zero bound")
     assert bound / built.scale <= expected * (1 + 1e-9) + cent_rounding(candidates)
@@ -346,8 +346,7 @@ def test_the_bound_without_an_lp_counts_a_whole_instance_and_its_egress():
         catalog=default_catalog().with_offerings(b200))
     candidates = build_candidates(problem)
     built = build_model(candidates, problem.policy)
-    bound = sys.modules["placer.solve"]._price_capacity(candidates, built.scale,
-                                                        built.row_cost_units).bound
+    bound = sys.modules["placer.solve"]._price_capacity(candidates, built.scale).bound
     assert bound / built.scale == pytest.approx(3520.80 + 900, abs=0.01)
     assert solve(problem, time_limit=10).total_usd == pytest.approx(3520.80 + 900, abs=0.01)
 
@@ -378,7 +377,7 @@ def test_the_bound_without_an_lp_prices_a_full_offering(monkeypatch):
     assert plan.total_usd == pytest.approx(c1 + c2, abs=0.02)
     built = build_model(candidates, problem.policy)
     engine = sys.modules["placer.solve"]
-    bound = engine._price_capacity(candidates, built.scale, built.row_cost_units).bound
+    bound = engine._price_capacity(candidates, built.scale).bound
     assert bound / built.scale <= plan.total_usd + 0.01
     assert bound / built.scale == pytest.approx(c1 + c2, rel=0.01)
     # wired in: with no LP and no search of the whole model, it is the plan's bound
