@@ -9,8 +9,8 @@ reduced cost, repeat until none is left. Elastic slacks (at a prohibitive price)
 each restricted LP feasible; if they stay in use at the end, the LP itself is infeasible.
 
 When even that does not finish in time (100,000 workloads), price_capacity stands in:
-a Lagrangian relaxation over capacity, solved by subgradient steps in a few seconds,
-weaker than the LP but a valid bound and a guide of the same shape.
+a Lagrangian relaxation over capacity (ports bought exactly), solved by subgradient steps
+in seconds, weaker than the LP but a valid bound and a guide of the same shape.
 """
 
 from __future__ import annotations
@@ -267,24 +267,43 @@ class PricedCapacity:
     reduced_costs: np.ndarray  # per row: priced cost above the workload's cheapest
 
 
+@dataclass(frozen=True)
+class Ports:
+    """The ports price_capacity buys (rows as there, sorted by workload)."""
+
+    ecosystem: np.ndarray  # per row: the ecosystem (0..k-1) it must be ported to, -1 native
+    group: np.ndarray      # per workload: its port group (candidates.port_groups)
+    cost: np.ndarray       # per port group and ecosystem: what the port costs
+
+
+# Ports are bought exactly, trying every set of ecosystems per port group: 2**k sets.
+# Beyond this many ecosystems they are left out of the bound instead (still a bound).
+MAX_PORT_ECOSYSTEMS = 5
+
+
 def price_capacity(row_cost: np.ndarray, w_of_row: np.ndarray, supply: np.ndarray,
                    demand: np.ndarray, value: np.ndarray, chips: np.ndarray,
                    offering_of_row: np.ndarray, capacity: np.ndarray,
-                   upper: float | None = None, iterations: int = 300) -> PricedCapacity:
+                   upper: float | None = None, iterations: int = 300,
+                   ports: Ports | None = None) -> PricedCapacity:
     """A bound that needs no LP, for when the LP does not finish: capacity priced in
-    (Lagrangian relaxation, subgradient steps), everything else dropped (caps, ports and
-    spread rules only add cost), every workload then alone on its cheapest rows: a gang pays
-    its cheapest row, a serving workload its demand at the cheapest price per unit of
-    supply, an optional workload at most its value. Any prices give a valid bound; the
-    best one seen is returned, with each workload's choice at those prices (a guide for
-    the warm start, as the LP's values are).
+    (Lagrangian relaxation, subgradient steps), caps and spread rules dropped (they only
+    add cost), the cheapest set of ports bought per port group, every workload then on
+    its cheapest rows: a gang pays its cheapest row, a serving workload its demand at the
+    cheapest price per unit of supply, an optional workload at most its value. Any
+    prices give a valid bound; the best one seen is returned, with each workload's
+    choice at those prices (a guide for the warm start, as the LP's values are).
 
     Rows sorted by workload. row_cost: objective per unit; supply: what one unit covers
     (1 for a gang); demand, value: per workload (value NaN if required); chips: per unit;
     capacity: per offering; upper: the cost of a known plan (sets the step size; without
-    one the target is 10 % above the best bound so far). A fixed number of steps, not a
-    time limit, so that the result reproduces (measured at 10,000 workloads: 300 steps in
-    0.4 s, bound $133M against the LP's $184M; no prices: $68M)."""
+    one the target is 10 % above the best bound so far); ports: without them, ports are
+    left out. A fixed number of steps, not a time limit, so that the result reproduces
+    (measured at 10,000 workloads, before ports and the terms solve._price_capacity
+    adds: 300 steps in 0.4 s, bound $133M against the LP's $184M; no prices: $68M).
+    Pricing the caps as well lowered the bound at 1,000 workloads ($17.92M -> $17.82M
+    with steps of their own, $15.86M in one step with capacity's): their steps disturbed
+    capacity's more than the caps added."""
     n = len(w_of_row)
     if n == 0:  # workloads without rows are left out in every plan: 0 is a bound
         return PricedCapacity(0.0, np.zeros(0), np.zeros(0))
@@ -295,17 +314,26 @@ def price_capacity(row_cost: np.ndarray, w_of_row: np.ndarray, supply: np.ndarra
     worth = np.where(np.isnan(value[owners]), np.inf, value[owners])
     safe_supply = np.maximum(supply, 1e-12)
     units_per_need = np.repeat(need, counts) / safe_supply
+    port_sets = _PortSets.of(ports, starts, counts, owners) if ports is not None else None
 
     def choose(prices: np.ndarray) -> tuple[float, np.ndarray, np.ndarray, np.ndarray]:
         """Bound, per-supply price per row, cheapest per workload, the row each takes
         (-1: left out)."""
         per_supply = (row_cost + prices[offering_of_row] * chips) / safe_supply
-        cheapest = np.minimum.reduceat(per_supply, starts)
-        alone = np.minimum(cheapest * need, worth)
-        rows = np.flatnonzero(per_supply == np.repeat(cheapest, counts))
-        _, first = np.unique(w_of_row[rows], return_index=True)
-        taken = np.where(cheapest * need < worth, rows[first], -1)
-        return float(alone.sum() - prices @ capacity), per_supply, cheapest, taken
+        ports_usd, allowed = 0.0, None
+        if port_sets is not None:
+            ports_usd, allowed = port_sets.cheapest(per_supply, need, worth)
+        cheapest = np.minimum.reduceat(
+            per_supply if allowed is None else np.where(allowed, per_supply, np.inf), starts)
+        alone = np.minimum(_times(cheapest, need), worth)
+        rows = np.flatnonzero((per_supply == np.repeat(cheapest, counts))
+                              & (True if allowed is None else allowed))
+        first = rows[np.diff(w_of_row[rows].astype(np.int64), prepend=-1) != 0]
+        taken = np.full(len(starts), -1)
+        taken[np.searchsorted(owners, w_of_row[first])] = first
+        taken = np.where(_times(cheapest, need) < worth, taken, -1)
+        return (float(alone.sum() + ports_usd - prices @ capacity), per_supply, cheapest,
+                taken)
 
     prices = np.zeros(len(capacity))
     best, best_prices, step_scale, since_best = -np.inf, prices, 2.0, 0
@@ -334,4 +362,74 @@ def price_capacity(row_cost: np.ndarray, w_of_row: np.ndarray, supply: np.ndarra
     rows = taken[taken >= 0]
     units[rows] = units_per_need[rows]
     reduced = (per_supply - np.repeat(cheapest, counts)) * safe_supply
-    return PricedCapacity(best, units, reduced)
+    return PricedCapacity(best, units, np.where(np.isfinite(reduced), reduced, 0.0))
+
+
+def _times(price: np.ndarray, amount: np.ndarray) -> np.ndarray:
+    """price * amount, where no row at all (an infinite price) costs infinity even for
+    nothing."""
+    return np.where(np.isinf(price), np.inf, price * amount)
+
+
+@dataclass(frozen=True)
+class _PortSets:
+    """The workloads that may buy a port, and for each port group every set of its ports:
+    for given prices, the cheapest set per group and so the rows allowed. A workload's
+    rows are taken by the port they need (none, or one ecosystem's), so that each set is
+    tried on a few cheapest prices per workload rather than on every row."""
+
+    rows: np.ndarray          # rows of those workloads, by workload, then port needed
+    segments: np.ndarray      # where each (workload, port needed) starts in `rows`
+    cells: np.ndarray         # per segment: its cell in a (workload, 1 + ecosystem) table
+    ecosystem: np.ndarray     # per row of `rows`: the port it needs, -1 native
+    workloads: np.ndarray     # those workloads, as indices into price_capacity's starts
+    group: np.ndarray         # per such workload: its group, 0..groups-1
+    group_of_row: np.ndarray  # per row of `rows`: its workload's group
+    set_cost: np.ndarray      # per set of ecosystems (a bit each) and group: its ports' cost
+    n: int                    # rows in all
+
+    @classmethod
+    def of(cls, ports: Ports, starts: np.ndarray, counts: np.ndarray,
+           owners: np.ndarray) -> _PortSets | None:
+        ecosystems = ports.cost.shape[1]
+        ported = ports.ecosystem >= 0
+        if not ported.any() or ecosystems > MAX_PORT_ECOSYSTEMS:
+            return None
+        w_index = np.repeat(np.arange(len(starts)), counts)
+        group_of_w = ports.group[owners]
+        buying = np.zeros(int(group_of_w.max()) + 1, dtype=bool)
+        buying[group_of_w[w_index[ported]]] = True
+        workloads = np.flatnonzero(buying[group_of_w])
+        rows = np.flatnonzero(buying[group_of_w[w_index]])
+        local = np.searchsorted(workloads, w_index[rows])  # 0.. per such workload
+        cell = local * (ecosystems + 1) + ports.ecosystem[rows] + 1
+        order = np.argsort(cell, kind="stable")
+        rows, cell = rows[order], cell[order]
+        segments = np.flatnonzero(np.r_[True, cell[1:] != cell[:-1]])
+        groups, group = np.unique(group_of_w[workloads], return_inverse=True)
+        bits = (np.arange(2**ecosystems)[:, None] >> np.arange(ecosystems)) & 1
+        return cls(rows, segments, cell[segments], ports.ecosystem[rows], workloads, group,
+                   group[local[order]], bits @ ports.cost[groups].T, int(counts.sum()))
+
+    def cheapest(self, per_supply: np.ndarray, need: np.ndarray, worth: np.ndarray
+                 ) -> tuple[float, np.ndarray]:
+        """The ports bought at these prices (their cost) and the rows they allow."""
+        sets, groups = self.set_cost.shape
+        ecosystems = sets.bit_length() - 1
+        table = np.full((len(self.workloads), ecosystems + 1), np.inf)
+        table.flat[self.cells] = np.minimum.reduceat(per_supply[self.rows], self.segments)
+        need, worth = need[self.workloads], worth[self.workloads]
+        best = np.full(groups, np.inf)
+        best_set = np.zeros(groups, dtype=np.int64)
+        for ports in range(sets):
+            usable = np.r_[True, ((ports >> np.arange(ecosystems)) & 1).astype(bool)]
+            cheapest = table[:, usable].min(axis=1)
+            alone = np.minimum(_times(cheapest, need), worth)
+            total = np.bincount(self.group, weights=alone, minlength=groups) \
+                + self.set_cost[ports]
+            better = total < best
+            best[better], best_set[better] = total[better], ports
+        allowed = np.ones(self.n, dtype=bool)
+        allowed[self.rows] = (self.ecosystem < 0) | (
+            (best_set[self.group_of_row] >> np.maximum(self.ecosystem, 0)) & 1).astype(bool)
+        return float(self.set_cost[best_set, np.arange(groups)].sum()), allowed

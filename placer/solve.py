@@ -29,7 +29,7 @@ import numpy as np
 import polars as pl
 from ortools.sat.python import cp_model
 
-from placer.candidates import Candidates, build_candidates, offering_ids
+from placer.candidates import Candidates, build_candidates, offering_ids, port_groups
 from placer.check import candidate_violations
 from placer.core import CHEAPEST_ROWS_PER_WORKLOAD, cheapest_rows, core_candidates, core_rows
 from placer.errors import PlacerError
@@ -41,11 +41,19 @@ from placer.explain import (
 )
 from placer.lagrange import LagrangianBound, lagrangian_bound
 from placer.lns import free_workloads, improve_by_neighbourhoods
-from placer.model import BuiltModel, build_model, choose_scale, force_unplaced, to_units
+from placer.model import (
+    BuiltModel,
+    build_model,
+    choose_scale,
+    force_unplaced,
+    group_ids,
+    to_units,
+)
 from placer.parts import PART_WORKLOADS, partition, solve_in_parts
 from placer.plan import Plan, make_plan, placement_of
 from placer.relax import (
     FULL_LP_COLUMNS,
+    Ports,
     PricedCapacity,
     Relaxation,
     price_capacity,
@@ -614,11 +622,14 @@ def _core_by_neighbourhoods(candidates: Candidates, policy: Policy, built: Built
 def _price_capacity(candidates: Candidates, scale: float,
                     upper: float | None = None) -> PricedCapacity:
     """relax.price_capacity in solver units (`scale` per USD; a unit's cost is its
-    compute and carbon), with a hair off the bound for rounding. Two terms the model has
+    compute and carbon), with a hair off the bound for rounding. Terms the model has
     are kept, as each holds for every plan: a row's egress, paid once for up to
-    max_units units, is at least egress / max_units a unit; and an instance serves at
-    most the whole demand (coefficient strengthening, as model.cover_inference_demand
-    does). Measured at 1,000 workloads: bound $13.50M -> $16.25M (the LP's: $18.96M)."""
+    max_units units, is at least egress / max_units a unit; an instance serves at most
+    the whole demand (coefficient strengthening, as model.cover_inference_demand does);
+    ports are bought whole, once for all who use them. Measured on the generated fleets,
+    bound with the first two -> with ports too (the LP's): 1,000 workloads $16.25M ->
+    $17.92M ($18.96M); 10,000 $160.2M -> $179.7M ($183.6M); 100,000 $1,579.5M ->
+    $1,771.6M, in 11.2 s against 7.3 s."""
     rows, workloads = candidates.rows, candidates.workloads
     training = (rows["kind"] == "training").to_numpy()
     wl_training = (workloads["kind"] == "training").to_numpy()
@@ -634,8 +645,22 @@ def _price_capacity(candidates: Candidates, scale: float,
         row_cost.astype(np.float64) + egress, w_of_row, supply, demand, value,
         rows["unit_chips"].to_numpy().astype(np.float64),
         offering_ids(rows, candidates.offerings),
-        candidates.offerings["capacity_chips"].to_numpy().astype(np.float64), upper)
+        candidates.offerings["capacity_chips"].to_numpy().astype(np.float64), upper,
+        ports=_ports(candidates, scale))
     return replace(priced, bound=priced.bound - 1e-7 * abs(priced.bound))
+
+
+def _ports(candidates: Candidates, scale: float) -> Ports:
+    """The ports, as model.pay_for_ports buys them, for relax.price_capacity."""
+    rows = candidates.rows
+    ported = rows["port_ecosystem"].is_not_null().to_numpy()
+    ecosystems, ecosystem = group_ids(rows["port_ecosystem"].fill_null(""))
+    ecosystem = np.where(ported, ecosystem - ("" in ecosystems), -1)  # "": native rows
+    group = port_groups(candidates)
+    cost = np.zeros((int(group.max(initial=-1)) + 1, len(ecosystems) - ("" in ecosystems)))
+    cost[group[rows["w"].to_numpy()[ported]], ecosystem[ported]] = \
+        to_units(rows["port_usd"], scale)[ported]
+    return Ports(ecosystem, group, cost)
 
 
 def _left_out(built: BuiltModel, values: np.ndarray) -> np.ndarray:

@@ -17,7 +17,7 @@ from placer.candidates import build_candidates
 from placer.catalog import default_catalog
 from placer.check import candidate_violations, check_plan
 from placer.plan import placement_of
-from placer.problem import load, problem_from_dict
+from placer.problem import Problem, load, problem_from_dict
 from placer.schema import TIMINGS, PlanDocument
 from placer.solve import solve, solve_candidates
 from tests.bruteforce import assert_close, brute_force, cent_rounding
@@ -349,6 +349,90 @@ def test_the_bound_without_an_lp_counts_a_whole_instance_and_its_egress():
     bound = sys.modules["placer.solve"]._price_capacity(candidates, built.scale).bound
     assert bound / built.scale == pytest.approx(3520.80 + 900, abs=0.01)
     assert solve(problem, time_limit=10).total_usd == pytest.approx(3520.80 + 900, abs=0.01)
+
+
+def test_the_bound_without_an_lp_buys_a_shared_port_once():
+    # Two gangs of one codebase, written for CUDA, may be ported to Neuron, where each
+    # runs for $d less than on the H100s (inf2: $11,268.75 against $13,760). The port
+    # costs 1.5 d: worth buying for both, not for one. The optimum (by hand) is both
+    # gangs on inf2 plus one port. With ports left out, the bound was both gangs on inf2
+    # alone, a port below the optimum.
+    from placer.model import build_model
+
+    two = PRICED.filter(pl.col("offering").is_in(["aws/us-east-1/h100",
+                                                  "aws/us-east-1/inf2"]))
+
+    def fleet(port_usd: float) -> Problem:
+        return problem_from_dict({"horizon_days": 30, "workloads": [
+            {"name": n, "kind": "training", "chip_hours": 2000, "deadline_days": 30,
+             "runs_on": ["cuda"], "codebase": "shared", "port_usd": {"neuron": port_usd}}
+            for n in ("a", "b")]}, catalog=default_catalog().with_offerings(two))
+
+    rows = build_candidates(fleet(1.0)).rows
+    cost = rows.group_by("chip").agg((pl.col("unit_compute_usd")
+                                      + pl.col("unit_carbon_usd")).min().alias("usd"))
+    on = dict(zip(cost["chip"].to_list(), cost["usd"].to_list(), strict=True))
+    port = round(1.5 * (on["h100"] - on["inf2"]), 2)
+    problem = fleet(port)
+    candidates = build_candidates(problem)
+    built = build_model(candidates, problem.policy)
+    bound = sys.modules["placer.solve"]._price_capacity(candidates, built.scale).bound
+    expected = 2 * on["inf2"] + port
+    assert bound / built.scale == pytest.approx(expected, abs=0.02)
+    plan = solve(problem, time_limit=10)
+    assert plan.status == "optimal"
+    assert plan.total_usd == pytest.approx(expected, abs=0.02)
+
+
+@settings(max_examples=200, deadline=None)
+@given(data=st.data())
+def test_the_bound_without_an_lp_buys_the_cheapest_set_of_ports(data):
+    # At zero prices (room everywhere), per port group: the cheapest set of ports to buy,
+    # each workload then on its cheapest row of those the set allows (by its own loops)
+    from itertools import combinations
+
+    from placer.relax import Ports, price_capacity
+
+    workloads = data.draw(st.integers(1, 5))
+    ecosystems = data.draw(st.integers(1, 3))
+    group = np.array(data.draw(st.lists(st.integers(0, 2), min_size=workloads,
+                                        max_size=workloads)))
+    group = np.unique(group, return_inverse=True)[1]
+    groups = int(group.max()) + 1
+    cost = np.array(data.draw(st.lists(st.sampled_from([0.0, 5.0, 40.0]),
+                                       min_size=groups * ecosystems,
+                                       max_size=groups * ecosystems))
+                    ).reshape(groups, ecosystems)
+    counts = data.draw(st.lists(st.integers(1, 4), min_size=workloads, max_size=workloads))
+    w_of_row = np.repeat(np.arange(workloads), counts)
+    n = len(w_of_row)
+    row_cost = np.array(data.draw(st.lists(st.sampled_from([1.0, 3.0, 10.0, 30.0]),
+                                           min_size=n, max_size=n)))
+    needs = np.array(data.draw(st.lists(st.integers(-1, ecosystems - 1), min_size=n,
+                                        max_size=n)))
+    demand = np.array(data.draw(st.lists(st.sampled_from([1.0, 2.5]), min_size=workloads,
+                                         max_size=workloads)))
+    value = np.array(data.draw(st.lists(st.sampled_from([np.nan, np.nan, 20.0]),
+                                        min_size=workloads, max_size=workloads)))
+    bound = price_capacity(row_cost, w_of_row, np.ones(n), demand, value, np.ones(n),
+                           np.zeros(n, dtype=np.int64), np.array([1e9]), iterations=1,
+                           ports=Ports(needs, group, cost)).bound
+
+    def best_for(g: int) -> float:
+        sets = [set(c) for k in range(ecosystems + 1)
+                for c in combinations(range(ecosystems), k)]
+        totals = []
+        for bought in sets:
+            total = sum(cost[g, e] for e in bought)
+            for w in np.flatnonzero(group == g):
+                allowed = [row_cost[r] * demand[w] for r in np.flatnonzero(w_of_row == w)
+                           if needs[r] < 0 or needs[r] in bought]
+                total += min(allowed + ([value[w]] if not np.isnan(value[w]) else []),
+                             default=np.inf)
+            totals.append(total)
+        return min(totals)
+
+    assert bound == pytest.approx(sum(best_for(g) for g in range(groups)))
 
 
 def test_the_bound_without_an_lp_prices_a_full_offering(monkeypatch):
