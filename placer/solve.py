@@ -192,7 +192,7 @@ def solve_built_candidates(candidates: Candidates, policy: Policy, options: Solv
 
     lp_out_of_reach = in_parts(candidates, options.time_limit)
     if options.in_parts and (lp_out_of_reach or in_parts_beside_bound(
-            candidates, options.resolved_workers())):
+            candidates, options.resolved_workers(), options.time_limit)):
         plan = _solve_in_parts(candidates, policy, options, started, base_info, caps, reasons,
                                beside_bound=not lp_out_of_reach)
         if plan is not None:
@@ -358,7 +358,12 @@ def _warm_start(built: BuiltModel, candidates: Candidates, policy: Policy,
 
 
 PARTS_AT_ONCE = 2
+# Parts beside the whole's bound: from this many workloads always, and from
+# PARTS_BESIDE_BOUND_GIVEN_TIME when the time limit is at least PARTS_BESIDE_BOUND_SECONDS
+# (see in_parts_beside_bound).
 PARTS_BESIDE_BOUND_WORKLOADS = 10_000
+PARTS_BESIDE_BOUND_GIVEN_TIME = 4_000
+PARTS_BESIDE_BOUND_SECONDS = 20.0
 SUMMED_OVER_PARTS = ("build_s", "warm_start_s", "core_rows", "core_s",
                      "core_searches", "deterministic_time", "variables", "constraints")
 
@@ -370,12 +375,18 @@ def in_parts(candidates: Candidates, time_limit: float) -> bool:
             and not lp_within_reach(candidates.rows.height, time_limit * LP_SHARE))
 
 
-def in_parts_beside_bound(candidates: Candidates, workers: int) -> bool:
+def in_parts_beside_bound(candidates: Candidates, workers: int, time_limit: float) -> bool:
     """Whether to solve in parts on one core while the other proves the whole's bound
-    (LP, then Lagrangian): for fleets large enough that parts find cheaper plans than
-    the whole's neighbourhoods (10,000 workloads, 60 s: $213.5M and $213.7M in two runs,
-    against $219.2M; only 10,000 was measured), when there is a core to spare."""
-    return workers >= 2 and candidates.workloads.height >= PARTS_BESIDE_BOUND_WORKLOADS
+    (LP, then Lagrangian), when there is a core to spare: for fleets large enough that
+    the parts find cheaper plans than the whole's neighbourhoods. Measured, in parts
+    against whole (first fleet seed, then the second): 10,000 workloads at 60 s $213.5M
+    against $219.2M, at 20 s $234.3M against $236.9M; 5,000 at 60 s $105.7M / $104.1M
+    against $106.4M / $105.5M, at 20 s $108.4M against $110.7M; 4,000 at 60 s $83.7M /
+    $82.2M against $84.1M / $83.1M, but at 10 s $91.4M against $89.2M (each part's LP and
+    warm start take most of its share); 3,000 at 60 s $63.5M against $63.3M."""
+    workloads = candidates.workloads.height
+    return workers >= 2 and (workloads >= PARTS_BESIDE_BOUND_WORKLOADS or (
+        workloads >= PARTS_BESIDE_BOUND_GIVEN_TIME and time_limit >= PARTS_BESIDE_BOUND_SECONDS))
 
 
 def _whole_bound(candidates: Candidates, policy: Policy, deadline: float,
