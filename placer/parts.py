@@ -1,18 +1,18 @@
 """Fleets too large for one LP relaxation, solved in parts.
 
 At 100,000 workloads the LP of the whole fleet cannot finish in the time there is, and
-without it the warm start follows capacity prices alone, blind to the lock-in caps and
-the ports: measured $2,839M in 300 s. Split into 50 parts of 2,000 workloads, each
-solved by the pipeline of a whole fleet (LP, warm start, neighbourhoods; no Lagrangian
-bound, since a part's bound is not the whole's) in an equal share of the time left, the
-same fleet costs $2,167M-$2,350M in three runs (-17 to -24 %). Only 2,000 workloads a
-part was measured. On two cores two parts are solved side by side, each with one core
-and twice the time (a part's own searches run on one core; at 2,000 workloads 6 s each
-side by side gave what 6 s each in turn did, and 3 s each in turn 13 % more): 100k,
-$2,108M. From 10,000 workloads (4,000 given 20 s or more), where the whole's LP is
-within reach, the parts are solved one at a time while the other core proves the
-whole's bound (placer.solve.in_parts_beside_bound): 10k at 60 s $213.5M, gap 7.6 %,
-against $219.2M, 9.9 %, whole.
+without it the warm start follows capacity prices alone, blind to the lock-in caps (and,
+when this was measured, the ports): $2,839M in 300 s. Split into 50 parts of 2,000
+workloads, each solved by the pipeline of a whole fleet (LP, warm start, neighbourhoods;
+no Lagrangian bound, since a part's bound is not the whole's) in an equal share of the
+time left, the same fleet costs $2,167M-$2,350M in three runs (-17 to -24 %). On two
+cores two parts are solved side by side, each with one core and twice the time (a
+part's own searches run on one core; at 2,000 workloads 6 s each side by side gave what
+6 s each in turn did, and 3 s each in turn 13 % more): 100k, $2,108M; with parts of
+1,000 or 4,000 workloads instead, $2,118M or $2,162M. From 10,000 workloads (4,000 given
+20 s or more), where the whole's LP is within reach, the parts are solved one at a time
+while the other core proves the whole's bound (placer.solve.in_parts_beside_bound): 10k
+at 60 s $213.5M, gap 7.6 %, against $219.2M, 9.9 %, whole.
 
 A plan made of the parts' plans is a plan of the whole:
 - capacity: part k of K may use, of each offering, (k + 1) / K of its chips less what
