@@ -44,6 +44,7 @@ from placer.lns import free_workloads, improve_by_neighbourhoods
 from placer.model import (
     BuiltModel,
     build_model,
+    cap_fraction,
     choose_scale,
     force_unplaced,
     group_ids,
@@ -53,13 +54,14 @@ from placer.parts import PART_WORKLOADS, partition, solve_in_parts
 from placer.plan import Plan, make_plan, placement_of
 from placer.relax import (
     FULL_LP_COLUMNS,
+    Caps,
     Ports,
     PricedCapacity,
     Relaxation,
     price_capacity,
     solve_relaxation,
 )
-from placer.schema import Policy
+from placer.schema import DIMENSIONS, Policy
 from placer.warmstart import Placement, complete_hint, warm_start
 
 if TYPE_CHECKING:
@@ -341,7 +343,7 @@ def _warm_start(built: BuiltModel, candidates: Candidates, policy: Policy,
                                  1, stop)
     elif relaxation is None and not stop():
         # the LP did not finish (100,000 workloads): capacity prices stand in for it
-        relaxation = _priced_relaxation(built, candidates)
+        relaxation = _priced_relaxation(built, candidates, policy)
         no_lp_bound = relaxation.objective
     lp_units = None if relaxation is None else relaxation.values[built.units]
     if not options.hint:
@@ -434,7 +436,7 @@ def _solve_in_parts(candidates: Candidates, policy: Policy, options: SolveOption
     is the capacity prices')."""
     parts = math.ceil(candidates.workloads.height / PART_WORKLOADS)
     scale = choose_scale(candidates.rows, candidates.workloads)
-    bound_units = _price_capacity(candidates, scale).bound
+    bound_units = _price_capacity(candidates, policy, scale).bound
     workers = options.resolved_workers()
     # a part's own searches use one core; a part's bound is not the whole's: none
     # computed. Spare cores solve parts side by side, each with more time (2,000
@@ -505,11 +507,12 @@ def lp_within_reach(rows: int, seconds: float) -> bool:
     return rows <= FULL_LP_COLUMNS or rows * LP_SECONDS_PER_ROW <= seconds
 
 
-def _priced_relaxation(built: BuiltModel, candidates: Candidates) -> Relaxation:
+def _priced_relaxation(built: BuiltModel, candidates: Candidates, policy: Policy
+                       ) -> Relaxation:
     """The Lagrangian relaxation over capacity in the shape of an (unproven) LP solution:
     its bound, each workload's choice at the best prices, and the priced reduced costs."""
     started = time.perf_counter()
-    priced = _price_capacity(candidates, built.scale)
+    priced = _price_capacity(candidates, policy, built.scale)
     values = np.zeros(built.builder.num_vars)
     values[built.units] = priced.units
     reduced = np.zeros(built.builder.num_vars)
@@ -630,17 +633,18 @@ def _core_by_neighbourhoods(candidates: Candidates, policy: Policy, built: Built
     return search, Found(improved.units, improved.left_out)
 
 
-def _price_capacity(candidates: Candidates, scale: float,
+def _price_capacity(candidates: Candidates, policy: Policy, scale: float,
                     upper: float | None = None) -> PricedCapacity:
     """relax.price_capacity in solver units (`scale` per USD; a unit's cost is its
     compute and carbon), with a hair off the bound for rounding. Terms the model has
     are kept, as each holds for every plan: a row's egress, paid once for up to
     max_units units, is at least egress / max_units a unit; an instance serves at most
     the whole demand (coefficient strengthening, as model.cover_inference_demand does);
-    ports are bought whole, once for all who use them. Measured on the generated fleets,
-    bound with the first two -> with ports too (the LP's): 1,000 workloads $16.25M ->
-    $17.92M ($18.96M); 10,000 $160.2M -> $179.7M ($183.6M); 100,000 $1,579.5M ->
-    $1,771.6M, in 11.2 s against 7.3 s (then relax.TARGET_ABOVE_BEST: $1,792.0M)."""
+    ports are bought whole, once for all who use them; the caps are priced. Measured on
+    the generated fleets, bound with the first two -> with ports too (the LP's): 1,000
+    workloads $16.25M -> $17.92M ($18.96M); 10,000 $160.2M -> $179.7M ($183.6M); 100,000
+    $1,579.5M -> $1,771.6M, in 11.2 s against 7.3 s (then relax.TARGET_ABOVE_BEST:
+    $1,792.0M; then the caps, relax.CAP_ROUNDS: $1,812.4M in 17.0 s)."""
     rows, workloads = candidates.rows, candidates.workloads
     training = (rows["kind"] == "training").to_numpy()
     wl_training = (workloads["kind"] == "training").to_numpy()
@@ -657,8 +661,17 @@ def _price_capacity(candidates: Candidates, scale: float,
         rows["unit_chips"].to_numpy().astype(np.float64),
         offering_ids(rows, candidates.offerings),
         candidates.offerings["capacity_chips"].to_numpy().astype(np.float64), upper,
-        ports=_ports(candidates, scale))
+        ports=_ports(candidates, scale), caps=_caps(candidates, policy, scale))
     return replace(priced, bound=priced.bound - 1e-7 * abs(priced.bound))
+
+
+def _caps(candidates: Candidates, policy: Policy, scale: float) -> Caps:
+    """The lock-in caps, as model.cap_lock_in_shares states them, for
+    relax.price_capacity."""
+    rows = candidates.rows
+    return Caps(to_units(rows["unit_compute_usd"], scale).astype(np.float64), tuple(
+        (group_ids(rows[dim])[1], float(cap_fraction(share)))
+        for dim in DIMENSIONS if (share := getattr(policy.max_share, dim)) is not None))
 
 
 def _ports(candidates: Candidates, scale: float) -> Ports:

@@ -326,7 +326,7 @@ def test_the_bound_without_an_lp_never_exceeds_the_optimum(problem):
     candidates, expected = feasible_with_optimum(problem)
     built = build_model(candidates, problem.policy)
     engine = sys.modules["placer.solve"]
-    bound = engine._price_capacity(candidates, built.scale,
+    bound = engine._price_capacity(candidates, problem.policy, built.scale,
                                   upper=2 * expected * built.scale).bound
     event("some bound" if bound > 0 else "zero bound")
     assert bound / built.scale <= expected * (1 + 1e-9) + cent_rounding(candidates)
@@ -346,7 +346,8 @@ def test_the_bound_without_an_lp_counts_a_whole_instance_and_its_egress():
         catalog=default_catalog().with_offerings(b200))
     candidates = build_candidates(problem)
     built = build_model(candidates, problem.policy)
-    bound = sys.modules["placer.solve"]._price_capacity(candidates, built.scale).bound
+    bound = sys.modules["placer.solve"]._price_capacity(candidates, problem.policy,
+                                                        built.scale).bound
     assert bound / built.scale == pytest.approx(3520.80 + 900, abs=0.01)
     assert solve(problem, time_limit=10).total_usd == pytest.approx(3520.80 + 900, abs=0.01)
 
@@ -376,7 +377,8 @@ def test_the_bound_without_an_lp_buys_a_shared_port_once():
     problem = fleet(port)
     candidates = build_candidates(problem)
     built = build_model(candidates, problem.policy)
-    bound = sys.modules["placer.solve"]._price_capacity(candidates, built.scale).bound
+    bound = sys.modules["placer.solve"]._price_capacity(candidates, problem.policy,
+                                                        built.scale).bound
     expected = 2 * on["inf2"] + port
     assert bound / built.scale == pytest.approx(expected, abs=0.02)
     plan = solve(problem, time_limit=10)
@@ -435,6 +437,60 @@ def test_the_bound_without_an_lp_buys_the_cheapest_set_of_ports(data):
     assert bound == pytest.approx(sum(best_for(g) for g in range(groups)))
 
 
+def test_the_bound_without_an_lp_prices_a_binding_cap():
+    # Two equal gangs, two providers, room for both on the cheaper one, but no provider
+    # may take more than a share f = 0.6 of the spend: the optimum is one gang on each,
+    # c1 + c2. By hand: at a price p on the cheaper provider's share, a gang there costs
+    # c1 (1 + p (1 - f)) and one on the other c2 (1 - p f); the best p makes them equal,
+    # and the bound is twice that, above the two cheap gangs it was without the cap.
+    from placer.model import build_model
+
+    two = PRICED.filter(pl.col("offering").is_in(["seeweb/it-fr2/h100", "verda/fin-02/h100"]))
+    share = 0.6
+    problem = problem_from_dict({"horizon_days": 30, "policy": {"max_share": {
+        "provider": share}}, "workloads": [
+        {"name": n, "kind": "training", "chip_hours": 2000, "deadline_days": 30}
+        for n in ("a", "b")]}, catalog=default_catalog().with_offerings(two))
+    candidates = build_candidates(problem)
+    assert candidates.rows["unit_carbon_usd"].sum() == 0
+    c1, c2 = sorted(candidates.rows["unit_compute_usd"].unique().to_list())
+    built = build_model(candidates, problem.policy)
+    bound = sys.modules["placer.solve"]._price_capacity(candidates, problem.policy,
+                                                        built.scale).bound / built.scale
+    price = (c2 - c1) / (c1 * (1 - share) + c2 * share)
+    by_hand = 2 * c1 * (1 + price * (1 - share))
+    assert 2 * c1 < by_hand < c1 + c2
+    # the caps' prices move in steps of 0.01 at the finest
+    assert by_hand * (1 - 0.01) <= bound <= by_hand + 0.01
+    plan = solve(problem, time_limit=10)
+    assert plan.status == "optimal"
+    assert plan.total_usd == pytest.approx(c1 + c2, abs=0.02)
+
+
+def test_the_bound_without_an_lp_ends_where_the_caps_cannot_hold():
+    # One provider may take at most half the spend, and there is only one: no plan, and
+    # the caps' price could rise forever, every step raising the bound. It must stop.
+    import threading
+
+    from placer.model import build_model
+
+    one = PRICED.filter(pl.col("offering") == "seeweb/it-fr2/h100")
+    problem = problem_from_dict({"horizon_days": 30, "policy": {"max_share": {
+        "provider": 0.5}}, "workloads": [
+        {"name": "a", "kind": "training", "chip_hours": 2000, "deadline_days": 30}]},
+        catalog=default_catalog().with_offerings(one))
+    candidates = build_candidates(problem)
+    built = build_model(candidates, problem.policy)
+    found: list[float] = []
+    worker = threading.Thread(target=lambda: found.append(sys.modules["placer.solve"]
+                                                          ._price_capacity(
+        candidates, problem.policy, built.scale).bound), daemon=True)
+    worker.start()
+    worker.join(timeout=60)
+    assert found and math.isfinite(found[0])
+    assert solve(problem, time_limit=10).status == "infeasible"
+
+
 def test_the_bound_without_an_lp_prices_a_full_offering(monkeypatch):
     # Two equal gangs, room for one on the cheaper offering: with no price on its
     # capacity the bound is two cheap gangs; priced at the difference, it is one cheap
@@ -461,7 +517,7 @@ def test_the_bound_without_an_lp_prices_a_full_offering(monkeypatch):
     assert plan.total_usd == pytest.approx(c1 + c2, abs=0.02)
     built = build_model(candidates, problem.policy)
     engine = sys.modules["placer.solve"]
-    bound = engine._price_capacity(candidates, built.scale).bound
+    bound = engine._price_capacity(candidates, problem.policy, built.scale).bound
     assert bound / built.scale <= plan.total_usd + 0.01
     assert bound / built.scale == pytest.approx(c1 + c2, rel=0.01)
     # wired in: with no LP and no search of the whole model, it is the plan's bound
