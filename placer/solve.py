@@ -433,7 +433,7 @@ def _solve_in_parts(candidates: Candidates, policy: Policy, options: SolveOption
     """The plan put together from its parts' plans, each part solved as a fleet of its
     own; None when a part finds no plan (the whole is then solved at once, in the time
     left). `beside_bound`: one core proves the whole's bound meanwhile (else the bound
-    is the capacity prices')."""
+    is the one without an LP, _price_capacity's)."""
     parts = math.ceil(candidates.workloads.height / PART_WORKLOADS)
     scale = choose_scale(candidates.rows, candidates.workloads)
     bound_units = _price_capacity(candidates, policy, scale).bound
@@ -509,8 +509,9 @@ def lp_within_reach(rows: int, seconds: float) -> bool:
 
 def _priced_relaxation(built: BuiltModel, candidates: Candidates, policy: Policy
                        ) -> Relaxation:
-    """The Lagrangian relaxation over capacity in the shape of an (unproven) LP solution:
-    its bound, each workload's choice at the best prices, and the priced reduced costs."""
+    """The Lagrangian relaxation over capacity and the caps in the shape of an (unproven)
+    LP solution: its bound, each workload's choice at the best prices, and the priced
+    reduced costs."""
     started = time.perf_counter()
     priced = _price_capacity(candidates, policy, built.scale)
     values = np.zeros(built.builder.num_vars)
@@ -679,9 +680,10 @@ def _ports(candidates: Candidates, scale: float) -> Ports:
     rows = candidates.rows
     ported = rows["port_ecosystem"].is_not_null().to_numpy()
     ecosystems, ecosystem = group_ids(rows["port_ecosystem"].fill_null(""))
-    ecosystem = np.where(ported, ecosystem - ("" in ecosystems), -1)  # "": native rows
+    native = 1 if "" in ecosystems else 0  # "" sorts first: the native rows' value
+    ecosystem = np.where(ported, ecosystem - native, -1)
     group = port_groups(candidates)
-    cost = np.zeros((int(group.max(initial=-1)) + 1, len(ecosystems) - ("" in ecosystems)))
+    cost = np.zeros((int(group.max(initial=-1)) + 1, len(ecosystems) - native))
     cost[group[rows["w"].to_numpy()[ported]], ecosystem[ported]] = \
         to_units(rows["port_usd"], scale)[ported]
     return Ports(ecosystem, group, cost)
