@@ -301,28 +301,32 @@ class Caps:
         than nothing count (else a workload would not stop at its demand)."""
         prices = start or [np.zeros(int(group.max(initial=-1)) + 1) for group, _ in self.groups]
         best, rows, amounts = bound_at(self.charge(prices))
+
+        def moved(d: int, i: int, by: float) -> bool:
+            """Move price i of dimension d by `by` if the bound rises (and keep it)."""
+            nonlocal prices, best, rows, amounts
+            trial = [p.copy() for p in prices]
+            trial[d][i] = max(0.0, trial[d][i] + by)
+            charge = self.charge(trial)
+            if trial[d][i] == prices[d][i] or (row_cost + charge).min() < 0:
+                return False
+            bound, taken, taken_amounts = bound_at(charge)
+            if bound <= best + 1e-9 * abs(best):
+                return False
+            prices, best, rows, amounts = trial, bound, taken, taken_amounts
+            return True
+
         for _ in range(CAP_SWEEPS):
             for d, i in [(d, i) for d, p in enumerate(prices) for i in range(len(p))]:
                 group, share = self.groups[d]
                 spend = self.compute[rows] * amounts
-                if prices[d][i] == 0 and \
-                        spend[group[rows] == i].sum() <= share * spend.sum():
+                if prices[d][i] == 0 and spend[group[rows] == i].sum() <= share * spend.sum():
                     continue
-                for step in CAP_STEPS:
-                    for sign in (1.0, -1.0):
-                        # bounded: where the caps cannot hold, the bound rises forever
-                        for _ in range(CAP_MOVES):
-                            trial = [p.copy() for p in prices]
-                            trial[d][i] = max(0.0, trial[d][i] + sign * step)
-                            if trial[d][i] == prices[d][i]:
-                                break
-                            charge = self.charge(trial)
-                            if (row_cost + charge).min() < 0:
-                                break
-                            bound, taken, taken_amounts = bound_at(charge)
-                            if bound <= best + 1e-9 * abs(best):
-                                break
-                            prices, best, rows, amounts = trial, bound, taken, taken_amounts
+                for by in [sign * step for step in CAP_STEPS for sign in (1.0, -1.0)]:
+                    # at most CAP_MOVES: where the caps cannot hold, the bound rises forever
+                    for _ in range(CAP_MOVES):
+                        if not moved(d, i, by):
+                            break
         return prices
 
 

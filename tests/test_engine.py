@@ -481,10 +481,13 @@ def test_the_bound_without_an_lp_ends_where_the_caps_cannot_hold():
         catalog=default_catalog().with_offerings(one))
     candidates = build_candidates(problem)
     built = build_model(candidates, problem.policy)
+    engine = sys.modules["placer.solve"]
     found: list[float] = []
-    worker = threading.Thread(target=lambda: found.append(sys.modules["placer.solve"]
-                                                          ._price_capacity(
-        candidates, problem.policy, built.scale).bound), daemon=True)
+
+    def bound() -> None:
+        found.append(engine._price_capacity(candidates, problem.policy, built.scale).bound)
+
+    worker = threading.Thread(target=bound, daemon=True)
     worker.start()
     worker.join(timeout=60)
     assert found and math.isfinite(found[0])
