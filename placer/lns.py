@@ -190,8 +190,8 @@ class _Groups:
     def of(cls, workloads: np.ndarray, group: np.ndarray) -> _Groups:
         """`workloads` split by `group` (one id per workload)."""
         order = np.argsort(group, kind="stable")
-        members = np.split(workloads[order], np.flatnonzero(np.diff(group[order])) + 1)
-        return cls(members, np.array([len(m) for m in members], dtype=np.int64))
+        bounds = np.flatnonzero(np.diff(group[order])) + 1
+        return cls(np.split(workloads[order], bounds), np.diff(np.r_[0, bounds, len(order)]))
 
 
 def _draw(rng: np.random.Generator, groups: _Groups, size: int) -> np.ndarray:
@@ -232,12 +232,10 @@ def improve_by_neighbourhoods(candidates: Candidates, policy: Policy, built: Bui
             cut = True
             break
         narrow_turn = searches % 2 == 1 or len(wide) == 0
-        if not narrow_turn:
-            freed = _draw(rng, wide_groups, NEIGHBOURHOOD_WORKLOADS)
-            sub, held, rows = neighbourhood(candidates, fleet, plan, units, freed, core)
-        else:
-            freed = _draw(rng, narrow_groups, NARROW_WORKLOADS)
-            sub, held, rows = neighbourhood(candidates, fleet, plan, units, freed)
+        freed = _draw(rng, narrow_groups, NARROW_WORKLOADS) if narrow_turn \
+            else _draw(rng, wide_groups, NEIGHBOURHOOD_WORKLOADS)
+        sub, held, rows = neighbourhood(candidates, fleet, plan, units, freed,
+                                        None if narrow_turn else core)
         model = build_model(sub, policy, scale=built.scale, held=held)
         complete_hint(model, sub, units[rows], left_out[freed])
         hint = model.model.proto.solution_hint
