@@ -268,6 +268,14 @@ class PricedCapacity:
 
 
 @dataclass(frozen=True)
+class Prices:
+    """Prices to start price_capacity's steps from (placer.sample finds some)."""
+
+    capacity: np.ndarray                 # per offering, per chip (the units of row_cost)
+    caps: list[np.ndarray] | None = None  # per capped dimension, per group (as Caps prices)
+
+
+@dataclass(frozen=True)
 class Ports:
     """The ports price_capacity buys (rows as there, sorted by workload)."""
 
@@ -344,6 +352,13 @@ CAP_MOVES = 50  # steps one way, at most, per price and step size
 CAP_REPRICE_SHARE = 6
 
 
+# Serving workloads' demand is cut into this many cells to price whole instances (a
+# unit's supply rounds up to whole cells). Measured, the bound of the 1,000 fleet with
+# 16 / 64 / 256 cells: $18.64M / $18.87M / $18.92M (fraction only: $18.48M); 10,000
+# with 64 / 256: $186.3M / $186.7M in 1.1 / 1.3 s.
+INSTANCE_CELLS = 64
+
+
 # Ports are bought exactly, trying every set of ecosystems per port group: 2**k sets.
 # Beyond this many ecosystems they are left out of the bound instead (still a bound).
 MAX_PORT_ECOSYSTEMS = 5
@@ -358,7 +373,8 @@ def price_capacity(row_cost: np.ndarray, w_of_row: np.ndarray, supply: np.ndarra
                    demand: np.ndarray, value: np.ndarray, chips: np.ndarray,
                    offering_of_row: np.ndarray, capacity: np.ndarray,
                    upper: float | None = None, iterations: int = 300,
-                   ports: Ports | None = None, caps: Caps | None = None) -> PricedCapacity:
+                   ports: Ports | None = None, caps: Caps | None = None,
+                   start: Prices | None = None) -> PricedCapacity:
     """A bound that needs no LP, for when the LP does not finish: capacity and the caps
     priced in (Lagrangian relaxation), spread rules, budget and min_providers dropped
     (they only add cost), the cheapest set of ports bought per port group, every
@@ -372,10 +388,13 @@ def price_capacity(row_cost: np.ndarray, w_of_row: np.ndarray, supply: np.ndarra
     (1 for a gang); demand, value: per workload (value NaN if required); chips: per unit;
     capacity: per offering; upper: the cost of a known plan (sets the step size; without
     one, TARGET_ABOVE_BEST sets it); ports, caps: without them, left out. Capacity's
-    prices by subgradient steps, then the caps' (Caps.ascend) and capacity's again. A
-    fixed number of steps, not a time limit, so that the result reproduces (measured at
-    10,000 workloads, before ports, caps and the terms solve._price_capacity adds: 300
-    steps in 0.4 s, bound $133M against the LP's $184M; no prices: $68M)."""
+    prices by subgradient steps from zero or from `start`, then the caps' (Caps.ascend)
+    and capacity's again. A fixed number of steps, not a time limit, so that the result
+    reproduces (measured at 10,000 workloads, before ports, caps and the terms
+    solve._price_capacity adds: 300 steps in 0.4 s, bound $133M against the LP's $184M;
+    no prices: $68M). The steps price instances by the fraction; at the end serving
+    workloads buy whole ones (whole_instances), at the prices the steps found and, when
+    given, at `start`: the better bound is returned."""
     n = len(w_of_row)
     if n == 0:  # workloads without rows are left out in every plan: 0 is a bound
         return PricedCapacity(0.0, np.zeros(0), np.zeros(0))
@@ -385,7 +404,8 @@ def price_capacity(row_cost: np.ndarray, w_of_row: np.ndarray, supply: np.ndarra
     need = demand[owners]
     worth = np.where(np.isnan(value[owners]), np.inf, value[owners])
     safe_supply = np.maximum(supply, 1e-12)
-    units_per_need = np.repeat(need, counts) / safe_supply
+    row_need = np.repeat(need, counts)
+    units_per_need = row_need / safe_supply
     port_sets = _PortSets.of(ports, starts, counts, owners) if ports is not None else None
 
     def choose(prices: np.ndarray, charge: np.ndarray | float = 0.0
@@ -413,7 +433,7 @@ def price_capacity(row_cost: np.ndarray, w_of_row: np.ndarray, supply: np.ndarra
         """Subgradient steps on capacity's prices from `prices`: the best bound, its
         prices."""
         best, best_prices, step_scale, since_best = -np.inf, prices, 2.0, 0
-        for _ in range(steps):
+        for _ in range(max(steps, 1)):  # the first bound is the one at `prices`
             bound, _, _, taken = choose(prices, charge)
             if bound > best + 1e-9 * abs(bound):
                 best, best_prices, since_best = bound, prices, 0
@@ -437,10 +457,14 @@ def price_capacity(row_cost: np.ndarray, w_of_row: np.ndarray, supply: np.ndarra
                                 * slope)
         return best, best_prices
 
-    best, best_prices = price(np.zeros(len(capacity)), 0.0, iterations)
-    charge: np.ndarray | float = 0.0
+    shares = start.caps if start is not None and caps is not None else None
+    charge: np.ndarray | float = caps.charge(shares) if caps is not None and shares else 0.0
+    if np.min(row_cost + charge) < 0:  # as in Caps.ascend: such prices give no bound
+        shares, charge = None, 0.0
+    starts_at = (start.capacity, charge) if start is not None else None
+    best, best_prices = price(np.zeros(len(capacity)) if start is None else start.capacity,
+                              charge, iterations)
     if caps is not None and caps.groups:
-        shares = None
 
         def taken_at(charge: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
             bound, _, _, taken = choose(best_prices, charge)
@@ -451,12 +475,54 @@ def price_capacity(row_cost: np.ndarray, w_of_row: np.ndarray, supply: np.ndarra
             shares = caps.ascend(taken_at, row_cost, shares)
             charge = caps.charge(shares)
             best, best_prices = price(best_prices, charge, iterations // CAP_REPRICE_SHARE)
-    _, per_supply, cheapest, taken = choose(best_prices, charge)
+    lumpy = np.logical_or.reduceat(supply < row_need - 1e-9, starts)  # may need 2 units
+    if port_sets is not None:
+        lumpy[port_sets.workloads] = False  # their rows depend on the ports bought
+
+    def whole(prices: np.ndarray, charge: np.ndarray | float
+              ) -> tuple[float, np.ndarray, np.ndarray, np.ndarray]:
+        """choose's, with serving workloads on whole instances."""
+        bound, per_supply, cheapest, taken = choose(prices, charge)
+        fraction = np.minimum(_times(cheapest, need), worth)[lumpy]
+        instances = whole_instances(per_supply * safe_supply, supply, need, starts, counts,
+                                    lumpy)
+        gain = np.minimum(np.maximum(instances, fraction), worth[lumpy]) - fraction
+        return bound + float(gain.sum()), per_supply, cheapest, taken
+
+    best, per_supply, cheapest, taken = whole(best_prices, charge)
+    if starts_at is not None:
+        at_start = whole(*starts_at)
+        if at_start[0] > best:
+            best, per_supply, cheapest, taken = at_start
     units = np.zeros(n)
     rows = taken[taken >= 0]
     units[rows] = units_per_need[rows]
     reduced = (per_supply - np.repeat(cheapest, counts)) * safe_supply
     return PricedCapacity(best, units, np.where(np.isfinite(reduced), reduced, 0.0))
+
+
+def whole_instances(cost: np.ndarray, supply: np.ndarray, need: np.ndarray,
+                    starts: np.ndarray, counts: np.ndarray, which: np.ndarray) -> np.ndarray:
+    """For the workloads `which` (a mask over starts), a lower bound on the cheapest cover
+    of `need` by whole units of their rows (`cost` and `supply` per unit; rows sorted by
+    workload, workload i's from starts[i], counts[i] of them): a knapsack solved by
+    dynamic programming over the need cut into INSTANCE_CELLS cells, each unit's supply
+    rounded up to whole cells (so a cover stays a cover, and the optimum a bound)."""
+    chosen = np.flatnonzero(which)
+    if len(chosen) == 0:
+        return np.zeros(0)
+    rows = np.flatnonzero(np.repeat(which, counts))
+    local = np.repeat(np.arange(len(chosen)), counts[chosen])
+    cell = need[chosen] / INSTANCE_CELLS
+    size = np.clip(np.ceil(supply[rows] / cell[local] - 1e-9), 1, INSTANCE_CELLS)
+    size = size.astype(np.int64)
+    cost = cost[rows]
+    segments = np.r_[0, np.cumsum(counts[chosen])[:-1]]
+    cheapest = np.zeros((len(chosen), INSTANCE_CELLS + 1))  # per workload and cells covered
+    for covered in range(1, INSTANCE_CELLS + 1):
+        cheapest[:, covered] = np.minimum.reduceat(
+            cost + cheapest[local, np.maximum(0, covered - size)], segments)
+    return cheapest[:, INSTANCE_CELLS]
 
 
 def _times(price: np.ndarray, amount: np.ndarray) -> np.ndarray:

@@ -57,10 +57,12 @@ from placer.relax import (
     Caps,
     Ports,
     PricedCapacity,
+    Prices,
     Relaxation,
     price_capacity,
     solve_relaxation,
 )
+from placer.sample import sample_prices, scaled
 from placer.schema import DIMENSIONS, Policy
 from placer.warmstart import Placement, complete_hint, warm_start
 
@@ -93,6 +95,14 @@ LAGRANGIAN_SHARE = 0.9
 # neighbourhoods after it gain more a second (10,000 workloads, 60 s: 0.25 / 0.1 / 0.03
 # $220.1M / $218.0M / $218.3M; 1,000, 10 s: 0.25 / 0.1 about the same).
 WARM_START_SHARE = 0.1
+# The bound without an LP (_price_capacity): subgradient steps from zero, or from the
+# prices of a sample's LP (placer.sample), which may take this share of the time. From
+# the sample's prices more steps lowered the bound at 100,000 workloads once whole
+# instances entered it ($1,887.3M with none, $1,882.9M after 300 in 12 s more); the
+# start is kept when it stays better, so a few steps cannot lose.
+PRICE_STEPS = 300
+START_STEPS = 30
+SAMPLE_SHARE = 0.05
 LIGHT_PRESOLVE_VARS = 20_000
 NO_PRESOLVE_VARS = 200_000
 ProgressFn = Callable[[dict[str, Any]], None]
@@ -436,7 +446,6 @@ def _solve_in_parts(candidates: Candidates, policy: Policy, options: SolveOption
     is the one without an LP, _price_capacity's)."""
     parts = math.ceil(candidates.workloads.height / PART_WORKLOADS)
     scale = choose_scale(candidates.rows, candidates.workloads)
-    bound_units = _price_capacity(candidates, policy, scale).bound
     workers = options.resolved_workers()
     # a part's own searches use one core; a part's bound is not the whole's: none
     # computed. Spare cores solve parts side by side, each with more time (2,000
@@ -455,6 +464,10 @@ def _solve_in_parts(candidates: Candidates, policy: Policy, options: SolveOption
         return placement_of(plan, sub) if plan.has_plan else None
 
     with _interruptible() as stop:
+        # beside the whole's bound this one is only a floor: no sample's LP for it
+        start = None if beside_bound else sample_prices(
+            candidates, policy, options.seed, SAMPLE_SHARE * options.time_limit, stop)
+        bound_units = _price_capacity(candidates, policy, scale, start=start).bound
         reporter = _Progress(options.progress, scale, started, bound_units=bound_units)
         proving = _beside("bound", _whole_bound, candidates, policy,
                           started + options.time_limit,
@@ -635,7 +648,8 @@ def _core_by_neighbourhoods(candidates: Candidates, policy: Policy, built: Built
 
 
 def _price_capacity(candidates: Candidates, policy: Policy, scale: float,
-                    upper: float | None = None) -> PricedCapacity:
+                    upper: float | None = None, start: Prices | None = None
+                    ) -> PricedCapacity:
     """relax.price_capacity in solver units (`scale` per USD; a unit's cost is its
     compute and carbon), with a hair off the bound for rounding. Terms the model has
     are kept, as each holds for every plan: a row's egress, paid once for up to
@@ -645,7 +659,8 @@ def _price_capacity(candidates: Candidates, policy: Policy, scale: float,
     the generated fleets, bound with the first two -> with ports too (the LP's): 1,000
     workloads $16.25M -> $17.92M ($18.96M); 10,000 $160.2M -> $179.7M ($183.6M); 100,000
     $1,579.5M -> $1,771.6M, in 11.2 s against 7.3 s (then relax.TARGET_ABOVE_BEST:
-    $1,792.0M; then the caps, relax.CAP_ROUNDS: $1,812.4M in 17.0 s)."""
+    $1,792.0M; then the caps, relax.CAP_ROUNDS: $1,812.4M in 17.0 s). `start`: prices in
+    USD (placer.sample's), with START_STEPS steps from them rather than 300 from zero."""
     rows, workloads = candidates.rows, candidates.workloads
     training = (rows["kind"] == "training").to_numpy()
     wl_training = (workloads["kind"] == "training").to_numpy()
@@ -662,7 +677,9 @@ def _price_capacity(candidates: Candidates, policy: Policy, scale: float,
         rows["unit_chips"].to_numpy().astype(np.float64),
         offering_ids(rows, candidates.offerings),
         candidates.offerings["capacity_chips"].to_numpy().astype(np.float64), upper,
-        ports=_ports(candidates, scale), caps=_caps(candidates, policy, scale))
+        ports=_ports(candidates, scale), caps=_caps(candidates, policy, scale),
+        start=None if start is None else scaled(start, scale),
+        iterations=PRICE_STEPS if start is None else START_STEPS)
     return replace(priced, bound=priced.bound - 1e-7 * abs(priced.bound))
 
 

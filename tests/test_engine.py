@@ -352,6 +352,68 @@ def test_the_bound_without_an_lp_counts_a_whole_instance_and_its_egress():
     assert solve(problem, time_limit=10).total_usd == pytest.approx(3520.80 + 900, abs=0.01)
 
 
+def test_the_bound_without_an_lp_buys_whole_instances_and_mixes_them():
+    # 4.5 H100-equivalents served: H100 instances (1.0, $1,551.744) or B200 ones (3.296,
+    # $3,520.80), as the catalog prices them. Whole, the cheapest cover mixes them: one
+    # B200 and two H100s (5.296, $6,624.288); five H100s cost $7,758.72, two B200s
+    # $7,041.60, one of each covers only 4.296. By the fraction of an instance the bound
+    # was 4.5 H100s: $6,982.848 would be above it, so it was 4.5 x $1,068.20 (the B200's
+    # price per H100-equivalent) = $4,806.90.
+    from placer.model import build_model
+
+    two = PRICED.filter(pl.col("offering").is_in(["seeweb/it-fr2/h100", "verda/fin-03/b200"]))
+    problem = problem_from_dict({"horizon_days": 30, "workloads": [
+        {"name": "s", "kind": "inference", "chips": 4.5}]},
+        catalog=default_catalog().with_offerings(two))
+    candidates = build_candidates(problem)
+    built = build_model(candidates, problem.policy)
+    bound = sys.modules["placer.solve"]._price_capacity(candidates, problem.policy,
+                                                        built.scale).bound
+    assert bound / built.scale == pytest.approx(3520.80 + 2 * 1551.744, abs=0.01)
+    assert solve(problem, time_limit=10).total_usd == pytest.approx(6624.288, abs=0.01)
+
+
+@settings(deadline=None, max_examples=200)
+@given(data=st.data())
+def test_whole_instances_never_exceed_the_cheapest_cover(data):
+    # The dynamic programme rounds each unit's supply up to whole cells of the need: a
+    # bound on the cheapest cover by whole units (enumerated here), and that cover
+    # itself when every supply is a whole number of cells.
+    import itertools
+
+    from placer.relax import INSTANCE_CELLS, whole_instances
+
+    workloads = data.draw(st.integers(1, 4))
+    counts = np.array(data.draw(st.lists(st.integers(1, 3), min_size=workloads,
+                                         max_size=workloads)))
+    need = np.array(data.draw(st.lists(st.floats(0.5, 8.0), min_size=workloads,
+                                       max_size=workloads)))
+    on_grid = data.draw(st.booleans())
+    rows = int(counts.sum())
+    cost = np.array(data.draw(st.lists(st.floats(0.5, 10.0), min_size=rows, max_size=rows)))
+    row_need = np.repeat(need, counts)
+    if on_grid:
+        cells = np.array(data.draw(st.lists(st.integers(1, INSTANCE_CELLS), min_size=rows,
+                                            max_size=rows)))
+        supply = cells * row_need / INSTANCE_CELLS
+    else:
+        supply = np.array(data.draw(st.lists(st.floats(0.1, 8.0), min_size=rows,
+                                             max_size=rows)))
+        supply = np.minimum(supply, row_need)
+    starts = np.r_[0, np.cumsum(counts)[:-1]]
+    found = whole_instances(cost, supply, need, starts, counts, np.ones(workloads, bool))
+    for w in range(workloads):
+        mine = range(starts[w], starts[w] + counts[w])
+        most = [math.ceil(need[w] / supply[r] - 1e-9) for r in mine]
+        best = min(sum(n * cost[r] for n, r in zip(ns, mine, strict=True))
+                   for ns in itertools.product(*(range(m + 1) for m in most))
+                   if sum(n * supply[r] for n, r in zip(ns, mine, strict=True))
+                   >= need[w] * (1 - 1e-9))
+        assert found[w] <= best * (1 + 1e-9)
+        if on_grid:
+            assert found[w] == pytest.approx(best)
+
+
 def test_the_bound_without_an_lp_buys_a_shared_port_once():
     # Two gangs of one codebase, written for CUDA, may be ported to Neuron, where each
     # runs for $d less than on the H100s (inf2: $11,268.75 against $13,760). The port
@@ -416,7 +478,9 @@ def test_the_bound_without_an_lp_buys_the_cheapest_set_of_ports(data):
                                          max_size=workloads)))
     value = np.array(data.draw(st.lists(st.sampled_from([np.nan, np.nan, 20.0]),
                                         min_size=workloads, max_size=workloads)))
-    bound = price_capacity(row_cost, w_of_row, np.ones(n), demand, value, np.ones(n),
+    # one unit covers the demand (whole units are another test's)
+    supply = demand[w_of_row]
+    bound = price_capacity(row_cost * supply, w_of_row, supply, demand, value, np.ones(n),
                            np.zeros(n, dtype=np.int64), np.array([1e9]), iterations=1,
                            ports=Ports(needs, group, cost)).bound
 
