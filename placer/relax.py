@@ -355,7 +355,8 @@ CAP_REPRICE_SHARE = 6
 # Serving workloads' demand is cut into this many cells to price whole instances (a
 # unit's supply rounds up to whole cells). Measured, the bound of the 1,000 fleet with
 # 16 / 64 / 256 cells: $18.64M / $18.87M / $18.92M (fraction only: $18.48M); 10,000
-# with 64 / 256: $186.3M / $186.7M in 1.1 / 1.3 s.
+# with 64 / 256: $186.3M / $186.7M in 1.1 / 1.3 s (then, whole instances for workloads
+# that may buy a port too: 1,000 $19.01M, 10,000 $187.6M).
 INSTANCE_CELLS = 64
 
 
@@ -408,17 +409,19 @@ def price_capacity(row_cost: np.ndarray, w_of_row: np.ndarray, supply: np.ndarra
     units_per_need = row_need / safe_supply
     port_sets = _PortSets.of(ports, starts, counts, owners) if ports is not None else None
 
-    def choose(prices: np.ndarray, charge: np.ndarray | float = 0.0
+    def choose(prices: np.ndarray, charge: np.ndarray | float = 0.0,
+               floor: np.ndarray | float = 0.0
                ) -> tuple[float, np.ndarray, np.ndarray, np.ndarray]:
         """Bound, per-supply price per row, cheapest per workload, the row each takes
-        (-1: left out); `charge`: the caps' prices, per unit of each row."""
+        (-1: left out); `charge`: the caps' prices, per unit of each row; `floor`: per
+        workload, what it costs at least at these prices, whatever ports are bought."""
         per_supply = (row_cost + charge + prices[offering_of_row] * chips) / safe_supply
         ports_usd, allowed = 0.0, None
         if port_sets is not None:
-            ports_usd, allowed = port_sets.cheapest(per_supply, need, worth)
+            ports_usd, allowed = port_sets.cheapest(per_supply, need, worth, floor)
         cheapest = np.minimum.reduceat(
             per_supply if allowed is None else np.where(allowed, per_supply, np.inf), starts)
-        alone = np.minimum(_times(cheapest, need), worth)
+        alone = np.minimum(np.maximum(_times(cheapest, need), floor), worth)
         rows = np.flatnonzero((per_supply == np.repeat(cheapest, counts))
                               & (True if allowed is None else allowed))
         first = rows[np.diff(w_of_row[rows].astype(np.int64), prepend=-1) != 0]
@@ -476,18 +479,16 @@ def price_capacity(row_cost: np.ndarray, w_of_row: np.ndarray, supply: np.ndarra
             charge = caps.charge(shares)
             best, best_prices = price(best_prices, charge, iterations // CAP_REPRICE_SHARE)
     lumpy = np.logical_or.reduceat(supply < row_need - 1e-9, starts)  # may need 2 units
-    if port_sets is not None:
-        lumpy[port_sets.workloads] = False  # their rows depend on the ports bought
 
     def whole(prices: np.ndarray, charge: np.ndarray | float
               ) -> tuple[float, np.ndarray, np.ndarray, np.ndarray]:
-        """choose's, with serving workloads on whole instances."""
-        bound, per_supply, cheapest, taken = choose(prices, charge)
-        fraction = np.minimum(_times(cheapest, need), worth)[lumpy]
-        instances = whole_instances(per_supply * safe_supply, supply, need, starts, counts,
-                                    lumpy)
-        gain = np.minimum(np.maximum(instances, fraction), worth[lumpy]) - fraction
-        return bound + float(gain.sum()), per_supply, cheapest, taken
+        """choose's, with serving workloads on whole instances (over all their rows,
+        so whatever ports are bought)."""
+        per_supply = (row_cost + charge + prices[offering_of_row] * chips) / safe_supply
+        floor = np.zeros(len(starts))
+        floor[lumpy] = whole_instances(per_supply * safe_supply, supply, need, starts,
+                                       counts, lumpy)
+        return choose(prices, charge, floor)
 
     best, per_supply, cheapest, taken = whole(best_prices, charge)
     if starts_at is not None:
@@ -571,20 +572,23 @@ class _PortSets:
         return cls(rows, segments, cell[segments], ports.ecosystem[rows], workloads, group,
                    group[local[order]], bits @ ports.cost[groups].T, int(counts.sum()))
 
-    def cheapest(self, per_supply: np.ndarray, need: np.ndarray, worth: np.ndarray
-                 ) -> tuple[float, np.ndarray]:
-        """The ports bought at these prices (their cost) and the rows they allow."""
+    def cheapest(self, per_supply: np.ndarray, need: np.ndarray, worth: np.ndarray,
+                 floor: np.ndarray | float = 0.0) -> tuple[float, np.ndarray]:
+        """The ports bought at these prices (their cost) and the rows they allow; each
+        workload costs at least `floor` (per workload, or one for all)."""
         sets, groups = self.set_cost.shape
         ecosystems = sets.bit_length() - 1
         table = np.full((len(self.workloads), ecosystems + 1), np.inf)
         table.flat[self.cells] = np.minimum.reduceat(per_supply[self.rows], self.segments)
         need, worth = need[self.workloads], worth[self.workloads]
+        if np.ndim(floor):
+            floor = floor[self.workloads]
         best = np.full(groups, np.inf)
         best_set = np.zeros(groups, dtype=np.int64)
         for ports in range(sets):
             usable = np.r_[True, ((ports >> np.arange(ecosystems)) & 1).astype(bool)]
             cheapest = table[:, usable].min(axis=1)
-            alone = np.minimum(_times(cheapest, need), worth)
+            alone = np.minimum(np.maximum(_times(cheapest, need), floor), worth)
             total = np.bincount(self.group, weights=alone, minlength=groups) \
                 + self.set_cost[ports]
             better = total < best

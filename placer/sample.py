@@ -3,13 +3,15 @@
 At 100,000 workloads the LP of the whole does not finish in the time there is, so the
 bound there is the one without an LP (relax.price_capacity): capacity and the lock-in
 caps priced, every workload then on its cheapest rows. Any prices give a valid bound,
-and its subgradient steps from zero end well below the LP's duals (1,000 workloads:
-$18.48M at its prices against $18.73M at the LP's). A sample of the fleet, dealt as the
-parts are (placer.parts.partition: like workloads spread evenly) with its share of each
-offering's capacity, has nearly the whole's duals, and its LP takes a second or two.
-Measured with the sample of about 2,000 workloads as start, 10,000 workloads: bound
-$186.3M -> $190.3M (samples of 500 / 1,000 / 2,000 all within 0.1 %); 100,000:
-$1,847.2M in 14.6 s -> $1,887.3M in 5.0 s.
+and its subgradient steps from zero end below the LP's duals (1,000 workloads, with
+instances by the fraction: $18.48M at its prices, $18.73M at the LP's). A sample of the
+fleet, dealt as the parts are (placer.parts.partition: like workloads spread evenly)
+with its share of each offering's capacity, has nearly the whole's duals, and its LP
+takes a second or two.
+Measured with whole instances in the bound (relax.whole_instances), from zero -> from
+a sample of about 2,000 workloads: 10,000 workloads $187.6M -> $191.7M (samples of 500
+/ 1,000 / 2,000 within 0.1 % of each other); 100,000 $1,858.9M in 15.0 s -> $1,902.8M
+in 6.9 s, the sample's LP included (2.3 s).
 """
 
 from __future__ import annotations
