@@ -355,8 +355,9 @@ CAP_REPRICE_SHARE = 6
 # Serving workloads' demand is cut into this many cells to price whole instances (a
 # unit's supply rounds up to whole cells). Measured, the bound of the 1,000 fleet with
 # 16 / 64 / 256 cells: $18.64M / $18.87M / $18.92M (fraction only: $18.48M); 10,000
-# with 64 / 256: $186.3M / $186.7M in 1.1 / 1.3 s (then, whole instances for workloads
-# that may buy a port too: 1,000 $19.01M, 10,000 $187.6M).
+# with 64 / 256: $186.3M / $186.7M in 1.1 / 1.3 s. Then whole instances for workloads
+# that may buy a port too, over all their rows: 1,000 $19.01M, 10,000 $187.6M; over the
+# rows each set of ports allows (_PortSets.whole_floors): $19.13M, $188.8M.
 INSTANCE_CELLS = 64
 
 
@@ -410,15 +411,19 @@ def price_capacity(row_cost: np.ndarray, w_of_row: np.ndarray, supply: np.ndarra
     port_sets = _PortSets.of(ports, starts, counts, owners) if ports is not None else None
 
     def choose(prices: np.ndarray, charge: np.ndarray | float = 0.0,
-               floor: np.ndarray | float = 0.0
+               floor: np.ndarray | float = 0.0, set_floors: np.ndarray | None = None
                ) -> tuple[float, np.ndarray, np.ndarray, np.ndarray]:
         """Bound, per-supply price per row, cheapest per workload, the row each takes
         (-1: left out); `charge`: the caps' prices, per unit of each row; `floor`: per
-        workload, what it costs at least at these prices, whatever ports are bought."""
+        workload, what it costs at least at these prices; `set_floors`: for those that
+        may buy a port, the same per set of ports bought (_PortSets.whole_floors)."""
         per_supply = (row_cost + charge + prices[offering_of_row] * chips) / safe_supply
         ports_usd, allowed = 0.0, None
         if port_sets is not None:
-            ports_usd, allowed = port_sets.cheapest(per_supply, need, worth, floor)
+            ports_usd, allowed, at_least = port_sets.cheapest(per_supply, need, worth,
+                                                              set_floors)
+            floor = np.zeros(len(starts)) + floor
+            floor[port_sets.workloads] = np.maximum(floor[port_sets.workloads], at_least)
         cheapest = np.minimum.reduceat(
             per_supply if allowed is None else np.where(allowed, per_supply, np.inf), starts)
         alone = np.minimum(np.maximum(_times(cheapest, need), floor), worth)
@@ -479,16 +484,21 @@ def price_capacity(row_cost: np.ndarray, w_of_row: np.ndarray, supply: np.ndarra
             charge = caps.charge(shares)
             best, best_prices = price(best_prices, charge, iterations // CAP_REPRICE_SHARE)
     lumpy = np.logical_or.reduceat(supply < row_need - 1e-9, starts)  # may need 2 units
+    lumpy_native = lumpy.copy()  # and buy no port
+    if port_sets is not None:
+        lumpy_native[port_sets.workloads] = False
 
     def whole(prices: np.ndarray, charge: np.ndarray | float
               ) -> tuple[float, np.ndarray, np.ndarray, np.ndarray]:
-        """choose's, with serving workloads on whole instances (over all their rows,
-        so whatever ports are bought)."""
-        per_supply = (row_cost + charge + prices[offering_of_row] * chips) / safe_supply
+        """choose's, with serving workloads on whole instances (those that may buy a
+        port: on the rows each set of ports allows)."""
+        unit_cost = row_cost + charge + prices[offering_of_row] * chips
         floor = np.zeros(len(starts))
-        floor[lumpy] = whole_instances(per_supply * safe_supply, supply, need, starts,
-                                       counts, lumpy)
-        return choose(prices, charge, floor)
+        floor[lumpy_native] = whole_instances(unit_cost, supply, need, starts, counts,
+                                              lumpy_native)
+        set_floors = None if port_sets is None else port_sets.whole_floors(
+            unit_cost, supply, need, starts, counts, lumpy)
+        return choose(prices, charge, floor, set_floors)
 
     best, per_supply, cheapest, taken = whole(best_prices, charge)
     if starts_at is not None:
@@ -573,27 +583,51 @@ class _PortSets:
                    group[local[order]], bits @ ports.cost[groups].T, int(counts.sum()))
 
     def cheapest(self, per_supply: np.ndarray, need: np.ndarray, worth: np.ndarray,
-                 floor: np.ndarray | float = 0.0) -> tuple[float, np.ndarray]:
-        """The ports bought at these prices (their cost) and the rows they allow; each
-        workload costs at least `floor` (per workload, or one for all)."""
+                 floors: np.ndarray | None = None) -> tuple[float, np.ndarray, np.ndarray]:
+        """The ports bought at these prices (their cost), the rows they allow, and what
+        each of these workloads costs at least under them: `floors` (per set and
+        workload, as whole_floors gives) or nothing."""
         sets, groups = self.set_cost.shape
         ecosystems = sets.bit_length() - 1
         table = np.full((len(self.workloads), ecosystems + 1), np.inf)
         table.flat[self.cells] = np.minimum.reduceat(per_supply[self.rows], self.segments)
         need, worth = need[self.workloads], worth[self.workloads]
-        if np.ndim(floor):
-            floor = floor[self.workloads]
+        if floors is None:
+            floors = np.zeros((sets, len(self.workloads)))
         best = np.full(groups, np.inf)
         best_set = np.zeros(groups, dtype=np.int64)
         for ports in range(sets):
             usable = np.r_[True, ((ports >> np.arange(ecosystems)) & 1).astype(bool)]
             cheapest = table[:, usable].min(axis=1)
-            alone = np.minimum(np.maximum(_times(cheapest, need), floor), worth)
+            alone = np.minimum(np.maximum(_times(cheapest, need), floors[ports]), worth)
             total = np.bincount(self.group, weights=alone, minlength=groups) \
                 + self.set_cost[ports]
             better = total < best
             best[better], best_set[better] = total[better], ports
         allowed = np.ones(self.n, dtype=bool)
-        allowed[self.rows] = (self.ecosystem < 0) | (
-            (best_set[self.group_of_row] >> np.maximum(self.ecosystem, 0)) & 1).astype(bool)
-        return float(self.set_cost[best_set, np.arange(groups)].sum()), allowed
+        allowed[self.rows] = self._allows(best_set[self.group_of_row])
+        return (float(self.set_cost[best_set, np.arange(groups)].sum()), allowed,
+                floors[best_set[self.group], np.arange(len(self.workloads))])
+
+    def whole_floors(self, unit_cost: np.ndarray, supply: np.ndarray, need: np.ndarray,
+                     starts: np.ndarray, counts: np.ndarray, lumpy: np.ndarray) -> np.ndarray:
+        """Per set of ecosystems and workload (of these): whole_instances over the rows
+        the set allows (0 for a workload one unit covers)."""
+        sets = self.set_cost.shape[0]
+        floors = np.zeros((sets, len(self.workloads)))
+        which = np.zeros(len(starts), dtype=bool)
+        which[self.workloads] = lumpy[self.workloads]
+        if not which.any():
+            return floors
+        for ports in range(sets):
+            allowed = np.ones(self.n, dtype=bool)
+            allowed[self.rows] = self._allows(np.full(len(self.rows), ports))
+            floors[ports, lumpy[self.workloads]] = whole_instances(
+                np.where(allowed, unit_cost, np.inf), supply, need, starts, counts, which)
+        return floors
+
+    def _allows(self, ports: np.ndarray) -> np.ndarray:
+        """Per row of `rows`: allowed when these sets of ecosystems (one per row) are
+        bought."""
+        return (self.ecosystem < 0) | ((ports >> np.maximum(self.ecosystem, 0)) & 1
+                                       ).astype(bool)

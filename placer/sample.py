@@ -9,9 +9,9 @@ fleet, dealt as the parts are (placer.parts.partition: like workloads spread eve
 with its share of each offering's capacity, has nearly the whole's duals, and its LP
 takes a second or two.
 Measured with whole instances in the bound (relax.whole_instances), from zero -> from
-a sample of about 2,000 workloads: 10,000 workloads $187.6M -> $191.7M (samples of 500
-/ 1,000 / 2,000 within 0.1 % of each other); 100,000 $1,858.9M in 15.0 s -> $1,902.8M
-in 6.9 s, the sample's LP included (2.3 s).
+a sample of about 2,000 workloads: 10,000 workloads $188.8M -> $193.4M (samples of 500
+/ 1,000 / 2,000 within 0.1 % of each other, measured before ports' whole instances);
+100,000 $1,871.9M in 17.1 s -> $1,921.1M in 8.5 s, the sample's LP included (2.2 s).
 """
 
 from __future__ import annotations

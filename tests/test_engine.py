@@ -414,18 +414,27 @@ def test_whole_instances_never_exceed_the_cheapest_cover(data):
             assert found[w] == pytest.approx(best)
 
 
-def test_a_workload_that_may_buy_a_port_buys_whole_instances_too():
-    # 2.5 units served: natively by one unit for 9, or by units of 1 at 1.4 each once a
-    # port costing 5 is bought. By the fraction the port pays (3.5 + 5 = 8.5 < 9); in
-    # whole units it does not (3 x 1.4 + 5 = 9.2): the optimum is 9. The ports must be
-    # chosen on whole units too, or the bound would be 9.2, above the optimum.
+@pytest.mark.parametrize(("costs", "supplies", "port", "optimum"), [
+    # natively one unit for 9, or units of 1 at 1.4 each once a port costing 5 is
+    # bought. By the fraction the port pays (3.5 + 5 = 8.5 < 9); in whole units it does
+    # not (3 x 1.4 + 5 = 9.2). The ports must be chosen on whole units too, or the
+    # bound would be 9.2, above the optimum.
+    ((9.0, 1.4), (2.5, 1.0), 5.0, 9.0),
+    # natively units of 1 at 3 each, or one unit for 6 once a port costing 2 is bought:
+    # 9 or 8. Whole units over every row, whatever the ports, cost 6 at least; on the
+    # native rows alone, 9 (by the fraction: 7.5).
+    ((3.0, 6.0), (1.0, 2.5), 2.0, 8.0),
+])
+def test_a_workload_that_may_buy_a_port_buys_whole_instances_too(costs, supplies, port,
+                                                                 optimum):
+    # 2.5 units served, natively (row 0) or once a port is bought (row 1)
     from placer.relax import Ports, price_capacity
 
-    bound = price_capacity(np.array([9.0, 1.4]), np.array([0, 0]), np.array([2.5, 1.0]),
+    bound = price_capacity(np.array(costs), np.array([0, 0]), np.array(supplies),
                            np.array([2.5]), np.array([np.nan]), np.ones(2),
                            np.zeros(2, dtype=np.int64), np.array([1e9]), iterations=1,
-                           ports=Ports(np.array([-1, 0]), np.array([0]), np.array([[5.0]])))
-    assert bound.bound == pytest.approx(9.0)
+                           ports=Ports(np.array([-1, 0]), np.array([0]), np.array([[port]])))
+    assert bound.bound == pytest.approx(optimum)
 
 
 def test_the_bound_without_an_lp_buys_a_shared_port_once():
