@@ -443,6 +443,8 @@ def price_capacity(row_cost: np.ndarray, w_of_row: np.ndarray, supply: np.ndarra
         best, best_prices, step_scale, since_best = -np.inf, prices, 2.0, 0
         for _ in range(max(steps, 1)):  # the first bound is the one at `prices`
             bound, _, _, taken = choose(prices, charge)
+            if bound == np.inf:  # a required workload has no row it may take: no plan
+                return bound, prices
             if bound > best + 1e-9 * abs(bound):
                 best, best_prices, since_best = bound, prices, 0
             else:
@@ -508,8 +510,10 @@ def price_capacity(row_cost: np.ndarray, w_of_row: np.ndarray, supply: np.ndarra
     units = np.zeros(n)
     rows = taken[taken >= 0]
     units[rows] = units_per_need[rows]
-    reduced = (per_supply - np.repeat(cheapest, counts)) * safe_supply
-    return PricedCapacity(best, units, np.where(np.isfinite(reduced), reduced, 0.0))
+    with np.errstate(invalid="ignore"):  # inf - inf: a workload with no row to take
+        reduced = (per_supply - np.repeat(cheapest, counts)) * safe_supply
+    # 0 for those; a row no plan may take stays inf
+    return PricedCapacity(best, units, np.nan_to_num(reduced, nan=0.0, posinf=np.inf))
 
 
 def whole_instances(cost: np.ndarray, supply: np.ndarray, need: np.ndarray,

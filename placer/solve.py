@@ -655,12 +655,16 @@ def _price_capacity(candidates: Candidates, policy: Policy, scale: float,
     are kept, as each holds for every plan: a row's egress, paid once for up to
     max_units units, is at least egress / max_units a unit; an instance serves at most
     the whole demand (coefficient strengthening, as model.cover_inference_demand does);
-    ports are bought whole, once for all who use them; the caps are priced. Measured on
+    ports are bought whole, once for all who use them; the caps are priced; an instance
+    a spread rule forbids is not bought. Measured on
     the generated fleets, bound with the first two -> with ports too (the LP's): 1,000
     workloads $16.25M -> $17.92M ($18.96M); 10,000 $160.2M -> $179.7M ($183.6M); 100,000
     $1,579.5M -> $1,771.6M, in 11.2 s against 7.3 s (then relax.TARGET_ABOVE_BEST:
-    $1,792.0M; then the caps, relax.CAP_ROUNDS: $1,812.4M in 17.0 s). `start`: prices in
-    USD (placer.sample's), with START_STEPS steps from them rather than 300 from zero."""
+    $1,792.0M; then the caps, relax.CAP_ROUNDS: $1,812.4M in 17.0 s; then whole
+    instances and prices from a sample, placer.sample: $1,921.1M; then no instance a
+    spread rule forbids: 1,000 $19.13M -> $19.27M, 10,000 $193.4M -> $194.8M, 100,000
+    $1,937.4M). `start`: prices in USD (placer.sample's), with START_STEPS steps from
+    them rather than 300 from zero."""
     rows, workloads = candidates.rows, candidates.workloads
     training = (rows["kind"] == "training").to_numpy()
     wl_training = (workloads["kind"] == "training").to_numpy()
@@ -672,15 +676,21 @@ def _price_capacity(candidates: Candidates, policy: Policy, scale: float,
                                                 demand[w_of_row]))
     egress = to_units(rows["egress_usd"], scale) / rows["max_units"].to_numpy()
     row_cost = to_units(rows["unit_compute_usd"] + rows["unit_carbon_usd"], scale)
+    # a spread rule holds each provider's instances to max_fraction of the demand
+    # (model.spread_inference_across_providers): a larger instance is never bought
+    fraction = workloads["spread_max_fraction"].fill_null(1.0).to_numpy()
+    too_large = ~training & (fraction < 1)[w_of_row] & (
+        rows["unit_ref"].fill_null(1).to_numpy() > (fraction * demand)[w_of_row] * (1 + 1e-6))
     priced = price_capacity(
-        row_cost.astype(np.float64) + egress, w_of_row, supply, demand, value,
+        np.where(too_large, np.inf, row_cost + egress), w_of_row, supply, demand, value,
         rows["unit_chips"].to_numpy().astype(np.float64),
         offering_ids(rows, candidates.offerings),
         candidates.offerings["capacity_chips"].to_numpy().astype(np.float64), upper,
         ports=_ports(candidates, scale), caps=_caps(candidates, policy, scale),
         start=None if start is None else scaled(start, scale),
         iterations=PRICE_STEPS if start is None else START_STEPS)
-    return replace(priced, bound=priced.bound - 1e-7 * abs(priced.bound))
+    return replace(priced, bound=priced.bound - 1e-7 * abs(priced.bound)
+                   if math.isfinite(priced.bound) else priced.bound)
 
 
 def _caps(candidates: Candidates, policy: Policy, scale: float) -> Caps:

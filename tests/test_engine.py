@@ -373,6 +373,47 @@ def test_the_bound_without_an_lp_buys_whole_instances_and_mixes_them():
     assert solve(problem, time_limit=10).total_usd == pytest.approx(6624.288, abs=0.01)
 
 
+def test_the_bound_without_an_lp_buys_no_instance_a_spread_rule_forbids():
+    # 4.5 H100-equivalents, no provider above 70 % of them (3.15): a B200 instance
+    # (3.296) is too large, so whole H100 instances it is, five at least. Without the
+    # rule the bound was one B200 and two H100s ($6,624.29, as without a spread); five
+    # of the cheaper H100s are below the optimum, three of them and two of the dearer.
+    from placer.model import build_model
+
+    three = PRICED.filter(pl.col("offering").is_in(
+        ["seeweb/it-fr2/h100", "verda/fin-02/h100", "verda/fin-03/b200"]))
+    problem = problem_from_dict({"horizon_days": 30, "workloads": [
+        {"name": "s", "kind": "inference", "chips": 4.5, "spread": {"max_fraction": 0.7}}]},
+        catalog=default_catalog().with_offerings(three))
+    candidates = build_candidates(problem)
+    h100 = candidates.rows.filter(pl.col("unit_ref") == 1.0)
+    c1, c2 = sorted((h100["unit_compute_usd"] + h100["unit_carbon_usd"]).to_list())
+    built = build_model(candidates, problem.policy)
+    bound = sys.modules["placer.solve"]._price_capacity(candidates, problem.policy,
+                                                        built.scale).bound
+    assert bound / built.scale == pytest.approx(5 * c1, abs=0.05)  # cents, per unit
+    assert 5 * c1 > 3520.80 + 2 * 1551.744
+    plan = solve(problem, time_limit=10)
+    assert plan.status == "optimal"
+    assert plan.total_usd == pytest.approx(3 * c1 + 2 * c2, abs=0.01)
+
+
+def test_the_bound_without_an_lp_is_infinite_when_a_spread_rule_forbids_every_row():
+    # 2 H100-equivalents, none above 70 % on one provider, and only B200s (3.296)
+    from placer.model import build_model
+
+    b200 = PRICED.filter(pl.col("offering") == "verda/fin-03/b200")
+    problem = problem_from_dict({"horizon_days": 30, "workloads": [
+        {"name": "s", "kind": "inference", "chips": 2, "spread": {"max_fraction": 0.7}}]},
+        catalog=default_catalog().with_offerings(b200))
+    candidates = build_candidates(problem)
+    built = build_model(candidates, problem.policy)
+    bound = sys.modules["placer.solve"]._price_capacity(candidates, problem.policy,
+                                                        built.scale).bound
+    assert bound == math.inf
+    assert solve(problem, time_limit=10).status == "infeasible"
+
+
 @settings(deadline=None, max_examples=200)
 @given(data=st.data())
 def test_whole_instances_never_exceed_the_cheapest_cover(data):
