@@ -379,7 +379,8 @@ def price_capacity(row_cost: np.ndarray, w_of_row: np.ndarray, supply: np.ndarra
                    start: Prices | None = None) -> PricedCapacity:
     """A bound that needs no LP, for when the LP does not finish: capacity and the caps
     priced in (Lagrangian relaxation), spread rules, budget and min_providers dropped
-    (they only add cost), the cheapest set of ports bought per port group, every
+    (they only add cost; a row at an infinite cost, such as an instance a spread rule
+    forbids, is never taken), the cheapest set of ports bought per port group, every
     workload then on its cheapest rows: a gang pays its cheapest row, a serving workload
     its demand at the cheapest price per unit of supply, an optional workload at most its
     value. Any prices give a valid bound; the best one seen is returned, with each

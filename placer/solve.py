@@ -443,7 +443,7 @@ def _solve_in_parts(candidates: Candidates, policy: Policy, options: SolveOption
     """The plan put together from its parts' plans, each part solved as a fleet of its
     own; None when a part finds no plan (the whole is then solved at once, in the time
     left). `beside_bound`: one core proves the whole's bound meanwhile (else the bound
-    is the one without an LP, _price_capacity's)."""
+    is the one without an LP, _price_capacity's, from a sample's prices)."""
     parts = math.ceil(candidates.workloads.height / PART_WORKLOADS)
     scale = choose_scale(candidates.rows, candidates.workloads)
     workers = options.resolved_workers()
