@@ -39,12 +39,20 @@ def test_a_fleet_solved_in_parts_keeps_every_rule(monkeypatch):
         update={"budget_usd": whole.total_usd * 1.1}))
     monkeypatch.setattr(engine, "PART_WORKLOADS", 150)
     monkeypatch.setattr(engine, "in_parts", lambda candidates, time_limit: True)
+    sample = sys.modules["placer.sample"]
+    monkeypatch.setattr(sample, "SAMPLE_WORKLOADS", 100)
     plan = solve(problem, time_limit=12, workers=2)
     assert plan.solver["parts"] == 2
     assert plan.solver["engine"].endswith("(in 2 parts)")
     assert plan.status == "feasible" and plan.solver["deterministic"] is False
     assert plan.bound_usd <= plan.total_usd
     candidates = build_candidates(problem)
+    # with no LP of the whole, the bound is the one without an LP from a sample's prices
+    start = sample.sample_prices(candidates, problem.policy, 0, 60, lambda: False)
+    assert start is not None
+    scale = plan.solver["money_scale"]
+    assert plan.bound_usd == pytest.approx(engine._price_capacity(
+        candidates, problem.policy, scale, start=start).bound / scale, rel=1e-9)
     units, left_out = placement_of(plan, candidates)
     assert candidate_violations(candidates, units, left_out, problem.policy) == []
     assert check_plan(PlanDocument.model_validate(plan.to_dict()), problem) == []
