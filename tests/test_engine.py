@@ -357,8 +357,7 @@ def test_the_bound_without_an_lp_buys_whole_instances_and_mixes_them():
     # $3,520.80), as the catalog prices them. Whole, the cheapest cover mixes them: one
     # B200 and two H100s (5.296, $6,624.288); five H100s cost $7,758.72, two B200s
     # $7,041.60, one of each covers only 4.296. By the fraction of an instance the bound
-    # was 4.5 H100s: $6,982.848 would be above it, so it was 4.5 x $1,068.20 (the B200's
-    # price per H100-equivalent) = $4,806.90.
+    # was 4.5 x $1,068.20 (the B200's price per H100-equivalent) = $4,806.90.
     from placer.model import build_model
 
     two = PRICED.filter(pl.col("offering").is_in(["seeweb/it-fr2/h100", "verda/fin-03/b200"]))

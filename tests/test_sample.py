@@ -90,14 +90,14 @@ def test_a_binding_cap_is_priced_as_by_hand():
 def test_a_sample_gets_its_share_of_capacity_and_the_whole_fleets_price(monkeypatch):
     # Eight equal gangs, room for four on the cheaper offering. A sample of four gets
     # half of each offering's chips, room for two there: the same price per chip.
-    engine = sys.modules["placer.sample"]
+    module = sys.modules["placer.sample"]
     names = [f"g{i}" for i in range(8)]
     roomy = _gangs(names, TWO_H100)
     tight, cheap = _room_for(4, TWO_H100, roomy)
     problem = _gangs(names, tight)
     candidates = build_candidates(problem)
     assert sample_prices(candidates, problem.policy, 0, 10, lambda: False) is None
-    monkeypatch.setattr(engine, "SAMPLE_WORKLOADS", 4)
+    monkeypatch.setattr(module, "SAMPLE_WORKLOADS", 4)
     prices = sample_prices(candidates, problem.policy, 0, 10, lambda: False)
     assert prices is not None
     cost = candidates.rows["unit_compute_usd"] + candidates.rows["unit_carbon_usd"]
