@@ -711,6 +711,24 @@ def _fleet(n: int):
     return fleet_problem(n, seed=0)
 
 
+def test_candidates_built_in_chunks_are_the_candidates_built_at_once(monkeypatch):
+    # pairs are built a few workloads at a time to bound memory: the same table and
+    # funnel, row for row, whatever the chunk (here 1, 7 and all 120 workloads)
+    from placer import candidates as module
+
+    problem = _fleet(120)
+    offerings = default_catalog().offerings.height
+    built = []
+    for workloads in (1, 7, 120):
+        monkeypatch.setattr(module, "PAIRS_AT_ONCE", workloads * offerings)
+        built.append(build_candidates(problem))
+    for other in built[:2]:
+        assert other.rows.equals(built[2].rows)
+        assert other.funnel.equals(built[2].funnel)
+    assert built[2].rows["w"].is_sorted()
+    assert built[2].funnel.height == 120
+
+
 def test_neighbourhood_search_improves_the_warm_start_and_keeps_every_rule(monkeypatch):
     engine = sys.modules["placer.solve"]
     problem = _fleet(300)
