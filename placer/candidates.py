@@ -255,9 +255,9 @@ def _home_pairs(tables: WorkloadTables, offers: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def _pairs(problem: Problem, tables: WorkloadTables) -> pl.DataFrame:
-    """Every workload × offering with speed, egress rate and one boolean column per rule."""
-    offers = priced_offerings(problem)
+def _pairs(problem: Problem, tables: WorkloadTables, offers: pl.DataFrame) -> pl.DataFrame:
+    """Every workload × offering (`offers`: priced_offerings) with speed, egress rate and
+    one boolean column per rule."""
     speeds = problem.catalog.speeds.select("chip", "kind", pl.col("speed").alias("speed_default"))
     egress = problem.catalog.egress.select(
         pl.col("provider").alias("data_provider"), "internet_usd_per_gb", "inter_region_usd_per_gb",
@@ -385,7 +385,7 @@ def build_candidates(problem: Problem) -> Candidates:
     workloads = tables.main.height
     per_chunk = max(1, PAIRS_AT_ONCE // max(1, offerings.height))
     for first in range(0, max(1, workloads), per_chunk):
-        pairs = _rules(_sizes(_pairs(problem, _chunk(tables, first, per_chunk)),
+        pairs = _rules(_sizes(_pairs(problem, _chunk(tables, first, per_chunk), offerings),
                               problem.horizon_days))
         rows.append(_costs(pairs.filter(ok), problem.policy.carbon_usd_per_tonne)
                     .select(CANDIDATE_COLUMNS).sort("w", "offering"))
