@@ -274,6 +274,10 @@ class Prices:
     capacity: np.ndarray                 # per offering, per chip (the units of row_cost)
     caps: list[np.ndarray] | None = None  # per capped dimension, per group (as Caps prices)
 
+    def scaled(self, scale: float) -> Prices:
+        """Capacity's prices times `scale` (USD -> solver units); the caps' are shares."""
+        return Prices(self.capacity * scale, self.caps)
+
 
 @dataclass(frozen=True)
 class Ports:
@@ -411,6 +415,10 @@ def price_capacity(row_cost: np.ndarray, w_of_row: np.ndarray, supply: np.ndarra
     units_per_need = row_need / safe_supply
     port_sets = _PortSets.of(ports, starts, counts, owners) if ports is not None else None
 
+    def unit_cost(prices: np.ndarray, charge: np.ndarray | float) -> np.ndarray:
+        """Per row, one unit's cost with capacity and the caps priced in."""
+        return row_cost + charge + prices[offering_of_row] * chips
+
     def choose(prices: np.ndarray, charge: np.ndarray | float = 0.0,
                floor: np.ndarray | float = 0.0, set_floors: np.ndarray | None = None
                ) -> tuple[float, np.ndarray, np.ndarray, np.ndarray]:
@@ -418,7 +426,7 @@ def price_capacity(row_cost: np.ndarray, w_of_row: np.ndarray, supply: np.ndarra
         (-1: left out); `charge`: the caps' prices, per unit of each row; `floor`: per
         workload, what it costs at least at these prices; `set_floors`: for those that
         may buy a port, the same per set of ports bought (_PortSets.whole_floors)."""
-        per_supply = (row_cost + charge + prices[offering_of_row] * chips) / safe_supply
+        per_supply = unit_cost(prices, charge) / safe_supply
         ports_usd, allowed = 0.0, None
         if port_sets is not None:
             ports_usd, allowed, at_least = port_sets.cheapest(per_supply, need, worth,
@@ -495,12 +503,12 @@ def price_capacity(row_cost: np.ndarray, w_of_row: np.ndarray, supply: np.ndarra
               ) -> tuple[float, np.ndarray, np.ndarray, np.ndarray]:
         """choose's, with serving workloads on whole instances (those that may buy a
         port: on the rows each set of ports allows)."""
-        unit_cost = row_cost + charge + prices[offering_of_row] * chips
+        cost = unit_cost(prices, charge)
         floor = np.zeros(len(starts))
-        floor[lumpy_native] = whole_instances(unit_cost, supply, need, starts, counts,
+        floor[lumpy_native] = whole_instances(cost, supply, need, starts, counts,
                                               lumpy_native)
         set_floors = None if port_sets is None else port_sets.whole_floors(
-            unit_cost, supply, need, starts, counts, lumpy)
+            cost, supply, need, starts, counts, lumpy)
         return choose(prices, charge, floor, set_floors)
 
     best, per_supply, cheapest, taken = whole(best_prices, charge)
@@ -626,13 +634,13 @@ class _PortSets:
             return floors
         for ports in range(sets):
             allowed = np.ones(self.n, dtype=bool)
-            allowed[self.rows] = self._allows(np.full(len(self.rows), ports))
+            allowed[self.rows] = self._allows(ports)
             floors[ports, lumpy[self.workloads]] = whole_instances(
                 np.where(allowed, unit_cost, np.inf), supply, need, starts, counts, which)
         return floors
 
-    def _allows(self, ports: np.ndarray) -> np.ndarray:
-        """Per row of `rows`: allowed when these sets of ecosystems (one per row) are
-        bought."""
+    def _allows(self, ports: np.ndarray | int) -> np.ndarray:
+        """Per row of `rows`: allowed when these sets of ecosystems (one per row, or one
+        for all) are bought."""
         return (self.ecosystem < 0) | ((ports >> np.maximum(self.ecosystem, 0)) & 1
                                        ).astype(bool)

@@ -84,9 +84,3 @@ def prices_at_duals(built: BuiltModel, candidates: Candidates,
             * built.caps[dim].denominator
         caps.append(dim_prices)
     return Prices(capacity, caps)
-
-
-def scaled(prices: Prices, scale: float) -> Prices:
-    """The prices in solver units (`scale` per USD): the caps' are shares, unchanged."""
-    return Prices(prices.capacity * scale, prices.caps)
-

@@ -62,7 +62,7 @@ from placer.relax import (
     price_capacity,
     solve_relaxation,
 )
-from placer.sample import sample_prices, scaled
+from placer.sample import sample_prices
 from placer.schema import DIMENSIONS, Policy
 from placer.warmstart import Placement, complete_hint, warm_start
 
@@ -687,7 +687,7 @@ def _price_capacity(candidates: Candidates, policy: Policy, scale: float,
         offering_ids(rows, candidates.offerings),
         candidates.offerings["capacity_chips"].to_numpy().astype(np.float64), upper,
         ports=_ports(candidates, scale), caps=_caps(candidates, policy, scale),
-        start=None if start is None else scaled(start, scale),
+        start=None if start is None else start.scaled(scale),
         iterations=PRICE_STEPS if start is None else START_STEPS)
     return replace(priced, bound=priced.bound - 1e-7 * abs(priced.bound)
                    if math.isfinite(priced.bound) else priced.bound)
