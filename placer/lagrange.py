@@ -55,12 +55,49 @@ class LagrangianBound:
     cut_by_time: bool  # a wall clock cut it short: another run may give another bound
 
 
+@dataclass
+class Pieces:
+    """The problem at the LP's duals, fallen apart into pieces, and what is known of
+    each: its best bound so far and, per variable, its best solution so far (the LP's,
+    until a search replaces it with the piece's integer optimum). Searched in one or
+    more rounds (search_pieces); `values` is the pieces' plan: every piece-local rule
+    kept, the priced ones (capacity, the caps) not."""
+
+    builder: ProtoBuilder
+    priced: np.ndarray            # per variable: its cost at the duals
+    constant: float
+    lower: np.ndarray
+    upper: np.ndarray
+    count: int
+    rows_of: list[np.ndarray]     # per piece, its local rows
+    vars_of: list[np.ndarray]     # per piece, its variables
+    position: np.ndarray          # per variable, its index within its piece
+    best: np.ndarray              # per piece, its bound so far
+    values: np.ndarray            # per variable
+    pending: list[int]            # fractional pieces not searched yet
+    searched: int = 0
+    time_s: float = 0.0
+    cut_by_time: bool = False
+
+    def result(self) -> LagrangianBound:
+        """The bound so far (pending pieces at their LP value)."""
+        bound = self.constant + float(self.best.sum())
+        return LagrangianBound(bound - 1e-7 * abs(bound), self.count, self.searched,
+                               len(self.pending), self.time_s, self.cut_by_time)
+
+
 def lagrangian_bound(builder: ProtoBuilder, relaxation: Relaxation, time_budget: float,
                      workers: int = 1,
                      should_stop: Callable[[], bool] | None = None) -> LagrangianBound:
     """The bound at the LP's duals (`relaxation` solved to optimality, with duals)."""
+    pieces = price_pieces(builder, relaxation)
+    search_pieces(pieces, time_budget, workers, should_stop)
+    return pieces.result()
+
+
+def price_pieces(builder: ProtoBuilder, relaxation: Relaxation) -> Pieces:
+    """The pieces at the LP's duals, none searched yet."""
     started = time.perf_counter()
-    deadline = started + time_budget
     assert relaxation.duals is not None
     matrix, row_lo, row_hi = builder.matrix()
     coupling = np.array([family in COUPLING for family in builder.row_family], dtype=bool)
@@ -73,35 +110,47 @@ def lagrangian_bound(builder: ProtoBuilder, relaxation: Relaxation, time_budget:
     fractional = np.bincount(piece, weights=np.abs(values - rounded) > INTEGRAL,
                              minlength=piece_count) > 0
     # a piece the LP solves in integers is at its integer optimum: the LP's value
-    best = np.bincount(piece, weights=priced * np.where(fractional[piece], values, rounded),
-                       minlength=piece_count)
+    solution = np.where(fractional[piece], values, rounded)
+    best = np.bincount(piece, weights=priced * solution, minlength=piece_count)
     # a variable no piece-local row constrains: the better end of its range
     local_rows = np.flatnonzero(~coupling)
     constrained = np.zeros(builder.num_vars, dtype=bool)
     constrained[matrix[local_rows].indices] = True
     alone = ~constrained
-    best[piece[alone]] = np.minimum(priced[alone] * lower[alone], priced[alone] * upper[alone])
+    solution[alone] = np.where(priced[alone] < 0, upper[alone], lower[alone])
+    best[piece[alone]] = priced[alone] * solution[alone]
     fractional[piece[alone]] = False
 
     to_search = np.flatnonzero(fractional)
-    rows_of = _rows_by_piece(matrix, local_rows, piece, piece_count)
     vars_of = _group(piece, piece_count)
     position = np.zeros(builder.num_vars, dtype=np.int64)
     for variables in (vars_of[p] for p in to_search.tolist()):
         position[variables] = np.arange(len(variables))
+    return Pieces(builder, priced, constant, lower, upper, piece_count,
+                  _rows_by_piece(matrix, local_rows, piece, piece_count), vars_of, position,
+                  best, solution, to_search.tolist(), time_s=time.perf_counter() - started)
+
+
+def search_pieces(pieces: Pieces, time_budget: float, workers: int = 1,
+                  should_stop: Callable[[], bool] | None = None) -> None:
+    """Search the pending pieces in integers, in order, until `time_budget` is spent:
+    each one searched raises its bound and replaces its values by its optimum."""
+    started = time.perf_counter()
+    deadline = started + time_budget
+    lower, upper = pieces.lower, pieces.upper
     cut = False
 
-    def search(p: int) -> float | None:
+    def search(p: int) -> tuple[float, np.ndarray | None] | None:
         nonlocal cut
         left = deadline - time.perf_counter()
         if left <= 0.01 or (should_stop is not None and should_stop()):
             cut = True
             return None
-        variables = vars_of[p]
+        variables = pieces.vars_of[p]
         if lower[variables].min() < 0:
-            return None  # rounding costs down would not give a bound
-        model, scale = _piece_model(builder, rows_of[p], variables, position, lower, upper,
-                                    priced)
+            return -math.inf, None  # rounding costs down would not give a bound
+        model, scale = _piece_model(pieces.builder, pieces.rows_of[p], variables,
+                                    pieces.position, lower, upper, pieces.priced)
         solver = cp_model.CpSolver()
         solver.parameters.num_workers = 1
         solver.parameters.linearization_level = 2  # level 1 stalled on pieces with ports
@@ -110,23 +159,29 @@ def lagrangian_bound(builder: ProtoBuilder, relaxation: Relaxation, time_budget:
         solver.parameters.catch_sigint_signal = False  # Ctrl-C is placer's (should_stop)
         status = solver.solve(model)
         if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE, cp_model.UNKNOWN):
-            return None  # (cannot happen for a feasible model) keep the LP's value
+            return -math.inf, None  # (cannot happen for a feasible model) keep the LP's
         if status != cp_model.OPTIMAL and solver.deterministic_time < PIECE_DETERMINISTIC_S * 0.9:
             cut = True
-        return solver.best_objective_bound / scale
+        found = None if status == cp_model.UNKNOWN else \
+            np.fromiter(solver.response_proto.solution, dtype=np.int64)
+        return solver.best_objective_bound / scale, found
 
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        found = list(pool.map(search, to_search.tolist()))
-    at_lp_value = 0
-    for p, value in zip(to_search.tolist(), found, strict=True):
-        if value is None:
-            at_lp_value += 1
-        elif math.isfinite(value):
-            best[p] = max(best[p], value)
-    bound = constant + float(best.sum())
-    return LagrangianBound(bound - 1e-7 * abs(bound), piece_count,
-                           len(to_search) - at_lp_value, at_lp_value,
-                           time.perf_counter() - started, cut)
+        outcomes = list(pool.map(search, pieces.pending))
+    pending = []
+    for p, outcome in zip(pieces.pending, outcomes, strict=True):
+        if outcome is None:
+            pending.append(p)
+            continue
+        value, found = outcome
+        if math.isfinite(value):
+            pieces.searched += 1
+            pieces.best[p] = max(pieces.best[p], value)
+        if found is not None:
+            pieces.values[pieces.vars_of[p]] = found
+    pieces.pending = pending
+    pieces.time_s += time.perf_counter() - started
+    pieces.cut_by_time |= cut
 
 
 def _price(objective: np.ndarray, matrix: sparse.csr_matrix, row_lo: np.ndarray,

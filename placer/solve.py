@@ -39,7 +39,7 @@ from placer.explain import (
     lone_workload_reasons,
     no_candidate_reasons,
 )
-from placer.lagrange import LagrangianBound, lagrangian_bound
+from placer.lagrange import LagrangianBound, Pieces, lagrangian_bound, price_pieces, search_pieces
 from placer.lns import free_workloads, improve_by_neighbourhoods
 from placer.model import (
     BuiltModel,
@@ -87,9 +87,11 @@ WHOLE_SEARCH_VARS = 1_000_000
 # generation) the first restricted LP alone took 127 s.
 LP_SECONDS_PER_ROW = 5.4e-5
 LP_SHARE = 0.3  # of the time limit, at most, for the LP relaxation
-# The Lagrangian bound (placer.lagrange) runs on one thread beside the search, for at
-# most this share of the time left after the LP (one thread: ~1.8 s at 1,000 workloads,
-# ~17 s at 10,000).
+# The Lagrangian's pieces (placer.lagrange) are searched before the warm start, on every
+# worker, for at most this share of the time limit (1,000 workloads: 137 pieces, 1.3 s
+# on one thread): their plan guides it. Pieces left then are searched on one thread
+# beside the search, for the bound, for at most LAGRANGIAN_SHARE of the time left.
+GUIDE_SHARE = 0.25
 LAGRANGIAN_SHARE = 0.9
 # The warm start's local search, at most this share of the time limit: the
 # neighbourhoods after it gain more a second (10,000 workloads, 60 s: 0.25 / 0.1 / 0.03
@@ -224,7 +226,7 @@ def solve_built_candidates(candidates: Candidates, policy: Policy, options: Solv
         core = CoreSearch()
         if fallback is not None and not stop():
             core = _search_core(built, candidates, policy, options, workers, fallback,
-                                start.lp_units,
+                                start.core_units,
                                 time_left=options.time_limit - (time.perf_counter() - started),
                                 bound_units=start.bound_units, stop=stop,
                                 search_started=started)
@@ -319,7 +321,9 @@ class WarmStart:
     lp_bound_units: float | None   # the LP's bound, when it was solved to the end
     plan: Placement | None         # the warm start, when it keeps every rule (also the hint)
     cut_by_time: bool              # a wall clock cut either short: may not reproduce
-    lp_units: np.ndarray | None    # the LP's (or the capacity prices') units per row
+    # per row, the units of the LP (or the capacity prices) and the pieces' plan: the
+    # rows either uses join the core
+    core_units: np.ndarray | None
     no_lp_bound: float | None      # when the LP did not finish, the Lagrangian bound
     # at the LP's duals, when the LP finished: computed beside the search
     lagrangian: Future[LagrangianBound] | None = None
@@ -343,30 +347,37 @@ def _warm_start(built: BuiltModel, candidates: Candidates, policy: Policy,
     cut = relaxation is None and time.perf_counter() - lp_started >= lp_time * 0.99
     lp_bound_units = no_lp_bound = None
     lagrangian = None
+    guide = None
     if relaxation is not None and relaxation.optimal:
         lp_bound_units = _lp_bound(relaxation)
         if options.lagrangian and not stop():
-            # beside the warm start and the search (whose neighbourhoods use one
-            # worker): its bound is needed only at the end
-            lagrangian = _beside("lagrangian", lagrangian_bound, built.builder, relaxation,
+            # the pieces' plan guides the warm start and joins the core; pieces its
+            # share does not reach are searched beside the search (whose neighbourhoods
+            # use one worker), for the bound only, which is needed only at the end
+            pieces = price_pieces(built.builder, relaxation)
+            search_pieces(pieces, GUIDE_SHARE * options.time_limit, options.resolved_workers(),
+                          stop)
+            guide = pieces.values[built.units]
+            lagrangian = _beside("lagrangian", _finish_pieces, pieces,
                                  LAGRANGIAN_SHARE * max(0.0, deadline - time.perf_counter()),
-                                 1, stop)
+                                 stop)
     elif relaxation is None and not stop():
         # the LP did not finish (100,000 workloads): capacity prices stand in for it
         relaxation = _priced_relaxation(built, candidates, policy)
         no_lp_bound = relaxation.objective
     lp_units = None if relaxation is None else relaxation.values[built.units]
+    core_units = lp_units if guide is None else np.maximum(lp_units, guide)
     if not options.hint:
-        return WarmStart(lp_bound_units, None, cut, lp_units, no_lp_bound, lagrangian)
-    start = warm_start(built, candidates, policy, relaxation,
+        return WarmStart(lp_bound_units, None, cut, core_units, no_lp_bound, lagrangian)
+    start = warm_start(built, candidates, policy, relaxation, guide=guide,
                        time_budget=options.time_limit * WARM_START_SHARE, should_stop=stop)
     cut |= start.cut_by_time
     if candidate_violations(candidates, start.units, start.left_out, policy):
         # a hint that breaks a rule only sends CP-SAT repairing it (and CP-SAT 9.15
         # aborted doing so on a 100k-workload model whose search stopped while loading)
         built.model.clear_hints()
-        return WarmStart(lp_bound_units, None, cut, lp_units, no_lp_bound, lagrangian)
-    return WarmStart(lp_bound_units, start, cut, lp_units, no_lp_bound, lagrangian)
+        return WarmStart(lp_bound_units, None, cut, core_units, no_lp_bound, lagrangian)
+    return WarmStart(lp_bound_units, start, cut, core_units, no_lp_bound, lagrangian)
 
 
 PARTS_AT_ONCE = 2
@@ -422,6 +433,14 @@ def _relax(built: BuiltModel, candidates: Candidates, seconds: float,
     when they are many (placer.relax)."""
     return solve_relaxation(built.builder, time_limit=seconds, unit_vars=built.units,
                             unit_owner=candidates.rows["w"].to_numpy(), should_stop=stop)
+
+
+def _finish_pieces(pieces: Pieces, seconds: float, stop: Callable[[], bool]
+                   ) -> LagrangianBound:
+    """The Lagrangian bound, once the pieces left are searched (on one thread)."""
+    if pieces.pending:
+        search_pieces(pieces, seconds, 1, stop)
+    return pieces.result()
 
 
 def _lp_bound(relaxation: Relaxation) -> float:
@@ -559,7 +578,7 @@ class CoreSearch:
 
 def _search_core(built: BuiltModel, candidates: Candidates, policy: Policy,
                  options: SolveOptions, workers: int, start: Placement,
-                 lp_units: np.ndarray | None, time_left: float,
+                 core_units: np.ndarray | None, time_left: float,
                  bound_units: float | None, stop: _Interrupt,
                  search_started: float) -> CoreSearch:
     """Search the core (placer.core) from the warm start, with all the time left: on
@@ -570,7 +589,7 @@ def _search_core(built: BuiltModel, candidates: Candidates, policy: Policy,
     narrow neighbourhoods also reach rows outside it); a small one in one search, to its
     end."""
     started = time.perf_counter()
-    rows = core_rows(start.units, lp_units)
+    rows = core_rows(start.units, core_units)
     if len(rows) > CORE_MAX_SHARE * candidates.rows.height:
         return CoreSearch()
     # the core's bound is not the problem's: the live line shows the one known before
