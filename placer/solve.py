@@ -90,7 +90,8 @@ LP_SHARE = 0.3  # of the time limit, at most, for the LP relaxation
 # The Lagrangian's pieces (placer.lagrange) are searched before the warm start, on every
 # worker, for at most this share of the time limit (1,000 workloads: 137 pieces, 1.3 s
 # on one thread): their plan guides it. Pieces left then are searched on one thread
-# beside the search, for the bound, for at most LAGRANGIAN_SHARE of the time left.
+# beside the search, for the bound (when wanted), for at most LAGRANGIAN_SHARE of the
+# time left.
 GUIDE_SHARE = 0.25
 LAGRANGIAN_SHARE = 0.9
 # The warm start's local search, at most this share of the time limit: the
@@ -350,14 +351,17 @@ def _warm_start(built: BuiltModel, candidates: Candidates, policy: Policy,
     guide = None
     if relaxation is not None and relaxation.optimal:
         lp_bound_units = _lp_bound(relaxation)
-        if options.lagrangian and not stop():
-            # the pieces' plan guides the warm start and joins the core; pieces its
-            # share does not reach are searched beside the search (whose neighbourhoods
-            # use one worker), for the bound only, which is needed only at the end
-            pieces = price_pieces(built.builder, relaxation)
+        pieces = price_pieces(built.builder, relaxation) \
+            if (options.hint or options.lagrangian) and not stop() else None
+        if pieces is not None and options.hint:
+            # the pieces' plan guides the warm start and joins the core
             search_pieces(pieces, GUIDE_SHARE * options.time_limit, options.resolved_workers(),
                           stop)
+            cut |= pieces.cut_by_time
             guide = pieces.values[built.units]
+        if pieces is not None and options.lagrangian:
+            # the pieces left, for the bound only: beside the search (whose
+            # neighbourhoods use one worker), since it is needed only at the end
             lagrangian = _beside("lagrangian", _finish_pieces, pieces,
                                  LAGRANGIAN_SHARE * max(0.0, deadline - time.perf_counter()),
                                  stop)

@@ -318,6 +318,63 @@ def test_the_core_holds_the_rows_of_the_warm_start_and_of_the_lp():
     assert core_rows(start, None).tolist() == [1, 4]
 
 
+def test_a_guide_that_overfills_an_offering_places_its_contested_workloads_last():
+    # Three like gangs of 3 H100s; Seeweb ($4,310 a gang) and Verda ($4,580) have room
+    # for one each, OVHcloud ($6,386) for all. The guide (a Lagrangian pieces' plan, not
+    # an LP) puts a and b on Seeweb, c on Verda. Taken in fleet order, b would take
+    # Verda and push c out to OVHcloud; c, whose place the guide does not contest, goes
+    # first and keeps it.
+    from placer.warmstart import greedy
+
+    offerings = PRICED.filter(pl.col("offering").is_in(
+        ["seeweb/it-fr2/h100", "verda/fin-02/h100", "ovhcloud/gra/h100"])).with_columns(
+        pl.when(pl.col("offering") == "ovhcloud/gra/h100").then(64).otherwise(3)
+        .alias("capacity_chips"))
+    problem = problem_from_dict({"horizon_days": 30, "workloads": [
+        {"name": n, "kind": "training", "chip_hours": 2000, "deadline_days": 30}
+        for n in ("a", "b", "c")]}, catalog=default_catalog().with_offerings(offerings))
+    candidates = build_candidates(problem)
+    rows = candidates.rows.with_row_index("r")
+
+    def row(w: int, offering: str) -> int:
+        return rows.filter((pl.col("w") == w) & (pl.col("offering") == offering))["r"].item()
+
+    guide = np.zeros(rows.height)
+    guide[[row(0, "seeweb/it-fr2/h100"), row(1, "seeweb/it-fr2/h100"),
+           row(2, "verda/fin-02/h100")]] = 1
+    placed = greedy(candidates, problem.policy, guide, rows["unit_compute_usd"].to_numpy())
+    assert np.flatnonzero(placed.units).tolist() == sorted(
+        [row(0, "seeweb/it-fr2/h100"), row(1, "ovhcloud/gra/h100"), row(2, "verda/fin-02/h100")])
+
+
+def test_the_warm_start_is_guided_by_the_pieces_plan_and_the_core_holds_its_rows(monkeypatch):
+    engine = sys.modules["placer.solve"]
+    seen = {}
+    original_warm_start, original_core_rows = engine.warm_start, engine.core_rows
+
+    def warm_start(*args, guide=None, **kwargs):
+        seen["guide"] = guide
+        return original_warm_start(*args, guide=guide, **kwargs)
+
+    def core_rows(start_units, core_units):
+        seen["core_units"] = core_units
+        return original_core_rows(start_units, core_units)
+
+    monkeypatch.setattr(engine, "warm_start", warm_start)
+    monkeypatch.setattr(engine, "core_rows", core_rows)
+    plan = solve(_fleet(300), time_limit=8, workers=2)
+    guide = seen["guide"]
+    assert plan.solver["lagrangian_bound_usd"] > plan.solver["lp_bound_usd"]
+    assert guide is not None and np.array_equal(guide, np.round(guide))  # all searched
+    assert np.all(seen["core_units"] >= guide)
+    monkeypatch.setattr(engine, "GUIDE_SHARE", 0.0)  # no piece searched before: the LP's
+    again = solve(_fleet(300), time_limit=8, workers=2)
+    assert not np.array_equal(seen["guide"], np.round(seen["guide"]))
+    # the pieces left are searched beside the search: the same bound
+    assert again.solver["lagrangian_bound_usd"] == pytest.approx(
+        plan.solver["lagrangian_bound_usd"], rel=1e-9)
+
+
 @settings(EXHAUSTIVE, max_examples=60)
 @given(problem=small_problems())
 def test_the_bound_without_an_lp_never_exceeds_the_optimum(problem):

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from hypothesis import event, given, settings
 
-from placer.lagrange import lagrangian_bound
+from placer.lagrange import lagrangian_bound, price_pieces, search_pieces
 from placer.model import INT64_SAFE, ProtoBuilder, build_model, force_unplaced
 from placer.relax import solve_relaxation
 from placer.solve import solve
@@ -56,6 +56,30 @@ def test_pieces_the_time_budget_does_not_reach_count_at_their_lp_value():
     assert lagrangian.bound == pytest.approx(315)
     assert (lagrangian.searched, lagrangian.left) == (0, 1)
     assert lagrangian.cut_by_time
+
+
+def test_the_pieces_plan_is_each_piece_at_its_integer_optimum():
+    # (variables: A on X, A's egress, A on Y, B on X, B on Z) before any search, the LP's
+    # values; once searched, A's piece at its hand optimum (3 on Y) and B's at 2 on X.
+    builder = _toy()
+    relaxation = solve_relaxation(builder)
+    pieces = price_pieces(builder, relaxation)
+    assert pieces.values == pytest.approx([1, 0.5, 1, 2, 0])
+    assert pieces.pending == [0]
+    search_pieces(pieces, time_budget=30)
+    assert pieces.values.tolist() == [0, 0, 3, 2, 0]
+    assert pieces.pending == []
+
+
+def test_pieces_searched_in_two_rounds_give_the_bound_of_one():
+    builder = _toy()
+    pieces = price_pieces(builder, solve_relaxation(builder))
+    search_pieces(pieces, time_budget=0)
+    assert pieces.result().bound == pytest.approx(315)
+    search_pieces(pieces, time_budget=30)
+    lagrangian = pieces.result()
+    assert lagrangian.bound == pytest.approx(330)
+    assert (lagrangian.searched, lagrangian.left, lagrangian.cut_by_time) == (1, 0, True)
 
 
 @settings(EXHAUSTIVE, max_examples=60)
