@@ -40,7 +40,7 @@ from placer.explain import (
     no_candidate_reasons,
 )
 from placer.lagrange import LagrangianBound, Pieces, lagrangian_bound, price_pieces, search_pieces
-from placer.lns import free_workloads, improve_by_neighbourhoods
+from placer.lns import free_workloads, improve_by_chains
 from placer.model import (
     BuiltModel,
     build_model,
@@ -360,8 +360,8 @@ def _warm_start(built: BuiltModel, candidates: Candidates, policy: Policy,
             cut |= pieces.cut_by_time
             guide = pieces.values[built.units]
         if pieces is not None and options.lagrangian:
-            # the pieces left, for the bound only: beside the search (whose
-            # neighbourhoods use one worker), since it is needed only at the end
+            # the pieces left, for the bound only: beside the search, since it is
+            # needed only at the end
             lagrangian = _beside("lagrangian", _finish_pieces, pieces,
                                  LAGRANGIAN_SHARE * max(0.0, deadline - time.perf_counter()),
                                  stop)
@@ -470,12 +470,14 @@ def _solve_in_parts(candidates: Candidates, policy: Policy, options: SolveOption
     parts = math.ceil(candidates.workloads.height / PART_WORKLOADS)
     scale = choose_scale(candidates.rows, candidates.workloads)
     workers = options.resolved_workers()
-    # a part's own searches use one core; a part's bound is not the whole's: none
-    # computed. Spare cores solve parts side by side, each with more time (2,000
-    # workloads: 6 s each side by side as good as 6 s each in turn, 3 s each 13 % dearer)
-    at_once = max(1, min(workers - (1 if beside_bound else 0), PARTS_AT_ONCE))
+    # a part's bound is not the whole's: none computed. The cores not proving the
+    # whole's bound solve parts side by side, each part on its share of them with more
+    # time (2,000 workloads: 6 s each side by side as good as 6 s each in turn, 3 s each
+    # 13 % dearer)
+    free_cores = max(1, workers - (1 if beside_bound else 0))
+    at_once = min(free_cores, PARTS_AT_ONCE)
     part_options = replace(options, progress=None, explain=False, in_parts=False,
-                           lagrangian=False, workers=max(1, workers // at_once))
+                           lagrangian=False, workers=max(1, free_cores // at_once))
     cancel = threading.Event()
     solved: list[dict[str, Any]] = []
 
@@ -660,10 +662,12 @@ def _core_by_neighbourhoods(candidates: Candidates, policy: Policy, built: Built
     def better(saving_units: int) -> None:
         reporter.best -= saving_units / built.scale
 
-    improved = improve_by_neighbourhoods(
+    improved = improve_by_chains(
         candidates, policy, built, start.units, start.left_out, budget_s=options.time_limit,
-        wall_s=max(0.1, time_left), seed=options.seed, stop=stop, on_better=better,
-        core=core)
+        wall_s=max(0.1, time_left), seed=options.seed, stop=stop,
+        chains=options.resolved_workers(),
+        cost=lambda units, left_out: objective_units(built, candidates, units, left_out),
+        on_better=better, core=core)
     search = CoreSearch(status="FEASIBLE", searches=improved.searches,
                         deterministic_time=improved.deterministic_time,
                         cut_by_time=improved.cut_by_time)

@@ -834,6 +834,48 @@ def test_neighbourhood_search_on_a_deterministic_budget_repeats_itself():
     assert np.array_equal(second.left_out, first.left_out)
 
 
+def test_chains_side_by_side_go_on_from_the_cheapest_and_repeat_themselves():
+    # one round: two chains from the warm start, seeds s and s + 7,919, each as
+    # improve_by_neighbourhoods alone would go; the cheaper of the two comes back
+    from placer.core import core_rows
+    from placer.lns import ROUND_DETERMINISTIC_S, improve_by_chains, improve_by_neighbourhoods
+    from placer.model import build_model
+    from placer.relax import solve_relaxation
+    from placer.warmstart import warm_start
+
+    problem = _fleet(300)
+    candidates = build_candidates(problem)
+    built = build_model(candidates, problem.policy)
+    relaxation = solve_relaxation(built.builder, unit_vars=built.units,
+                                  unit_owner=candidates.rows["w"].to_numpy())
+    start = warm_start(built, candidates, problem.policy, relaxation, time_budget=60)
+    core = np.zeros(candidates.rows.height, dtype=bool)
+    core[core_rows(start.units, relaxation.values[built.units])] = True
+
+    def cost(units, left_out):
+        assert candidate_violations(candidates, units, left_out, problem.policy) == []
+        return sys.modules["placer.solve"].objective_units(built, candidates, units, left_out)
+
+    def chains(budget_s):
+        return improve_by_chains(candidates, problem.policy, built, start.units,
+                                 start.left_out, budget_s=budget_s, wall_s=120, seed=3,
+                                 stop=lambda: False, chains=2, cost=cost, core=core)
+
+    alone = [improve_by_neighbourhoods(candidates, problem.policy, built, start.units,
+                                       start.left_out, budget_s=ROUND_DETERMINISTIC_S,
+                                       wall_s=120, seed=seed, stop=lambda: False, core=core)
+             for seed in (3, 3 + 7_919)]
+    one_round = chains(ROUND_DETERMINISTIC_S)
+    assert cost(one_round.units, one_round.left_out) == min(
+        cost(end.units, end.left_out) for end in alone) < cost(start.units, start.left_out)
+    assert one_round.searches == sum(end.searches for end in alone)
+    first, second = chains(2.5 * ROUND_DETERMINISTIC_S), chains(2.5 * ROUND_DETERMINISTIC_S)
+    assert not first.cut_by_time
+    assert cost(first.units, first.left_out) <= cost(one_round.units, one_round.left_out)
+    assert np.array_equal(second.units, first.units)
+    assert np.array_equal(second.left_out, first.left_out)
+
+
 @settings(EXHAUSTIVE, max_examples=60)
 @given(problem=small_problems(), data=st.data())
 def test_a_neighbourhood_model_is_the_whole_model_with_the_rest_held(problem, data):
