@@ -140,9 +140,12 @@ def placer_in_child(kind: str, n: int, seed: int, limit: float) -> dict[str, Any
                           str(limit)], capture_output=True, text=True,
                          timeout=limit * 4 + 600)
     if run.returncode != 0:
+        lines = run.stderr.strip().splitlines()
+        # a native abort's reason comes before its stack trace
+        failed = [line for line in lines if "Check failed" in line]
         return {"solver": "placer", "status": "error", "cost_usd": None, "bound_usd": None,
                 "gap": None, "time_s": 0.0, "violations": [],
-                "note": run.stderr.strip().splitlines()[-1][:200] if run.stderr else ""}
+                "note": (failed or lines or [""])[-1][:300]}
     return json.loads(run.stdout.strip().splitlines()[-1])
 
 

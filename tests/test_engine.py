@@ -834,6 +834,27 @@ def test_neighbourhood_search_on_a_deterministic_budget_repeats_itself():
     assert np.array_equal(second.left_out, first.left_out)
 
 
+def test_a_guided_warm_start_that_breaks_a_rule_gives_way_to_the_lps(monkeypatch):
+    # rounding the pieces' plan stranded a required gang on one generated fleet; the
+    # LP's rounding then still gives the search a plan to start from
+    engine = sys.modules["placer.solve"]
+    guides = []
+    original_warm_start = engine.warm_start
+
+    def strands_when_guided(*args, guide=None, **kwargs):
+        guides.append(guide)
+        start = original_warm_start(*args, guide=guide, **kwargs)
+        if guide is not None:
+            start.units[:] = 0
+        return start
+
+    monkeypatch.setattr(engine, "warm_start", strands_when_guided)
+    plan = solve(_fleet(100), time_limit=4, workers=2)
+    assert [guide is None for guide in guides] == [False, True]
+    assert plan.solver["core_rows"] > 0  # searched from the LP's warm start
+    assert plan.has_plan
+
+
 def test_chains_side_by_side_go_on_from_the_cheapest_and_repeat_themselves():
     # one round: two chains from the warm start, seeds s and s + 7,919, each as
     # improve_by_neighbourhoods alone would go; the cheaper of the two comes back
