@@ -320,4 +320,3 @@ def improve_by_chains(candidates: Candidates, policy: Policy, built: BuiltModel,
                     on_better(current - costs[best])
                 units, left_out, current = ends[best].units, ends[best].left_out, costs[best]
     return Improved(units, left_out, searches, improvements, total_time, cut)
-

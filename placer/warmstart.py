@@ -298,8 +298,8 @@ def greedy(candidates: Candidates, policy: Policy, lp_units: np.ndarray | None =
     if lp_units is not None:
         # workloads the guide places in whole units on offerings it does not overfill fit
         # together: they go first (an LP never overfills one; the pieces' plan does, and
-        # its contested workloads placed last: 1,000 workloads, the 10 s plan $20.98M ->
-        # $20.87M)
+        # its contested workloads placed last: the first 1,000-workload fleet's 10 s plan
+        # $20.98M -> $20.87M)
         off = np.abs(lp_units - np.round(lp_units)) > 1e-6
         used = np.bincount(p.offering_id, weights=lp_units * p.chips,
                            minlength=len(p.remaining))
