@@ -800,14 +800,15 @@ def test_neighbourhood_search_improves_the_warm_start_and_keeps_every_rule(monke
     assert check_plan(PlanDocument.model_validate(plan.to_dict()), problem) == []
 
 
-def test_neighbourhood_search_on_a_deterministic_budget_repeats_itself():
+def _started_fleet(n: int) -> tuple:
+    """A generated fleet with its model, LP-rounded warm start, core mask, and a cost in
+    solver units that first checks the plan keeps every rule."""
     from placer.core import core_rows
-    from placer.lns import improve_by_neighbourhoods
     from placer.model import build_model
     from placer.relax import solve_relaxation
     from placer.warmstart import warm_start
 
-    problem = _fleet(300)
+    problem = _fleet(n)
     candidates = build_candidates(problem)
     built = build_model(candidates, problem.policy)
     relaxation = solve_relaxation(built.builder, unit_vars=built.units,
@@ -816,14 +817,22 @@ def test_neighbourhood_search_on_a_deterministic_budget_repeats_itself():
     core = np.zeros(candidates.rows.height, dtype=bool)
     core[core_rows(start.units, relaxation.values[built.units])] = True
 
+    def cost(units, left_out):
+        assert candidate_violations(candidates, units, left_out, problem.policy) == []
+        return sys.modules["placer.solve"].objective_units(built, candidates, units, left_out)
+
+    return problem, candidates, built, start, core, cost
+
+
+def test_neighbourhood_search_on_a_deterministic_budget_repeats_itself():
+    from placer.lns import improve_by_neighbourhoods
+
+    problem, candidates, built, start, core, cost = _started_fleet(300)
+
     def run():
         return improve_by_neighbourhoods(candidates, problem.policy, built, start.units,
                                          start.left_out, budget_s=1.5, wall_s=120, seed=3,
                                          stop=lambda: False, core=core)
-
-    def cost(units, left_out):
-        assert candidate_violations(candidates, units, left_out, problem.policy) == []
-        return sys.modules["placer.solve"].objective_units(built, candidates, units, left_out)
 
     first, second = run(), run()
     assert not first.cut_by_time
@@ -858,24 +867,9 @@ def test_a_guided_warm_start_that_breaks_a_rule_gives_way_to_the_lps(monkeypatch
 def test_chains_side_by_side_go_on_from_the_cheapest_and_repeat_themselves():
     # one round: two chains from the warm start, seeds s and s + 7,919, each as
     # improve_by_neighbourhoods alone would go; the cheaper of the two comes back
-    from placer.core import core_rows
     from placer.lns import ROUND_DETERMINISTIC_S, improve_by_chains, improve_by_neighbourhoods
-    from placer.model import build_model
-    from placer.relax import solve_relaxation
-    from placer.warmstart import warm_start
 
-    problem = _fleet(300)
-    candidates = build_candidates(problem)
-    built = build_model(candidates, problem.policy)
-    relaxation = solve_relaxation(built.builder, unit_vars=built.units,
-                                  unit_owner=candidates.rows["w"].to_numpy())
-    start = warm_start(built, candidates, problem.policy, relaxation, time_budget=60)
-    core = np.zeros(candidates.rows.height, dtype=bool)
-    core[core_rows(start.units, relaxation.values[built.units])] = True
-
-    def cost(units, left_out):
-        assert candidate_violations(candidates, units, left_out, problem.policy) == []
-        return sys.modules["placer.solve"].objective_units(built, candidates, units, left_out)
+    problem, candidates, built, start, core, cost = _started_fleet(300)
 
     def chains(budget_s):
         return improve_by_chains(candidates, problem.policy, built, start.units,
