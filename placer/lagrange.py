@@ -74,7 +74,6 @@ class Pieces:
     constant: float
     lower: np.ndarray
     upper: np.ndarray
-    count: int
     rows_of: list[np.ndarray]     # per piece, its local rows
     vars_of: list[np.ndarray]     # per piece, its variables
     position: np.ndarray          # per variable, its index within its piece
@@ -84,6 +83,10 @@ class Pieces:
     searched: int = 0
     time_s: float = 0.0
     cut_by_time: bool = False
+
+    @property
+    def count(self) -> int:
+        return len(self.vars_of)
 
     def result(self) -> LagrangianBound:
         """The bound so far (pending pieces at their LP value)."""
@@ -132,7 +135,7 @@ def price_pieces(builder: ProtoBuilder, relaxation: Relaxation) -> Pieces:
     position = np.zeros(builder.num_vars, dtype=np.int64)
     for variables in (vars_of[p] for p in to_search.tolist()):
         position[variables] = np.arange(len(variables))
-    return Pieces(builder, priced, constant, lower, upper, piece_count,
+    return Pieces(builder, priced, constant, lower, upper,
                   _rows_by_piece(matrix, local_rows, piece, piece_count), vars_of, position,
                   best, solution, to_search.tolist(), time_s=time.perf_counter() - started)
 

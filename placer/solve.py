@@ -375,13 +375,6 @@ def _warm_start(built: BuiltModel, candidates: Candidates, policy: Policy,
         return WarmStart(lp_bound_units, None, cut, core_units, no_lp_bound, lagrangian)
     start = warm_start(built, candidates, policy, relaxation, guide=guide,
                        time_budget=options.time_limit * WARM_START_SHARE, should_stop=stop)
-    if guide is not None and candidate_violations(candidates, start.units, start.left_out,
-                                                  policy):
-        # rounding the pieces' plan can strand a required gang where the LP's rounding
-        # does not (fleet-100, third seed): then the LP's
-        start = warm_start(built, candidates, policy, relaxation,
-                           time_budget=options.time_limit * WARM_START_SHARE,
-                           should_stop=stop)
     cut |= start.cut_by_time
     if candidate_violations(candidates, start.units, start.left_out, policy):
         # a hint that breaks a rule only sends CP-SAT repairing it (and CP-SAT 9.15

@@ -843,25 +843,33 @@ def test_neighbourhood_search_on_a_deterministic_budget_repeats_itself():
     assert np.array_equal(second.left_out, first.left_out)
 
 
-def test_a_guided_warm_start_that_breaks_a_rule_gives_way_to_the_lps(monkeypatch):
-    # rounding the pieces' plan stranded a required gang on one generated fleet; the
-    # LP's rounding then still gives the search a plan to start from
-    engine = sys.modules["placer.solve"]
-    guides = []
-    original_warm_start = engine.warm_start
+def test_a_guided_warm_start_that_breaks_a_rule_gives_way_to_the_lps():
+    # on the third generated 100-workload fleet, rounding the pieces' plan strands a
+    # required gang; the warm start then rounds the LP's values instead, and keeps
+    # every rule
+    from benchmarks.run import fleet_problem
+    from placer.lagrange import price_pieces, search_pieces
+    from placer.model import build_model, force_unplaced
+    from placer.relax import solve_relaxation
+    from placer.warmstart import _repaired, warm_start
 
-    def strands_when_guided(*args, guide=None, **kwargs):
-        guides.append(guide)
-        start = original_warm_start(*args, guide=guide, **kwargs)
-        if guide is not None:
-            start.units[:] = 0
-        return start
-
-    monkeypatch.setattr(engine, "warm_start", strands_when_guided)
-    plan = solve(_fleet(100), time_limit=4, workers=2)
-    assert [guide is None for guide in guides] == [False, True]
-    assert plan.solver["core_rows"] > 0  # searched from the LP's warm start
-    assert plan.has_plan
+    problem = fleet_problem(100, seed=2)
+    candidates = build_candidates(problem)
+    built = build_model(candidates, problem.policy)
+    force_unplaced(built, set(candidates.rows["w"].unique().to_list()))
+    relaxation = solve_relaxation(built.builder, unit_vars=built.units,
+                                  unit_owner=candidates.rows["w"].to_numpy())
+    pieces = price_pieces(built.builder, relaxation)
+    search_pieces(pieces, time_budget=60)
+    guide = pieces.values[built.units]
+    stranded = _repaired(candidates, problem.policy, guide,
+                         relaxation.reduced_costs[built.units])
+    assert candidate_violations(candidates, stranded.units, stranded.left_out,
+                                problem.policy) == [
+        "train-000049: a gang must take exactly one offering, takes 0"]
+    start = warm_start(built, candidates, problem.policy, relaxation, time_budget=5,
+                       guide=guide)
+    assert candidate_violations(candidates, start.units, start.left_out, problem.policy) == []
 
 
 def test_chains_side_by_side_go_on_from_the_cheapest_and_repeat_themselves():
