@@ -196,6 +196,10 @@ class _Groups:
     members: list[np.ndarray]
     sizes: np.ndarray
 
+    @property
+    def workloads(self) -> int:
+        return int(self.sizes.sum())
+
     @classmethod
     def of(cls, workloads: np.ndarray, group: np.ndarray) -> _Groups:
         """`workloads` split by `group` (one id per workload)."""
@@ -216,32 +220,48 @@ def _draw(rng: np.random.Generator, groups: _Groups, size: int) -> np.ndarray:
     return np.sort(freed)
 
 
+@dataclass(frozen=True)
+class _Draws:
+    """What the neighbourhoods are drawn from, whatever the plan: the fleet's rows and
+    the workloads with a choice, in port groups (wide: within the core; narrow: all)."""
+
+    fleet: _Fleet
+    wide: _Groups
+    narrow: _Groups
+
+    @classmethod
+    def of(cls, candidates: Candidates, built: BuiltModel, core: np.ndarray | None) -> _Draws:
+        group = port_groups(candidates)
+        wide, narrow = free_workloads(candidates, core), free_workloads(candidates)
+        return cls(_Fleet.of(candidates, built), _Groups.of(wide, group[wide]),
+                   _Groups.of(narrow, group[narrow]))
+
+
 def improve_by_neighbourhoods(candidates: Candidates, policy: Policy, built: BuiltModel,
                               units: np.ndarray, left_out: np.ndarray, budget_s: float,
                               wall_s: float, seed: int, stop: Callable[[], bool],
                               on_better: Callable[[int], None] | None = None,
-                              core: np.ndarray | None = None) -> Improved:
+                              core: np.ndarray | None = None,
+                              draws: _Draws | None = None) -> Improved:
     """Improve a plan of `candidates` (`built` is their model) by re-solving a few
     workloads at a time, in turn: a wide neighbourhood (NEIGHBOURHOOD_WORKLOADS workloads
     drawn at random, over their rows in `core`, a mask, or all rows when None) and a
     narrow one (NARROW_WORKLOADS, over all their rows). Stops when `budget_s`
     (deterministic) or `wall_s` (wall clock) is spent, or on `stop()`. `on_better` gets
-    each saving, in solver units."""
+    each saving, in solver units. `draws`: _Draws.of(candidates, built, core), when
+    already made."""
     started = time.perf_counter()
-    fleet = _Fleet.of(candidates, built)
-    group = port_groups(candidates)
-    wide = free_workloads(candidates, core)
-    narrow = free_workloads(candidates)
-    wide_groups, narrow_groups = _Groups.of(wide, group[wide]), _Groups.of(narrow, group[narrow])
+    draws = draws or _Draws.of(candidates, built, core)
+    fleet, wide_groups, narrow_groups = draws.fleet, draws.wide, draws.narrow
     rng = np.random.default_rng(seed)
     units, left_out = units.copy(), left_out.copy()
     plan = _Usage.of(fleet, np.arange(len(units)), units)
     spent, searches, improvements, cut = 0.0, 0, 0, False
-    while len(narrow) and spent < budget_s and not stop():
+    while narrow_groups.workloads and spent < budget_s and not stop():
         if time.perf_counter() - started >= wall_s:
             cut = True
             break
-        narrow_turn = searches % 2 == 1 or len(wide) == 0
+        narrow_turn = searches % 2 == 1 or wide_groups.workloads == 0
         freed = _draw(rng, narrow_groups, NARROW_WORKLOADS) if narrow_turn \
             else _draw(rng, wide_groups, NEIGHBOURHOOD_WORKLOADS)
         sub, held, rows = neighbourhood(candidates, fleet, plan, units, freed,
@@ -293,6 +313,7 @@ def improve_by_chains(candidates: Candidates, policy: Policy, built: BuiltModel,
         return improve_by_neighbourhoods(candidates, policy, built, units, left_out, budget_s,
                                          wall_s, seed, stop, on_better, core)
     started = time.perf_counter()
+    draws = _Draws.of(candidates, built, core)
     current = cost(units, left_out)
     searches, improvements, spent, total_time, cut, round_ = 0, 0, 0.0, 0.0, False, 0
     with ThreadPoolExecutor(max_workers=chains, thread_name_prefix="chain") as pool:
@@ -305,7 +326,7 @@ def improve_by_chains(candidates: Candidates, policy: Policy, built: BuiltModel,
             ends = [future.result() for future in [
                 pool.submit(improve_by_neighbourhoods, candidates, policy, built, units,
                             left_out, budget, wall_left, seed + (round_ * chains + k) * 7_919,
-                            stop, None, core)
+                            stop, None, core, draws)
                 for k in range(chains)]]
             round_ += 1
             costs = [cost(end.units, end.left_out) for end in ends]
