@@ -59,6 +59,7 @@ from placer.relax import (
     PricedCapacity,
     Prices,
     Relaxation,
+    Spread,
     price_capacity,
     solve_relaxation,
 )
@@ -690,8 +691,9 @@ def _price_capacity(candidates: Candidates, policy: Policy, scale: float,
     $1,792.0M; then the caps, relax.CAP_ROUNDS: $1,812.4M in 17.0 s; then whole
     instances and prices from a sample, placer.sample: $1,921.1M; then no instance a
     spread rule forbids: 1,000 $19.13M -> $19.27M, 10,000 $193.4M -> $194.8M, 100,000
-    $1,937.4M). `start`: prices in USD (placer.sample's), with START_STEPS steps from
-    them rather than 300 from zero."""
+    $1,937.4M; then each provider's share of a spread workload, relax.spread_covers:
+    $19.37M, $195.4M, $1,943.9M). `start`: prices in USD (placer.sample's), with
+    START_STEPS steps from them rather than 300 from zero."""
     rows, workloads = candidates.rows, candidates.workloads
     training = (rows["kind"] == "training").to_numpy()
     wl_training = (workloads["kind"] == "training").to_numpy()
@@ -715,7 +717,8 @@ def _price_capacity(candidates: Candidates, policy: Policy, scale: float,
         candidates.offerings["capacity_chips"].to_numpy().astype(np.float64), upper,
         ports=_ports(candidates, scale), caps=_caps(candidates, policy, scale),
         start=None if start is None else start.scaled(scale),
-        iterations=PRICE_STEPS if start is None else START_STEPS)
+        iterations=PRICE_STEPS if start is None else START_STEPS,
+        spread=Spread(np.where(wl_training, 1.0, fraction), group_ids(rows["provider"])[1]))
     return replace(priced, bound=priced.bound - 1e-7 * abs(priced.bound)
                    if math.isfinite(priced.bound) else priced.bound)
 

@@ -431,9 +431,10 @@ def test_the_bound_without_an_lp_buys_whole_instances_and_mixes_them():
 
 def test_the_bound_without_an_lp_buys_no_instance_a_spread_rule_forbids():
     # 4.5 H100-equivalents, no provider above 70 % of them (3.15): a B200 instance
-    # (3.296) is too large, so whole H100 instances it is, five at least. Without the
-    # rule the bound was one B200 and two H100s ($6,624.29, as without a spread); five
-    # of the cheaper H100s are below the optimum, three of them and two of the dearer.
+    # (3.296) is too large, so whole H100 instances it is, five at least, and no more
+    # than three on one provider: three of the cheaper and two of the dearer, the
+    # optimum. Without the rule the bound was one B200 and two H100s ($6,624.29, as
+    # without a spread); without the share, five of the cheaper H100s.
     from placer.model import build_model
 
     three = PRICED.filter(pl.col("offering").is_in(
@@ -447,8 +448,8 @@ def test_the_bound_without_an_lp_buys_no_instance_a_spread_rule_forbids():
     built = build_model(candidates, problem.policy)
     bound = sys.modules["placer.solve"]._price_capacity(candidates, problem.policy,
                                                         built.scale).bound
-    assert bound / built.scale == pytest.approx(5 * c1, abs=0.05)  # cents, per unit
-    assert 5 * c1 > 3520.80 + 2 * 1551.744
+    assert bound / built.scale == pytest.approx(3 * c1 + 2 * c2, abs=0.05)  # cents, per unit
+    assert 5 * c1 > 3520.80 + 2 * 1551.744 and c2 > c1
     plan = solve(problem, time_limit=10)
     assert plan.status == "optimal"
     assert plan.total_usd == pytest.approx(3 * c1 + 2 * c2, abs=0.01)
@@ -509,6 +510,51 @@ def test_whole_instances_never_exceed_the_cheapest_cover(data):
         assert found[w] <= best * (1 + 1e-9)
         if on_grid:
             assert found[w] == pytest.approx(best)
+
+
+@settings(deadline=None, max_examples=200)
+@given(data=st.data())
+def test_spread_covers_never_exceed_the_cheapest_cover_within_the_shares(data):
+    # Whole units of a workload's rows, each provider covering at most its fraction of
+    # the need (enumerated here): the bound is below that cheapest cover (infinite only
+    # when there is none); a workload without a rule gets 0.
+    import itertools
+
+    from placer.relax import spread_covers
+
+    rows = data.draw(st.integers(1, 5))
+    need = data.draw(st.floats(0.5, 8.0))
+    fraction = data.draw(st.sampled_from([0.4, 0.5, 0.7, 0.9]))
+    provider = np.array(data.draw(st.lists(st.integers(0, 2), min_size=rows, max_size=rows)))
+    cost = np.array(data.draw(st.lists(st.floats(0.5, 10.0), min_size=rows, max_size=rows)))
+    supply = np.array(data.draw(st.lists(st.floats(0.1, fraction * need), min_size=rows,
+                                         max_size=rows)))
+    found = spread_covers(np.r_[cost, 1.0], np.r_[supply, need], np.array([need, need]),
+                          np.array([rows, 1]), np.array([fraction, 1.0]),
+                          np.r_[provider, 0])
+    assert found[1] == 0.0
+    most = [math.floor(fraction * need / s + 1e-9) for s in supply]
+    covers = [sum(n * c for n, c in zip(ns, cost, strict=True))
+              for ns in itertools.product(*(range(m + 1) for m in most))
+              if sum(n * s for n, s in zip(ns, supply, strict=True)) >= need * (1 - 1e-9)
+              and all(sum(n * s for n, s, q in zip(ns, supply, provider, strict=True)
+                          if q == p) <= fraction * need * (1 + 1e-9) for p in range(3))]
+    assert found[0] <= min(covers, default=math.inf) * (1 + 1e-9)
+
+
+def test_spread_covers_buy_the_second_providers_node():
+    # 12.5 H100-equivalents, at most 70 % (8.75) on one provider. Provider 0 has 8-GPU
+    # nodes at 10 and 4-GPU ones at 6, provider 1 8-GPU nodes at 15. One provider's
+    # nodes could cover it for 20 (two 8s); within the shares it takes one node of
+    # each, 25, which the bound finds.
+    from placer.relax import spread_covers, whole_instances
+
+    cost, supply = np.array([10.0, 6.0, 15.0]), np.array([8.0, 4.0, 8.0])
+    need, counts = np.array([12.5]), np.array([3])
+    assert whole_instances(cost, supply, need, np.array([0]), counts,
+                           np.array([True]))[0] == pytest.approx(20.0)
+    assert spread_covers(cost, supply, need, counts, np.array([0.7]),
+                         np.array([0, 0, 1]))[0] == pytest.approx(25.0)
 
 
 @pytest.mark.parametrize(("costs", "supplies", "port", "optimum"), [
