@@ -475,8 +475,9 @@ def test_the_bound_without_an_lp_is_infinite_when_a_spread_rule_forbids_every_ro
 @given(data=st.data())
 def test_whole_instances_never_exceed_the_cheapest_cover(data):
     # The dynamic programme rounds each unit's supply up to whole cells of the need: a
-    # bound on the cheapest cover by whole units (enumerated here), and that cover
-    # itself when every supply is a whole number of cells.
+    # bound on the cheapest cover by whole units (enumerated here, a row's `once` paid
+    # if it is used at all), and that cover itself when every supply is a whole number
+    # of cells.
     import itertools
 
     from placer.relax import INSTANCE_CELLS, whole_instances
@@ -489,6 +490,8 @@ def test_whole_instances_never_exceed_the_cheapest_cover(data):
     on_grid = data.draw(st.booleans())
     rows = int(counts.sum())
     cost = np.array(data.draw(st.lists(st.floats(0.5, 10.0), min_size=rows, max_size=rows)))
+    once = np.array(data.draw(st.lists(st.sampled_from([0.0, 0.5, 3.0, 20.0]), min_size=rows,
+                                       max_size=rows)))
     row_need = np.repeat(need, counts)
     if on_grid:
         cells = np.array(data.draw(st.lists(st.integers(1, INSTANCE_CELLS), min_size=rows,
@@ -499,11 +502,12 @@ def test_whole_instances_never_exceed_the_cheapest_cover(data):
                                              max_size=rows)))
         supply = np.minimum(supply, row_need)
     starts = np.r_[0, np.cumsum(counts)[:-1]]
-    found = whole_instances(cost, supply, need, starts, counts, np.ones(workloads, bool))
+    found = whole_instances(cost, supply, need, starts, counts, np.ones(workloads, bool),
+                            once)
     for w in range(workloads):
         mine = range(starts[w], starts[w] + counts[w])
         most = [math.ceil(need[w] / supply[r] - 1e-9) for r in mine]
-        best = min(sum(n * cost[r] for n, r in zip(ns, mine, strict=True))
+        best = min(sum(n * cost[r] + (n > 0) * once[r] for n, r in zip(ns, mine, strict=True))
                    for ns in itertools.product(*(range(m + 1) for m in most))
                    if sum(n * supply[r] for n, r in zip(ns, mine, strict=True))
                    >= need[w] * (1 - 1e-9))
@@ -578,6 +582,22 @@ def test_a_workload_that_may_buy_a_port_buys_whole_instances_too(costs, supplies
                            np.zeros(2, dtype=np.int64), np.array([1e9]), iterations=1,
                            ports=Ports(np.array([-1, 0]), np.array([0]), np.array([[port]])))
     assert bound.bound == pytest.approx(optimum)
+
+
+def test_the_bound_without_an_lp_pays_a_rows_egress_once_however_few_units_it_takes():
+    # 2.5 units served: row 0 covers 2 a unit for 4, row 1 covers 1 a unit for 1 plus 6
+    # of egress once (3 units at most). The optimum is two units of row 0, 8 (one of
+    # each: 11; three of row 1: 9). With the egress spread over row 1's three units, one
+    # unit of each looked like 4 + 1 + 2 = 7.
+    from placer.relax import Once, price_capacity
+
+    args = (np.array([0, 0]), np.array([2.0, 1.0]), np.array([2.5]), np.array([np.nan]),
+            np.ones(2), np.zeros(2, dtype=np.int64), np.array([1e9]))
+    once = Once(np.array([0.0, 6.0]), np.array([2, 3]))
+    assert price_capacity(np.array([4.0, 1.0]), *args, iterations=1,
+                          once=once).bound == pytest.approx(8.0)
+    assert price_capacity(np.array([4.0, 1.0]) + once.per_unit(), *args,
+                          iterations=1).bound == pytest.approx(7.0)
 
 
 def test_the_bound_without_an_lp_buys_a_shared_port_once():
