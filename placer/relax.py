@@ -575,7 +575,8 @@ def _cover_costs(cost: np.ndarray, supply: np.ndarray, need: np.ndarray,
         # and pay twice; the cheapest never needs to, so the bound is exact on the grid.
         # Measured, against once spread over max_units units: 1,000 workloads $19.37M ->
         # $19.43M, 100,000 $1,943.9M -> $1,947.2M (a row-by-row programme gave the same
-        # in 9.6 s; these blocks take 8.8 s, without egress 6.5 s)
+        # in 9.6 s; these blocks take 8.8 s, without egress 6.5 s; and 7.2 s once
+        # _PortSets.whole_floors reuses smaller sets' floors)
         fixed = once[rows]
         blocks = np.where(fixed > 0, -(-INSTANCE_CELLS // size), 1)
         item = np.repeat(np.arange(len(rows)), blocks)
@@ -746,14 +747,27 @@ class _PortSets:
         the set allows (0 for a workload one unit covers)."""
         sets = self.set_cost.shape[0]
         floors = np.zeros((sets, len(self.workloads)))
-        which = np.zeros(len(starts), dtype=bool)
-        which[self.workloads] = lumpy[self.workloads]
-        if not which.any():
+        lumpy_here = lumpy[self.workloads]
+        if not lumpy_here.any():
             return floors
-        for ports in range(sets):
+        # A set allows a workload what its part among the ecosystems the workload's rows
+        # need allows: the floors of that smaller set, known by then (fewer ecosystems
+        # first). 100,000 workloads, profiled: 5.5 s -> 3.4 s.
+        local, ecosystem = np.divmod(self.cells, sets.bit_length())
+        needed = np.zeros(len(self.workloads), dtype=np.int64)
+        bit = np.where(ecosystem > 0, 1 << np.maximum(ecosystem - 1, 0), 0)  # 0: native
+        np.bitwise_or.at(needed, local, bit)
+        for ports in sorted(range(sets), key=lambda ports: bin(ports).count("1")):
+            smaller = (needed & ports) != ports
+            floors[ports, smaller] = floors[needed[smaller] & ports, smaller]
+            mine = lumpy_here & ~smaller
+            if not mine.any():
+                continue
+            which = np.zeros(len(starts), dtype=bool)
+            which[self.workloads[mine]] = True
             allowed = np.ones(self.n, dtype=bool)
             allowed[self.rows] = self._allows(ports)
-            floors[ports, lumpy[self.workloads]] = whole_instances(
+            floors[ports, mine] = whole_instances(
                 np.where(allowed, unit_cost, np.inf), supply, need, starts, counts, which,
                 once)
         return floors
