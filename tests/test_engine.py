@@ -638,8 +638,10 @@ def test_the_bound_without_an_lp_buys_a_shared_port_once():
 @given(data=st.data())
 def test_the_bound_without_an_lp_buys_the_cheapest_set_of_ports(data):
     # At zero prices (room everywhere), per port group: the cheapest set of ports to buy,
-    # each workload then on its cheapest row of those the set allows (by its own loops)
-    from itertools import combinations
+    # each workload then on its cheapest cover by whole units of the rows the set allows
+    # (by its own loops). A unit covers all, half or a quarter of the demand: the bound's
+    # cells fall on those, so it is exact.
+    from itertools import combinations, product
 
     from placer.relax import Ports, price_capacity
 
@@ -664,11 +666,17 @@ def test_the_bound_without_an_lp_buys_the_cheapest_set_of_ports(data):
                                          max_size=workloads)))
     value = np.array(data.draw(st.lists(st.sampled_from([np.nan, np.nan, 20.0]),
                                         min_size=workloads, max_size=workloads)))
-    # one unit covers the demand (whole units are another test's)
-    supply = demand[w_of_row]
+    parts = np.array(data.draw(st.lists(st.sampled_from([1, 2, 4]), min_size=n, max_size=n)))
+    supply = demand[w_of_row] / parts
     bound = price_capacity(row_cost * supply, w_of_row, supply, demand, value, np.ones(n),
                            np.zeros(n, dtype=np.int64), np.array([1e9]), iterations=1,
                            ports=Ports(needs, group, cost)).bound
+
+    def cover(rows: list[int]) -> float:
+        return min((sum(k * row_cost[r] * supply[r] for k, r in zip(ks, rows, strict=True))
+                    for ks in product(*(range(parts[r] + 1) for r in rows))
+                    if sum(k / parts[r] for k, r in zip(ks, rows, strict=True)) >= 1 - 1e-9),
+                   default=np.inf)
 
     def best_for(g: int) -> float:
         sets = [set(c) for k in range(ecosystems + 1)
@@ -677,10 +685,9 @@ def test_the_bound_without_an_lp_buys_the_cheapest_set_of_ports(data):
         for bought in sets:
             total = sum(cost[g, e] for e in bought)
             for w in np.flatnonzero(group == g):
-                allowed = [row_cost[r] * demand[w] for r in np.flatnonzero(w_of_row == w)
+                allowed = [r for r in np.flatnonzero(w_of_row == w)
                            if needs[r] < 0 or needs[r] in bought]
-                total += min(allowed + ([value[w]] if not np.isnan(value[w]) else []),
-                             default=np.inf)
+                total += min([cover(allowed)] + ([value[w]] if not np.isnan(value[w]) else []))
             totals.append(total)
         return min(totals)
 
