@@ -502,8 +502,9 @@ def price_capacity(row_cost: np.ndarray, w_of_row: np.ndarray, supply: np.ndarra
             best, best_prices = price(best_prices, charge, iterations // CAP_REPRICE_SHARE)
     lumpy = np.logical_or.reduceat(supply < row_need - 1e-9, starts)  # may need 2 units
     spread_floor = None if spread is None else (
-        lambda cost: spread_covers(cost, supply, need, counts, spread.fraction[owners],
-                                   spread.provider))
+        lambda cost, paid_once: spread_covers(cost, supply, need, counts,
+                                              spread.fraction[owners], spread.provider,
+                                              paid_once))
     lumpy_native = lumpy.copy()  # and buy no port
     if port_sets is not None:
         lumpy_native[port_sets.workloads] = False
@@ -522,7 +523,7 @@ def price_capacity(row_cost: np.ndarray, w_of_row: np.ndarray, supply: np.ndarra
             units_cost, supply, need, starts, counts, lumpy, paid_once)
         if spread_floor is not None:
             # over all its rows, so a floor under every set of ports too
-            spread_cost = spread_floor(cost)
+            spread_cost = spread_floor(units_cost, paid_once)
             floor = np.maximum(floor, spread_cost)
             if set_floors is not None:
                 set_floors = np.maximum(set_floors, spread_cost[port_sets.workloads])
@@ -575,8 +576,9 @@ def _cover_costs(cost: np.ndarray, supply: np.ndarray, need: np.ndarray,
         # and pay twice; the cheapest never needs to, so the bound is exact on the grid.
         # Measured, against once spread over max_units units: 1,000 workloads $19.37M ->
         # $19.43M, 100,000 $1,943.9M -> $1,947.2M (a row-by-row programme gave the same
-        # in 9.6 s; these blocks take 8.8 s, without egress 6.5 s; and 7.2 s once
-        # _PortSets.whole_floors reuses smaller sets' floors)
+        # in 9.6 s; these blocks take 8.8 s, without egress 6.5 s; and 7.2-8.0 s once
+        # _PortSets.whole_floors reuses smaller sets' floors); $1,947.5M once
+        # spread_covers pays it once too
         fixed = once[rows]
         blocks = np.where(fixed > 0, -(-INSTANCE_CELLS // size), 1)
         item = np.repeat(np.arange(len(rows)), blocks)
@@ -614,12 +616,12 @@ class Spread:
 
 
 def spread_covers(cost: np.ndarray, supply: np.ndarray, need: np.ndarray,
-                  counts: np.ndarray, fraction: np.ndarray, provider: np.ndarray
-                  ) -> np.ndarray:
+                  counts: np.ndarray, fraction: np.ndarray, provider: np.ndarray,
+                  once: np.ndarray | None = None) -> np.ndarray:
     """Per workload (rows sorted by workload, counts[i] of workload i's; `fraction` per
-    workload, `provider` per row, as Spread's), a lower bound on covering its `need` by
-    whole units when no provider covers more than its fraction of it (0 for a workload
-    without such a rule, inf when no such cover exists).
+    workload, `provider` per row, as Spread's; `once` as whole_instances'), a lower bound
+    on covering its `need` by whole units when no provider covers more than its fraction
+    of it (0 for a workload without such a rule, inf when no such cover exists).
 
     Per provider, whole_instances' table over its rows alone. In a plan, a provider that
     covers x (at most the fraction of the need) is counted as ceil(x / cell) cells, at
@@ -642,7 +644,8 @@ def spread_covers(cost: np.ndarray, supply: np.ndarray, need: np.ndarray,
     first = np.flatnonzero(np.r_[True, (w[1:] != w[:-1]) | (p[1:] != p[:-1])])
     owner = w[first]
     table = _cover_costs(cost[rows], supply[rows], need[owner],
-                         np.diff(np.r_[first, len(rows)]), np.ones(len(first), dtype=bool))
+                         np.diff(np.r_[first, len(rows)]), np.ones(len(first), dtype=bool),
+                         None if once is None else once[rows])
     ruled, slot = np.unique(owner, return_inverse=True)
     rank = np.arange(len(owner)) - np.searchsorted(owner, owner)
     most = np.ceil(fraction[ruled] * INSTANCE_CELLS - 1e-9).astype(np.int64)
@@ -689,6 +692,7 @@ class _PortSets:
     group_of_row: np.ndarray  # per row of `rows`: its workload's group
     set_cost: np.ndarray      # per set of ecosystems (a bit each) and group: its ports' cost
     n: int                    # rows in all
+    needs: np.ndarray         # per such workload: the ecosystems its rows need (a bit each)
 
     @classmethod
     def of(cls, ports: Ports, starts: np.ndarray, counts: np.ndarray,
@@ -710,8 +714,12 @@ class _PortSets:
         segments = np.flatnonzero(np.r_[True, cell[1:] != cell[:-1]])
         groups, group = np.unique(group_of_w[workloads], return_inverse=True)
         bits = (np.arange(2**ecosystems)[:, None] >> np.arange(ecosystems)) & 1
+        needs = np.zeros(len(workloads), dtype=np.int64)
+        needed = ports.ecosystem[rows] >= 0
+        np.bitwise_or.at(needs, local[order][needed], 1 << ports.ecosystem[rows][needed])
         return cls(rows, segments, cell[segments], ports.ecosystem[rows], workloads, group,
-                   group[local[order]], bits @ ports.cost[groups].T, int(counts.sum()))
+                   group[local[order]], bits @ ports.cost[groups].T, int(counts.sum()),
+                   needs)
 
     def cheapest(self, per_supply: np.ndarray, need: np.ndarray, worth: np.ndarray,
                  floors: np.ndarray | None = None) -> tuple[float, np.ndarray, np.ndarray]:
@@ -753,13 +761,9 @@ class _PortSets:
         # A set allows a workload what its part among the ecosystems the workload's rows
         # need allows: the floors of that smaller set, known by then (fewer ecosystems
         # first). 100,000 workloads, profiled: 5.5 s -> 3.4 s.
-        local, ecosystem = np.divmod(self.cells, sets.bit_length())
-        needed = np.zeros(len(self.workloads), dtype=np.int64)
-        bit = np.where(ecosystem > 0, 1 << np.maximum(ecosystem - 1, 0), 0)  # 0: native
-        np.bitwise_or.at(needed, local, bit)
         for ports in sorted(range(sets), key=lambda ports: bin(ports).count("1")):
-            smaller = (needed & ports) != ports
-            floors[ports, smaller] = floors[needed[smaller] & ports, smaller]
+            smaller = (self.needs & ports) != ports
+            floors[ports, smaller] = floors[self.needs[smaller] & ports, smaller]
             mine = lumpy_here & ~smaller
             if not mine.any():
                 continue

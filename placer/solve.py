@@ -695,7 +695,7 @@ def _price_capacity(candidates: Candidates, policy: Policy, scale: float,
     spread rule forbids: 1,000 $19.13M -> $19.27M, 10,000 $193.4M -> $194.8M, 100,000
     $1,937.4M; then each provider's share of a spread workload, relax.spread_covers:
     $19.37M, $195.4M, $1,943.9M; then egress once a row in whole instances: $19.43M,
-    $195.7M, $1,947.2M, in 7.2 s against 6.2 s before both). `start`: prices in USD
+    $195.8M, $1,947.5M, in 7.2-8.0 s against 6.2 s before both). `start`: prices in USD
     (placer.sample's), with START_STEPS steps from them rather than 300 from zero."""
     rows, workloads = candidates.rows, candidates.workloads
     training = (rows["kind"] == "training").to_numpy()
