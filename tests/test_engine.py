@@ -519,9 +519,10 @@ def test_whole_instances_never_exceed_the_cheapest_cover(data):
 @settings(deadline=None, max_examples=200)
 @given(data=st.data())
 def test_spread_covers_never_exceed_the_cheapest_cover_within_the_shares(data):
-    # Whole units of a workload's rows, each provider covering at most its fraction of
-    # the need (enumerated here): the bound is below that cheapest cover (infinite only
-    # when there is none); a workload without a rule gets 0.
+    # Whole units of a workload's rows (some paying 2 once if used), each provider
+    # covering at most its fraction of the need (enumerated here): the bound is below
+    # that cheapest cover (infinite only when there is none); a workload without a rule
+    # gets 0.
     import itertools
 
     from placer.relax import spread_covers
@@ -533,12 +534,14 @@ def test_spread_covers_never_exceed_the_cheapest_cover_within_the_shares(data):
     cost = np.array(data.draw(st.lists(st.floats(0.5, 10.0), min_size=rows, max_size=rows)))
     supply = np.array(data.draw(st.lists(st.floats(0.1, fraction * need), min_size=rows,
                                          max_size=rows)))
+    once = np.array(data.draw(st.lists(st.sampled_from([0.0, 2.0]), min_size=rows,
+                                       max_size=rows)))
     found = spread_covers(np.r_[cost, 1.0], np.r_[supply, need], np.array([need, need]),
                           np.array([rows, 1]), np.array([fraction, 1.0]),
-                          np.r_[provider, 0])
+                          np.r_[provider, 0], np.r_[once, 0.0])
     assert found[1] == 0.0
     most = [math.floor(fraction * need / s + 1e-9) for s in supply]
-    covers = [sum(n * c for n, c in zip(ns, cost, strict=True))
+    covers = [sum(n * c + (n > 0) * o for n, c, o in zip(ns, cost, once, strict=True))
               for ns in itertools.product(*(range(m + 1) for m in most))
               if sum(n * s for n, s in zip(ns, supply, strict=True)) >= need * (1 - 1e-9)
               and all(sum(n * s for n, s, q in zip(ns, supply, provider, strict=True)
