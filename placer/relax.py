@@ -585,9 +585,7 @@ def _cover_costs(cost: np.ndarray, supply: np.ndarray, need: np.ndarray,
         m = np.arange(len(item)) - np.repeat(np.cumsum(blocks) - blocks, blocks) + 1
         local, cost = local[item], m * cost[item] + fixed[item]
         size = np.minimum(m * size[item], INSTANCE_CELLS)
-        segments = np.flatnonzero(np.r_[True, local[1:] != local[:-1]])
-    else:
-        segments = np.r_[0, np.cumsum(counts[chosen])[:-1]]
+    segments = np.flatnonzero(np.r_[True, local[1:] != local[:-1]])  # every workload has rows
     for covered in range(1, INSTANCE_CELLS + 1):
         cheapest[:, covered] = np.minimum.reduceat(
             cost + cheapest[local, np.maximum(0, covered - size)], segments)
