@@ -141,9 +141,11 @@ def price_pieces(builder: ProtoBuilder, relaxation: Relaxation) -> Pieces:
 
 
 def search_pieces(pieces: Pieces, time_budget: float, workers: int = 1,
-                  should_stop: Callable[[], bool] | None = None) -> None:
-    """Search the pending pieces in integers, in order, until `time_budget` is spent:
-    each one searched raises its bound and replaces its values by its optimum."""
+                  should_stop: Callable[[], bool] | None = None,
+                  deterministic_s: float = PIECE_DETERMINISTIC_S) -> None:
+    """Search the pending pieces in integers, in order, until `time_budget` is spent,
+    each for at most `deterministic_s`: each one searched raises its bound and replaces
+    its values by its optimum (or the best plan found in that time)."""
     started = time.perf_counter()
     deadline = started + time_budget
     lower, upper = pieces.lower, pieces.upper
@@ -163,13 +165,13 @@ def search_pieces(pieces: Pieces, time_budget: float, workers: int = 1,
         solver = cp_model.CpSolver()
         solver.parameters.num_workers = 1
         solver.parameters.linearization_level = 2  # level 1 stalled on pieces with ports
-        solver.parameters.max_deterministic_time = PIECE_DETERMINISTIC_S
+        solver.parameters.max_deterministic_time = deterministic_s
         solver.parameters.max_time_in_seconds = left
         solver.parameters.catch_sigint_signal = False  # Ctrl-C is placer's (should_stop)
         status = solver.solve(model)
         if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE, cp_model.UNKNOWN):
             return -math.inf, None  # (cannot happen for a feasible model) keep the LP's
-        if status != cp_model.OPTIMAL and solver.deterministic_time < PIECE_DETERMINISTIC_S * 0.9:
+        if status != cp_model.OPTIMAL and solver.deterministic_time < deterministic_s * 0.9:
             cut = True
         found = None if status == cp_model.UNKNOWN else \
             np.fromiter(solver.response_proto.solution, dtype=np.int64)
