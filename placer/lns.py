@@ -279,9 +279,12 @@ def improve_by_neighbourhoods(candidates: Candidates, policy: Policy, built: Bui
         params.max_deterministic_time = min(NEIGHBOURHOOD_DETERMINISTIC_S, budget_s - spent)
         params.max_time_in_seconds = max(0.05, wall_s - (time.perf_counter() - started))
         params.catch_sigint_signal = False
-        if narrow_turn:
-            # same optima, faster: 1k, 20 models 22 -> 12 ms; 10k, 30 models 12 -> 11 ms
-            params.cp_model_probing_level = 0
+        # light presolve: as good, faster. 109 models of a 2,000-workload part, three
+        # times each: narrow 12.2 -> 8.7 ms, all optimal; wide 83.9 -> 74.4 ms, 153 -> 159
+        # of 165 optimal (no probing alone, narrow: 1k 22 -> 12 ms, 10k 12 -> 11 ms)
+        params.cp_model_probing_level = 0
+        params.symmetry_level = 0
+        params.max_presolve_iterations = 1
         status = solver.solve(model.model)
         searches += 1
         spent += solver.deterministic_time + SEARCH_OVERHEAD_S
