@@ -417,7 +417,8 @@ def test_pieces_searched_for_the_guide_alone_are_searched_briefly(monkeypatch):
         original(pieces, budget, workers, stop, deterministic_s)
 
     monkeypatch.setattr(engine, "search_pieces", search_pieces)
-    candidates, problem = build_candidates(_fleet(100)), _fleet(100)
+    problem = _fleet(100)
+    candidates = build_candidates(problem)
     for lagrangian, expected in ((False, GUIDE_ONLY_PIECE_S), (True, PIECE_DETERMINISTIC_S)):
         limits.clear()
         plan = solve_built_candidates(candidates, problem.policy, SolveOptions(
