@@ -545,14 +545,15 @@ def test_whole_instances_never_exceed_the_cheapest_cover(data):
     once = np.array(data.draw(st.lists(st.sampled_from([0.0, 0.5, 3.0, 20.0]), min_size=rows,
                                        max_size=rows)))
     row_need = np.repeat(need, counts)
+    # at most 8 units of a row cover the need, so that the enumeration stays small (at
+    # 80 a row it ran for minutes)
     if on_grid:
-        cells = np.array(data.draw(st.lists(st.integers(1, INSTANCE_CELLS), min_size=rows,
-                                            max_size=rows)))
+        cells = np.array(data.draw(st.lists(st.integers(INSTANCE_CELLS // 8, INSTANCE_CELLS),
+                                            min_size=rows, max_size=rows)))
         supply = cells * row_need / INSTANCE_CELLS
     else:
-        supply = np.array(data.draw(st.lists(st.floats(0.1, 8.0), min_size=rows,
-                                             max_size=rows)))
-        supply = np.minimum(supply, row_need)
+        supply = row_need * np.array(data.draw(st.lists(st.floats(1 / 8, 1.0), min_size=rows,
+                                                        max_size=rows)))
     starts = np.r_[0, np.cumsum(counts)[:-1]]
     found = whole_instances(cost, supply, need, starts, counts, np.ones(workloads, bool),
                             once)
@@ -579,13 +580,15 @@ def test_spread_covers_never_exceed_the_cheapest_cover_within_the_shares(data):
 
     from placer.relax import spread_covers
 
-    rows = data.draw(st.integers(1, 5))
+    rows = data.draw(st.integers(1, 4))
     need = data.draw(st.floats(0.5, 8.0))
     fraction = data.draw(st.sampled_from([0.4, 0.5, 0.7, 0.9]))
     provider = np.array(data.draw(st.lists(st.integers(0, 2), min_size=rows, max_size=rows)))
     cost = np.array(data.draw(st.lists(st.floats(0.5, 10.0), min_size=rows, max_size=rows)))
-    supply = np.array(data.draw(st.lists(st.floats(0.1, fraction * need), min_size=rows,
-                                         max_size=rows)))
+    # at most 10 units of a row within a share, four rows, so that the enumeration stays
+    # small (with supplies down to 0.1, 72 units a row, five rows: it ran for minutes)
+    supply = np.array(data.draw(st.lists(st.floats(fraction * need / 10, fraction * need),
+                                         min_size=rows, max_size=rows)))
     once = np.array(data.draw(st.lists(st.sampled_from([0.0, 2.0]), min_size=rows,
                                        max_size=rows)))
     found = spread_covers(np.r_[cost, 1.0], np.r_[supply, need], np.array([need, need]),
