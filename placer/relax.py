@@ -501,10 +501,6 @@ def price_capacity(row_cost: np.ndarray, w_of_row: np.ndarray, supply: np.ndarra
             charge = caps.charge(shares)
             best, best_prices = price(best_prices, charge, iterations // CAP_REPRICE_SHARE)
     lumpy = np.logical_or.reduceat(supply < row_need - 1e-9, starts)  # may need 2 units
-    spread_floor = None if spread is None else (
-        lambda cost, paid_once: spread_covers(cost, supply, need, counts,
-                                              spread.fraction[owners], spread.provider,
-                                              paid_once))
     lumpy_native = lumpy.copy()  # and buy no port
     if port_sets is not None:
         lumpy_native[port_sets.workloads] = False
@@ -521,9 +517,10 @@ def price_capacity(row_cost: np.ndarray, w_of_row: np.ndarray, supply: np.ndarra
                                               lumpy_native, paid_once)
         set_floors = None if port_sets is None else port_sets.whole_floors(
             units_cost, supply, need, starts, counts, lumpy, paid_once)
-        if spread_floor is not None:
+        if spread is not None:
             # over all its rows, so a floor under every set of ports too
-            spread_cost = spread_floor(units_cost, paid_once)
+            spread_cost = spread_covers(units_cost, supply, need, counts,
+                                        spread.fraction[owners], spread.provider, paid_once)
             floor = np.maximum(floor, spread_cost)
             if set_floors is not None:
                 set_floors = np.maximum(set_floors, spread_cost[port_sets.workloads])

@@ -291,7 +291,8 @@ def greedy(candidates: Candidates, policy: Policy, lp_units: np.ndarray | None =
            reduced_costs: np.ndarray | None = None) -> Placement:
     """A first placement, hardest workloads first; with a guide (`lp_units`: an LP
     solution, or the Lagrangian pieces' plan), the rows it uses come first (rounding
-    it), else the cheapest."""
+    it), then by `reduced_costs` (USD) with unbought ports priced in, else the
+    cheapest."""
     p = Placement.empty(candidates, policy)
     if lp_units is not None:
         rc = reduced_costs if reduced_costs is not None else np.zeros(len(lp_units))

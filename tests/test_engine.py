@@ -28,6 +28,14 @@ OFFERING_IDS = sorted(PRICED["offering"].to_list())
 CUDA_IDS = sorted(PRICED.filter(pl.col("ecosystem") == "cuda")["offering"].to_list())
 
 
+def catalog_of(capacity: dict[str, int]):
+    """The default catalog cut to these priced offerings, at these capacities (chips)."""
+    frame = PRICED.filter(pl.col("offering").is_in(list(capacity))).with_columns(
+        pl.col("offering").replace_strict(capacity, return_dtype=pl.Int64)
+        .alias("capacity_chips"))
+    return default_catalog().with_offerings(frame)
+
+
 @st.composite
 def small_problems(draw):
     # two CUDA offerings (most workloads run there) and maybe one of anything
@@ -35,11 +43,7 @@ def small_problems(draw):
     extra = draw(st.sampled_from([None, *OFFERING_IDS]))
     if extra is not None and extra not in offerings:
         offerings.append(extra)
-    capacity = {o: draw(st.sampled_from([24, 96, 512, 512])) for o in offerings}
-    frame = PRICED.filter(pl.col("offering").is_in(offerings)).with_columns(
-        pl.col("offering").replace_strict(capacity, return_dtype=pl.Int64)
-        .alias("capacity_chips"))
-    catalog = default_catalog().with_offerings(frame)
+    catalog = catalog_of({o: draw(st.sampled_from([24, 96, 512, 512])) for o in offerings})
     workloads = []
     for i in range(draw(st.integers(1, 3))):
         w: dict = {"name": f"w{i}"}
@@ -326,13 +330,11 @@ def test_a_guide_that_overfills_an_offering_places_its_contested_workloads_last(
     # first and keeps it.
     from placer.warmstart import greedy
 
-    offerings = PRICED.filter(pl.col("offering").is_in(
-        ["seeweb/it-fr2/h100", "verda/fin-02/h100", "ovhcloud/gra/h100"])).with_columns(
-        pl.when(pl.col("offering") == "ovhcloud/gra/h100").then(64).otherwise(3)
-        .alias("capacity_chips"))
+    catalog = catalog_of({"seeweb/it-fr2/h100": 3, "verda/fin-02/h100": 3,
+                          "ovhcloud/gra/h100": 64})
     problem = problem_from_dict({"horizon_days": 30, "workloads": [
         {"name": n, "kind": "training", "chip_hours": 2000, "deadline_days": 30}
-        for n in ("a", "b", "c")]}, catalog=default_catalog().with_offerings(offerings))
+        for n in ("a", "b", "c")]}, catalog=catalog)
     candidates = build_candidates(problem)
     rows = candidates.rows.with_row_index("r")
 
@@ -355,14 +357,12 @@ def test_a_guided_workload_that_finds_no_room_buys_no_port_to_save_a_little():
     # 2,000-workload part the rounded guide bought 55 ports where the guide had 36).
     from placer.warmstart import greedy
 
-    offerings = PRICED.filter(pl.col("offering").is_in(
-        ["seeweb/it-fr2/h100", "ovhcloud/gra/h100", "aws/us-east-2/trn2"])).with_columns(
-        pl.when(pl.col("offering") == "seeweb/it-fr2/h100").then(3).otherwise(512)
-        .alias("capacity_chips"))
+    catalog = catalog_of({"seeweb/it-fr2/h100": 3, "ovhcloud/gra/h100": 512,
+                          "aws/us-east-2/trn2": 512})
     problem = problem_from_dict({"horizon_days": 30, "workloads": [
         {"name": n, "kind": "training", "chip_hours": 2000, "deadline_days": 30,
          "runs_on": ["cuda"], "port_usd": {"neuron": 50000.0}} for n in ("a", "b")]},
-        catalog=default_catalog().with_offerings(offerings))
+        catalog=catalog)
     candidates = build_candidates(problem)
     rows = candidates.rows.with_row_index("r")
     offering = rows["offering"].to_numpy()
