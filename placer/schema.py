@@ -579,7 +579,8 @@ class DimensionShares(Strict):
 
 # SolverInfo's wall-clock fields: all that may differ between two runs of the same input
 # and seed (when `deterministic`).
-TIMINGS = ("time_s", "candidates_s", "build_s", "warm_start_s", "lagrangian_s", "core_s")
+TIMINGS = ("time_s", "candidates_s", "build_s", "warm_start_s", "lagrangian_s", "columns_s",
+           "core_s")
 
 
 class SolverInfo(Strict):
@@ -615,6 +616,19 @@ class SolverInfo(Strict):
         default=None, description="bound from the Lagrangian decomposition at the LP's "
         "duals (pieces solved in integers)")
     lagrangian_s: float = 0.0
+    columns_rounds: int = Field(default=0, description="rounds of column generation over "
+                                "the Lagrangian pieces (0: none ran)")
+    columns: int = Field(default=0, description="columns its master held at the end")
+    columns_s: float = Field(default=0.0, description="wall-clock seconds of column "
+                             "generation and of its master in integers")
+    columns_bound_usd: float | None = Field(
+        default=None, description="the best Lagrangian bound column generation's prices "
+        "gave")
+    master_usd: float | None = Field(
+        default=None, description="the plan column generation's master found in integers "
+        "(the search went on from it when cheaper than the warm start)")
+    master_status: str | None = Field(default=None,
+                                      description="CP-SAT's status on that master")
     objective_units: int | None = None
     bound_units: int | None = None
 

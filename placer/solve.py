@@ -31,6 +31,13 @@ from ortools.sat.python import cp_model
 
 from placer.candidates import Candidates, build_candidates, offering_ids, port_groups
 from placer.check import candidate_violations
+from placer.colgen import (
+    ColumnGeneration,
+    Master,
+    generate_columns,
+    inference_covers,
+    solve_master,
+)
 from placer.core import CHEAPEST_ROWS_PER_WORKLOAD, cheapest_rows, core_candidates, core_rows
 from placer.errors import PlacerError
 from placer.explain import (
@@ -73,7 +80,7 @@ from placer.relax import (
 )
 from placer.sample import sample_prices
 from placer.schema import DIMENSIONS, Policy
-from placer.warmstart import Placement, complete_hint, warm_start
+from placer.warmstart import Placement, complete_hint, full_values, warm_start
 
 if TYPE_CHECKING:
     from placer.problem import Problem
@@ -110,6 +117,16 @@ GUIDE_SHARE = 0.25
 # wanted the pieces keep their longer search (1,000 workloads at 10 s, five fleets,
 # this for both: plans no better, $20.80M -> $20.84M, and the bound 1.6 % lower).
 GUIDE_ONLY_PIECE_S = 0.005
+# Column generation (placer.colgen) after the warm start: its rounds for at most this
+# share of the time limit (deterministic), then its master in integers for at most
+# MASTER_SHARE; each on the wall clock for at most COLUMNS_WALL_FACTOR times as long.
+COLUMNS_SHARE = 0.3
+MASTER_SHARE = 0.15
+COLUMNS_WALL_FACTOR = 1.5
+# ... and the search after them keeps at least this share; the warm start before them
+# has this share rather than WARM_START_SHARE (the master soon does better)
+SEARCH_SHARE = 0.1
+COLUMNS_WARM_START_SHARE = 0.03
 LAGRANGIAN_SHARE = 0.9
 # The warm start's local search, at most this share of the time limit: the
 # neighbourhoods after it gain more a second (10,000 workloads, 60 s: 0.25 / 0.1 / 0.03
@@ -147,6 +164,7 @@ class SolveOptions:
     explain: bool = True                    # when infeasible, find which rules conflict
     in_parts: bool = True                   # when the whole is too large (placer.parts)
     lagrangian: bool = True                 # the Lagrangian bound (placer.lagrange)
+    columns: bool = True                    # column generation (placer.colgen)
 
     def resolved_workers(self) -> int:
         return self.workers if self.workers is not None else default_workers()
@@ -277,6 +295,7 @@ def solve_built_candidates(candidates: Candidates, policy: Policy, options: Solv
         "lp_bound_usd": _usd(start.lp_bound_units, built.scale),
         "lagrangian_bound_usd": _usd(lagrangian.bound if lagrangian else None, built.scale),
         "lagrangian_s": round(lagrangian.time_s, 4) if lagrangian else 0.0,
+        **_columns_info(start.columns, built.scale),
         "money_scale": built.scale,
         "variables": built.builder.num_vars, "constraints": built.builder.num_constraints,
         "deterministic_time": round(core.deterministic_time
@@ -337,7 +356,9 @@ class WarmStart:
     """What comes before the search, in solver units."""
 
     lp_bound_units: float | None   # the LP's bound, when it was solved to the end
-    plan: Placement | None         # the warm start, when it keeps every rule (also the hint)
+    # the warm start, or the plan column generation's master found when cheaper; when it
+    # keeps every rule (also the hint)
+    plan: Placement | Found | None
     cut_by_time: bool              # a wall clock cut either short: may not reproduce
     # per row, the units of the LP (or the capacity prices) and the pieces' plan: the
     # rows either uses join the core
@@ -345,11 +366,14 @@ class WarmStart:
     no_lp_bound: float | None      # when the LP did not finish, the Lagrangian bound
     # at the LP's duals, when the LP finished: computed beside the search
     lagrangian: Future[LagrangianBound] | None = None
+    columns: Columns | None = None  # column generation, when it ran
 
     @property
     def bound_units(self) -> float | None:
         """The best bound known before the search."""
-        known = [b for b in (self.lp_bound_units, self.no_lp_bound) if b is not None]
+        known = [b for b in (self.lp_bound_units, self.no_lp_bound,
+                             self.columns.generated.bound if self.columns else None)
+                 if b is not None]
         return max(known) if known else None
 
 
@@ -366,6 +390,7 @@ def _warm_start(built: BuiltModel, candidates: Candidates, policy: Policy,
     lp_bound_units = no_lp_bound = None
     lagrangian = None
     guide = None
+    pieces = None
     if relaxation is not None and relaxation.optimal:
         lp_bound_units = _lp_bound(relaxation)
         pieces = price_pieces(built.builder, relaxation) \
@@ -377,9 +402,9 @@ def _warm_start(built: BuiltModel, candidates: Candidates, policy: Policy,
                           else GUIDE_ONLY_PIECE_S)
             cut |= pieces.cut_by_time
             guide = pieces.values[built.units]
-        if pieces is not None and options.lagrangian:
+        if pieces is not None and options.lagrangian and not (options.hint and options.columns):
             # the pieces left, for the bound only: beside the search, since it is
-            # needed only at the end
+            # needed only at the end (column generation prices every piece itself)
             lagrangian = _beside("lagrangian", _finish_pieces, pieces,
                                  LAGRANGIAN_SHARE * max(0.0, deadline - time.perf_counter()),
                                  stop)
@@ -392,14 +417,77 @@ def _warm_start(built: BuiltModel, candidates: Candidates, policy: Policy,
     if not options.hint:
         return WarmStart(lp_bound_units, None, cut, core_units, no_lp_bound, lagrangian)
     start = warm_start(built, candidates, policy, relaxation, guide=guide,
-                       time_budget=options.time_limit * WARM_START_SHARE, should_stop=stop)
+                       time_budget=options.time_limit * (
+                           COLUMNS_WARM_START_SHARE if pieces is not None and options.columns
+                           else WARM_START_SHARE), should_stop=stop)
     cut |= start.cut_by_time
     if candidate_violations(candidates, start.units, start.left_out, policy):
         # a hint that breaks a rule only sends CP-SAT repairing it (and CP-SAT 9.15
         # aborted doing so on a 100k-workload model whose search stopped while loading)
         built.model.clear_hints()
         return WarmStart(lp_bound_units, None, cut, core_units, no_lp_bound, lagrangian)
-    return WarmStart(lp_bound_units, start, cut, core_units, no_lp_bound, lagrangian)
+    if pieces is None or not options.columns or stop():
+        return WarmStart(lp_bound_units, start, cut, core_units, no_lp_bound, lagrangian)
+    assert relaxation is not None and relaxation.duals is not None
+    columns = _by_columns(built, candidates, policy, pieces, relaxation.duals, start,
+                          options, stop, deadline)
+    cut |= columns.cut_by_time
+    plan: Placement | Found = start
+    if columns.found is not None:
+        plan = columns.found
+        complete_hint(built, candidates, plan.units, plan.left_out)
+    return WarmStart(lp_bound_units, plan, cut, core_units, no_lp_bound, lagrangian, columns)
+
+
+@dataclass
+class Columns:
+    """What column generation and its master in integers found."""
+
+    generated: ColumnGeneration
+    found: Found | None        # the master's plan, when cheaper than the warm start
+    master_units: int | None   # its objective (solver units), when it found a plan
+    master_status: str
+    time_s: float
+    cut_by_time: bool
+
+
+def _by_columns(built: BuiltModel, candidates: Candidates, policy: Policy, pieces: Pieces,
+                duals: np.ndarray, start: Placement, options: SolveOptions,
+                stop: Callable[[], bool], deadline: float) -> Columns:
+    """Column generation over the pieces (placer.colgen) from the LP's duals, with the
+    warm start's and the pieces' solutions as the first columns; then its master in
+    integers on one worker, from the warm start."""
+    started = time.perf_counter()
+    master = Master(built.builder, pieces, inference_covers(candidates, built))
+    incumbent = full_values(built, candidates, start.units, start.left_out)
+    master.add(incumbent)
+    master.add_integral(pieces.values)
+    budget = COLUMNS_SHARE * options.time_limit
+    master_limit = MASTER_SHARE * options.time_limit
+    # the master and the search after it keep their shares of the time
+    search_share = SEARCH_SHARE * options.time_limit
+    generated = generate_columns(
+        master, duals[master.coupling], pieces.result().bound, incumbent, budget_s=budget,
+        deadline=min(deadline - master_limit - search_share,
+                     started + budget * COLUMNS_WALL_FACTOR),
+        workers=options.resolved_workers(), should_stop=stop, full_round_s=pieces.time_s)
+    cut = generated.cut_by_time
+    solved = solve_master(master, incumbent, master_limit,
+                          min(deadline - search_share,
+                              time.perf_counter() + master_limit * COLUMNS_WALL_FACTOR),
+                          options.seed, options.resolved_workers(), options.log) \
+        if not stop() else None
+    status = solved.status if solved is not None else "NOT_STARTED"
+    cut |= solved is not None and solved.cut_by_time
+    found, master_units = None, None
+    if solved is not None and solved.values is not None:
+        units = solved.values[built.units]
+        left_out = _left_out(built, solved.values)
+        master_units = objective_units(built, candidates, units, left_out)
+        if master_units < objective_units(built, candidates, start.units, start.left_out) \
+                and not candidate_violations(candidates, units, left_out, policy):
+            found = Found(units, left_out)
+    return Columns(generated, found, master_units, status, time.perf_counter() - started, cut)
 
 
 PARTS_AT_ONCE = 2
@@ -553,6 +641,18 @@ def _solve_in_parts(candidates: Candidates, policy: Policy, options: SolveOption
                      caps=caps, unplaced_reasons=reasons)
 
 
+def _columns_info(columns: Columns | None, scale: float) -> dict[str, Any]:
+    """SolverInfo's fields for column generation (placer.colgen)."""
+    if columns is None:
+        return {}
+    generated = columns.generated
+    return {"columns_rounds": generated.rounds, "columns": generated.columns,
+            "columns_s": round(columns.time_s, 4),
+            "columns_bound_usd": _usd(generated.bound, scale),
+            "master_usd": _usd(columns.master_units, scale),
+            "master_status": columns.master_status}
+
+
 def _usd(units: float | None, scale: float) -> float | None:
     return None if units is None else round(units / scale, 2)
 
@@ -601,7 +701,7 @@ class CoreSearch:
 
 
 def _search_core(built: BuiltModel, candidates: Candidates, policy: Policy,
-                 options: SolveOptions, workers: int, start: Placement,
+                 options: SolveOptions, workers: int, start: Placement | Found,
                  core_units: np.ndarray | None, time_left: float,
                  bound_units: float | None, stop: _Interrupt,
                  search_started: float) -> CoreSearch:

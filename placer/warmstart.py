@@ -649,6 +649,28 @@ def _re_place_if_cheaper(p: Placement, info: _Workloads, users: list[int],
 def complete_hint(built: BuiltModel, candidates: Candidates, units: np.ndarray,
                   left_out: np.ndarray) -> None:
     """Write a hint for every variable the plan determines."""
+    values = plan_values(built, candidates, units, left_out)
+    hint = built.builder.proto.solution_hint
+    hint.vars.clear()
+    hint.values.clear()
+    hint.vars.extend(list(values.keys()))
+    hint.values.extend(list(values.values()))
+
+
+def full_values(built: BuiltModel, candidates: Candidates, units: np.ndarray,
+                left_out: np.ndarray) -> np.ndarray:
+    """plan_values as a vector over all the model's variables (0 where it sets none)."""
+    values = plan_values(built, candidates, units, left_out)
+    vector = np.zeros(built.builder.num_vars, dtype=np.int64)
+    vector[np.fromiter(values.keys(), dtype=np.int64, count=len(values))] = \
+        np.fromiter(values.values(), dtype=np.int64, count=len(values))
+    return vector
+
+
+def plan_values(built: BuiltModel, candidates: Candidates, units: np.ndarray,
+                left_out: np.ndarray) -> dict[int, int]:
+    """The value of every variable of `built` the plan determines (all of them, in a
+    model build_model made), by variable."""
     rows = candidates.rows
     values: dict[int, int] = dict(zip(built.units.tolist(), units.tolist(), strict=True))
     for w, var in enumerate(built.unplaced.tolist()):
@@ -682,11 +704,7 @@ def complete_hint(built: BuiltModel, candidates: Candidates, units: np.ndarray,
         serving = set(used.select("w", "provider").iter_rows())
         for w, prov, var in built.spread_used.iter_rows():
             values[var] = int((w, prov) in serving)
-    hint = built.builder.proto.solution_hint
-    hint.vars.clear()
-    hint.values.clear()
-    hint.vars.extend(list(values.keys()))
-    hint.values.extend(list(values.values()))
+    return values
 
 
 def warm_start(built: BuiltModel, candidates: Candidates, policy: Policy,

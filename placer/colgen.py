@@ -1,0 +1,740 @@
+"""Column generation over the Lagrangian pieces, and its restricted master solved in
+integers: a plan and a bound from the same prices.
+
+The Lagrangian pieces (placer.lagrange) are what is left of the model once the rules
+that tie workloads together (capacity, spend and its caps, min_providers, budget) are
+priced: a workload alone, or the workloads that share a port. Any integer solution of a
+piece is a column: every rule inside the piece holds for it, whatever the others do.
+The restricted master chooses one column per piece and keeps the coupling rules over
+the choice (Dantzig-Wolfe). Its LP gives the prices of the next round; the pieces
+solved at those prices give new columns and a Lagrangian bound; and the master solved
+in integers by CP-SAT, over a few thousand columns, is a plan that keeps every rule.
+
+The prices are smoothed towards those of the best bound so far (Wentges): the first
+rounds' master LP, over few columns, has wild duals; priced at them the pieces give
+useless columns and a bound far below the LP's.
+
+Measured on the first generated 1,000-workload fleet (all pieces searched every round,
+one thread): from the warm start's and the pieces' columns, six rounds without
+smoothing took the master LP from $21.32M to $20.21M and the bound from the
+Lagrangian's $20.11M to $20.16M (above CBC's after 10 minutes, $20.13M); the master in
+integers then cost $20.26M, against $20.77M for the 10 s plan before and $20.55M after
+120 s.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+import polars as pl
+from ortools.sat.python import cp_model
+from scipy import sparse
+
+from placer.lagrange import COEFF_TARGET, COUPLING, INTEGRAL, Pieces, _price
+from placer.model import COVERAGE_UNITS, INT64_SAFE, BuiltModel, ProtoBuilder
+from placer.relax import _equilibrate
+
+if TYPE_CHECKING:
+    from placer.candidates import Candidates
+
+# A piece's search when pricing: CP-SAT's deterministic time (as the Lagrangian's
+# pieces) and no presolve (pieces of a few dozen variables: 3.4 -> 1.7 ms each).
+PRICE_DETERMINISTIC_S = 0.05
+# Wentges smoothing: the prices of a round are this share of the best bound's prices,
+# the rest the master LP's duals.
+SMOOTHING = 0.5
+# What a round costs beyond its pieces' searches (the master LP, vectorised pricing), and
+# a piece's search beyond CP-SAT's deterministic time (building and loading it), in
+# deterministic seconds: the budget tracks the wall clock roughly.
+ROUND_OVERHEAD_S = 0.1
+PIECE_OVERHEAD_S = 0.005
+# Stop when the master LP is this close to the best bound: no column can gain more.
+CONVERGED = 1e-5
+# Columns per choose-one piece and round: its cheapest variables at the round's prices.
+CHOOSE_ONE_COLUMNS = 3
+# Every this many rounds every piece is searched (the others search only the pieces whose
+# last search gave a new column).
+FULL_EVERY = 3
+LARGE_PIECE = 150  # variables
+# The master in integers: first over the columns its LP uses (and the incumbent's),
+# which presolve solves in a fraction of a second (1,000 workloads, 1,000 of 2,400
+# columns: $20.61M / $20.43M in 0.15 / 0.36 s on two masters); then, given this much
+# deterministic time, over all of them without presolve (CP-SAT's presolve and its
+# search of the hint had taken 1-1.3 s before it found anything better; without them,
+# three masters at 1.5 s, three seeds: $20.29M-$20.50M, against $20.30M-$20.70M over the
+# LP's columns; with both, $21.71M, the warm start, in eight of nine).
+FULL_MASTER_S = 1.0
+# Cells of a serving workload's demand in cover_columns' dynamic programme.
+COVER_CELLS = 64
+SUPPORT = 1e-6  # an LP weight above this: the column is in the LP's support
+
+
+@dataclass
+class MasterLP:
+    objective: float          # in solver units
+    duals: np.ndarray         # per coupling row, such that reduced costs are c - A^T duals
+    convexity: np.ndarray     # per piece with rows
+    weights: np.ndarray       # per column
+
+
+@dataclass
+class Priced:
+    bound: float | None       # the Lagrangian bound at these prices (solver units), when
+                              # every piece was searched
+    values: np.ndarray        # per variable: each piece at its best solution found
+    deterministic_time: float
+    # per variable, choose-one pieces on their 2nd, 3rd... cheapest variable (0 elsewhere;
+    # pieces with fewer variables all 0)
+    runners_up: list[np.ndarray]
+
+
+@dataclass
+class MasterSolution:
+    values: np.ndarray | None  # per variable of the model: the plan (None: none found)
+    objective: int | None      # its objective (solver units)
+    status: str                # CP-SAT's
+    deterministic_time: float
+    cut_by_time: bool          # the wall clock stopped it first
+
+
+@dataclass
+class ColumnGeneration:
+    """What the rounds reached."""
+
+    bound: float                    # the best Lagrangian bound (solver units)
+    lp_objective: float | None      # the last master LP's (an upper bound on the bound)
+    rounds: int
+    columns: int
+    deterministic_time: float
+    cut_by_time: bool
+    time_s: float
+    bounds: list[float] = field(default_factory=list)  # per round
+
+
+class Master:
+    """The pieces of a model and the columns found for each: the restricted master.
+
+    Variables no piece row holds (spend and its total, providers used) stay in the
+    master as they are."""
+
+    def __init__(self, builder: ProtoBuilder, pieces: Pieces,
+                 covers: Covers | None = None) -> None:
+        self.builder = builder
+        matrix, self.row_lo, self.row_hi = builder.matrix()
+        self.matrix = matrix
+        self.coupling = np.flatnonzero([family in COUPLING for family in builder.row_family])
+        self.link = matrix[self.coupling].tocsc()   # coupling rows x variables
+        self.link_lo, self.link_hi = self.row_lo[self.coupling], self.row_hi[self.coupling]
+        self.objective = builder.objective()
+        self.lower, self.upper = builder.bounds()
+        with_rows = [p for p in range(pieces.count) if len(pieces.rows_of[p])]
+        self.vars_of = [pieces.vars_of[p] for p in with_rows]
+        self.rows_of = [pieces.rows_of[p] for p in with_rows]
+        self.free = np.concatenate(
+            [pieces.vars_of[p] for p in range(pieces.count) if not len(pieces.rows_of[p])]
+            or [np.zeros(0, dtype=np.int64)]).astype(np.int64)
+        n = builder.num_vars
+        self.piece_of = np.full(n, -1, dtype=np.int64)
+        for k, variables in enumerate(self.vars_of):
+            self.piece_of[variables] = k
+        self.position = np.zeros(n, dtype=np.int64)
+        for variables in self.vars_of:
+            self.position[variables] = np.arange(len(variables))
+        self.sizes = np.array([len(v) for v in self.vars_of], dtype=np.int64)
+        self.choose_one = np.array([self._is_choose_one(k) for k in range(len(self.vars_of))],
+                                   dtype=bool)
+        self.covers = covers
+        self.cover_own, self.is_cover = self._own_pieces(covers)
+        picked = np.flatnonzero(self.choose_one)
+        self._one_vars = np.concatenate([self.vars_of[k] for k in picked.tolist()]
+                                        or [np.zeros(0, dtype=np.int64)])
+        self._one_piece = self.piece_of[self._one_vars]
+        self._models: dict[int, cp_model.CpModel] = {}
+        # columns: piece, cost, coupling rows they use (a block per batch), values
+        self.col_piece = np.zeros(0, dtype=np.int64)
+        self.col_cost = np.zeros(0, dtype=np.float64)
+        self._blocks: list[sparse.csc_matrix] = []
+        self._batches: list[np.ndarray] = []       # full variable vectors
+        self.col_batch = np.zeros(0, dtype=np.int64)
+        self._seen: list[dict[bytes, int]] = [{} for _ in self.vars_of]
+        self._piece_matrix = sparse.csc_matrix(
+            (np.ones(int((self.piece_of >= 0).sum())),
+             (np.flatnonzero(self.piece_of >= 0), self.piece_of[self.piece_of >= 0])),
+            shape=(n, len(self.vars_of)))
+
+    def _own_pieces(self, covers: Covers | None) -> tuple[np.ndarray, np.ndarray]:
+        """Per workload of the covers, whether it is a piece of its own (all of the
+        piece's variables its own); per piece, whether it is such a workload."""
+        is_cover = np.zeros(len(self.vars_of), dtype=bool)
+        if covers is None or len(covers.need) == 0:
+            return np.zeros(0, dtype=bool), is_cover
+        piece = self.piece_of[covers.units]
+        first = np.r_[0, np.flatnonzero(np.diff(covers.owner)) + 1]
+        the_piece = piece[first]  # per workload: its first row's piece
+        same = np.bincount(covers.owner, weights=piece != the_piece[covers.owner],
+                           minlength=len(covers.need)) == 0
+        extra = (covers.used >= 0) & (covers.used != covers.units)
+        count = np.bincount(covers.owner, weights=1 + extra, minlength=len(covers.need)) \
+            + (covers.left_out >= 0)
+        own = same & (the_piece >= 0) & (self.sizes[np.maximum(the_piece, 0)] == count)
+        is_cover[the_piece[own]] = True
+        return own, is_cover
+
+    @property
+    def pieces(self) -> int:
+        return len(self.vars_of)
+
+    @property
+    def columns(self) -> int:
+        return len(self.col_piece)
+
+    def _is_choose_one(self, k: int) -> bool:
+        """One row, sum of 0/1 variables = 1, holding every variable of the piece (a gang
+        choosing its offering, or being left out): priced by an argmin."""
+        if len(self.rows_of[k]) != 1:
+            return False
+        variables, coeffs, lo, hi = self.builder.rows[int(self.rows_of[k][0])]
+        return bool(lo == 1 and hi == 1 and np.all(coeffs == 1)
+                    and len(np.unique(variables)) == len(variables) == len(self.vars_of[k])
+                    and np.all(self.lower[variables] == 0) and np.all(self.upper[variables] == 1))
+
+    def add(self, values: np.ndarray, pieces: np.ndarray | None = None) -> np.ndarray:
+        """Each piece's part of `values` (a value per variable) as a column, unless the
+        piece has it already; `pieces`: only these. Returns the pieces given a new one."""
+        values = np.asarray(values, dtype=np.int64)
+        which = np.arange(self.pieces) if pieces is None else np.asarray(pieces)
+        new = [k for k in which.tolist()
+               if values[self.vars_of[k]].tobytes() not in self._seen[k]]
+        new_arr = np.array(new, dtype=np.int64)
+        if not new:
+            return new_arr
+        batch = len(self._batches)
+        self._batches.append(values.copy())
+        first = self.columns
+        for i, k in enumerate(new):
+            self._seen[k][values[self.vars_of[k]].tobytes()] = first + i
+        # per piece, the coupling rows its part of `values` adds to
+        scaled = self.link @ sparse.diags(values.astype(np.float64)) @ self._piece_matrix
+        self._blocks.append(sparse.csc_matrix(scaled)[:, new_arr])
+        costs = np.bincount(self.piece_of[self.piece_of >= 0],
+                            weights=(self.objective * values)[self.piece_of >= 0],
+                            minlength=self.pieces)
+        self.col_piece = np.concatenate((self.col_piece, new_arr))
+        self.col_cost = np.concatenate((self.col_cost, costs[new_arr]))
+        self.col_batch = np.concatenate((self.col_batch, np.full(len(new), batch)))
+        return new_arr
+
+    def add_integral(self, values: np.ndarray) -> np.ndarray:
+        """Each piece's part of `values` (floats) as a column, where it is integral."""
+        rounded = np.rint(values)
+        fractional = np.abs(values - rounded) > INTEGRAL
+        whole = [k for k in range(self.pieces) if not fractional[self.vars_of[k]].any()]
+        return self.add(rounded.astype(np.int64), np.array(whole, dtype=np.int64))
+
+    def filled_choose_one(self, values: np.ndarray) -> np.ndarray:
+        """The choose-one pieces `values` sets a variable of."""
+        pieces = np.unique(self._one_piece[values[self._one_vars] > 0])
+        return pieces
+
+    def column_of(self, values: np.ndarray) -> np.ndarray:
+        """Per piece, the column `values` takes (-1 where it is not in the master)."""
+        return np.array([self._seen[k].get(values[self.vars_of[k]].tobytes(), -1)
+                         for k in range(self.pieces)], dtype=np.int64)
+
+    def _columns_matrix(self) -> sparse.csc_matrix:
+        return sparse.hstack(self._blocks, format="csc") if self._blocks else \
+            sparse.csc_matrix((len(self.coupling), 0))
+
+    def values(self, chosen: np.ndarray, free_values: np.ndarray) -> np.ndarray:
+        """The variable vector of one column per piece (`chosen`) and the free variables'
+        values."""
+        x = np.zeros(self.builder.num_vars, dtype=np.int64)
+        for k, col in enumerate(chosen.tolist()):
+            x[self.vars_of[k]] = self._batches[self.col_batch[col]][self.vars_of[k]]
+        x[self.free] = free_values
+        return x
+
+    # ------------------------------------------------------------------ the master LP
+
+    def solve_lp(self, time_limit: float) -> MasterLP | None:
+        """The master's LP over the columns so far (HiGHS dual simplex)."""
+        from scipy.optimize import linprog
+
+        columns = self._columns_matrix()
+        n_cols, n_free = columns.shape[1], len(self.free)
+        coupling = sparse.hstack([columns, self.link[:, self.free]], format="csr")
+        row_scale, col_scale = _equilibrate(coupling)
+        scaled = sparse.diags(row_scale) @ coupling @ sparse.diags(col_scale)
+        cost = np.concatenate((self.col_cost, self.objective[self.free])) * col_scale
+        cost_scale = 1000.0 / max(float(np.abs(cost).max(initial=0.0)), 1e-12)
+        lo, hi = self.link_lo * row_scale, self.link_hi * row_scale
+        equal = np.isfinite(lo) & np.isfinite(hi) & (hi - lo <= 1e-12 * np.maximum(1, abs(hi)))
+        le = np.flatnonzero(np.isfinite(hi) & ~equal)
+        ge = np.flatnonzero(np.isfinite(lo) & ~equal)
+        eq = np.flatnonzero(equal)
+        convexity = sparse.csr_matrix(
+            (col_scale[:n_cols], (self.col_piece, np.arange(n_cols))),
+            shape=(self.pieces, n_cols + n_free))
+        bounds = np.column_stack((
+            np.concatenate((np.zeros(n_cols), self.lower[self.free] / col_scale[n_cols:])),
+            np.concatenate((np.full(n_cols, np.inf), self.upper[self.free] / col_scale[n_cols:]))))
+        result = linprog(
+            cost * cost_scale,
+            A_ub=sparse.vstack([scaled[le], -scaled[ge]], format="csr") if len(le) + len(ge)
+            else None,
+            b_ub=np.concatenate((hi[le], -lo[ge])) if len(le) + len(ge) else None,
+            A_eq=sparse.vstack([scaled[eq], convexity], format="csr"),
+            b_eq=np.concatenate((lo[eq], np.ones(self.pieces))),
+            bounds=[(a, None if math.isinf(b) else b) for a, b in bounds.tolist()],
+            method="highs-ds", options={"time_limit": float(max(time_limit, 0.05))})
+        if result.status != 0 or result.x is None:
+            return None
+        duals = np.zeros(len(self.coupling))
+        if len(le) + len(ge):
+            marginals = result.ineqlin.marginals
+            duals[le] += marginals[:len(le)]
+            duals[ge] -= marginals[len(le):]
+        equalities = result.eqlin.marginals
+        duals[eq] += equalities[:len(eq)]
+        return MasterLP(objective=float(result.fun) / cost_scale,
+                        duals=duals * row_scale / cost_scale,
+                        convexity=equalities[len(eq):] / cost_scale,
+                        weights=result.x[:n_cols] * col_scale[:n_cols])
+
+    # ------------------------------------------------------------------ pricing
+
+    def price(self, duals: np.ndarray, hint: np.ndarray | None, workers: int = 1,
+              deadline: float = math.inf, deterministic_s: float = PRICE_DETERMINISTIC_S,
+              should_stop: Callable[[], bool] | None = None,
+              searched: np.ndarray | None = None) -> Priced | None:
+        """The pieces solved in integers at these prices of the coupling rows: each
+        piece's best solution and, when every piece was searched, the Lagrangian bound
+        there. `searched`: only these of the pieces that need a search (the choose-one
+        pieces are priced all at once); `hint` (a value per variable) starts each search
+        and stands for the pieces not searched. None when stopped before the end."""
+        full = np.zeros(len(self.builder.rows))
+        full[self.coupling] = duals
+        priced, constant = _price(self.objective, self.matrix, self.row_lo, self.row_hi, full)
+        values = np.zeros(self.builder.num_vars, dtype=np.int64) if hint is None \
+            else hint.copy()
+        # free variables: the better end of their range
+        free_cost = priced[self.free]
+        values[self.free] = np.where(free_cost < 0, self.upper[self.free],
+                                     self.lower[self.free])
+        bound = constant + float(free_cost @ values[self.free])
+        # choose-one pieces: the cheapest variable of each (and the next cheapest, as
+        # columns of their own)
+        runners_up: list[np.ndarray] = []
+        if len(self._one_vars):
+            order = np.lexsort((priced[self._one_vars], self._one_piece))
+            sorted_piece = self._one_piece[order]
+            start = np.searchsorted(sorted_piece, sorted_piece, side="left")
+            rank = np.arange(len(order)) - start
+            cheapest = self._one_vars[order[rank == 0]]
+            values[self._one_vars] = 0
+            values[cheapest] = 1
+            bound += float(priced[cheapest].sum())
+            for k in range(1, CHOOSE_ONE_COLUMNS):
+                other = np.zeros(self.builder.num_vars, dtype=np.int64)
+                other[self._one_vars[order[rank == k]]] = 1
+                runners_up.append(other)
+        partial = searched is not None
+        if searched is None:
+            searched = np.flatnonzero(~self.choose_one)
+        elif self.covers is not None:
+            # serving workloads alone, by dynamic programming (not searched)
+            cover_columns(self.covers, priced, self.cover_own, values)
+            searched = searched[~self.is_cover[searched]]
+        spent = 0.0
+        cut = False
+
+        def search(k: int) -> tuple[float, np.ndarray | None, float] | None:
+            nonlocal cut
+            if time.perf_counter() >= deadline or (should_stop is not None and should_stop()):
+                cut = True
+                return None
+            model, scale = self._piece_model(k, priced)
+            variables = self.vars_of[k]
+            if hint is not None:
+                model.proto.solution_hint.vars.extend(range(len(variables)))
+                model.proto.solution_hint.values.extend(hint[variables].tolist())
+            solver = cp_model.CpSolver()
+            params = solver.parameters
+            params.num_workers = 1
+            params.linearization_level = 2  # level 1 stalled on pieces with ports
+            params.cp_model_presolve = False
+            params.max_deterministic_time = deterministic_s
+            params.max_time_in_seconds = max(0.01, deadline - time.perf_counter())
+            params.catch_sigint_signal = False
+            status = solver.solve(model)
+            found = np.fromiter(solver.response_proto.solution, dtype=np.int64) \
+                if status in (cp_model.OPTIMAL, cp_model.FEASIBLE) else None
+            if status == cp_model.UNKNOWN and solver.deterministic_time < deterministic_s * 0.9:
+                cut = True
+            return solver.best_objective_bound / scale, found, solver.deterministic_time
+
+        # the largest pieces first, so that the workers finish together
+        searched = searched[np.argsort(-self.sizes[searched], kind="stable")]
+        with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+            outcomes = list(pool.map(search, searched.tolist()))
+        for k, outcome in zip(searched.tolist(), outcomes, strict=True):
+            if outcome is None:
+                return None
+            piece_bound, found, det = outcome
+            spent += det + PIECE_OVERHEAD_S
+            bound += piece_bound
+            if found is not None:
+                values[self.vars_of[k]] = found
+        if cut:
+            return None
+        return Priced(None if partial else bound - 1e-7 * abs(bound), values,
+                      spent / max(1, workers), runners_up)
+
+    def _piece_model(self, k: int, priced: np.ndarray) -> tuple[cp_model.CpModel, float]:
+        """Piece k's rows and variables (built once, copied) with `priced` as its
+        objective, scaled and rounded down (variables are >= 0: a bound of it is one of
+        the priced)."""
+        variables = self.vars_of[k]
+        base = self._models.get(k)
+        if base is None:
+            base = cp_model.CpModel()
+            for lo, hi in zip(self.lower[variables].tolist(), self.upper[variables].tolist(),
+                              strict=True):
+                base.proto.variables.add().domain.extend((lo, hi))
+            for r in self.rows_of[k].tolist():
+                columns, coeffs, lo, hi = self.builder.rows[r]
+                linear = base.proto.constraints.add().linear
+                linear.vars.extend(self.position[columns].tolist())
+                linear.coeffs.extend(coeffs.tolist())
+                linear.domain.extend((lo, hi))
+            self._models[k] = base
+        model = cp_model.CpModel()
+        model.proto.copy_from(base.proto)
+        costs = priced[variables]
+        largest = float(np.abs(costs).max(initial=0.0)) * float(
+            self.upper[variables].max(initial=1))
+        scale = 2.0 ** math.floor(math.log2(COEFF_TARGET / largest)) if largest > 0 else 1.0
+        coeffs = np.floor(costs * scale).astype(np.int64)
+        keep = np.flatnonzero(coeffs != 0)
+        model.proto.objective.vars.extend(keep.tolist())
+        model.proto.objective.coeffs.extend(coeffs[keep].tolist())
+        return model, scale
+
+    # ------------------------------------------------------------------ the master IP
+
+    def ip_model(self, hint: np.ndarray | None, allowed: np.ndarray | None = None
+                 ) -> cp_model.CpModel:
+        """The master in integers: one column per piece (a 0/1 variable each, then the
+        free variables), the coupling rows kept; hinted with the columns of `hint` (a
+        value per variable) when the master has them all. `allowed`: a mask of the
+        columns it may choose (the others are fixed to 0)."""
+        columns = self._columns_matrix().tocsr()
+        n_cols, free = self.columns, self.free
+        model = cp_model.CpModel()
+        proto = model.proto
+        for upper in (np.ones(n_cols, dtype=np.int64) if allowed is None
+                      else allowed.astype(np.int64)).tolist():
+            proto.variables.add().domain.extend((0, upper))
+        for lo, hi in zip(self.lower[free].tolist(), self.upper[free].tolist(), strict=True):
+            proto.variables.add().domain.extend((lo, hi))
+        order = np.argsort(self.col_piece, kind="stable")
+        for group in np.split(order, np.flatnonzero(np.diff(self.col_piece[order])) + 1):
+            proto.constraints.add().exactly_one.literals.extend(group.tolist())
+        free_link = self.link[:, free].tocsr()
+        for r in range(len(self.coupling)):
+            cols = columns.indices[columns.indptr[r]:columns.indptr[r + 1]]
+            coeffs = columns.data[columns.indptr[r]:columns.indptr[r + 1]]
+            fvars = free_link.indices[free_link.indptr[r]:free_link.indptr[r + 1]]
+            fcoeffs = free_link.data[free_link.indptr[r]:free_link.indptr[r + 1]]
+            if len(cols) + len(fvars) == 0:
+                continue
+            linear = proto.constraints.add().linear
+            linear.vars.extend(cols.tolist() + (fvars + n_cols).tolist())
+            linear.coeffs.extend(np.rint(np.concatenate((coeffs, fcoeffs))).astype(np.int64)
+                                 .tolist())
+            lo, hi = self.link_lo[r], self.link_hi[r]
+            linear.domain.extend((int(lo) if math.isfinite(lo) else -INT64_SAFE,
+                                  int(hi) if math.isfinite(hi) else INT64_SAFE))
+        costs = np.concatenate((np.rint(self.col_cost), self.objective[free])).astype(np.int64)
+        keep = np.flatnonzero(costs != 0)
+        proto.objective.vars.extend(keep.tolist())
+        proto.objective.coeffs.extend(costs[keep].tolist())
+        if hint is not None:
+            chosen = self.column_of(hint)
+            if (chosen >= 0).all():
+                on = np.zeros(n_cols, dtype=np.int64)
+                on[chosen] = 1
+                proto.solution_hint.vars.extend(range(n_cols + len(free)))
+                proto.solution_hint.values.extend(on.tolist() + hint[free].tolist())
+        return model
+
+    def solve_ip(self, hint: np.ndarray | None, deterministic_s: float, wall_s: float,
+                 seed: int = 0, allowed: np.ndarray | None = None,
+                 log: bool = False) -> MasterSolution:
+        """The master in integers by CP-SAT (ip_model) on one worker, not dwelling on the
+        hint; without presolve over all columns (see FULL_MASTER_S), with it over a few
+        (`allowed`): there it removes the others."""
+        model = self.ip_model(hint, allowed)
+        solver = cp_model.CpSolver()
+        params = solver.parameters
+        params.num_workers = 1
+        params.random_seed = seed
+        params.linearization_level = 2
+        params.cp_model_presolve = allowed is not None
+        params.hint_conflict_limit = 0
+        params.max_deterministic_time = max(0.01, deterministic_s)
+        params.max_time_in_seconds = max(0.01, wall_s)
+        params.catch_sigint_signal = False
+        if log:
+            params.log_search_progress = True
+            solver.log_callback = lambda line: print(line, file=sys.stderr)
+        status = solver.solve(model)
+        values, objective = None, None
+        if status in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+            solution = np.fromiter(solver.response_proto.solution, dtype=np.int64)
+            on = solution[:self.columns] > 0
+            chosen = np.zeros(self.pieces, dtype=np.int64)
+            chosen[self.col_piece[on]] = np.flatnonzero(on)
+            values = self.values(chosen, solution[self.columns:])
+            objective = round(solver.objective_value)
+        return MasterSolution(values, objective, solver.status_name(status),
+                              solver.deterministic_time,
+                              status != cp_model.OPTIMAL
+                              and solver.deterministic_time < deterministic_s * 0.999)
+
+
+def solve_master(master: Master, incumbent: np.ndarray, deterministic_s: float,
+                 deadline: float, seed: int = 0, workers: int = 1,
+                 log: bool = False) -> MasterSolution:
+    """The master in integers from `incumbent` (a plan whose columns it has): first over
+    the columns its LP uses (with presolve, in a fraction of a second), then, given
+    FULL_MASTER_S or more, over all of them, one search per worker (seeds seed, seed + 1,
+    ...), the cheapest kept (the first on a tie)."""
+    lp = master.solve_lp(deadline - time.perf_counter())
+    start = MasterSolution(incumbent, None, "NOT_STARTED", 0.0, False)
+    if lp is not None:
+        allowed = lp.weights > SUPPORT
+        allowed[master.column_of(incumbent)] = True
+        support = master.solve_ip(incumbent, deterministic_s,
+                                  deadline - time.perf_counter(), seed, allowed, log)
+        if support.values is not None:
+            start = support
+    left = deterministic_s - start.deterministic_time
+    if left < FULL_MASTER_S or time.perf_counter() >= deadline:
+        return start
+    hint = start.values
+
+    def search(k: int) -> MasterSolution:
+        return master.solve_ip(hint, left, deadline - time.perf_counter(), seed + k, log=log)
+
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        found = list(pool.map(search, range(max(1, workers))))
+    best = min((f for f in found if f.values is not None), default=start,
+               key=lambda f: f.objective if f.objective is not None else math.inf)
+    if start.objective is not None and (best.objective is None
+                                        or start.objective <= best.objective):
+        best = start
+    return MasterSolution(best.values, best.objective, best.status,
+                          start.deterministic_time + max(f.deterministic_time for f in found),
+                          any(f.cut_by_time for f in (start, *found)))
+
+
+@dataclass(frozen=True)
+class Covers:
+    """Serving workloads whose piece is the workload alone (no port, no spread rule):
+    priced by dynamic programming (cover_columns) rather than searched, in the rounds
+    that need no bound. Rows sorted by workload; variables of the model."""
+
+    units: np.ndarray      # per row: its units variable
+    used: np.ndarray       # per row: its "used" variable (egress), or -1
+    supply: np.ndarray     # per row: coverage of a unit, as the model counts it
+    max_units: np.ndarray  # per row
+    owner: np.ndarray      # per row: its workload's index in `need`
+    need: np.ndarray       # per workload: its demand, as the model counts it
+    left_out: np.ndarray   # per workload: its "left out" variable, or -1
+
+
+def inference_covers(candidates: Candidates, built: BuiltModel) -> Covers:
+    """Covers for every serving workload with no spread rule and no row needing a port
+    (Master keeps those that are a piece of their own)."""
+    rows, workloads = candidates.rows, candidates.workloads
+    plain = workloads.filter(
+        (pl.col("kind") == "inference") & (pl.col("spread_min_providers").fill_null(1) <= 1)
+        & (pl.col("spread_max_fraction").fill_null(1.0) >= 1))["w"]
+    ported = rows.filter(pl.col("port_ecosystem").is_not_null())["w"].unique()
+    chosen = np.setdiff1d(plain.to_numpy(), ported.to_numpy())
+    picked = np.flatnonzero(np.isin(rows["w"].to_numpy(), chosen))
+    w_of_row = rows["w"].to_numpy()[picked]
+    order = picked[np.argsort(w_of_row, kind="stable")]
+    w_sorted = rows["w"].to_numpy()[order]
+    demand = np.ceil(workloads["demand"].fill_null(0).to_numpy() * COVERAGE_UNITS - 1e-9)
+    supply = np.floor(rows["unit_ref"].fill_null(0).to_numpy()[order] * COVERAGE_UNITS + 1e-9)
+    owner_w, owner = np.unique(w_sorted, return_inverse=True)
+    return Covers(units=built.units[order], used=built.used[order],
+                  supply=np.minimum(supply, demand[w_sorted]),
+                  max_units=rows["max_units"].to_numpy()[order], owner=owner,
+                  need=demand[owner_w], left_out=built.unplaced[owner_w])
+
+
+def cover_columns(covers: Covers, priced: np.ndarray, pieces: np.ndarray,
+                  values: np.ndarray) -> np.ndarray:
+    """For each workload of `covers` whose piece is in `pieces` (a mask over the
+    workloads), its cheapest cover at `priced` (cost per variable) found by dynamic
+    programming over its demand cut into COVER_CELLS cells, each unit's supply rounded
+    down to whole cells (so the cover it finds is a real one, if not always the
+    cheapest), written into `values`. Returns the workloads written (a mask): those with
+    a negative price somewhere, or whose cover would need more units than a row has, are
+    not."""
+    owner = covers.owner
+    row_cost = priced[covers.units]
+    once = np.where(covers.used >= 0, priced[np.maximum(covers.used, 0)], 0.0)
+    once = np.where(covers.used == covers.units, 0.0, once)  # a gang's: not here
+    value = np.where(covers.left_out >= 0, priced[np.maximum(covers.left_out, 0)], np.inf)
+    bad = np.bincount(owner, weights=(row_cost < 0) | (once < 0),
+                      minlength=len(covers.need)) > 0
+    take = pieces & ~bad & (covers.need > 0)
+    cell = covers.need / COVER_CELLS
+    size = np.floor(covers.supply / np.maximum(cell[owner], 1e-12) + 1e-9).astype(np.int64)
+    rows = np.flatnonzero(take[owner] & (size > 0) & (covers.max_units > 0))
+    if len(rows) == 0:
+        return np.zeros(len(covers.need), dtype=bool)
+    # a row paid once (egress) enters as blocks of m units, m up to a cover or its
+    # max_units; any other row as single units, taken as often as needed
+    blocks = np.where(once[rows] > 0,
+                      np.minimum(-(-COVER_CELLS // size[rows]), covers.max_units[rows]), 1)
+    item_row = np.repeat(rows, blocks)
+    m = np.arange(len(item_row)) - np.repeat(np.cumsum(blocks) - blocks, blocks) + 1
+    item_cost = m * row_cost[item_row] + once[item_row]
+    item_size = np.minimum(m * size[item_row], COVER_CELLS)
+    item_w = owner[item_row]
+    workloads, slot = np.unique(item_w, return_inverse=True)
+    segments = np.flatnonzero(np.r_[True, item_w[1:] != item_w[:-1]])
+    best = np.full((len(workloads), COVER_CELLS + 1), np.inf)
+    best[:, 0] = 0.0
+    arg = np.zeros((len(workloads), COVER_CELLS + 1), dtype=np.int64)
+    index = np.arange(len(item_row))
+    for covered in range(1, COVER_CELLS + 1):
+        total = item_cost + best[slot, np.maximum(0, covered - item_size)]
+        least = np.minimum.reduceat(total, segments)
+        best[:, covered] = least
+        # the first item reaching the least
+        hit = np.where(total <= least[slot], index, len(index))
+        arg[:, covered] = np.minimum.reduceat(hit, segments)
+    # walk back from a whole cover: units per row
+    units = np.zeros(len(covers.units), dtype=np.int64)
+    covered = np.full(len(workloads), COVER_CELLS)
+    reachable = np.isfinite(best[:, COVER_CELLS])
+    while True:
+        live = np.flatnonzero(reachable & (covered > 0))
+        if len(live) == 0:
+            break
+        item = arg[live, covered[live]]
+        np.add.at(units, item_row[item], m[item])
+        covered[live] = np.maximum(0, covered[live] - item_size[item])
+    over = np.bincount(owner, weights=units > covers.max_units, minlength=len(covers.need)) > 0
+    done = np.zeros(len(covers.need), dtype=bool)
+    done[workloads[reachable]] = True
+    leave = take & (value < np.where(done, _full(best[:, COVER_CELLS], workloads,
+                                                 len(covers.need)), np.inf))
+    done = (done & ~over) | leave
+    write = done[owner]
+    units = np.where(leave[owner], 0, units)
+    values[covers.units[write]] = units[write]
+    with_used = write & (covers.used >= 0) & (covers.used != covers.units)
+    values[covers.used[with_used]] = units[with_used] > 0
+    optional = done & (covers.left_out >= 0)
+    values[covers.left_out[optional]] = leave[optional]
+    return done
+
+
+def _full(values: np.ndarray, at: np.ndarray, size: np.ndarray | int) -> np.ndarray:
+    """`values` placed at indices `at` of an array of `size` (inf elsewhere)."""
+    out = np.full(size, np.inf)
+    out[at] = values
+    return out
+
+
+def generate_columns(master: Master, center: np.ndarray, center_bound: float,
+                     hint: np.ndarray | None, budget_s: float, deadline: float,
+                     workers: int = 1, should_stop: Callable[[], bool] | None = None,
+                     full_round_s: float = 0.0) -> ColumnGeneration:
+    """Rounds of: the master's LP, the pieces priced at its duals smoothed towards
+    `center` (prices of the coupling rows whose Lagrangian bound is `center_bound`, the
+    LP relaxation's), new columns into the master. Until the master's LP meets the
+    bound, `budget_s` (deterministic) is spent, or the wall clock reaches `deadline`.
+
+    A partial round prices the choose-one pieces and the serving workloads alone (Covers)
+    without a search, and searches only the other small pieces whose last search gave a
+    new column. A full round searches every piece (the only kind that gives a bound):
+    every FULL_EVERY rounds, and when a partial round found nothing new, if the wall
+    clock leaves twice what the last one took (`full_round_s` before the first: the
+    pieces' search at the LP's duals)."""
+    started = time.perf_counter()
+    best, spent, rounds, cut = center_bound, 0.0, 0, False
+    smoothing = SMOOTHING
+    lp_objective: float | None = None
+    bounds: list[float] = []
+    needs_search = np.flatnonzero(~master.choose_one)
+    fresh = np.ones(master.pieces, dtype=bool)  # its last search gave a new column
+    # the first round is partial: the pieces were searched at the LP's duals just before
+    since_full, nothing_new = 0, False
+    while spent < budget_s:
+        if time.perf_counter() >= deadline or (should_stop is not None and should_stop()):
+            cut = True
+            break
+        lp = master.solve_lp(deadline - time.perf_counter())
+        if lp is None:
+            cut = True
+            break
+        lp_objective = lp.objective
+        if lp.objective - best <= CONVERGED * abs(lp.objective):
+            break
+        round_started = time.perf_counter()
+        full = since_full + 1 >= FULL_EVERY
+        if full and deadline - round_started < 2 * full_round_s:
+            if nothing_new:
+                break  # no full round fits, and a partial one finds nothing
+            full = False
+        duals = smoothing * center + (1 - smoothing) * lp.duals
+        # a partial round leaves out the large pieces (workloads sharing a port: 21 of
+        # 332 searched pieces at 1,000 workloads, half the time of a round)
+        searched = None if full else needs_search[fresh[needs_search]
+                                                  & (master.sizes[needs_search] <= LARGE_PIECE)]
+        priced = master.price(duals, hint, workers, deadline, should_stop=should_stop,
+                              searched=searched)
+        rounds += 1
+        spent += ROUND_OVERHEAD_S
+        if priced is None:
+            cut = True
+            break
+        spent += priced.deterministic_time
+        since_full = 0 if full else since_full + 1
+        if full:
+            full_round_s = time.perf_counter() - round_started
+        if priced.bound is not None:
+            bounds.append(priced.bound)
+            if priced.bound > best:
+                best, center = priced.bound, duals
+        added = master.add(priced.values)
+        for other in priced.runners_up:
+            master.add(other, master.filled_choose_one(other))
+        searched_now = needs_search if searched is None else searched
+        fresh[searched_now] = False
+        fresh[added] = True
+        nothing_new = len(added) == 0
+        if nothing_new:
+            if full and smoothing == 0:
+                break  # nothing new even at the master's own duals
+            smoothing = 0.0 if full else smoothing
+            since_full = FULL_EVERY  # the next round searches every piece
+        else:
+            smoothing = SMOOTHING
+    return ColumnGeneration(best, lp_objective, rounds, master.columns, spent, cut,
+                            time.perf_counter() - started, bounds)
