@@ -185,20 +185,21 @@ def solve_relaxation(builder: ProtoBuilder, time_limit: float = 30.0,
                      unit_owner: np.ndarray | None = None,
                      start_units: np.ndarray | None = None,
                      should_stop: Callable[[], bool] | None = None,
-                     max_rounds: int = 60) -> Relaxation | None:
+                     max_rounds: int = 60, cuts: bool = True) -> Relaxation | None:
     """Solve the LP relaxation (some variables fixed, if given).
 
     unit_vars / unit_owner: the candidate-row variables and the workload each belongs to;
     with them the LP is solved by column generation over those variables, starting from
-    each workload's cheapest rows and the rows `start_units` (a plan) uses. Returns None
-    when the LP solver finds no solution in time or the LP is infeasible.
+    each workload's cheapest rows and the rows `start_units` (a plan) uses. `cuts`: keep
+    the rounding cuts (rows implied for integers). Returns None when the LP solver finds
+    no solution in time or the LP is infeasible.
     """
     started = time.perf_counter()
     if not builder.rows:
         return None
     n = builder.num_vars
-    lp = _scaled(builder, fixed, with_cuts=unit_vars is None
-                 or len(unit_vars) <= CUT_ROWS_UP_TO_COLUMNS)
+    lp = _scaled(builder, fixed, with_cuts=cuts and (unit_vars is None
+                                                     or len(unit_vars) <= CUT_ROWS_UP_TO_COLUMNS))
     is_unit = np.zeros(n, dtype=bool)
     if unit_vars is not None and len(unit_vars) <= FULL_LP_COLUMNS:
         unit_vars = None  # small enough to solve whole

@@ -103,6 +103,11 @@ WHOLE_SEARCH_VARS = 1_000_000
 # generation) the first restricted LP alone took 127 s.
 LP_SECONDS_PER_ROW = 5.4e-5
 LP_SHARE = 0.3  # of the time limit, at most, for the LP relaxation
+# ... when no bound is wanted (a part of a fleet solved in parts), for an LP without the
+# rounding cuts. A 2,000-workload part's LP took 4.6-5.6 s with them, 2.7-3.5 s without,
+# on a machine where its share of a 10,000-workload fleet's minute is 11 s: at
+# LP_SHARE, without cuts, it did not finish, and no column generation ran.
+GUIDE_LP_SHARE = 0.45
 # The Lagrangian's pieces (placer.lagrange) are searched before the warm start, on every
 # worker, for at most this share of the time limit (1,000 workloads: 137 pieces, 1.3 s
 # on one thread): their plan guides it. Pieces left then are searched on one thread
@@ -381,7 +386,8 @@ def _warm_start(built: BuiltModel, candidates: Candidates, policy: Policy,
                 options: SolveOptions, stop: Callable[[], bool], deadline: float) -> WarmStart:
     """The LP relaxation (or capacity prices standing in for it), then a warm-start plan
     guided by it, written into the model as a complete hint."""
-    lp_time = options.time_limit * LP_SHARE
+    # with no bound wanted (a part) the LP is only a guide: no cuts, and more of the time
+    lp_time = options.time_limit * (LP_SHARE if options.lagrangian else GUIDE_LP_SHARE)
     relaxation = None
     lp_started = time.perf_counter()
     if not stop() and lp_within_reach(candidates.rows.height, lp_time):
@@ -538,11 +544,13 @@ def _whole_bound(candidates: Candidates, policy: Policy, deadline: float,
 
 
 def _relax(built: BuiltModel, candidates: Candidates, seconds: float,
-           stop: Callable[[], bool]) -> Relaxation | None:
+           stop: Callable[[], bool], cuts: bool = True) -> Relaxation | None:
     """The LP relaxation of the model of `candidates`, by column generation over its rows
-    when they are many (placer.relax)."""
+    when they are many (placer.relax); `cuts`: with the rounding cuts, where not too
+    many rows (relax.CUT_ROWS_UP_TO_COLUMNS)."""
     return solve_relaxation(built.builder, time_limit=seconds, unit_vars=built.units,
-                            unit_owner=candidates.rows["w"].to_numpy(), should_stop=stop)
+                            unit_owner=candidates.rows["w"].to_numpy(), should_stop=stop,
+                            cuts=cuts)
 
 
 def _finish_pieces(pieces: Pieces, seconds: float, stop: Callable[[], bool]

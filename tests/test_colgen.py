@@ -1,0 +1,238 @@
+"""Column generation over the Lagrangian pieces: its master's plan keeps every rule and
+reaches hand-computed optima, its bound never passes the optimum, and the serving
+workloads' covers found by dynamic programming are real covers, the cheapest on their
+grid."""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+import pytest
+from hypothesis import event, given, settings
+from hypothesis import strategies as st
+
+from placer.candidates import build_candidates
+from placer.check import candidate_violations
+from placer.colgen import (
+    COVER_CELLS,
+    Covers,
+    Master,
+    cover_columns,
+    generate_columns,
+    inference_covers,
+    solve_master,
+)
+from placer.lagrange import price_pieces, search_pieces
+from placer.model import INT64_SAFE, ProtoBuilder, build_model, force_unplaced
+from placer.plan import placement_of
+from placer.relax import solve_relaxation
+from placer.solve import SolveOptions, objective_units, solve, solve_built_candidates
+from placer.warmstart import full_values, warm_start
+from tests.bruteforce import cent_rounding
+from tests.test_engine import EXHAUSTIVE, _fleet, feasible_with_optimum, small_problems
+
+
+def _toy(capacity: int) -> ProtoBuilder:
+    """Two serving workloads, costs in dollars (tests/test_lagrange.py's toy, with X's
+    capacity given). A needs 3 H100-equivalents: X sells instances of 2 at $100 (at most
+    2, and $50 of egress once any is used), Y instances of 1 at $70. B needs 2: X
+    instances of 1 at $60, or Z at $90. A's instance takes 2 of X's chips, B's 1.
+    By hand, with 1 chip of X: A on 3 Y ($210: A's X instance does not fit), B on 1 X
+    and 1 Z ($150; 2 X do not fit, 2 Z cost $180): $360."""
+    b = ProtoBuilder()
+    a_x, a_egress, a_y, b_x, b_z = b.new_vars(np.array([0, 0, 0, 0, 0]),
+                                              np.array([2, 1, 3, 2, 2])).tolist()
+    with b.tagged("demand"):
+        b.add_linear([a_x, a_y], [2, 1], 3, INT64_SAFE)
+        b.add_linear([b_x, b_z], [1, 1], 2, INT64_SAFE)
+    with b.tagged("egress"):
+        b.add_linear([a_x, a_egress], [1, -2], -INT64_SAFE, 0)
+    with b.tagged("capacity"):
+        b.add_linear([a_x, b_x], [2, 1], 0, capacity)
+    b.proto.objective.vars.extend([a_x, a_egress, a_y, b_x, b_z])
+    b.proto.objective.coeffs.extend([100, 50, 70, 60, 90])
+    return b
+
+
+def _master(builder: ProtoBuilder, with_pieces: bool = True
+            ) -> tuple[Master, np.ndarray, float, np.ndarray]:
+    """The toy's master of a plan to start from (and of its pieces' solutions at the
+    LP's duals): (master, the LP's duals of the coupling rows, the Lagrangian bound
+    there, the plan)."""
+    relaxation = solve_relaxation(builder)
+    pieces = price_pieces(builder, relaxation)
+    search_pieces(pieces, time_budget=30)
+    master = Master(builder, pieces)
+    start = np.array([0, 0, 3, 0, 2])  # A on 3 Y, B on 2 Z: $390, keeps every rule
+    master.add(start)
+    if with_pieces:
+        master.add_integral(pieces.values)
+    return master, relaxation.duals[master.coupling], pieces.result().bound, start
+
+
+def test_rounds_of_columns_take_the_masters_lp_to_the_hand_computed_optimum():
+    builder = _toy(capacity=1)
+    master, duals, bound, start = _master(builder, with_pieces=False)
+    # over the start's columns alone the master can only keep the start
+    first = solve_master(master, start, deterministic_s=5, deadline=math.inf)
+    assert first.objective == 390
+    generated = generate_columns(master, duals, bound, start, budget_s=10, deadline=math.inf)
+    assert not generated.cut_by_time
+    assert generated.bound == pytest.approx(360)
+    assert generated.lp_objective == pytest.approx(360)
+    # ... as half of B on 2 X and half on 2 Z (one chip of X, $150): at those prices
+    # B's 1 X and 1 Z costs the same, so no round adds it, and in integers the master
+    # keeps the start (the search after it, over all rows, finds B's 1 X and 1 Z)
+    solved = solve_master(master, start, deterministic_s=5, deadline=math.inf)
+    assert solved.objective == 390
+
+
+def test_the_pieces_at_the_lps_duals_already_give_the_master_its_optimum():
+    # the LP prices X's chip, so B's piece already prefers 1 X and 1 Z there
+    master, _, bound, start = _master(_toy(capacity=1))
+    assert bound == pytest.approx(360)
+    assert solve_master(master, start, 5, math.inf).objective == 360
+
+
+def test_a_round_that_finds_nothing_new_at_the_masters_own_prices_ends_it():
+    # with room for everyone the LP's duals already price the optimum ($330: A on 3 Y,
+    # B on 2 X): the first round adds nothing, the second (at the master's duals) too
+    builder = _toy(capacity=10)
+    master, duals, bound, start = _master(builder)
+    generated = generate_columns(master, duals, bound, start, budget_s=10, deadline=math.inf)
+    assert generated.bound == pytest.approx(330)
+    assert generated.lp_objective == pytest.approx(330)
+    assert generated.rounds <= 2
+    assert solve_master(master, start, 5, math.inf).objective == 330
+
+
+@settings(EXHAUSTIVE, max_examples=40)
+@given(problem=small_problems())
+def test_the_masters_plan_keeps_every_rule_and_its_bound_never_passes_the_optimum(problem):
+    candidates, expected = feasible_with_optimum(problem)
+    built = build_model(candidates, problem.policy)
+    force_unplaced(built, set(candidates.rows["w"].unique().to_list()))
+    relaxation = solve_relaxation(built.builder)
+    warm = warm_start(built, candidates, problem.policy, relaxation)
+    if candidate_violations(candidates, warm.units, warm.left_out, problem.policy):
+        event("no warm start")
+        return
+    pieces = price_pieces(built.builder, relaxation)
+    search_pieces(pieces, time_budget=30)
+    master = Master(built.builder, pieces, inference_covers(candidates, built))
+    start = full_values(built, candidates, warm.units, warm.left_out)
+    master.add(start)
+    master.add_integral(pieces.values)
+    generated = generate_columns(master, relaxation.duals[master.coupling],
+                                 pieces.result().bound, start, budget_s=5, deadline=math.inf)
+    slack = cent_rounding(candidates) * built.scale
+    assert generated.bound <= expected * built.scale + slack
+    solved = solve_master(master, start, deterministic_s=5, deadline=math.inf)
+    units, left_out = solved.values[built.units], np.zeros(candidates.workloads.height, bool)
+    optional = built.unplaced >= 0
+    left_out[optional] = solved.values[built.unplaced[optional]] > 0
+    assert candidate_violations(candidates, units, left_out, problem.policy) == []
+    cost = objective_units(built, candidates, units, left_out)
+    assert cost <= solved.objective  # (the master pays a port a column buys unused)
+    assert cost >= expected * built.scale - slack
+    event("optimal" if cost <= expected * built.scale + slack else "above the optimum")
+
+
+def _exhaustive_cover(supply: list[int], cost: list[float], once: list[float],
+                      most: list[int], need: int) -> float:
+    """The cheapest cover of `need` by whole units (at most most[r] of row r, once[r]
+    paid if the row is used at all)."""
+    best = math.inf
+    for counts in itertools.product(*(range(m + 1) for m in most)):
+        if sum(n * s for n, s in zip(counts, supply, strict=True)) >= need:
+            best = min(best, sum(n * c + (o if n else 0)
+                                 for n, c, o in zip(counts, cost, once, strict=True)))
+    return best
+
+
+@st.composite
+def cover_problems(draw):
+    rows = draw(st.integers(1, 4))
+    need = draw(st.sampled_from([640, 1000, 2500, 6400]))
+    on_cells = draw(st.booleans())  # supplies on whole cells: the grid is exact
+    cell = need // COVER_CELLS
+    supply = [draw(st.integers(1, 40)) * cell if on_cells
+              else draw(st.integers(need // 20, need)) for _ in range(rows)]
+    cost = [float(draw(st.integers(1, 90))) for _ in range(rows)]
+    once = [float(draw(st.sampled_from([0, 0, 25, 200]))) for _ in range(rows)]
+    most = [draw(st.integers(1, 6)) for _ in range(rows)]
+    return supply, cost, once, most, need, on_cells and need % COVER_CELLS == 0
+
+
+@settings(deadline=None, max_examples=150)
+@given(problem=cover_problems())
+def test_a_cover_found_by_dynamic_programming_is_a_real_cover_the_cheapest_on_its_grid(
+        problem):
+    supply, cost, once, most, need, exact = problem
+    rows = len(supply)
+    units = np.arange(rows)
+    used = np.where(np.array(once) > 0, rows + units, -1)
+    priced = np.concatenate((cost, once))
+    covers = Covers(units=units, used=used, supply=np.minimum(supply, need).astype(float),
+                    max_units=np.array(most), owner=np.zeros(rows, dtype=np.int64),
+                    need=np.array([float(need)]), left_out=np.array([-1]))
+    values = np.zeros(2 * rows, dtype=np.int64)
+    written = cover_columns(covers, priced, np.array([True]), values)
+    # on the grid each unit covers its supply rounded down to whole cells
+    cell = need / COVER_CELLS
+    on_grid = [int(s // cell) * cell for s in covers.supply.tolist()]
+    grid_best = _exhaustive_cover(on_grid, cost, once, most, need)
+    if not written[0]:
+        # no cover on the grid, or the cheapest takes more units of a row than it has
+        # (a round's search then prices the workload instead)
+        event("not written")
+        assert not values.any()
+        return
+    n = values[:rows]
+    assert (n <= np.array(most)).all()
+    assert float(n @ covers.supply) >= need
+    assert (values[rows:][np.array(once) > 0] == (n > 0)[np.array(once) > 0]).all()
+    paid = float(n @ np.array(cost) + np.array(once) @ (n > 0))
+    assert paid <= grid_best + 1e-9
+    best = _exhaustive_cover(covers.supply.tolist(), cost, once, most, need)
+    assert paid >= best - 1e-9
+    if exact:
+        assert paid == pytest.approx(best)
+    event("cheapest" if paid <= best + 1e-9 else "above the cheapest")
+
+
+def test_an_optional_workload_is_left_out_when_its_cover_costs_more_than_its_value():
+    # one row: 1 unit of 1,000 for $80 covers a need of 1,000; leaving it out costs $50
+    covers = Covers(units=np.array([0]), used=np.array([-1]), supply=np.array([1000.0]),
+                    max_units=np.array([3]), owner=np.array([0]), need=np.array([1000.0]),
+                    left_out=np.array([1]))
+    values = np.zeros(2, dtype=np.int64)
+    assert cover_columns(covers, np.array([80.0, 50.0]), np.array([True]), values)[0]
+    assert values.tolist() == [0, 1]
+    values = np.zeros(2, dtype=np.int64)
+    cover_columns(covers, np.array([30.0, 50.0]), np.array([True]), values)
+    assert values.tolist() == [1, 0]
+
+
+def test_a_fleet_plan_reports_column_generation_and_goes_on_from_its_master():
+    problem = _fleet(300)
+    plan = solve(problem, time_limit=10, workers=2)
+    info = plan.solver
+    assert info["columns_rounds"] >= 1
+    assert info["columns"] > 300
+    assert info["lp_bound_usd"] <= info["columns_bound_usd"] <= plan.bound_usd + 0.01
+    # the neighbourhoods go on from the master's plan (when it beat the warm start)
+    assert plan.total_usd <= info["master_usd"] + 0.01
+    candidates = build_candidates(problem)
+    units, left_out = placement_of(plan, candidates)
+    assert candidate_violations(candidates, units, left_out, problem.policy) == []
+
+
+def test_without_column_generation_the_lagrangian_bound_is_searched_beside():
+    problem = _fleet(120)
+    plan = solve_built_candidates(build_candidates(problem), problem.policy,
+                                  SolveOptions(time_limit=5, workers=2, columns=False))
+    assert "columns_rounds" not in plan.solver
+    assert plan.solver["lagrangian_bound_usd"] >= plan.solver["lp_bound_usd"]
