@@ -59,7 +59,7 @@ def _say_phases(plan: Plan) -> None:
         f"candidates: {s['candidates']:,} rows in {s['candidates_s']:.2f} s; model: "
         f"{s['variables']:,} variables, {s['constraints']:,} constraints in {s['build_s']:.2f} s;"
         f" LP bound {lp} and warm start in {s.get('warm_start_s', 0):.2f} s; "
-        f"{_bound_phase(s)}{_core_phase(s)}search: "
+        f"{_bound_phase(s)}{_columns_phase(s)}{_core_phase(s)}search: "
         f"{s['status']} ({s['stop_reason']}), {s['deterministic_time']:.1f} deterministic s, "
         f"{s['workers']} workers, seed {s['seed']}; total {s['time_s']:.2f} s; "
         f"{'reproducible' if s['deterministic'] else 'not reproducible (stopped by the clock)'}",
@@ -74,6 +74,18 @@ def _bound_phase(solver: dict[str, Any]) -> str:
         return ""
     return (f"Lagrangian bound ${solver['lagrangian_bound_usd']:,.0f} in "
             f"{solver['lagrangian_s']:.2f} s beside the search; ")
+
+
+def _columns_phase(solver: dict[str, Any]) -> str:
+    """--verbose: column generation, when it ran."""
+    if not solver.get("columns_rounds") and solver.get("master_usd") is None:
+        return ""
+    bound = solver.get("columns_bound_usd")
+    master = solver.get("master_usd")
+    return (f"column generation: {solver['columns_rounds']} rounds, {solver['columns']:,} "
+            f"columns, bound {'-' if bound is None else f'${bound:,.0f}'}, master in "
+            f"integers {'-' if master is None else f'${master:,.0f}'}, "
+            f"{solver['columns_s']:.2f} s; ")
 
 
 def _core_phase(solver: dict[str, Any]) -> str:

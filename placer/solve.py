@@ -4,8 +4,11 @@ Solver control lives here: time limit, workers, seed, gap, determinism, the warm
 hint, the live progress line and Ctrl-C (which stops the search and keeps the best plan).
 
 The steps: LP relaxation → Lagrangian bound at its duals (placer.lagrange) → warm start
-(a plan, given as a hint) → a search of the core (placer.core) → a search of the whole
-model (the proof; only when the core's search ended early, and never on huge models).
+(a plan, given as a hint) → column generation over the Lagrangian pieces and its master
+in integers (placer.colgen; a cheaper plan, and a better bound when a round searched
+every piece) → a search of the core (placer.core) from the cheaper plan → a search of
+the whole model (the proof; only when the core's search ended early, and never on huge
+models).
 A fleet whose LP is out of reach is solved in parts (placer.parts), each part by these
 steps.
 """
@@ -408,9 +411,13 @@ def _warm_start(built: BuiltModel, candidates: Candidates, policy: Policy,
                           else GUIDE_ONLY_PIECE_S)
             cut |= pieces.cut_by_time
             guide = pieces.values[built.units]
-        if pieces is not None and options.lagrangian and not (options.hint and options.columns):
+        if pieces is not None and options.lagrangian and not pieces.pending:
+            # every piece searched for the guide: the bound at the LP's duals is known
+            lagrangian = Future()
+            lagrangian.set_result(pieces.result())
+        elif pieces is not None and options.lagrangian:
             # the pieces left, for the bound only: beside the search, since it is
-            # needed only at the end (column generation prices every piece itself)
+            # needed only at the end
             lagrangian = _beside("lagrangian", _finish_pieces, pieces,
                                  LAGRANGIAN_SHARE * max(0.0, deadline - time.perf_counter()),
                                  stop)
