@@ -240,8 +240,7 @@ class Master:
 
     def filled_choose_one(self, values: np.ndarray) -> np.ndarray:
         """The choose-one pieces `values` sets a variable of."""
-        pieces = np.unique(self._one_piece[values[self._one_vars] > 0])
-        return pieces
+        return np.unique(self._one_piece[values[self._one_vars] > 0])
 
     def column_of(self, values: np.ndarray) -> np.ndarray:
         """Per piece, the column `values` takes (-1 where it is not in the master)."""
