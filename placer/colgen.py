@@ -14,12 +14,18 @@ The prices are smoothed towards those of the best bound so far (Wentges): the fi
 rounds' master LP, over few columns, has wild duals; priced at them the pieces give
 useless columns and a bound far below the LP's.
 
-Measured on the first generated 1,000-workload fleet (all pieces searched every round,
-one thread): from the warm start's and the pieces' columns, six rounds without
-smoothing took the master LP from $21.32M to $20.21M and the bound from the
-Lagrangian's $20.11M to $20.16M (above CBC's after 10 minutes, $20.13M); the master in
-integers then cost $20.26M, against $20.77M for the 10 s plan before and $20.55M after
-120 s.
+Rounds must be cheap: a CP-SAT search costs milliseconds of Python and set-up however
+small the piece. So the pieces that choose one variable (a gang) are priced by an argmin
+for all at once, the serving workloads alone (Covers) by a dynamic programme, and only
+the others searched; the large pieces (workloads sharing ports) only in a full round,
+the only kind that gives a bound (generate_columns).
+
+Measured on the first generated 1,000-workload fleet: with every piece searched every
+round (one thread), six rounds took the master's LP from $21.32M to $20.21M and the
+bound from the Lagrangian's $20.11M to $20.16M (above CBC's after 10 minutes, $20.13M),
+and the master in integers cost $20.26M, against $20.77M for the 10 s plan before and
+$20.55M after 120 s. In placer at 10 s (rounds of 0.25 s; on a machine where the 10 s
+plan before cost $21.12M): $20.59M-$20.65M; at 20 s $20.30M-$20.32M.
 """
 
 from __future__ import annotations
@@ -59,17 +65,18 @@ PIECE_OVERHEAD_S = 0.005
 CONVERGED = 1e-5
 # Columns per choose-one piece and round: its cheapest variables at the round's prices.
 CHOOSE_ONE_COLUMNS = 3
-# Every this many rounds every piece is searched (the others search only the pieces whose
-# last search gave a new column).
+# Every this many rounds every piece is searched (the others search only the small pieces
+# whose last search gave a new column; a large one, 600 variables of workloads sharing
+# ports, took 68 ms, a small one 3.5 ms: 21 large pieces were half of a round at 1,000
+# workloads).
 FULL_EVERY = 3
 LARGE_PIECE = 150  # variables
 # The master in integers: first over the columns its LP uses (and the incumbent's),
 # which presolve solves in a fraction of a second (1,000 workloads, 1,000 of 2,400
 # columns: $20.61M / $20.43M in 0.15 / 0.36 s on two masters); then, given this much
-# deterministic time, over all of them without presolve (CP-SAT's presolve and its
-# search of the hint had taken 1-1.3 s before it found anything better; without them,
-# three masters at 1.5 s, three seeds: $20.29M-$20.50M, against $20.30M-$20.70M over the
-# LP's columns; with both, $21.71M, the warm start, in eight of nine).
+# deterministic time, over all of them without presolve and without following the
+# hint (with both, CP-SAT's first second went on them: three masters at 1.5 s, three
+# seeds, $21.71M, the warm start, in eight of nine; without, $20.26M-$20.53M).
 FULL_MASTER_S = 1.0
 # Cells of a serving workload's demand in cover_columns' dynamic programme.
 COVER_CELLS = 64
