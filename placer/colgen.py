@@ -35,7 +35,7 @@ import sys
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -87,7 +87,6 @@ SUPPORT = 1e-6  # an LP weight above this: the column is in the LP's support
 class MasterLP:
     objective: float          # in solver units
     duals: np.ndarray         # per coupling row, such that reduced costs are c - A^T duals
-    convexity: np.ndarray     # per piece with rows
     weights: np.ndarray       # per column
 
 
@@ -122,7 +121,6 @@ class ColumnGeneration:
     deterministic_time: float
     cut_by_time: bool
     time_s: float
-    bounds: list[float] = field(default_factory=list)  # per round
 
 
 class Master:
@@ -187,8 +185,8 @@ class Master:
         the_piece = piece[first]  # per workload: its first row's piece
         same = np.bincount(covers.owner, weights=piece != the_piece[covers.owner],
                            minlength=len(covers.need)) == 0
-        extra = (covers.used >= 0) & (covers.used != covers.units)
-        count = np.bincount(covers.owner, weights=1 + extra, minlength=len(covers.need)) \
+        count = np.bincount(covers.owner, weights=1 + (covers.used >= 0),
+                            minlength=len(covers.need)) \
             + (covers.left_out >= 0)
         own = same & (the_piece >= 0) & (self.sizes[np.maximum(the_piece, 0)] == count)
         is_cover[the_piece[own]] = True
@@ -311,7 +309,6 @@ class Master:
         duals[eq] += equalities[:len(eq)]
         return MasterLP(objective=float(result.fun) / cost_scale,
                         duals=duals * row_scale / cost_scale,
-                        convexity=equalities[len(eq):] / cost_scale,
                         weights=result.x[:n_cols] * col_scale[:n_cols])
 
     # ------------------------------------------------------------------ pricing
@@ -601,7 +598,6 @@ def cover_columns(covers: Covers, priced: np.ndarray, pieces: np.ndarray,
     owner = covers.owner
     row_cost = priced[covers.units]
     once = np.where(covers.used >= 0, priced[np.maximum(covers.used, 0)], 0.0)
-    once = np.where(covers.used == covers.units, 0.0, once)  # a gang's: not here
     value = np.where(covers.left_out >= 0, priced[np.maximum(covers.left_out, 0)], np.inf)
     bad = np.bincount(owner, weights=(row_cost < 0) | (once < 0),
                       minlength=len(covers.need)) > 0
@@ -653,7 +649,7 @@ def cover_columns(covers: Covers, priced: np.ndarray, pieces: np.ndarray,
     write = done[owner]
     units = np.where(leave[owner], 0, units)
     values[covers.units[write]] = units[write]
-    with_used = write & (covers.used >= 0) & (covers.used != covers.units)
+    with_used = write & (covers.used >= 0)
     values[covers.used[with_used]] = units[with_used] > 0
     optional = done & (covers.left_out >= 0)
     values[covers.left_out[optional]] = leave[optional]
@@ -686,7 +682,6 @@ def generate_columns(master: Master, center: np.ndarray, center_bound: float,
     best, spent, rounds, cut = center_bound, 0.0, 0, False
     smoothing = SMOOTHING
     lp_objective: float | None = None
-    bounds: list[float] = []
     needs_search = np.flatnonzero(~master.choose_one)
     fresh = np.ones(master.pieces, dtype=bool)  # its last search gave a new column
     # the first round is partial: the pieces were searched at the LP's duals just before
@@ -724,10 +719,8 @@ def generate_columns(master: Master, center: np.ndarray, center_bound: float,
         since_full = 0 if full else since_full + 1
         if full:
             full_round_s = time.perf_counter() - round_started
-        if priced.bound is not None:
-            bounds.append(priced.bound)
-            if priced.bound > best:
-                best, center = priced.bound, duals
+        if priced.bound is not None and priced.bound > best:
+            best, center = priced.bound, duals
         added = master.add(priced.values)
         for other in priced.runners_up:
             master.add(other, master.filled_choose_one(other))
@@ -743,4 +736,4 @@ def generate_columns(master: Master, center: np.ndarray, center_bound: float,
         else:
             smoothing = SMOOTHING
     return ColumnGeneration(best, lp_objective, rounds, master.columns, spent, cut,
-                            time.perf_counter() - started, bounds)
+                            time.perf_counter() - started)
