@@ -700,6 +700,7 @@ def generate_columns(master: Master, center: np.ndarray, center_bound: float,
         round_started = time.perf_counter()
         full = since_full + 1 >= FULL_EVERY
         if full and deadline - round_started < 2 * full_round_s:
+            cut = True  # the wall clock chose: another run may choose otherwise
             if nothing_new:
                 break  # no full round fits, and a partial one finds nothing
             full = False
