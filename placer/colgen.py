@@ -43,7 +43,13 @@ import polars as pl
 from ortools.sat.python import cp_model
 from scipy import sparse
 
-from placer.lagrange import COEFF_TARGET, COUPLING, INTEGRAL, Pieces, _price
+from placer.lagrange import (
+    INTEGRAL,
+    Pieces,
+    _price,
+    piece_constraints,
+    priced_objective,
+)
 from placer.model import COVERAGE_UNITS, INT64_SAFE, BuiltModel, ProtoBuilder
 from placer.relax import _equilibrate
 
@@ -132,13 +138,12 @@ class Master:
     def __init__(self, builder: ProtoBuilder, pieces: Pieces,
                  covers: Covers | None = None) -> None:
         self.builder = builder
-        matrix, self.row_lo, self.row_hi = builder.matrix()
-        self.matrix = matrix
-        self.coupling = np.flatnonzero([family in COUPLING for family in builder.row_family])
-        self.link = matrix[self.coupling].tocsc()   # coupling rows x variables
+        self.matrix, self.row_lo, self.row_hi = pieces.matrix, pieces.row_lo, pieces.row_hi
+        self.coupling = np.flatnonzero(pieces.coupling)
+        self.link = self.matrix[self.coupling].tocsc()   # coupling rows x variables
         self.link_lo, self.link_hi = self.row_lo[self.coupling], self.row_hi[self.coupling]
         self.objective = builder.objective()
-        self.lower, self.upper = builder.bounds()
+        self.lower, self.upper = pieces.lower, pieces.upper
         with_rows = [p for p in range(pieces.count) if len(pieces.rows_of[p])]
         self.vars_of = [pieces.vars_of[p] for p in with_rows]
         self.rows_of = [pieces.rows_of[p] for p in with_rows]
@@ -401,34 +406,17 @@ class Master:
                       spent / max(1, workers), runners_up)
 
     def _piece_model(self, k: int, priced: np.ndarray) -> tuple[cp_model.CpModel, float]:
-        """Piece k's rows and variables (built once, copied) with `priced` as its
-        objective, scaled and rounded down (variables are >= 0: a bound of it is one of
-        the priced)."""
+        """Piece k's model (its rows built once, then copied) with `priced` as its
+        objective (lagrange.priced_objective's scale)."""
         variables = self.vars_of[k]
         base = self._models.get(k)
         if base is None:
-            base = cp_model.CpModel()
-            for lo, hi in zip(self.lower[variables].tolist(), self.upper[variables].tolist(),
-                              strict=True):
-                base.proto.variables.add().domain.extend((lo, hi))
-            for r in self.rows_of[k].tolist():
-                columns, coeffs, lo, hi = self.builder.rows[r]
-                linear = base.proto.constraints.add().linear
-                linear.vars.extend(self.position[columns].tolist())
-                linear.coeffs.extend(coeffs.tolist())
-                linear.domain.extend((lo, hi))
+            base = piece_constraints(self.builder, self.rows_of[k], variables, self.position,
+                                     self.lower, self.upper)
             self._models[k] = base
         model = cp_model.CpModel()
         model.proto.copy_from(base.proto)
-        costs = priced[variables]
-        largest = float(np.abs(costs).max(initial=0.0)) * float(
-            self.upper[variables].max(initial=1))
-        scale = 2.0 ** math.floor(math.log2(COEFF_TARGET / largest)) if largest > 0 else 1.0
-        coeffs = np.floor(costs * scale).astype(np.int64)
-        keep = np.flatnonzero(coeffs != 0)
-        model.proto.objective.vars.extend(keep.tolist())
-        model.proto.objective.coeffs.extend(coeffs[keep].tolist())
-        return model, scale
+        return model, priced_objective(model, priced[variables], self.upper[variables])
 
     # ------------------------------------------------------------------ the master IP
 

@@ -80,6 +80,11 @@ class Pieces:
     best: np.ndarray              # per piece, its bound so far
     values: np.ndarray            # per variable
     pending: list[int]            # fractional pieces not searched yet
+    # the builder's rows (ProtoBuilder.matrix) and which of them are priced (COUPLING)
+    matrix: sparse.csr_matrix
+    row_lo: np.ndarray
+    row_hi: np.ndarray
+    coupling: np.ndarray
     searched: int = 0
     time_s: float = 0.0
     cut_by_time: bool = False
@@ -137,7 +142,8 @@ def price_pieces(builder: ProtoBuilder, relaxation: Relaxation) -> Pieces:
         position[variables] = np.arange(len(variables))
     return Pieces(builder, priced, constant, lower, upper,
                   _rows_by_piece(matrix, local_rows, piece, piece_count), vars_of, position,
-                  best, solution, to_search.tolist(), time_s=time.perf_counter() - started)
+                  best, solution, to_search.tolist(), matrix, row_lo, row_hi, coupling,
+                  time_s=time.perf_counter() - started)
 
 
 def search_pieces(pieces: Pieces, time_budget: float, workers: int = 1,
@@ -242,8 +248,16 @@ def _piece_model(builder: ProtoBuilder, rows: np.ndarray, variables: np.ndarray,
                  position: np.ndarray, lower: np.ndarray, upper: np.ndarray,
                  priced: np.ndarray) -> tuple[cp_model.CpModel, float]:
     """The piece as a CP-SAT model over its own variables, with the priced objective
-    scaled by `scale` and rounded down (variables are >= 0: so a bound of the rounded
-    objective is one of the priced)."""
+    (priced_objective's scale)."""
+    model = piece_constraints(builder, rows, variables, position, lower, upper)
+    return model, priced_objective(model, priced[variables], upper[variables])
+
+
+def piece_constraints(builder: ProtoBuilder, rows: np.ndarray, variables: np.ndarray,
+                      position: np.ndarray, lower: np.ndarray, upper: np.ndarray
+                      ) -> cp_model.CpModel:
+    """The piece's variables (`position`: each one's index within its piece) and its
+    rows, as a CP-SAT model with no objective yet."""
     model = cp_model.CpModel()
     proto = model.proto
     for lo, hi in zip(lower[variables].tolist(), upper[variables].tolist(), strict=True):
@@ -254,11 +268,17 @@ def _piece_model(builder: ProtoBuilder, rows: np.ndarray, variables: np.ndarray,
         linear.vars.extend(position[columns].tolist())
         linear.coeffs.extend(coeffs.tolist())
         linear.domain.extend((lo, hi))
-    costs = priced[variables]
-    largest = float(np.abs(costs).max(initial=0.0)) * float(upper[variables].max(initial=1))
+    return model
+
+
+def priced_objective(model: cp_model.CpModel, costs: np.ndarray, upper: np.ndarray) -> float:
+    """Set `costs` (per variable of the model) as its objective, scaled so that its
+    largest term reaches about COEFF_TARGET and rounded down; returns the scale
+    (variables are >= 0: so a bound of the rounded objective is one of the priced)."""
+    largest = float(np.abs(costs).max(initial=0.0)) * float(upper.max(initial=1))
     scale = 2.0 ** math.floor(math.log2(COEFF_TARGET / largest)) if largest > 0 else 1.0
     coeffs = np.floor(costs * scale).astype(np.int64)
-    keep = coeffs != 0
-    proto.objective.vars.extend(np.arange(len(variables))[keep].tolist())
-    proto.objective.coeffs.extend(coeffs[keep].tolist())
-    return model, scale
+    keep = np.flatnonzero(coeffs != 0)
+    model.proto.objective.vars.extend(keep.tolist())
+    model.proto.objective.coeffs.extend(coeffs[keep].tolist())
+    return scale

@@ -25,42 +25,25 @@ from placer.colgen import (
     solve_master,
 )
 from placer.lagrange import price_pieces, search_pieces
-from placer.model import INT64_SAFE, ProtoBuilder, build_model, force_unplaced
+from placer.model import ProtoBuilder
 from placer.plan import placement_of
 from placer.relax import solve_relaxation
 from placer.solve import SolveOptions, objective_units, solve, solve_built_candidates
 from placer.warmstart import full_values, warm_start
 from tests.bruteforce import cent_rounding
-from tests.test_engine import EXHAUSTIVE, _fleet, feasible_with_optimum, small_problems
-
-
-def _toy(capacity: int) -> ProtoBuilder:
-    """Two serving workloads, costs in dollars (tests/test_lagrange.py's toy, with X's
-    capacity given). A needs 3 H100-equivalents: X sells instances of 2 at $100 (at most
-    2, and $50 of egress once any is used), Y instances of 1 at $70. B needs 2: X
-    instances of 1 at $60, or Z at $90. A's instance takes 2 of X's chips, B's 1.
-    By hand, with 1 chip of X: A on 3 Y ($210: A's X instance does not fit), B on 1 X
-    and 1 Z ($150; 2 X do not fit, 2 Z cost $180): $360."""
-    b = ProtoBuilder()
-    a_x, a_egress, a_y, b_x, b_z = b.new_vars(np.array([0, 0, 0, 0, 0]),
-                                              np.array([2, 1, 3, 2, 2])).tolist()
-    with b.tagged("demand"):
-        b.add_linear([a_x, a_y], [2, 1], 3, INT64_SAFE)
-        b.add_linear([b_x, b_z], [1, 1], 2, INT64_SAFE)
-    with b.tagged("egress"):
-        b.add_linear([a_x, a_egress], [1, -2], -INT64_SAFE, 0)
-    with b.tagged("capacity"):
-        b.add_linear([a_x, b_x], [2, 1], 0, capacity)
-    b.proto.objective.vars.extend([a_x, a_egress, a_y, b_x, b_z])
-    b.proto.objective.coeffs.extend([100, 50, 70, 60, 90])
-    return b
+from tests.test_engine import EXHAUSTIVE, _fleet, small_problems
+from tests.test_lagrange import relaxed, toy
 
 
 def _master(builder: ProtoBuilder, with_pieces: bool = True
             ) -> tuple[Master, np.ndarray, float, np.ndarray]:
-    """The toy's master of a plan to start from (and of its pieces' solutions at the
-    LP's duals): (master, the LP's duals of the coupling rows, the Lagrangian bound
-    there, the plan)."""
+    """tests/test_lagrange.py's toy: two serving workloads, A (3 H100-equivalents: 2 per
+    $100 instance on X, 2 of its chips, $50 of egress once; or $70 instances of 1 on Y)
+    and B (2: $60 instances of 1 on X, 1 chip each; or $90 on Z). By hand, with 1 chip
+    of X: A on 3 Y ($210), B on 1 X and 1 Z ($150): $360; with room, B on 2 X: $330.
+    Its master of a plan to start from (and of the pieces' solutions at the LP's duals):
+    (master, the LP's duals of the coupling rows, the Lagrangian bound there, the
+    plan)."""
     relaxation = solve_relaxation(builder)
     pieces = price_pieces(builder, relaxation)
     search_pieces(pieces, time_budget=30)
@@ -73,7 +56,7 @@ def _master(builder: ProtoBuilder, with_pieces: bool = True
 
 
 def test_rounds_of_columns_take_the_masters_lp_to_the_hand_computed_optimum():
-    builder = _toy(capacity=1)
+    builder = toy(capacity=1)
     master, duals, bound, start = _master(builder, with_pieces=False)
     # over the start's columns alone the master can only keep the start
     first = solve_master(master, start, deterministic_s=5, deadline=math.inf)
@@ -91,7 +74,7 @@ def test_rounds_of_columns_take_the_masters_lp_to_the_hand_computed_optimum():
 
 def test_the_pieces_at_the_lps_duals_already_give_the_master_its_optimum():
     # the LP prices X's chip, so B's piece already prefers 1 X and 1 Z there
-    master, _, bound, start = _master(_toy(capacity=1))
+    master, _, bound, start = _master(toy(capacity=1))
     assert bound == pytest.approx(360)
     assert solve_master(master, start, 5, math.inf).objective == 360
 
@@ -99,7 +82,7 @@ def test_the_pieces_at_the_lps_duals_already_give_the_master_its_optimum():
 def test_a_round_that_finds_nothing_new_at_the_masters_own_prices_ends_it():
     # with room for everyone the LP's duals already price the optimum ($330: A on 3 Y,
     # B on 2 X): the first round adds nothing, the second (at the master's duals) too
-    builder = _toy(capacity=10)
+    builder = toy(capacity=10)
     master, duals, bound, start = _master(builder)
     generated = generate_columns(master, duals, bound, start, budget_s=10, deadline=math.inf)
     assert generated.bound == pytest.approx(330)
@@ -111,10 +94,7 @@ def test_a_round_that_finds_nothing_new_at_the_masters_own_prices_ends_it():
 @settings(EXHAUSTIVE, max_examples=40)
 @given(problem=small_problems())
 def test_the_masters_plan_keeps_every_rule_and_its_bound_never_passes_the_optimum(problem):
-    candidates, expected = feasible_with_optimum(problem)
-    built = build_model(candidates, problem.policy)
-    force_unplaced(built, set(candidates.rows["w"].unique().to_list()))
-    relaxation = solve_relaxation(built.builder)
+    candidates, expected, built, relaxation = relaxed(problem)
     warm = warm_start(built, candidates, problem.policy, relaxation)
     if candidate_violations(candidates, warm.units, warm.left_out, problem.policy):
         event("no warm start")

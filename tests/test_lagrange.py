@@ -15,11 +15,12 @@ from tests.bruteforce import cent_rounding
 from tests.test_engine import EXHAUSTIVE, _fleet, feasible_with_optimum, small_problems
 
 
-def _toy() -> ProtoBuilder:
+def toy(capacity: int = 10) -> ProtoBuilder:
     """Two serving workloads, costs in dollars.
     A needs 3 H100-equivalents: offering X sells instances of 2 at $100 (at most 2, and
     $50 of egress once any is used), Y instances of 1 at $70. B needs 2: X instances of 1
-    at $60, or Z at $90. X has 10 chips, 2 per instance of A's, 1 per B's (never full).
+    at $60, or Z at $90. X has `capacity` chips, 2 per instance of A's, 1 per B's (10:
+    never full).
     By hand: A's best is 3 on Y ($210; 1 X + 1 Y is $220, 2 X $250), B's 2 on X ($120):
     $330. The LP takes A's X instance with half its egress and one Y: $195 + $120."""
     b = ProtoBuilder()
@@ -33,14 +34,14 @@ def _toy() -> ProtoBuilder:
     with b.tagged("egress"):
         b.add_linear([a_x, a_egress], [1, -2], -INT64_SAFE, 0)
     with b.tagged("capacity"):
-        b.add_linear([a_x, b_x], [2, 1], 0, 10)
+        b.add_linear([a_x, b_x], [2, 1], 0, capacity)
     b.proto.objective.vars.extend([a_x, a_egress, a_y, b_x, b_z])
     b.proto.objective.coeffs.extend([100, 50, 70, 60, 90])
     return b
 
 
 def test_pieces_solved_whole_lift_the_bound_to_the_hand_computed_optimum():
-    builder = _toy()
+    builder = toy()
     relaxation = solve_relaxation(builder)
     assert relaxation.objective == pytest.approx(315)
     lagrangian = lagrangian_bound(builder, relaxation, time_budget=30)
@@ -50,7 +51,7 @@ def test_pieces_solved_whole_lift_the_bound_to_the_hand_computed_optimum():
 
 
 def test_pieces_the_time_budget_does_not_reach_count_at_their_lp_value():
-    builder = _toy()
+    builder = toy()
     relaxation = solve_relaxation(builder)
     lagrangian = lagrangian_bound(builder, relaxation, time_budget=0)
     assert lagrangian.bound == pytest.approx(315)
@@ -61,7 +62,7 @@ def test_pieces_the_time_budget_does_not_reach_count_at_their_lp_value():
 def test_the_pieces_plan_is_each_piece_at_its_integer_optimum():
     # (variables: A on X, A's egress, A on Y, B on X, B on Z) before any search, the LP's
     # values; once searched, A's piece at its hand optimum (3 on Y) and B's at 2 on X.
-    builder = _toy()
+    builder = toy()
     relaxation = solve_relaxation(builder)
     pieces = price_pieces(builder, relaxation)
     assert pieces.values == pytest.approx([1, 0.5, 1, 2, 0])
@@ -72,7 +73,7 @@ def test_the_pieces_plan_is_each_piece_at_its_integer_optimum():
 
 
 def test_pieces_searched_in_two_rounds_give_the_bound_of_one():
-    builder = _toy()
+    builder = toy()
     pieces = price_pieces(builder, solve_relaxation(builder))
     search_pieces(pieces, time_budget=0)
     assert pieces.result().bound == pytest.approx(315)
@@ -82,14 +83,21 @@ def test_pieces_searched_in_two_rounds_give_the_bound_of_one():
     assert (lagrangian.searched, lagrangian.left, lagrangian.cut_by_time) == (1, 0, True)
 
 
-@settings(EXHAUSTIVE, max_examples=60)
-@given(problem=small_problems())
-def test_bound_lies_between_the_lp_and_the_exhaustive_optimum(problem):
+def relaxed(problem) -> tuple:
+    """A small feasible problem's candidates, exhaustive optimum, model and LP relaxation
+    (solved to the end: hypothesis skips the problems feasible_with_optimum does)."""
     candidates, expected = feasible_with_optimum(problem)
     built = build_model(candidates, problem.policy)
     force_unplaced(built, set(candidates.rows["w"].unique().to_list()))
     relaxation = solve_relaxation(built.builder)
     assert relaxation is not None and relaxation.optimal
+    return candidates, expected, built, relaxation
+
+
+@settings(EXHAUSTIVE, max_examples=60)
+@given(problem=small_problems())
+def test_bound_lies_between_the_lp_and_the_exhaustive_optimum(problem):
+    candidates, expected, built, relaxation = relaxed(problem)
     lagrangian = lagrangian_bound(built.builder, relaxation, time_budget=30)
     assert not lagrangian.cut_by_time
     assert lagrangian.bound >= relaxation.objective - 1e-6 * abs(relaxation.objective) - 1
