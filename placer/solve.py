@@ -96,10 +96,16 @@ SMALL_MODEL_VARS = 5_000
 # WHOLE_SEARCH_VARS (CP-SAT's search of the 3.9M-variable model of 100,000 workloads
 # took 18 GB).
 CORE_MAX_SHARE = 0.5
-# A core with more workloads to choose for than this is searched by neighbourhoods
-# (placer.lns): 1,000 workloads $21.95M at 10 s against $22.20M in one search; at 100
-# one search proves the core optimal in a few seconds.
+# A core with more workloads to choose for than this is searched by neighbourhoods alone
+# (placer.lns): 1,000 workloads $21.95M at 10 s against $22.20M in one search.
 LNS_ABOVE_WORKLOADS = 200
+# A smaller core is searched at once for at most this share of the time limit
+# (deterministic), which proves small ones optimal (30 workloads: 0.09 s), then, unless
+# that proved it, by neighbourhoods from its plan: 100 workloads, three fleets at 10 s,
+# one search all along $1.584M / $2.078M / $2.539M, this $1.548M / $2.005M / $2.509M
+# (0.1: $1.554M / $2.009M / $2.515M; neighbourhoods alone $1.542M / $2.003M / $2.493M,
+# but no proof where one search gives it).
+CORE_AT_ONCE_SHARE = 0.02
 WHOLE_SEARCH_VARS = 1_000_000
 # The LP relaxation's time per candidate row, measured on the generated fleets: 18 s for
 # 335k rows (10,000 workloads, solved whole); at 3.35M rows (100,000, by column
@@ -737,8 +743,8 @@ def _search_core(built: BuiltModel, candidates: Candidates, policy: Policy,
     workloads: 23.09M -> 22.84M at 0.3 s, 22.10M at 4.7 s), while the whole model's search
     adds to the bound but not to the plan. A core with many workloads to choose for is
     widened (core.cheapest_rows) and searched a neighbourhood at a time (placer.lns; the
-    narrow neighbourhoods also reach rows outside it); a small one in one search, to its
-    end."""
+    narrow neighbourhoods also reach rows outside it); a small one in one short search
+    first, which may prove it, then by neighbourhoods."""
     started = time.perf_counter()
     rows = core_rows(start.units, core_units)
     if len(rows) > CORE_MAX_SHARE * candidates.rows.height:
@@ -748,22 +754,31 @@ def _search_core(built: BuiltModel, candidates: Candidates, policy: Policy,
                          bound_units=bound_units)
     core = np.zeros(candidates.rows.height, dtype=bool)
     core[rows] = True
-    if len(free_workloads(candidates, core)) > LNS_ABOVE_WORKLOADS:
-        rows = np.union1d(rows, cheapest_rows(candidates, CHEAPEST_ROWS_PER_WORKLOAD))
-        core[rows] = True
-        search, found = _core_by_neighbourhoods(
-            candidates, policy, built, core, Found(start.units, start.left_out), options,
-            time_left, stop, reporter)
-    else:
+    found: Found | None = Found(start.units, start.left_out)
+    search = CoreSearch()
+    if len(free_workloads(candidates, core)) <= LNS_ABOVE_WORKLOADS:
         core_table = core_candidates(candidates, rows)
         model = build_model(core_table, policy)
         force_unplaced(model, set(core_table.rows["w"].unique().to_list()))
         complete_hint(model, core_table, start.units[rows], start.left_out)
-        search, found = _core_at_once(model, options, workers, time_left, stop, reporter)
-        if found is not None:
+        search, at_once = _core_at_once(model, options, workers, time_left, stop, reporter,
+                                        CORE_AT_ONCE_SHARE * options.time_limit)
+        if at_once is not None:
             units = np.zeros(candidates.rows.height, dtype=np.int64)
-            units[rows] = found.units
-            found = Found(units, found.left_out)
+            units[rows] = at_once.units
+            found = Found(units, at_once.left_out)
+    time_left -= time.perf_counter() - started
+    if not search.solved and not stop() and time_left > 0 and found is not None:
+        rows = np.union1d(rows, cheapest_rows(candidates, CHEAPEST_ROWS_PER_WORKLOAD))
+        core[rows] = True
+        by_neighbourhoods, found = _core_by_neighbourhoods(
+            candidates, policy, built, core, found, options, time_left, stop, reporter)
+        search = CoreSearch(
+            status=by_neighbourhoods.status,
+            searches=search.searches + by_neighbourhoods.searches,
+            deterministic_time=search.deterministic_time
+            + by_neighbourhoods.deterministic_time,
+            cut_by_time=search.cut_by_time or by_neighbourhoods.cut_by_time)
     reporter.close()
     search.rows = len(rows)
     if found is not None and objective_units(built, candidates, found.units, found.left_out) \
@@ -774,11 +789,12 @@ def _search_core(built: BuiltModel, candidates: Candidates, policy: Policy,
 
 
 def _core_at_once(model: BuiltModel, options: SolveOptions, workers: int, time_left: float,
-                  stop: _Interrupt, reporter: _Progress) -> tuple[CoreSearch, Found | None]:
+                  stop: _Interrupt, reporter: _Progress, deterministic_limit: float
+                  ) -> tuple[CoreSearch, Found | None]:
     """One CP-SAT search of the core, from the hint."""
     solver = cp_model.CpSolver()
     _set_parameters(solver, options, workers, time_left=max(0.1, time_left),
-                    num_vars=model.builder.num_vars, deterministic_limit=options.time_limit,
+                    num_vars=model.builder.num_vars, deterministic_limit=deterministic_limit,
                     bound_worker=False)
     status = _run(solver, model.model, reporter, stop)
     gap = _own_gap(solver) if status == cp_model.FEASIBLE else None
@@ -788,7 +804,7 @@ def _core_at_once(model: BuiltModel, options: SolveOptions, workers: int, time_l
             gap is not None and options.gap is not None and gap <= options.gap),
         deterministic_time=solver.deterministic_time,
         cut_by_time=options.deterministic and _stopped_by_wall(status, solver,
-                                                               options.time_limit, options.gap))
+                                                               deterministic_limit, options.gap))
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         return search, None
     values = np.fromiter(solver.response_proto.solution, dtype=np.int64)

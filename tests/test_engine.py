@@ -917,6 +917,30 @@ def test_candidates_built_in_chunks_are_the_candidates_built_at_once(monkeypatch
     assert built[2].funnel.height == 120
 
 
+def test_candidates_do_not_depend_on_the_order_of_the_catalog():
+    # pairs are laid out offering by offering; the table and funnel come out the same
+    # (rows sorted by workload, then offering) whatever order the catalog lists them in
+    problem = _fleet(60)
+    catalog = problem.catalog
+    shuffled = catalog.offerings.sample(fraction=1.0, shuffle=True, seed=3)
+    assert not shuffled["offering"].is_sorted()
+    again = build_candidates(problem.replace(catalog=catalog.with_offerings(shuffled)))
+    built = build_candidates(problem)
+    assert again.rows.equals(built.rows)
+    assert again.funnel.equals(built.funnel)
+    assert built.rows.select("w", "offering").equals(built.rows.select("w", "offering")
+                                                     .sort("w", "offering"))
+
+
+def test_a_core_its_first_short_search_does_not_prove_goes_on_by_neighbourhoods():
+    # 100 workloads: the core (about 56 to choose for) is not proven within its first
+    # search's CORE_AT_ONCE_SHARE, so neighbourhoods go on from that search's plan
+    problem = _fleet(100)
+    plan = solve(problem, time_limit=6)
+    assert plan.solver["core_searches"] > 1
+    assert check_plan(PlanDocument.model_validate(plan.to_dict()), problem) == []
+
+
 def test_neighbourhood_search_improves_the_warm_start_and_keeps_every_rule(monkeypatch):
     engine = sys.modules["placer.solve"]
     problem = _fleet(300)
