@@ -255,39 +255,49 @@ def _home_pairs(tables: WorkloadTables, offers: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-# The columns of each side a pair carries: the rules, sizes and costs read them, or the
-# table keeps them. Every pair copies each (7.1M pairs at 100,000 workloads), and the
-# catalog's notes and sources are long strings: the cross join of every column took
-# 2.1 s there, of these 0.4-0.6 s.
+# What every pair carries: the columns the sizes and rules read, and each side's position
+# ("at" in the chunk's workloads, "o" in the offerings). The columns only the kept rows need
+# (names, costs' inputs) are added to those alone (ROW_*). At 100,000 workloads (7.1M
+# pairs, 3.35M kept) a cross join of every column took 2.1 s, joins after it 2.0 s.
 PAIR_WORKLOAD_COLUMNS: tuple[str, ...] = (
-    "w", "workload", "kind", "demand", "chip_hours", "deadline_days", "min_chips",
-    "memory_gb", "port_key", "sovereign", "data_region", "data_tb", "data_provider",
+    "w", "kind", "demand", "chip_hours", "deadline_days", "min_chips", "memory_gb",
+    "sovereign", "has_residency",
 )
 PAIR_OFFER_COLUMNS: tuple[str, ...] = (
+    "chips_per_instance", "capacity_chips", "hbm_gb", "policy_ok", "pricing_ok",
+)
+ROW_WORKLOAD_COLUMNS: tuple[str, ...] = (
+    "workload", "port_key", "data_region", "data_tb", "data_provider", "internet_usd_per_gb",
+    "inter_region_usd_per_gb",
+)
+ROW_OFFER_COLUMNS: tuple[str, ...] = (
     "offering", "provider", "region", "region_id", "chip", "chip_vendor", "ecosystem",
-    "jurisdiction", "provider_home", "price_basis", "usd_per_chip_hour", "chips_per_instance",
-    "capacity_chips", "hbm_gb", "tdp_w", "grid_gco2_kwh", "policy_ok", "pricing_ok",
+    "jurisdiction", "price_basis", "usd_per_chip_hour", "tdp_w", "grid_gco2_kwh",
 )
 
 
-def _pairs(problem: Problem, tables: WorkloadTables, offers: pl.DataFrame) -> pl.DataFrame:
-    """Every workload × offering (`offers`: priced_offerings), workload by workload, with
-    speed, egress rate and what the rules read. The pairs are a cross product, so the
-    facts about some of them (a workload's speed on a chip, its native ecosystems and
-    ports, the offerings its residency allows) are scattered to their positions rather
-    than joined: a join copies every column of every pair (at 100,000 workloads the
-    joins took 2.0 s, the pairs themselves 0.4 s)."""
+def _chunk_workloads(problem: Problem, tables: WorkloadTables) -> pl.DataFrame:
+    """The workloads with their data's egress rates and whether residency binds them."""
     egress = problem.catalog.egress.select(
         pl.col("provider").alias("data_provider"), "internet_usd_per_gb", "inter_region_usd_per_gb",
     )
     has_residency = tables.residency.select("w").unique().with_columns(
         pl.lit(True).alias("has_residency"))
-    workloads = (
-        tables.main.select(PAIR_WORKLOAD_COLUMNS)
+    return (
+        tables.main
         .join(egress, on="data_provider", how="left", maintain_order="left")
         .join(has_residency, on="w", how="left", maintain_order="left")
         .with_columns(pl.col("has_residency").fill_null(False))
     )
+
+
+def _pairs(problem: Problem, tables: WorkloadTables, workloads: pl.DataFrame,
+           offers: pl.DataFrame) -> pl.DataFrame:
+    """Every workload × offering (`workloads`: _chunk_workloads, `offers`:
+    priced_offerings), workload by workload, with speed and what the rules read. The pairs
+    are a cross product, so the facts about some of them (a workload's speed on a chip,
+    its native ecosystems and ports, the offerings its residency allows) are scattered to
+    their positions rather than joined: a join copies every column of every pair."""
     n_w, n_o = workloads.height, offers.height
     first_w = int(workloads["w"][0]) if n_w else 0
     offer_keys = offers.select("chip", "ecosystem", "offering", "provider_home").with_row_index("o")
@@ -308,11 +318,12 @@ def _pairs(problem: Problem, tables: WorkloadTables, offers: pl.DataFrame) -> pl
     speed = scattered(tables.speed.join(offer_keys, on="chip"), "speed")
     default_speed = _default_speeds(problem, workloads, offer_keys)
     speed = np.where(np.isnan(speed), default_speed, speed)
-    w_of_pair = np.repeat(np.arange(n_w), n_o)
-    o_of_pair = np.tile(np.arange(n_o), n_w)
+    at = np.repeat(np.arange(n_w), n_o)
+    o = np.tile(np.arange(n_o), n_w)
     return pl.concat([
-        workloads[w_of_pair],
-        offers.select(PAIR_OFFER_COLUMNS)[o_of_pair],
+        pl.DataFrame({"at": at, "o": o}),
+        workloads.select(PAIR_WORKLOAD_COLUMNS)[at],
+        offers.select(PAIR_OFFER_COLUMNS)[o],
         pl.DataFrame({
             "speed": speed,
             "native": scattered(tables.runs_on.join(offer_keys, on="ecosystem")),
@@ -323,6 +334,16 @@ def _pairs(problem: Problem, tables: WorkloadTables, offers: pl.DataFrame) -> pl
             "home_match": scattered(
                 _home_pairs(tables, offers).join(offer_keys, on="provider_home")),
         }).with_columns(pl.col("speed", "port_offer_usd").fill_nan(None)),
+    ], how="horizontal")
+
+
+def _with_row_columns(kept: pl.DataFrame, workloads: pl.DataFrame, offers: pl.DataFrame
+                      ) -> pl.DataFrame:
+    """The pairs kept, with the columns of either side only rows need."""
+    return pl.concat([
+        kept,
+        workloads.select(ROW_WORKLOAD_COLUMNS)[kept["at"].to_numpy()],
+        offers.select(ROW_OFFER_COLUMNS)[kept["o"].to_numpy()],
     ], how="horizontal")
 
 
@@ -385,12 +406,13 @@ def _rules(pairs: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def _funnel(pairs: pl.DataFrame, offerings: int) -> pl.DataFrame:
+def _funnel(pairs: pl.DataFrame, workloads: pl.DataFrame, offers: pl.DataFrame
+            ) -> pl.DataFrame:
     """Per workload: offerings left after each rule in STAGES (cumulatively), and the
     figures that explain the memory and capacity stages. `pairs` as _pairs makes them,
-    `offerings` rows for each workload in turn: a workload's are a row of a matrix (a
+    one per offering for each workload in turn: a workload's are a row of a matrix (a
     group-by over the 7.1M pairs of 100,000 workloads took 0.9 s)."""
-    shape = (pairs.height // offerings if offerings else 0, offerings)
+    shape = (workloads.height, offers.height)
 
     def matrix(column: pl.Expr) -> np.ndarray:
         return pairs.select(column).to_series().to_numpy().reshape(shape)
@@ -411,22 +433,21 @@ def _funnel(pairs: pl.DataFrame, offerings: int) -> pl.DataFrame:
     shortfall = np.where(
         passed["memory"],
         matrix((pl.col("unit_chips") - pl.col("capacity_chips")).fill_null(never)), never)
-    nearest = np.arange(shape[0]) * offerings + (shortfall.argmin(axis=1) if offerings
-                                                 else 0)
-    missed = pl.Series(passed["memory"].any(axis=1))
-    return pl.concat([
-        pairs.select("w", "workload").gather_every(max(1, offerings)).with_columns(
-            pl.lit(offerings, dtype=pl.UInt32).alias("offerings"), *counts,
-            pl.Series("memory_chips_min", fit_chips).replace(np.inf, None)),
-        pairs.select(
-            pl.col(c).gather(nearest).alias(alias) for c, alias in (
-                ("offering", "nearest_offering"), ("unit_chips", "nearest_gang"),
-                ("capacity_chips", "nearest_capacity"))
-        ).with_columns(pl.when(pl.lit(missed)).then(pl.all())),
-    ], how="horizontal")
+    nearest = shortfall.argmin(axis=1) if shape[1] else np.zeros(shape[0], dtype=np.int64)
+    gang = pairs["unit_chips"].gather(np.arange(shape[0]) * shape[1] + nearest) \
+        if shape[1] else pl.Series([None] * shape[0], dtype=pl.Int64)
+    missed = pl.lit(pl.Series(passed["memory"].any(axis=1)))
+    return workloads.select("w", "workload").with_columns(
+        pl.lit(shape[1], dtype=pl.UInt32).alias("offerings"), *counts,
+        pl.Series("memory_chips_min", fit_chips).replace(np.inf, None),
+        pl.when(missed).then(offers["offering"].gather(nearest)).alias("nearest_offering"),
+        pl.when(missed).then(gang).alias("nearest_gang"),
+        pl.when(missed).then(offers["capacity_chips"].gather(nearest))
+        .alias("nearest_capacity"),
+    )
 
 
-def _costs(rows: pl.LazyFrame, carbon_price: float) -> pl.LazyFrame:
+def _costs(rows: pl.DataFrame, carbon_price: float) -> pl.DataFrame:
     tonnes = (pl.col("unit_chip_hours") * pl.col("tdp_w") / 1000.0 * PUE
               * pl.col("grid_gco2_kwh") / 1e6)
     rate = (
@@ -463,12 +484,13 @@ def build_candidates(problem: Problem) -> Candidates:
     workloads = tables.main.height
     per_chunk = max(1, PAIRS_AT_ONCE // max(1, offerings.height))
     for first in range(0, max(1, workloads), per_chunk):
-        pairs = _rules(_sizes(_pairs(problem, _chunk(tables, first, per_chunk), offerings),
+        chunk = _chunk(tables, first, per_chunk)
+        chunk_workloads = _chunk_workloads(problem, chunk)
+        pairs = _rules(_sizes(_pairs(problem, chunk, chunk_workloads, offerings),
                               problem.horizon_days))
-        # lazily, so that only the columns the table keeps or its costs read are filtered
-        rows.append(_costs(pairs.lazy().filter(ok), problem.policy.carbon_usd_per_tonne)
-                    .select(CANDIDATE_COLUMNS).collect())
-        funnels.append(_funnel(pairs, offerings.height))
+        kept = _with_row_columns(pairs.filter(ok), chunk_workloads, offerings)
+        rows.append(_costs(kept, problem.policy.carbon_usd_per_tonne).select(CANDIDATE_COLUMNS))
+        funnels.append(_funnel(pairs, chunk_workloads, offerings))
     return Candidates(
         rows=pl.concat(rows),  # chunks of ascending workloads: still sorted
         workloads=tables.main,
