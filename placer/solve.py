@@ -754,7 +754,7 @@ def _search_core(built: BuiltModel, candidates: Candidates, policy: Policy,
                          bound_units=bound_units)
     core = np.zeros(candidates.rows.height, dtype=bool)
     core[rows] = True
-    found: Found | None = Found(start.units, start.left_out)
+    found = Found(start.units, start.left_out)
     search = CoreSearch()
     if len(free_workloads(candidates, core)) <= LNS_ABOVE_WORKLOADS:
         core_table = core_candidates(candidates, rows)
@@ -768,7 +768,7 @@ def _search_core(built: BuiltModel, candidates: Candidates, policy: Policy,
             units[rows] = at_once.units
             found = Found(units, at_once.left_out)
     time_left -= time.perf_counter() - started
-    if not search.solved and not stop() and time_left > 0 and found is not None:
+    if not search.solved and not stop() and time_left > 0:
         rows = np.union1d(rows, cheapest_rows(candidates, CHEAPEST_ROWS_PER_WORKLOAD))
         core[rows] = True
         by_neighbourhoods, found = _core_by_neighbourhoods(
@@ -781,7 +781,7 @@ def _search_core(built: BuiltModel, candidates: Candidates, policy: Policy,
             cut_by_time=search.cut_by_time or by_neighbourhoods.cut_by_time)
     reporter.close()
     search.rows = len(rows)
-    if found is not None and objective_units(built, candidates, found.units, found.left_out) \
+    if objective_units(built, candidates, found.units, found.left_out) \
             < objective_units(built, candidates, start.units, start.left_out):
         search.found = found
     search.time_s = time.perf_counter() - started
