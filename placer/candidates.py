@@ -433,17 +433,21 @@ def _funnel(pairs: pl.DataFrame, workloads: pl.DataFrame, offers: pl.DataFrame
     shortfall = np.where(
         passed["memory"],
         matrix((pl.col("unit_chips") - pl.col("capacity_chips")).fill_null(never)), never)
+    # (a workload none passes the memory stage has none: null, also with no offerings)
     nearest = shortfall.argmin(axis=1) if shape[1] else np.zeros(shape[0], dtype=np.int64)
-    gang = pairs["unit_chips"].gather(np.arange(shape[0]) * shape[1] + nearest) \
-        if shape[1] else pl.Series([None] * shape[0], dtype=pl.Int64)
-    missed = pl.lit(pl.Series(passed["memory"].any(axis=1)))
+    none = ~passed["memory"].any(axis=1)
+
+    def at_nearest(values: pl.Series, positions: np.ndarray) -> pl.Series:
+        with_null = pl.concat([values, pl.Series([None], dtype=values.dtype)])
+        return with_null.gather(np.where(none, len(values), positions))
+
     return workloads.select("w", "workload").with_columns(
         pl.lit(shape[1], dtype=pl.UInt32).alias("offerings"), *counts,
         pl.Series("memory_chips_min", fit_chips).replace(np.inf, None),
-        pl.when(missed).then(offers["offering"].gather(nearest)).alias("nearest_offering"),
-        pl.when(missed).then(gang).alias("nearest_gang"),
-        pl.when(missed).then(offers["capacity_chips"].gather(nearest))
-        .alias("nearest_capacity"),
+        at_nearest(offers["offering"], nearest).alias("nearest_offering"),
+        at_nearest(pairs["unit_chips"], np.arange(shape[0]) * shape[1] + nearest)
+        .alias("nearest_gang"),
+        at_nearest(offers["capacity_chips"], nearest).alias("nearest_capacity"),
     )
 
 

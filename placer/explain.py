@@ -67,7 +67,8 @@ def no_candidate_reasons(candidates: Candidates, pricing: str = "on_demand") -> 
             if after == 0:
                 break
         text = (f"{row['workload']}: no offering passes its rules — of {row['offerings']} "
-                f"offerings, " + ", ".join(steps))
+                f"offerings, " + ", ".join(steps)) if steps else \
+            f"{row['workload']}: no offering passes its rules — the catalog has none"
         if row["capacity"] == 0 and row["memory"] > 0:
             if row["kind"] == "training":
                 text += (f": the gang is larger than the capacity of each of the "

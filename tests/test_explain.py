@@ -137,3 +137,12 @@ def test_explanation_is_in_the_json_plan():
     assert doc["status"] == "infeasible"
     assert doc["explanation"] == CASES[0][2]
     assert doc["assignments"] == [] and doc["total_usd"] is None
+
+
+def test_a_catalog_without_offerings_says_so():
+    problem = problem_from_dict(yaml.safe_load(CASES[0][1]))
+    catalog = problem.catalog
+    empty = problem.replace(catalog=catalog.with_offerings(catalog.offerings.head(0)))
+    plan = solve(empty, time_limit=5)
+    assert plan.status == "infeasible"
+    assert plan.explanation == ["job: no offering passes its rules — the catalog has none"]
