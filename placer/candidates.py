@@ -315,11 +315,11 @@ def _pairs(problem: Problem, tables: WorkloadTables, workloads: pl.DataFrame,
             out[at] = facts[value].to_numpy()
         return out
 
-    speed = scattered(tables.speed.join(offer_keys, on="chip"), "speed")
-    default_speed = _default_speeds(problem, workloads, offer_keys)
-    speed = np.where(np.isnan(speed), default_speed, speed)
     at = np.repeat(np.arange(n_w), n_o)
     o = np.tile(np.arange(n_o), n_w)
+    speed = scattered(tables.speed.join(offer_keys, on="chip"), "speed")
+    speed = np.where(np.isnan(speed), _default_speeds(problem, workloads, offer_keys)[at, o],
+                     speed)
     return pl.concat([
         pl.DataFrame({"at": at, "o": o}),
         workloads.select(PAIR_WORKLOAD_COLUMNS)[at],
@@ -349,8 +349,8 @@ def _with_row_columns(kept: pl.DataFrame, workloads: pl.DataFrame, offers: pl.Da
 
 def _default_speeds(problem: Problem, workloads: pl.DataFrame, offer_keys: pl.DataFrame
                     ) -> np.ndarray:
-    """Per pair, the catalog's speed of the offering's chip for the workload's kind (NaN
-    where it has none)."""
+    """Per workload (row) and offering (column), the catalog's speed of the offering's chip
+    for the workload's kind (NaN where it has none)."""
     kinds = workloads.select("kind").unique(maintain_order=True).with_row_index("k")
     by_kind = (
         offer_keys.select("o", "chip").join(kinds, how="cross")
@@ -361,8 +361,7 @@ def _default_speeds(problem: Problem, workloads: pl.DataFrame, offer_keys: pl.Da
     table[by_kind["k"].to_numpy(), by_kind["o"].to_numpy()] = \
         by_kind["speed"].fill_null(np.nan).to_numpy()
     w_kind = workloads.join(kinds, on="kind", how="left", maintain_order="left")["k"].to_numpy()
-    return table[np.repeat(w_kind, offer_keys.height),
-                 np.tile(np.arange(offer_keys.height), len(w_kind))]
+    return table[w_kind]
 
 
 def _sizes(pairs: pl.DataFrame, horizon_days: float) -> pl.DataFrame:
