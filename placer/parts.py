@@ -10,9 +10,10 @@ cores two parts are solved side by side, each with one core and twice the time (
 part's own searches run on one core; at 2,000 workloads 6 s each side by side gave what
 6 s each in turn did, and 3 s each in turn 13 % more): 100k, $2,108M; with parts of
 1,000 or 4,000 workloads instead, $2,118M or $2,162M. From 10,000 workloads (4,000 given
-20 s or more), where the whole's LP is within reach, the parts are solved one at a time
-while the other core proves the whole's bound (placer.solve.in_parts_beside_bound): 10k
-at 60 s $213.5M, gap 7.6 %, against $219.2M, 9.9 %, whole.
+20 s or more), where the whole's LP is within reach but its search finds dearer plans,
+the fleet is solved in parts too (placer.solve.in_parts): 10k at 60 s, two fleets,
+$214.2M / $212.7M, against $233.5M / $225.6M with the parts one at a time while the
+other core proved the whole's LP and Lagrangian bounds, and $241.7M whole.
 
 A plan made of the parts' plans is a plan of the whole:
 - capacity: part k of K may use, of each offering, (k + 1) / K of its chips less what

@@ -12,6 +12,11 @@ Measured with whole instances in the bound (relax.whole_instances), from zero ->
 a sample of about 2,000 workloads: 10,000 workloads $188.8M -> $193.4M (samples of 500
 / 1,000 / 2,000 within 0.1 % of each other, measured before ports' whole instances);
 100,000 $1,871.9M in 17.1 s -> $1,921.1M in 8.5 s, the sample's LP included (2.2 s).
+The sample is a tenth of the fleet up to 2,000 workloads, so that its LP finishes in
+its share of the time on a slower machine too: 10,000 workloads, a sample of 500 /
+1,000 / 2,000, its LP 1.1 / 1.9 / 5.4 s, the bound $194.0M / $195.3M / $195.8M (at 60
+s the sample has 3 s: 2,000 did not finish, and the bound was $192.0M, from zero);
+100,000: 1,000 / 2,000, 2.7 / 6.0 s, $1,942.8M / $1,947.5M.
 """
 
 from __future__ import annotations
@@ -20,25 +25,27 @@ import time
 from collections.abc import Callable
 
 import numpy as np
+import polars as pl
 
 from placer.candidates import Candidates, offering_ids, restrict
-from placer.model import BuiltModel, build_model, force_unplaced
+from placer.model import BuiltModel, build_model, force_unplaced, group_ids
 from placer.parts import partition
 from placer.relax import Prices, Relaxation, solve_relaxation
 from placer.schema import Policy
 
-SAMPLE_WORKLOADS = 2_000
+SAMPLE_WORKLOADS = 2_000   # at most
+SAMPLE_PARTS = 10          # ... and at most this part of the fleet
 
 
 def sample_prices(candidates: Candidates, policy: Policy, seed: int, seconds: float,
                   stop: Callable[[], bool]) -> Prices | None:
-    """Capacity's prices (USD per chip) and the caps' from the LP of a sample of about
-    SAMPLE_WORKLOADS workloads; None for a fleet not twice that, or when the LP does not
-    finish in `seconds`."""
+    """Capacity's prices (USD per chip) and the caps' from the LP of a sample of a tenth
+    of the fleet, up to SAMPLE_WORKLOADS workloads; None for a fleet not twice that, or
+    when the LP does not finish in `seconds`."""
     started = time.perf_counter()
-    parts = candidates.workloads.height // SAMPLE_WORKLOADS
-    if parts < 2:
+    if candidates.workloads.height < 2 * SAMPLE_WORKLOADS:
         return None
+    parts = max(SAMPLE_PARTS, candidates.workloads.height // SAMPLE_WORKLOADS)
     workloads = np.flatnonzero(partition(candidates, parts, seed) == 0)
     rows = np.flatnonzero(np.isin(candidates.rows["w"].to_numpy(), workloads))
     share = np.floor(candidates.offerings["capacity_chips"].to_numpy() / parts)
@@ -51,14 +58,16 @@ def sample_prices(candidates: Candidates, policy: Policy, seed: int, seconds: fl
         unit_vars=built.units, unit_owner=sample.rows["w"].to_numpy(), should_stop=stop)
     if relaxation is None or not relaxation.optimal or relaxation.duals is None:
         return None
-    return prices_at_duals(built, sample, relaxation)
+    return prices_at_duals(built, sample, relaxation, fleet_rows=candidates.rows)
 
 
-def prices_at_duals(built: BuiltModel, candidates: Candidates,
-                    relaxation: Relaxation) -> Prices:
+def prices_at_duals(built: BuiltModel, candidates: Candidates, relaxation: Relaxation,
+                    fleet_rows: pl.DataFrame | None = None) -> Prices:
     """The duals of the capacity rows (USD per chip, per offering) and of the caps' rows
     (as relax.Caps prices them: a cap den * S_g <= num * T priced y >= 0 charges each unit
-    of spend in g y * den, less y * num on every unit), as price_capacity takes them."""
+    of spend in g y * den, less y * num on every unit), as price_capacity takes them: the
+    caps' per group of `fleet_rows` (default: the candidates' rows), 0 for a group the
+    candidates have no row of (a sample may lack a provider the fleet has)."""
     matrix, _, _ = built.builder.matrix()
     family = np.array(built.builder.row_family)
     price = np.maximum(-relaxation.duals, 0.0)  # a price on a row's upper side (<= rows)
@@ -82,5 +91,8 @@ def prices_at_duals(built: BuiltModel, candidates: Candidates,
         has_row = row_of_group >= 0
         dim_prices[has_row] = price[cap_rows[row_of_group[has_row]]] \
             * built.caps[dim].denominator
-        caps.append(dim_prices)
+        fleet_keys = group_ids((candidates.rows if fleet_rows is None else fleet_rows)[dim])[0]
+        on_fleet = np.zeros(len(fleet_keys))
+        on_fleet[np.searchsorted(fleet_keys, frame["key"].to_list())] = dim_prices
+        caps.append(on_fleet)
     return Prices(capacity, caps)

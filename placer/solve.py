@@ -53,7 +53,6 @@ from placer.lagrange import (
     PIECE_DETERMINISTIC_S,
     LagrangianBound,
     Pieces,
-    lagrangian_bound,
     price_pieces,
     search_pieces,
 )
@@ -266,11 +265,8 @@ def solve_built_candidates(candidates: Candidates, policy: Policy, options: Solv
         return _no_plan(candidates, policy, base_info, caps, "infeasible", list(lone.values()),
                         stop_reason="infeasible")
 
-    lp_out_of_reach = in_parts(candidates, options.time_limit)
-    if options.in_parts and (lp_out_of_reach or in_parts_beside_bound(
-            candidates, options.resolved_workers(), options.time_limit)):
-        plan = _solve_in_parts(candidates, policy, options, started, base_info, caps, reasons,
-                               beside_bound=not lp_out_of_reach)
+    if options.in_parts and in_parts(candidates, options.time_limit):
+        plan = _solve_in_parts(candidates, policy, options, started, base_info, caps, reasons)
         if plan is not None:
             return plan
     build_started = time.perf_counter()
@@ -526,50 +522,33 @@ def _by_columns(built: BuiltModel, candidates: Candidates, policy: Policy, piece
 
 
 PARTS_AT_ONCE = 2
-# Parts beside the whole's bound: from this many workloads always, and from
-# PARTS_BESIDE_BOUND_GIVEN_TIME when the time limit is at least PARTS_BESIDE_BOUND_SECONDS
-# (see in_parts_beside_bound).
-PARTS_BESIDE_BOUND_WORKLOADS = 10_000
-PARTS_BESIDE_BOUND_GIVEN_TIME = 4_000
-PARTS_BESIDE_BOUND_SECONDS = 20.0
+# Fleets are solved in parts when the LP of the whole is out of reach, and also from
+# this many workloads, or from PARTS_GIVEN_TIME_WORKLOADS when the time limit is at
+# least PARTS_GIVEN_TIME_SECONDS: see in_parts.
+PARTS_WORKLOADS = 10_000
+PARTS_GIVEN_TIME_WORKLOADS = 4_000
+PARTS_GIVEN_TIME_SECONDS = 20.0
 SUMMED_OVER_PARTS = ("build_s", "warm_start_s", "core_rows", "core_s",
                      "core_searches", "deterministic_time", "variables", "constraints")
 
 
 def in_parts(candidates: Candidates, time_limit: float) -> bool:
-    """Whether to solve in parts (placer.parts): when the LP of the whole is out of reach
-    and there are parts to make."""
-    return (candidates.workloads.height > PART_WORKLOADS
-            and not lp_within_reach(candidates.rows.height, time_limit * LP_SHARE))
-
-
-def in_parts_beside_bound(candidates: Candidates, workers: int, time_limit: float) -> bool:
-    """Whether to solve in parts on one core while the other proves the whole's bound
-    (LP, then Lagrangian), when there is a core to spare: for fleets large enough that
-    the parts find cheaper plans than the whole's neighbourhoods. Measured, in parts
-    against whole (first fleet seed, then the second): 10,000 workloads at 60 s $213.5M
-    against $219.2M, at 20 s $234.3M against $236.9M; 5,000 at 60 s $105.7M / $104.1M
-    against $106.4M / $105.5M, at 20 s $108.4M against $110.7M; 4,000 at 60 s $83.7M /
-    $82.2M against $84.1M / $83.1M, but at 10 s $91.4M against $89.2M (each part's LP and
-    warm start take most of its share); 3,000 at 60 s $63.5M against $63.3M."""
+    """Whether to solve in parts (placer.parts): when there are parts to make, and the LP
+    of the whole is out of reach or the fleet is large enough that the parts find
+    cheaper plans than the whole's search. Measured, 10,000 workloads at 60 s on two
+    cores: whole $241.7M; in parts one at a time while the other core proved the whole's
+    LP and Lagrangian bounds (46 s for the LP, and both below the bound without an LP)
+    $228.0M; in parts two side by side $212.9M. Earlier, on a machine three times as
+    fast, in parts against whole (one at a time beside the bound): 5,000 at 60 s
+    $105.7M / $104.1M against $106.4M / $105.5M, at 20 s $108.4M against $110.7M; 4,000
+    at 60 s $83.7M / $82.2M against $84.1M / $83.1M, but at 10 s $91.4M against $89.2M
+    (each part's LP and warm start take most of its share); 3,000 at 60 s $63.5M against
+    $63.3M."""
     workloads = candidates.workloads.height
-    return workers >= 2 and (workloads >= PARTS_BESIDE_BOUND_WORKLOADS or (
-        workloads >= PARTS_BESIDE_BOUND_GIVEN_TIME and time_limit >= PARTS_BESIDE_BOUND_SECONDS))
-
-
-def _whole_bound(candidates: Candidates, policy: Policy, deadline: float,
-                 stop: Callable[[], bool]) -> tuple[float | None, LagrangianBound | None]:
-    """The LP's bound of the whole and the Lagrangian's at its duals, in solver units
-    (model.choose_scale's, as the parts' plan), each None when not done by `deadline`."""
-    built = build_model(candidates, policy)
-    force_unplaced(built, set(candidates.rows["w"].unique().to_list()))
-    relaxation = _relax(built, candidates, max(0.0, deadline - time.perf_counter()), stop)
-    if relaxation is None or not relaxation.optimal or stop():
-        return None, None
-    left = deadline - time.perf_counter()
-    lagrangian = lagrangian_bound(built.builder, relaxation, left, 1, stop) if left > 0 \
-        else None
-    return _lp_bound(relaxation), lagrangian
+    return workloads > PART_WORKLOADS and (
+        not lp_within_reach(candidates.rows.height, time_limit * LP_SHARE)
+        or workloads >= PARTS_WORKLOADS
+        or (workloads >= PARTS_GIVEN_TIME_WORKLOADS and time_limit >= PARTS_GIVEN_TIME_SECONDS))
 
 
 def _relax(built: BuiltModel, candidates: Candidates, seconds: float,
@@ -603,25 +582,28 @@ def _beside(name: str, fn: Callable[..., Any], *args: Any) -> Future[Any]:
     return future
 
 
+def part_count(workloads: int, workers: int) -> tuple[int, int]:
+    """How many parts, of at most PART_WORKLOADS workloads, and how many of them side by
+    side: each part's searches run on its share of the cores, with more time (2,000
+    workloads: 6 s each side by side as good as 6 s each in turn, 3 s each 13 % dearer),
+    and the parts make full batches, so that no core idles in the last."""
+    at_once = min(workers, PARTS_AT_ONCE)
+    return at_once * math.ceil(workloads / (PART_WORKLOADS * at_once)), at_once
+
+
 def _solve_in_parts(candidates: Candidates, policy: Policy, options: SolveOptions,
                     started: float, base_info: dict[str, Any], caps: dict[str, float | None],
-                    reasons: dict[int, str], beside_bound: bool) -> Plan | None:
+                    reasons: dict[int, str]) -> Plan | None:
     """The plan put together from its parts' plans, each part solved as a fleet of its
-    own; None when a part finds no plan (the whole is then solved at once, in the time
-    left). `beside_bound`: one core proves the whole's bound meanwhile (else the bound
-    is the one without an LP, _price_capacity's, from a sample's prices)."""
-    parts = math.ceil(candidates.workloads.height / PART_WORKLOADS)
-    scale = choose_scale(candidates.rows, candidates.workloads)
+    own, PARTS_AT_ONCE side by side; None when a part finds no plan (the whole is then
+    solved at once, in the time left). The bound is the one without an LP
+    (_price_capacity's), from a sample's prices when its LP is within reach."""
     workers = options.resolved_workers()
-    # a part's bound is not the whole's: none computed. The cores not proving the
-    # whole's bound solve parts side by side, each part on its share of them with more
-    # time (2,000 workloads: 6 s each side by side as good as 6 s each in turn, 3 s each
-    # 13 % dearer)
-    free_cores = max(1, workers - (1 if beside_bound else 0))
-    at_once = min(free_cores, PARTS_AT_ONCE)
+    parts, at_once = part_count(candidates.workloads.height, workers)
+    scale = choose_scale(candidates.rows, candidates.workloads)
+    # a part's bound is not the whole's: none computed
     part_options = replace(options, progress=None, explain=False, in_parts=False,
-                           lagrangian=False, workers=max(1, free_cores // at_once))
-    cancel = threading.Event()
+                           lagrangian=False, workers=max(1, workers // at_once))
     solved: list[dict[str, Any]] = []
 
     def solve_part(sub: Candidates, part_policy: Policy, seconds: float
@@ -632,23 +614,14 @@ def _solve_in_parts(candidates: Candidates, policy: Policy, options: SolveOption
         return placement_of(plan, sub) if plan.has_plan else None
 
     with _interruptible() as stop:
-        # beside the whole's bound this one is only a floor: no sample's LP for it
-        start = None if beside_bound else sample_prices(
-            candidates, policy, options.seed, SAMPLE_SHARE * options.time_limit, stop)
+        start = sample_prices(candidates, policy, options.seed,
+                              SAMPLE_SHARE * options.time_limit, stop)
         bound_units = _price_capacity(candidates, policy, scale, start=start).bound
         reporter = _Progress(options.progress, scale, started, bound_units=bound_units)
-        proving = _beside("bound", _whole_bound, candidates, policy,
-                          started + options.time_limit,
-                          lambda: stop() or cancel.is_set()) if beside_bound else None
         whole = solve_in_parts(candidates, policy,
                                partition(candidates, parts, options.seed),
                                options.time_limit - (time.perf_counter() - started),
                                solve_part, stop, at_once)
-        lp_bound, lagrangian = None, None
-        if whole is None:
-            cancel.set()  # the whole is solved next, or nothing: no bound wanted
-        elif proving is not None:
-            lp_bound, lagrangian = proving.result()
         reporter.close()
     if whole is None and stop():
         return _no_plan(candidates, policy, {**base_info, "parts": parts, "deterministic": False},
@@ -666,12 +639,7 @@ def _solve_in_parts(candidates: Candidates, policy: Policy, options: SolveOption
         "stop_reason": "interrupted" if stop() else "time limit",
         # each part's time is a share of what the wall clock left
         "deterministic": False,
-        "lp_bound_usd": _usd(lp_bound, scale),
-        "lagrangian_bound_usd": _usd(lagrangian.bound if lagrangian else None, scale),
-        "lagrangian_s": round(lagrangian.time_s, 4) if lagrangian else 0.0,
     }
-    bound_units = max([bound_units, lp_bound or -np.inf,
-                       lagrangian.bound if lagrangian else -np.inf])
     return make_plan(candidates, whole.units, whole.left_out,
                      _ports_used(candidates, whole.units), status="feasible",
                      bound_usd=bound_units / scale, solver=info, pricing=policy.pricing,

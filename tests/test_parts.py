@@ -58,22 +58,43 @@ def test_a_fleet_solved_in_parts_keeps_every_rule(monkeypatch):
     assert check_plan(PlanDocument.model_validate(plan.to_dict()), problem) == []
 
 
-def test_parts_beside_the_whole_bound_report_the_lp_and_lagrangian_bounds(monkeypatch):
-    # On two cores a fleet this large is solved in parts on one while the other proves
-    # the whole's bound: the plan's bound is the Lagrangian's (at least the LP's), the
-    # same as the whole's own solve reports.
+def test_large_fleets_are_solved_in_parts_and_with_more_time_from_fewer_workloads(
+        monkeypatch):
+    engine = sys.modules["placer.solve"]
+    candidates = build_candidates(_fleet(300))
+    monkeypatch.setattr(engine, "PART_WORKLOADS", 100)
+    monkeypatch.setattr(engine, "PARTS_WORKLOADS", 300)
+    monkeypatch.setattr(engine, "PARTS_GIVEN_TIME_WORKLOADS", 200)
+    monkeypatch.setattr(engine, "PARTS_GIVEN_TIME_SECONDS", 20.0)
+    assert engine.in_parts(candidates, time_limit=5)
+    monkeypatch.setattr(engine, "PARTS_WORKLOADS", 301)
+    assert not engine.in_parts(candidates, time_limit=19.9)
+    assert engine.in_parts(candidates, time_limit=20)
+    monkeypatch.setattr(engine, "PART_WORKLOADS", 300)  # no parts to make
+    assert not engine.in_parts(candidates, time_limit=20)
+
+
+def test_parts_side_by_side_come_in_full_batches():
+    # parts of at most 2,000 workloads: on two cores or more, two at a time, in full
+    # batches (five parts of 10,000 would leave a core idle in the last)
+    from placer.solve import part_count
+
+    assert part_count(10_000, workers=2) == (6, 2)
+    assert part_count(10_000, workers=8) == (6, 2)
+    assert part_count(10_000, workers=1) == (5, 1)
+    assert part_count(100_000, workers=2) == (50, 2)
+    assert part_count(4_000, workers=2) == (2, 2)
+    assert part_count(4_001, workers=2) == (4, 2)
+
+
+def test_a_fleet_in_parts_side_by_side_keeps_every_rule(monkeypatch):
+    # 300 workloads in parts of at most 100 on two cores: four parts, two at a time
     engine = sys.modules["placer.solve"]
     problem = _fleet(300)
-    whole = solve(problem, time_limit=10, workers=2)
-    monkeypatch.setattr(engine, "PART_WORKLOADS", 150)
-    monkeypatch.setattr(engine, "PARTS_BESIDE_BOUND_WORKLOADS", 300)
-    assert not solve(problem, time_limit=5, workers=1).solver.get("parts")  # no core spare
-    plan = solve(problem, time_limit=10, workers=2)
-    assert plan.solver["parts"] == 2
-    lp, lagrangian = plan.solver["lp_bound_usd"], plan.solver["lagrangian_bound_usd"]
-    assert lp == whole.solver["lp_bound_usd"]
-    assert lagrangian == pytest.approx(whole.solver["lagrangian_bound_usd"], rel=1e-9)
-    assert lp <= lagrangian == pytest.approx(plan.bound_usd, rel=1e-9)
+    monkeypatch.setattr(engine, "PART_WORKLOADS", 100)
+    monkeypatch.setattr(engine, "in_parts", lambda candidates, time_limit: True)
+    plan = solve(problem, time_limit=8, workers=2)
+    assert plan.solver["parts"] == 4
     assert plan.bound_usd <= plan.total_usd
     candidates = build_candidates(problem)
     units, left_out = placement_of(plan, candidates)

@@ -87,6 +87,19 @@ def test_a_binding_cap_is_priced_as_by_hand():
     assert sorted(prices.caps[0].tolist()) == pytest.approx([0.0, by_hand], rel=1e-6)
 
 
+def test_a_samples_cap_prices_go_to_the_fleets_groups_by_name():
+    # the fleet has a provider ("a-cloud", sorted first) the sample has no row of: it
+    # gets no price, and each of the sample's providers keeps its own
+    problem = _gangs(["a", "b"], TWO_H100, {"max_share": {"provider": 0.6}})
+    candidates, built, relaxation, own = _lp_prices(problem)
+    fleet_rows = pl.concat([candidates.rows.head(1).with_columns(
+        pl.lit("a-cloud").alias("provider")), candidates.rows])
+    on_fleet = prices_at_duals(built, candidates, relaxation, fleet_rows=fleet_rows)
+    assert own.caps is not None and on_fleet.caps is not None
+    assert on_fleet.caps[0].tolist() == [0.0, *own.caps[0].tolist()]
+    assert max(own.caps[0]) > 0
+
+
 def test_a_sample_gets_its_share_of_capacity_and_the_whole_fleets_price(monkeypatch):
     # Eight equal gangs, room for four on the cheaper offering. A sample of four gets
     # half of each offering's chips, room for two there: the same price per chip.
@@ -98,6 +111,7 @@ def test_a_sample_gets_its_share_of_capacity_and_the_whole_fleets_price(monkeypa
     candidates = build_candidates(problem)
     assert sample_prices(candidates, problem.policy, 0, 10, lambda: False) is None
     monkeypatch.setattr(module, "SAMPLE_WORKLOADS", 4)
+    monkeypatch.setattr(module, "SAMPLE_PARTS", 2)
     prices = sample_prices(candidates, problem.policy, 0, 10, lambda: False)
     assert prices is not None
     cost = candidates.rows["unit_compute_usd"] + candidates.rows["unit_carbon_usd"]
@@ -105,6 +119,26 @@ def test_a_sample_gets_its_share_of_capacity_and_the_whole_fleets_price(monkeypa
     names = candidates.offerings["offering"].to_list()
     assert prices.capacity[names.index(cheap["offering"])] == pytest.approx(
         (c2 - c1) / cheap["unit_chips"], rel=1e-6)
+
+
+@pytest.mark.parametrize(("gangs", "sampled"), [(20, 2), (80, 4), (7, None)])
+def test_the_sample_is_a_tenth_of_the_fleet_up_to_its_size(monkeypatch, gangs, sampled):
+    # SAMPLE_WORKLOADS 4: a tenth of 20 (2), of 80 at most 4; 7 is not twice 4: no sample
+    module = sys.modules["placer.sample"]
+    monkeypatch.setattr(module, "SAMPLE_WORKLOADS", 4)
+    problem = _gangs([f"g{i}" for i in range(gangs)], TWO_H100)
+    candidates = build_candidates(problem)
+    seen = []
+    restrict = module.restrict
+
+    def spy(candidates, workloads, *args):
+        seen.append(len(workloads))
+        return restrict(candidates, workloads, *args)
+
+    monkeypatch.setattr(module, "restrict", spy)
+    prices = sample_prices(candidates, problem.policy, 0, 10, lambda: False)
+    assert seen == ([] if sampled is None else [sampled])
+    assert (prices is None) == (sampled is None)
 
 
 @settings(EXHAUSTIVE, max_examples=40)
