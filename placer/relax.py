@@ -583,10 +583,23 @@ def _cover_costs(cost: np.ndarray, supply: np.ndarray, need: np.ndarray,
         m = np.arange(len(item)) - np.repeat(np.cumsum(blocks) - blocks, blocks) + 1
         local, cost = local[item], m * cost[item] + fixed[item]
         size = np.minimum(m * size[item], INSTANCE_CELLS)
+    # of a workload's units that cover as many cells, only the cheapest counts: the
+    # programme runs over those alone (100,000 workloads: 10.9 s -> 3.8 s
+    # for its calls, with the flat positions below)
+    of_size = np.full((len(chosen), INSTANCE_CELLS + 1), np.inf)
+    np.minimum.at(of_size, (local, size), cost)
+    present = np.zeros(of_size.shape, dtype=bool)
+    present[local, size] = True  # (a unit may cost inf: a row no plan may take)
+    local, size = np.nonzero(present)  # by workload, then size
+    cost = of_size[local, size]
     segments = np.flatnonzero(np.r_[True, local[1:] != local[:-1]])  # every workload has rows
+    # cheapest[local, max(0, covered - size)], as positions in the flat table
+    row_start = local * (INSTANCE_CELLS + 1)
+    less_size = row_start - size
+    flat = cheapest.reshape(-1)
     for covered in range(1, INSTANCE_CELLS + 1):
-        cheapest[:, covered] = np.minimum.reduceat(
-            cost + cheapest[local, np.maximum(0, covered - size)], segments)
+        before = np.maximum(row_start, less_size + covered)
+        cheapest[:, covered] = np.minimum.reduceat(cost + flat[before], segments)
     return cheapest
 
 
