@@ -597,7 +597,7 @@ def _solve_in_parts(candidates: Candidates, policy: Policy, options: SolveOption
     """The plan put together from its parts' plans, each part solved as a fleet of its
     own, PARTS_AT_ONCE side by side; None when a part finds no plan (the whole is then
     solved at once, in the time left). The bound is the one without an LP
-    (_price_capacity's), from a sample's prices when its LP is within reach."""
+    (_price_capacity's), from a sample's prices when the sample's LP finishes in time."""
     workers = options.resolved_workers()
     parts, at_once = part_count(candidates.workloads.height, workers)
     scale = choose_scale(candidates.rows, candidates.workloads)
