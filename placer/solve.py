@@ -538,12 +538,12 @@ def in_parts(candidates: Candidates, time_limit: float) -> bool:
     cheaper plans than the whole's search. Measured, 10,000 workloads at 60 s on two
     cores: whole $241.7M; in parts one at a time while the other core proved the whole's
     LP and Lagrangian bounds (46 s for the LP, and both below the bound without an LP)
-    $228.0M; in parts two side by side $212.9M. Earlier, on a machine three times as
-    fast, in parts against whole (one at a time beside the bound): 5,000 at 60 s
-    $105.7M / $104.1M against $106.4M / $105.5M, at 20 s $108.4M against $110.7M; 4,000
-    at 60 s $83.7M / $82.2M against $84.1M / $83.1M, but at 10 s $91.4M against $89.2M
-    (each part's LP and warm start take most of its share); 3,000 at 60 s $63.5M against
-    $63.3M."""
+    $228.1M; in parts two side by side $212.9M (five parts, seed 0). Earlier, on a
+    machine three times as fast, in parts against whole (one at a time beside the
+    bound): 5,000 at 60 s $105.7M / $104.1M against $106.4M / $105.5M, at 20 s $108.4M
+    against $110.7M; 4,000 at 60 s $83.7M / $82.2M against $84.1M / $83.1M, but at 10 s
+    $91.4M against $89.2M (each part's LP and warm start take most of its share); 3,000
+    at 60 s $63.5M against $63.3M."""
     workloads = candidates.workloads.height
     return workloads > PART_WORKLOADS and (
         not lp_within_reach(candidates.rows.height, time_limit * LP_SHARE)
