@@ -9,8 +9,8 @@ in integers (placer.colgen; a cheaper plan, and a better bound when a round sear
 every piece) → a search of the core (placer.core) from the cheaper plan → a search of
 the whole model (the proof; only when the core's search ended early, and never on huge
 models).
-A fleet whose LP is out of reach is solved in parts (placer.parts), each part by these
-steps.
+A large fleet (from 10,000 workloads, 4,000 given 20 s) or one whose LP is out of reach
+is solved in parts (placer.parts), two side by side, each part by these steps.
 """
 
 from __future__ import annotations
