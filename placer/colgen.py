@@ -644,6 +644,43 @@ def cover_columns(covers: Covers, priced: np.ndarray, pieces: np.ndarray,
     return done
 
 
+def price_without_search(master: Master, pieces: Pieces) -> int:
+    """For a guide, where no bound is wanted: the pending pieces that need no search at
+    the pieces' prices, the choose-one ones by an argmin and the serving workloads alone
+    by cover_columns, written into pieces.values and taken off pieces.pending. Their
+    bound stays the LP's value (a cover by cells is not always the cheapest, so it
+    proves nothing). Returns how many were taken. A part of the 100k fleet: 321 of 374
+    pending pieces in 0.03 s, where their searches one by one took about 4 s."""
+    if not pieces.pending:
+        return 0
+    pending = np.array(pieces.pending, dtype=np.int64)
+    # each pending piece's index in the master (every pending piece has rows)
+    index = master.piece_of[np.array([pieces.vars_of[p][0] for p in pending.tolist()])]
+    is_pending = np.zeros(master.pieces, dtype=bool)
+    is_pending[index] = True
+    values = pieces.values.copy()
+    priced = pieces.priced
+    if len(master._one_vars):
+        order = np.lexsort((priced[master._one_vars], master._one_piece))
+        one_piece = master._one_piece[order]
+        first = np.r_[True, one_piece[1:] != one_piece[:-1]]
+        values[master._one_vars] = 0
+        values[master._one_vars[order[first]]] = 1
+    taken = master.choose_one.copy()
+    if master.covers is not None and len(master.covers.need):
+        covers = master.covers
+        cover_piece = master.piece_of[covers.units[np.r_[0, np.flatnonzero(
+            np.diff(covers.owner)) + 1]]]
+        own = master.cover_own & is_pending[np.maximum(cover_piece, 0)]
+        done = cover_columns(covers, priced, own, values)
+        taken[cover_piece[done]] = True
+    taken &= is_pending
+    for k in np.flatnonzero(taken).tolist():
+        pieces.values[master.vars_of[k]] = values[master.vars_of[k]]
+    pieces.pending = pending[~taken[index]].tolist()
+    return int(taken.sum())
+
+
 def _full(values: np.ndarray, at: np.ndarray, size: np.ndarray | int) -> np.ndarray:
     """`values` placed at indices `at` of an array of `size` (inf elsewhere)."""
     out = np.full(size, np.inf)

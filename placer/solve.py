@@ -39,6 +39,7 @@ from placer.colgen import (
     Master,
     generate_columns,
     inference_covers,
+    price_without_search,
     solve_master,
 )
 from placer.core import CHEAPEST_ROWS_PER_WORKLOAD, cheapest_rows, core_candidates, core_rows
@@ -146,6 +147,14 @@ COLUMNS_WALL_FACTOR = 1.5
 # has this share rather than WARM_START_SHARE (the master soon does better)
 SEARCH_SHARE = 0.1
 COLUMNS_WARM_START_SHARE = 0.03
+# ... but each of the master and the search after it at most this share of the time left
+# when column generation starts: where the LP and the pieces took most of the limit (a
+# part of the 100k fleet, 11 s on one core, about 3 s left), fixed shares left the rounds
+# no time at all (29 of its 50 parts had none). The 100k fleet's first two parts side by
+# side, two fleets, two runs each: $98.9M / $94.1M before, $94.9M / $92.6M with the
+# pieces priced without search (below), $94.0M / $90.5M with this as well (0.15: the
+# master too short to better the warm start).
+LEFT_SHARE = 0.2
 # Column generation runs when the Lagrangian bound at the LP's duals is above the LP's by
 # more than this share: where it is not (the tight candidates-format sets, each workload
 # one row of its own), the master's columns are few rows the LP's prices pick, and its
@@ -414,12 +423,17 @@ def _warm_start(built: BuiltModel, candidates: Candidates, policy: Policy,
     lagrangian = None
     guide = None
     pieces = None
+    master = None  # column generation's, when built for the guide
     if relaxation is not None and relaxation.optimal:
         lp_bound_units = _lp_bound(relaxation)
         pieces = price_pieces(built.builder, relaxation) \
             if (options.hint or options.lagrangian) and not stop() else None
         if pieces is not None and options.hint:
-            # the pieces' plan guides the warm start and joins the core
+            # the pieces' plan guides the warm start and joins the core; with no bound
+            # wanted the pieces that need no search are priced all at once first
+            if not options.lagrangian:
+                master = Master(built.builder, pieces, inference_covers(candidates, built))
+                price_without_search(master, pieces)
             search_pieces(pieces, GUIDE_SHARE * options.time_limit, options.resolved_workers(),
                           stop, PIECE_DETERMINISTIC_S if options.lagrangian
                           else GUIDE_ONLY_PIECE_S)
@@ -461,7 +475,7 @@ def _warm_start(built: BuiltModel, candidates: Candidates, policy: Policy,
         return WarmStart(lp_bound_units, start, cut, core_units, no_lp_bound, lagrangian)
     assert pieces is not None and relaxation is not None and relaxation.duals is not None
     columns = _by_columns(built, candidates, policy, pieces, relaxation.duals, start,
-                          options, stop, deadline)
+                          options, stop, deadline, master)
     cut |= columns.cut_by_time
     plan: Placement | Found = start
     if columns.found is not None:
@@ -484,19 +498,22 @@ class Columns:
 
 def _by_columns(built: BuiltModel, candidates: Candidates, policy: Policy, pieces: Pieces,
                 duals: np.ndarray, start: Placement, options: SolveOptions,
-                stop: Callable[[], bool], deadline: float) -> Columns:
+                stop: Callable[[], bool], deadline: float,
+                master: Master | None = None) -> Columns:
     """Column generation over the pieces (placer.colgen) from the LP's duals, with the
     warm start's and the pieces' solutions as the first columns; then its master in
     integers from the warm start (colgen.solve_master)."""
     started = time.perf_counter()
-    master = Master(built.builder, pieces, inference_covers(candidates, built))
+    if master is None:
+        master = Master(built.builder, pieces, inference_covers(candidates, built))
     incumbent = full_values(built, candidates, start.units, start.left_out)
     master.add(incumbent)
     master.add_integral(pieces.values)
     budget = COLUMNS_SHARE * options.time_limit
-    master_limit = MASTER_SHARE * options.time_limit
+    left = max(0.0, deadline - started)
+    master_limit = min(MASTER_SHARE * options.time_limit, LEFT_SHARE * left)
     # the master and the search after it keep their shares of the time
-    search_share = SEARCH_SHARE * options.time_limit
+    search_share = min(SEARCH_SHARE * options.time_limit, LEFT_SHARE * left)
     generated = generate_columns(
         master, duals[master.coupling], pieces.result().bound, incumbent, budget_s=budget,
         deadline=min(deadline - master_limit - search_share,

@@ -22,9 +22,11 @@ from placer.colgen import (
     cover_columns,
     generate_columns,
     inference_covers,
+    price_without_search,
     solve_master,
 )
 from placer.lagrange import price_pieces, search_pieces
+from placer.model import build_model
 from placer.model import ProtoBuilder
 from placer.plan import placement_of
 from placer.relax import solve_relaxation
@@ -216,3 +218,43 @@ def test_without_column_generation_the_lagrangian_bound_is_searched_beside():
                                   SolveOptions(time_limit=5, workers=2, columns=False))
     assert "columns_rounds" not in plan.solver
     assert plan.solver["lagrangian_bound_usd"] >= plan.solver["lp_bound_usd"]
+
+
+def test_pieces_priced_without_search_keep_their_rules_and_leave_the_bound_as_it_was():
+    # a guide's pieces (no bound wanted): the choose-one pieces and the serving workloads
+    # alone are priced at once, the rest left to the search
+    problem = _fleet(120)
+    candidates = build_candidates(problem)
+    built = build_model(candidates, problem.policy)
+    relaxation = solve_relaxation(built.builder)
+    pieces = price_pieces(built.builder, relaxation)
+    master = Master(built.builder, pieces, inference_covers(candidates, built))
+    pending = list(pieces.pending)
+    bound = pieces.result().bound
+    exact = price_pieces(built.builder, relaxation)  # each piece searched to its end
+    search_pieces(exact, time_budget=60, deterministic_s=10.0)
+    taken = price_without_search(master, pieces)
+
+    index = {p: int(master.piece_of[pieces.vars_of[p][0]]) for p in pending}
+    quick = [p for p in pending if p not in pieces.pending]
+    assert taken == len(quick)
+    # every choose-one piece and some serving workloads (a cover the cells cannot make
+    # stays for the search); the others all left, and the bound as it was
+    assert all(master.choose_one[index[p]] or master.is_cover[index[p]] for p in quick)
+    assert all(p in quick for p in pending if master.choose_one[index[p]])
+    assert any(master.is_cover[index[p]] for p in quick)
+    assert pieces.pending == [p for p in pending if p not in quick] != []
+    assert pieces.result().bound == bound
+    matrix, row_lo, row_hi = pieces.matrix, pieces.row_lo, pieces.row_hi
+    for p in quick:
+        variables, rows = pieces.vars_of[p], pieces.rows_of[p]
+        values = pieces.values[variables]
+        assert np.array_equal(values, np.rint(values))
+        activity = matrix[rows][:, variables] @ values
+        assert np.all(activity >= row_lo[rows] - 1e-9) and np.all(activity <= row_hi[rows] + 1e-9)
+        cost = float(pieces.priced[variables] @ values)
+        optimum = float(pieces.priced[variables] @ exact.values[variables])
+        # a real solution of the piece; the choose-one ones at its optimum
+        assert cost >= optimum - 1e-6 * max(1.0, abs(optimum))
+        if master.choose_one[index[p]]:
+            assert cost == pytest.approx(optimum, rel=1e-9, abs=1e-6)
