@@ -102,20 +102,17 @@ def run_placer(kind: str, n: int, seed: int, time_limit: float) -> dict[str, Any
         "time_s": s["time_s"], "candidates": s["candidates"], "candidates_s": candidates_s,
         "build_s": s["build_s"], "warm_start_s": s.get("warm_start_s"),
         "variables": s["variables"], "violations": violations,
-        "peak_mb": peak_mb(),
+        # the parts' worker processes ran beside this one: their peaks count too
+        "peak_mb": peak_mb() + (s.get("part_workers_peak_mb") or 0),
     }
 
 
 def peak_mb() -> int:
     """This process's peak resident memory. VmHWM, not ru_maxrss: on Linux ru_maxrss
     survives exec, so a child would report its parent's peak when that was higher."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) // 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+    from placer.workers import peak_mb as vm_hwm_mb
+
+    return vm_hwm_mb() or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
 
 
 def plan_units(plan: Any, candidates: Any) -> Any:

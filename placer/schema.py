@@ -600,7 +600,10 @@ class SolverInfo(Strict):
     core_searches: int = Field(default=0, description="searches of the core: 1, or how many "
                                "neighbourhoods of a large core were re-solved")
     parts: int = Field(default=0, description="parts the fleet was solved in, one after "
-                       "another (0: solved whole)")
+                       "another or two side by side (0: solved whole)")
+    part_workers_peak_mb: int | None = Field(
+        default=None, description="peak resident memory of the worker processes that "
+        "solved the parts side by side, summed (beside this process's own)")
     workers: int
     seed: int
     time_limit_s: float | None

@@ -15,6 +15,7 @@ is solved in parts (placer.parts), two side by side, each part by these steps.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import signal
@@ -84,6 +85,7 @@ from placer.relax import (
 from placer.sample import sample_prices
 from placer.schema import DIMENSIONS, Policy
 from placer.warmstart import Placement, complete_hint, full_values, warm_start
+from placer.workers import PartWorkers
 
 if TYPE_CHECKING:
     from placer.problem import Problem
@@ -622,15 +624,20 @@ def _solve_in_parts(candidates: Candidates, policy: Policy, options: SolveOption
     part_options = replace(options, progress=None, explain=False, in_parts=False,
                            lagrangian=False, workers=max(1, workers // at_once))
     solved: list[dict[str, Any]] = []
+    # side by side, each part in a process of its own (placer.workers)
+    pool = _part_workers(at_once) if at_once > 1 else None
 
     def solve_part(sub: Candidates, part_policy: Policy, seconds: float
                    ) -> tuple[np.ndarray, np.ndarray] | None:
-        plan = solve_built_candidates(sub, part_policy, replace(part_options,
-                                                                time_limit=seconds))
-        solved.append(plan.solver)
-        return placement_of(plan, sub) if plan.has_plan else None
+        options = replace(part_options, time_limit=seconds)
+        answer = pool.solve(sub, part_policy, options, stop) if pool is not None else None
+        if answer is None:  # no worker, or it failed: in this process
+            plan = solve_built_candidates(sub, part_policy, options)
+            answer = (placement_of(plan, sub) if plan.has_plan else None, plan.solver)
+        solved.append(answer[1])
+        return answer[0]
 
-    with _interruptible() as stop:
+    with _interruptible() as stop, pool or contextlib.nullcontext():
         start = sample_prices(candidates, policy, options.seed,
                               SAMPLE_SHARE * options.time_limit, stop)
         bound_units = _price_capacity(candidates, policy, scale, start=start).bound
@@ -653,6 +660,7 @@ def _solve_in_parts(candidates: Candidates, policy: Policy, options: SolveOption
         # sizes and times: summed over the parts' solves
         **{key: round(sum(s[key] for s in solved), 4) for key in SUMMED_OVER_PARTS},
         "money_scale": scale, "parts": parts,
+        **({"part_workers_peak_mb": pool.peak_mb} if pool is not None else {}),
         "stop_reason": "interrupted" if stop() else "time limit",
         # each part's time is a share of what the wall clock left
         "deterministic": False,
@@ -661,6 +669,15 @@ def _solve_in_parts(candidates: Candidates, policy: Policy, options: SolveOption
                      _ports_used(candidates, whole.units), status="feasible",
                      bound_usd=bound_units / scale, solver=info, pricing=policy.pricing,
                      caps=caps, unplaced_reasons=reasons)
+
+
+def _part_workers(count: int) -> PartWorkers | None:
+    """Worker processes for the parts; None (the parts then run in threads) where they
+    cannot be started."""
+    try:
+        return PartWorkers(count)
+    except OSError:
+        return None
 
 
 def _columns_info(columns: Columns | None, scale: float) -> dict[str, Any]:

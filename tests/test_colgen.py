@@ -26,8 +26,7 @@ from placer.colgen import (
     solve_master,
 )
 from placer.lagrange import price_pieces, search_pieces
-from placer.model import build_model
-from placer.model import ProtoBuilder
+from placer.model import ProtoBuilder, build_model
 from placer.plan import placement_of
 from placer.relax import solve_relaxation
 from placer.solve import SolveOptions, objective_units, solve, solve_built_candidates
