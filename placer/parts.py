@@ -8,7 +8,8 @@ no Lagrangian bound, since a part's bound is not the whole's) in an equal share 
 time left, the same fleet costs $2,167M-$2,350M in three runs (-17 to -24 %). On two
 cores two parts are solved side by side, each with one core and twice the time (a
 part's own searches run on one core; at 2,000 workloads 6 s each side by side gave what
-6 s each in turn did, and 3 s each in turn 13 % more): 100k, $2,108M; with parts of
+6 s each in turn did, and 3 s each in turn 13 % more; the caller may solve them in
+processes of their own, placer.workers): 100k, $2,108M; with parts of
 1,000 or 4,000 workloads instead, $2,118M or $2,162M. From 10,000 workloads (4,000 given
 20 s or more), where the whole's LP is within reach but its search finds dearer plans,
 the fleet is solved in parts too (placer.solve.in_parts): 10k at 60 s, two fleets,

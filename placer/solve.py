@@ -10,7 +10,8 @@ every piece) → a search of the core (placer.core) from the cheaper plan → a 
 the whole model (the proof; only when the core's search ended early, and never on huge
 models).
 A large fleet (from 10,000 workloads, 4,000 given 20 s) or one whose LP is out of reach
-is solved in parts (placer.parts), two side by side, each part by these steps.
+is solved in parts (placer.parts), two side by side in worker processes
+(placer.workers), each part by these steps.
 """
 
 from __future__ import annotations
@@ -624,8 +625,7 @@ def _solve_in_parts(candidates: Candidates, policy: Policy, options: SolveOption
     part_options = replace(options, progress=None, explain=False, in_parts=False,
                            lagrangian=False, workers=max(1, workers // at_once))
     solved: list[dict[str, Any]] = []
-    # side by side, each part in a process of its own (placer.workers)
-    pool = _part_workers(at_once) if at_once > 1 else None
+    pool: PartWorkers | None = None  # side by side, each part in a process of its own
 
     def solve_part(sub: Candidates, part_policy: Policy, seconds: float
                    ) -> tuple[np.ndarray, np.ndarray] | None:
@@ -637,16 +637,20 @@ def _solve_in_parts(candidates: Candidates, policy: Policy, options: SolveOption
         solved.append(answer[1])
         return answer[0]
 
-    with _interruptible() as stop, pool or contextlib.nullcontext():
+    with _interruptible() as stop:
         start = sample_prices(candidates, policy, options.seed,
                               SAMPLE_SHARE * options.time_limit, stop)
-        bound_units = _price_capacity(candidates, policy, scale, start=start).bound
-        reporter = _Progress(options.progress, scale, started, bound_units=bound_units)
-        whole = solve_in_parts(candidates, policy,
-                               partition(candidates, parts, options.seed),
-                               options.time_limit - (time.perf_counter() - started),
-                               solve_part, stop, at_once)
-        reporter.close()
+        # the workers start (2.3 s of imports each) while the bound is priced, not beside
+        # the sample's LP and its short time (10,000 workloads: no prices from it then)
+        pool = _part_workers(at_once) if at_once > 1 else None
+        with pool or contextlib.nullcontext():
+            bound_units = _price_capacity(candidates, policy, scale, start=start).bound
+            reporter = _Progress(options.progress, scale, started, bound_units=bound_units)
+            whole = solve_in_parts(candidates, policy,
+                                   partition(candidates, parts, options.seed),
+                                   options.time_limit - (time.perf_counter() - started),
+                                   solve_part, stop, at_once)
+            reporter.close()
     if whole is None and stop():
         return _no_plan(candidates, policy, {**base_info, "parts": parts, "deterministic": False},
                         caps, "unknown",

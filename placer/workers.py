@@ -28,7 +28,9 @@ import struct
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
@@ -119,7 +121,8 @@ class PartWorkers:
                 box["error"] = error
 
         try:
-            _send(worker.stdin, (table, policy, options))
+            # its time counts from now, not from when the worker is free to read it
+            _send(worker.stdin, (table, policy, options, time.time() + options.time_limit))
         except OSError:
             return self._dead()
         reader = threading.Thread(target=read, name="part-answer", daemon=True)
@@ -177,10 +180,14 @@ def serve() -> None:
     jobs = sys.stdin.buffer
     while True:
         try:
-            table, policy, options = _receive(jobs)
+            table, policy, options, deadline = _receive(jobs)
         except EOFError:
-            return
+            # the pool is closed: nothing left to write, and the interpreter's teardown
+            # (OR-Tools, polars) took 0.7 s the caller would wait for
+            answers.close()
+            os._exit(0)
         try:
+            options = replace(options, time_limit=max(0.1, deadline - time.time()))
             plan = solve_built_candidates(table, policy, options)
             placement = placement_of(plan, table) if plan.has_plan else None
             answer: tuple[Any, ...] = ("done", placement, plan.solver, peak_mb())
