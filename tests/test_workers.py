@@ -48,8 +48,8 @@ def test_a_part_solved_by_a_worker_is_the_plan_solved_here(small):
 def test_a_job_that_fails_answers_none_and_the_worker_takes_the_next(small):
     candidates, policy = small
     with PartWorkers(1) as workers:
-        # a time limit of 0 is refused in the worker (InputError)
-        bad = SolveOptions(time_limit=0, workers=1, in_parts=False)
+        # 0 workers are refused in the worker (InputError)
+        bad = SolveOptions(time_limit=5, workers=0, in_parts=False)
         assert workers.solve(candidates, policy, bad, _never) is None
         assert workers.solve(candidates, policy, OPTIONS, _never) is not None
 
