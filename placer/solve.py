@@ -427,6 +427,7 @@ def _warm_start(built: BuiltModel, candidates: Candidates, policy: Policy,
     guide = None
     pieces = None
     master = None  # column generation's, when built for the guide
+    priced_at_once = 0  # the guide's pieces priced without a search
     if relaxation is not None and relaxation.optimal:
         lp_bound_units = _lp_bound(relaxation)
         pieces = price_pieces(built.builder, relaxation) \
@@ -436,7 +437,7 @@ def _warm_start(built: BuiltModel, candidates: Candidates, policy: Policy,
             # wanted the pieces that need no search are priced all at once first
             if not options.lagrangian:
                 master = Master(built.builder, pieces, inference_covers(candidates, built))
-                price_without_search(master, pieces)
+                priced_at_once = price_without_search(master, pieces)
             search_pieces(pieces, GUIDE_SHARE * options.time_limit, options.resolved_workers(),
                           stop, PIECE_DETERMINISTIC_S if options.lagrangian
                           else GUIDE_ONLY_PIECE_S)
@@ -461,9 +462,11 @@ def _warm_start(built: BuiltModel, candidates: Candidates, policy: Policy,
     if not options.hint:
         return WarmStart(lp_bound_units, None, cut, core_units, no_lp_bound, lagrangian)
     # column generation, unless the pieces are whole at the LP's prices (then the LP is
-    # the master's LP, and the master holds no plan the core's search would not find)
+    # the master's LP, and the master holds no plan the core's search would not find);
+    # pieces priced without a search raise no bound, but were fractional in the LP
     columns = pieces is not None and options.columns and lp_bound_units is not None \
-        and pieces.result().bound > lp_bound_units + PIECES_GAIN * abs(lp_bound_units)
+        and (priced_at_once > 0
+             or pieces.result().bound > lp_bound_units + PIECES_GAIN * abs(lp_bound_units))
     start = warm_start(built, candidates, policy, relaxation, guide=guide,
                        time_budget=options.time_limit * (
                            COLUMNS_WARM_START_SHARE if columns else WARM_START_SHARE),
@@ -630,9 +633,11 @@ def _solve_in_parts(candidates: Candidates, policy: Policy, options: SolveOption
     def solve_part(sub: Candidates, part_policy: Policy, seconds: float
                    ) -> tuple[np.ndarray, np.ndarray] | None:
         options = replace(part_options, time_limit=seconds)
+        sent = time.perf_counter()
         answer = pool.solve(sub, part_policy, options, stop) if pool is not None else None
-        if answer is None:  # no worker, or it failed: in this process
-            plan = solve_built_candidates(sub, part_policy, options)
+        if answer is None:  # no worker, or it failed: in this process, in the time left
+            left = max(0.1 * seconds, seconds - (time.perf_counter() - sent))
+            plan = solve_built_candidates(sub, part_policy, replace(options, time_limit=left))
             answer = (placement_of(plan, sub) if plan.has_plan else None, plan.solver)
         solved.append(answer[1])
         return answer[0]

@@ -257,3 +257,31 @@ def test_pieces_priced_without_search_keep_their_rules_and_leave_the_bound_as_it
         assert cost >= optimum - 1e-6 * max(1.0, abs(optimum))
         if master.choose_one[index[p]]:
             assert cost == pytest.approx(optimum, rel=1e-9, abs=1e-6)
+
+
+def test_a_guides_column_generation_runs_when_its_pieces_were_all_priced_without_search():
+    # gangs and plain serving workloads only (no port, no spread rule, no cap): every
+    # fractional piece is priced at once, which raises no bound; the rounds run anyway
+    import tempfile
+    from pathlib import Path
+
+    from benchmarks.generate import generate
+    from placer.catalog import load_catalog
+    from placer.problem import problem_from_dict
+
+    instance = generate(200, seed=0)
+    fleet = instance.fleet()
+    fleet["workloads"] = [w for w in fleet["workloads"]
+                          if "port_usd" not in w and "spread" not in w]
+    fleet["policy"].pop("max_share")
+    with tempfile.TemporaryDirectory() as tmp:
+        instance.capacities.write_csv(Path(tmp) / "offerings.csv")
+        problem = problem_from_dict(fleet, load_catalog([tmp]))
+    candidates = build_candidates(problem)
+    assert candidates.rows["port_ecosystem"].null_count() == candidates.rows.height
+    plan = solve_built_candidates(candidates, problem.policy, SolveOptions(
+        time_limit=6, workers=1, explain=False, in_parts=False, lagrangian=False))
+    assert plan.solver["columns_rounds"] >= 1
+    assert plan.total_usd <= plan.solver["master_usd"] + 0.01
+    units, left_out = placement_of(plan, candidates)
+    assert candidate_violations(candidates, units, left_out, problem.policy) == []
