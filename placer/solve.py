@@ -620,7 +620,8 @@ def _solve_in_parts(candidates: Candidates, policy: Policy, options: SolveOption
     """The plan put together from its parts' plans, each part solved as a fleet of its
     own, PARTS_AT_ONCE side by side; None when a part finds no plan (the whole is then
     solved at once, in the time left). The bound is the one without an LP
-    (_price_capacity's), from a sample's prices when the sample's LP finishes in time."""
+    (_price_capacity's, priced beside the parts), from a sample's prices when the
+    sample's LP finishes in time."""
     workers = options.resolved_workers()
     parts, at_once = part_count(candidates.workloads.height, workers)
     scale = choose_scale(candidates.rows, candidates.workloads)
@@ -645,16 +646,19 @@ def _solve_in_parts(candidates: Candidates, policy: Policy, options: SolveOption
     with _interruptible() as stop:
         start = sample_prices(candidates, policy, options.seed,
                               SAMPLE_SHARE * options.time_limit, stop)
-        # the workers start (2.3 s of imports each) while the bound is priced, not beside
-        # the sample's LP and its short time (10,000 workloads: no prices from it then)
+        # the workers start (2.3 s of imports each) only now, not beside the sample's LP
+        # and its short time (10,000 workloads: no prices from it then); the bound, which
+        # the parts do not need, is priced beside them (100,000 workloads: 12-14 s)
         pool = _part_workers(at_once) if at_once > 1 else None
         with pool or contextlib.nullcontext():
-            bound_units = _price_capacity(candidates, policy, scale, start=start).bound
-            reporter = _Progress(options.progress, scale, started, bound_units=bound_units)
+            priced = _beside("bound", _price_capacity, candidates, policy, scale, None, start)
+            reporter = _Progress(options.progress, scale, started)
+            priced.add_done_callback(lambda done: reporter.show_bound(done.result().bound))
             whole = solve_in_parts(candidates, policy,
                                    partition(candidates, parts, options.seed),
                                    options.time_limit - (time.perf_counter() - started),
                                    solve_part, stop, at_once)
+            bound_units = priced.result().bound
             reporter.close()
     if whole is None and stop():
         return _no_plan(candidates, policy, {**base_info, "parts": parts, "deterministic": False},
@@ -1124,6 +1128,10 @@ class _Progress(cp_model.CpSolverSolutionCallback):
         if report is not None:
             self._thread = threading.Thread(target=self._tick, daemon=True)
             self._thread.start()
+
+    def show_bound(self, bound_units: float) -> None:
+        """A fixed bound, known only now."""
+        self.fixed_bound = self.bound = bound_units / self.scale
 
     def on_solution_callback(self) -> None:
         self.best = self.objective_value / self.scale

@@ -41,8 +41,11 @@ def test_a_fleet_solved_in_parts_keeps_every_rule(monkeypatch):
     monkeypatch.setattr(engine, "in_parts", lambda candidates, time_limit: True)
     sample = sys.modules["placer.sample"]
     monkeypatch.setattr(sample, "SAMPLE_WORKLOADS", 100)
-    plan = solve(problem, time_limit=12, workers=2)
+    seen = []
+    plan = solve(problem, time_limit=12, workers=2, progress=seen.append)
     assert plan.solver["parts"] == 2
+    # the bound is priced beside the parts: the progress shows it once known
+    assert seen[-1]["bound_usd"] == pytest.approx(plan.bound_usd, rel=1e-9)
     assert plan.solver["engine"].endswith("(in 2 parts)")
     assert plan.status == "feasible" and plan.solver["deterministic"] is False
     assert plan.bound_usd <= plan.total_usd
