@@ -87,10 +87,14 @@ class PartWorkers:
         self._peaks: dict[int, int] = {}
         self._live = count
         self._lock = threading.Lock()
+        # the worker imports this very placer, wherever it was imported from
+        package_root = str(Path(__file__).resolve().parents[1])
+        path = os.pathsep.join([package_root, *filter(None, [os.environ.get("PYTHONPATH")])])
         for _ in range(count):
             worker = subprocess.Popen(
                 [sys.executable, "-c", "from placer.workers import serve; serve()"],
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                env={**os.environ, "PYTHONPATH": path})
             self._all.append(worker)
             self._idle.put(worker)
 
@@ -101,8 +105,8 @@ class PartWorkers:
 
     def solve(self, table: Candidates, policy: Policy, options: SolveOptions,
               stop: Callable[[], bool]) -> PartAnswer | None:
-        """The part solved by an idle worker (waiting for one); None when the worker
-        failed or died (it is then not used again)."""
+        """The part solved by an idle worker (waiting for one); None when the job failed
+        there (the worker goes on to the next) or the worker died (not used again)."""
         while True:
             if self._live == 0:
                 return None
@@ -115,10 +119,9 @@ class PartWorkers:
         box: dict[str, Any] = {}
 
         def read() -> None:
-            try:
+            # no answer in the box: the worker died
+            with contextlib.suppress(OSError, EOFError, pickle.UnpicklingError):
                 box["answer"] = _receive(worker.stdout)  # type: ignore[arg-type]
-            except (OSError, EOFError, pickle.UnpicklingError) as error:
-                box["error"] = error
 
         try:
             # its time counts from now, not from when the worker is free to read it
