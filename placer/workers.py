@@ -11,10 +11,10 @@ spawn: that runs the caller's main script again in the child when the script lac
 `if __name__ == "__main__":` guard, and planners call placer from plain scripts. A job
 is a part's candidate table, policy and options, pickled; the answer its placement and
 the solver's info. The workers import placer (2.3 s each) as soon as the pool is made,
-which the caller does after its sample's LP, whose time is short. Ctrl-C: a terminal sends it to every process of the
-group, and the parent forwards its own stop as SIGINT too (placer's handler in the
-worker keeps the part's best plan). A worker that fails or dies answers None: the
-caller solves that part itself.
+which the caller does after its sample's LP, whose time is short. Ctrl-C: a terminal
+sends it to every process of the group, and the parent forwards its own stop as SIGINT
+too (placer's handler in the worker keeps the part's best plan). A worker that fails
+or dies answers None: the caller solves that part itself.
 """
 
 from __future__ import annotations
