@@ -341,17 +341,14 @@ class Master:
         # columns of their own)
         runners_up: list[np.ndarray] = []
         if len(self._one_vars):
-            order = np.lexsort((priced[self._one_vars], self._one_piece))
-            sorted_piece = self._one_piece[order]
-            start = np.searchsorted(sorted_piece, sorted_piece, side="left")
-            rank = np.arange(len(order)) - start
-            cheapest = self._one_vars[order[rank == 0]]
+            ranked = self.ranked_choose_one(priced, CHOOSE_ONE_COLUMNS)
+            cheapest = ranked[0]
             values[self._one_vars] = 0
             values[cheapest] = 1
             bound += float(priced[cheapest].sum())
             for k in range(1, CHOOSE_ONE_COLUMNS):
                 other = np.zeros(self.builder.num_vars, dtype=np.int64)
-                other[self._one_vars[order[rank == k]]] = 1
+                other[ranked[k]] = 1
                 runners_up.append(other)
         partial = searched is not None
         if searched is None:
@@ -404,6 +401,14 @@ class Master:
             return None
         return Priced(None if partial else bound - 1e-7 * abs(bound), values,
                       spent / max(1, workers), runners_up)
+
+    def ranked_choose_one(self, priced: np.ndarray, depth: int) -> list[np.ndarray]:
+        """The choose-one pieces' variables by cost at `priced`: the cheapest of each
+        piece, then the second cheapest (of the pieces that have one), ... `depth` deep."""
+        order = np.lexsort((priced[self._one_vars], self._one_piece))
+        sorted_piece = self._one_piece[order]
+        rank = np.arange(len(order)) - np.searchsorted(sorted_piece, sorted_piece, side="left")
+        return [self._one_vars[order[rank == k]] for k in range(depth)]
 
     def _piece_model(self, k: int, priced: np.ndarray) -> tuple[cp_model.CpModel, float]:
         """Piece k's model (its rows built once, then copied) with `priced` as its
@@ -661,11 +666,8 @@ def price_without_search(master: Master, pieces: Pieces) -> int:
     values = pieces.values.copy()
     priced = pieces.priced
     if len(master._one_vars):
-        order = np.lexsort((priced[master._one_vars], master._one_piece))
-        one_piece = master._one_piece[order]
-        first = np.r_[True, one_piece[1:] != one_piece[:-1]]
         values[master._one_vars] = 0
-        values[master._one_vars[order[first]]] = 1
+        values[master.ranked_choose_one(priced, 1)[0]] = 1
     taken = master.choose_one.copy()
     if master.covers is not None and len(master.covers.need):
         covers = master.covers
