@@ -161,7 +161,7 @@ class Master:
         self.choose_one = np.array([self._is_choose_one(k) for k in range(len(self.vars_of))],
                                    dtype=bool)
         self.covers = covers
-        self.cover_own, self.is_cover = self._own_pieces(covers)
+        self.cover_piece, self.cover_own, self.is_cover = self._own_pieces(covers)
         picked = np.flatnonzero(self.choose_one)
         self._one_vars = np.concatenate([self.vars_of[k] for k in picked.tolist()]
                                         or [np.zeros(0, dtype=np.int64)])
@@ -179,12 +179,14 @@ class Master:
              (np.flatnonzero(self.piece_of >= 0), self.piece_of[self.piece_of >= 0])),
             shape=(n, len(self.vars_of)))
 
-    def _own_pieces(self, covers: Covers | None) -> tuple[np.ndarray, np.ndarray]:
-        """Per workload of the covers, whether it is a piece of its own (all of the
-        piece's variables its own); per piece, whether it is such a workload."""
+    def _own_pieces(self, covers: Covers | None
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per workload of the covers, its first row's piece (-1: none) and whether it
+        is a piece of its own (all of the piece's variables its own); per piece, whether
+        it is such a workload."""
         is_cover = np.zeros(len(self.vars_of), dtype=bool)
         if covers is None or len(covers.need) == 0:
-            return np.zeros(0, dtype=bool), is_cover
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=bool), is_cover
         piece = self.piece_of[covers.units]
         first = np.r_[0, np.flatnonzero(np.diff(covers.owner)) + 1]
         the_piece = piece[first]  # per workload: its first row's piece
@@ -195,7 +197,7 @@ class Master:
             + (covers.left_out >= 0)
         own = same & (the_piece >= 0) & (self.sizes[np.maximum(the_piece, 0)] == count)
         is_cover[the_piece[own]] = True
-        return own, is_cover
+        return the_piece, own, is_cover
 
     @property
     def pieces(self) -> int:
@@ -670,15 +672,12 @@ def price_without_search(master: Master, pieces: Pieces) -> int:
         values[master.ranked_choose_one(priced, 1)[0]] = 1
     taken = master.choose_one.copy()
     if master.covers is not None and len(master.covers.need):
-        covers = master.covers
-        cover_piece = master.piece_of[covers.units[np.r_[0, np.flatnonzero(
-            np.diff(covers.owner)) + 1]]]
-        own = master.cover_own & is_pending[np.maximum(cover_piece, 0)]
-        done = cover_columns(covers, priced, own, values)
-        taken[cover_piece[done]] = True
+        own = master.cover_own & is_pending[np.maximum(master.cover_piece, 0)]
+        done = cover_columns(master.covers, priced, own, values)
+        taken[master.cover_piece[done]] = True
     taken &= is_pending
-    for k in np.flatnonzero(taken).tolist():
-        pieces.values[master.vars_of[k]] = values[master.vars_of[k]]
+    write = (master.piece_of >= 0) & taken[np.maximum(master.piece_of, 0)]
+    pieces.values[write] = values[write]
     pieces.pending = pending[~taken[index]].tolist()
     return int(taken.sum())
 

@@ -584,8 +584,8 @@ def _cover_costs(cost: np.ndarray, supply: np.ndarray, need: np.ndarray,
         local, cost = local[item], m * cost[item] + fixed[item]
         size = np.minimum(m * size[item], INSTANCE_CELLS)
     # of a workload's units that cover as many cells, only the cheapest counts: the
-    # programme runs over those alone (100,000 workloads: 10.9 s -> 3.8 s
-    # for its calls, with the flat positions below)
+    # programme runs over those alone (100,000 workloads: 10.9 s -> 3.8 s for its calls,
+    # with the flat positions below)
     of_size = np.full((len(chosen), INSTANCE_CELLS + 1), np.inf)
     np.minimum.at(of_size, (local, size), cost)
     present = np.zeros(of_size.shape, dtype=bool)
