@@ -36,10 +36,8 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
-import polars as pl
 from ortools.sat.python import cp_model
 from scipy import sparse
 
@@ -50,11 +48,9 @@ from placer.lagrange import (
     piece_constraints,
     priced_objective,
 )
-from placer.model import COVERAGE_UNITS, INT64_SAFE, BuiltModel, ProtoBuilder
+from placer.model import INT64_SAFE, ProtoBuilder
 from placer.relax import _equilibrate
-
-if TYPE_CHECKING:
-    from placer.candidates import Candidates
+from placer.subproblems import Covers, PortSets, WorkloadVars, cover_columns, port_set_columns
 
 # A piece's search when pricing: CP-SAT's deterministic time (as the Lagrangian's
 # pieces) and no presolve (pieces of a few dozen variables: 3.4 -> 1.7 ms each).
@@ -84,8 +80,6 @@ LARGE_PIECE = 150  # variables
 # hint (with both, CP-SAT's first second went on them: three masters at 1.5 s, three
 # seeds, $21.71M, the warm start, in eight of nine; without, $20.26M-$20.53M).
 FULL_MASTER_S = 1.0
-# Cells of a serving workload's demand in cover_columns' dynamic programme.
-COVER_CELLS = 64
 SUPPORT = 1e-6  # an LP weight above this: the column is in the LP's support
 
 
@@ -136,7 +130,8 @@ class Master:
     master as they are."""
 
     def __init__(self, builder: ProtoBuilder, pieces: Pieces,
-                 covers: Covers | None = None) -> None:
+                 covers: Covers | None = None, workloads: WorkloadVars | None = None
+                 ) -> None:
         self.builder = builder
         self.matrix, self.row_lo, self.row_hi = pieces.matrix, pieces.row_lo, pieces.row_hi
         self.coupling = np.flatnonzero(pieces.coupling)
@@ -162,6 +157,10 @@ class Master:
                                    dtype=bool)
         self.covers = covers
         self.cover_piece, self.cover_own, self.is_cover = self._own_pieces(covers)
+        # the pieces of workloads sharing ports (and spread ones), priced by port sets
+        self.port_sets = None if workloads is None else PortSets.of(
+            workloads, self.piece_of, self.vars_of, self.rows_of, self.matrix, self.row_lo,
+            self.row_hi)
         picked = np.flatnonzero(self.choose_one)
         self._one_vars = np.concatenate([self.vars_of[k] for k in picked.tolist()]
                                         or [np.zeros(0, dtype=np.int64)])
@@ -355,10 +354,16 @@ class Master:
         partial = searched is not None
         if searched is None:
             searched = np.flatnonzero(~self.choose_one)
-        elif self.covers is not None:
-            # serving workloads alone, by dynamic programming (not searched)
-            cover_columns(self.covers, priced, self.cover_own, values)
-            searched = searched[~self.is_cover[searched]]
+        else:
+            # serving workloads alone, and pieces sharing ports, by dynamic programming
+            # (not searched)
+            if self.covers is not None:
+                cover_columns(self.covers, priced, self.cover_own, values)
+                searched = searched[~self.is_cover[searched]]
+            if self.port_sets is not None:
+                done = port_set_columns(self.port_sets, priced, values,
+                                        np.ones(self.pieces, dtype=bool))
+                searched = searched[~done[searched]]
         spent = 0.0
         cut = False
 
@@ -544,120 +549,14 @@ def solve_master(master: Master, incumbent: np.ndarray, deterministic_s: float,
                           any(f.cut_by_time for f in (start, *found)))
 
 
-@dataclass(frozen=True)
-class Covers:
-    """Serving workloads whose piece is the workload alone (no port, no spread rule):
-    priced by dynamic programming (cover_columns) rather than searched, in the rounds
-    that need no bound. Rows sorted by workload; variables of the model."""
-
-    units: np.ndarray      # per row: its units variable
-    used: np.ndarray       # per row: its "used" variable (egress), or -1
-    supply: np.ndarray     # per row: coverage of a unit, as the model counts it
-    max_units: np.ndarray  # per row
-    owner: np.ndarray      # per row: its workload's index in `need`
-    need: np.ndarray       # per workload: its demand, as the model counts it
-    left_out: np.ndarray   # per workload: its "left out" variable, or -1
-
-
-def inference_covers(candidates: Candidates, built: BuiltModel) -> Covers:
-    """Covers for every serving workload with no spread rule and no row needing a port
-    (Master keeps those that are a piece of their own)."""
-    rows, workloads = candidates.rows, candidates.workloads
-    plain = workloads.filter(
-        (pl.col("kind") == "inference") & (pl.col("spread_min_providers").fill_null(1) <= 1)
-        & (pl.col("spread_max_fraction").fill_null(1.0) >= 1))["w"]
-    ported = rows.filter(pl.col("port_ecosystem").is_not_null())["w"].unique()
-    chosen = np.setdiff1d(plain.to_numpy(), ported.to_numpy())
-    picked = np.flatnonzero(np.isin(rows["w"].to_numpy(), chosen))
-    w_of_row = rows["w"].to_numpy()[picked]
-    order = picked[np.argsort(w_of_row, kind="stable")]
-    w_sorted = rows["w"].to_numpy()[order]
-    demand = np.ceil(workloads["demand"].fill_null(0).to_numpy() * COVERAGE_UNITS - 1e-9)
-    supply = np.floor(rows["unit_ref"].fill_null(0).to_numpy()[order] * COVERAGE_UNITS + 1e-9)
-    owner_w, owner = np.unique(w_sorted, return_inverse=True)
-    return Covers(units=built.units[order], used=built.used[order],
-                  supply=np.minimum(supply, demand[w_sorted]),
-                  max_units=rows["max_units"].to_numpy()[order], owner=owner,
-                  need=demand[owner_w], left_out=built.unplaced[owner_w])
-
-
-def cover_columns(covers: Covers, priced: np.ndarray, pieces: np.ndarray,
-                  values: np.ndarray) -> np.ndarray:
-    """For each workload of `covers` whose piece is in `pieces` (a mask over the
-    workloads), its cheapest cover at `priced` (cost per variable) found by dynamic
-    programming over its demand cut into COVER_CELLS cells, each unit's supply rounded
-    down to whole cells (so the cover it finds is a real one, if not always the
-    cheapest), written into `values`. Returns the workloads written (a mask): those with
-    a negative price somewhere, or whose cover would need more units than a row has, are
-    not."""
-    owner = covers.owner
-    row_cost = priced[covers.units]
-    once = np.where(covers.used >= 0, priced[np.maximum(covers.used, 0)], 0.0)
-    value = np.where(covers.left_out >= 0, priced[np.maximum(covers.left_out, 0)], np.inf)
-    bad = np.bincount(owner, weights=(row_cost < 0) | (once < 0),
-                      minlength=len(covers.need)) > 0
-    take = pieces & ~bad & (covers.need > 0)
-    cell = covers.need / COVER_CELLS
-    size = np.floor(covers.supply / np.maximum(cell[owner], 1e-12) + 1e-9).astype(np.int64)
-    rows = np.flatnonzero(take[owner] & (size > 0) & (covers.max_units > 0))
-    if len(rows) == 0:
-        return np.zeros(len(covers.need), dtype=bool)
-    # a row paid once (egress) enters as blocks of m units, m up to a cover or its
-    # max_units; any other row as single units, taken as often as needed
-    blocks = np.where(once[rows] > 0,
-                      np.minimum(-(-COVER_CELLS // size[rows]), covers.max_units[rows]), 1)
-    item_row = np.repeat(rows, blocks)
-    m = np.arange(len(item_row)) - np.repeat(np.cumsum(blocks) - blocks, blocks) + 1
-    item_cost = m * row_cost[item_row] + once[item_row]
-    item_size = np.minimum(m * size[item_row], COVER_CELLS)
-    item_w = owner[item_row]
-    workloads, slot = np.unique(item_w, return_inverse=True)
-    segments = np.flatnonzero(np.r_[True, item_w[1:] != item_w[:-1]])
-    best = np.full((len(workloads), COVER_CELLS + 1), np.inf)
-    best[:, 0] = 0.0
-    arg = np.zeros((len(workloads), COVER_CELLS + 1), dtype=np.int64)
-    index = np.arange(len(item_row))
-    for covered in range(1, COVER_CELLS + 1):
-        total = item_cost + best[slot, np.maximum(0, covered - item_size)]
-        least = np.minimum.reduceat(total, segments)
-        best[:, covered] = least
-        # the first item reaching the least
-        hit = np.where(total <= least[slot], index, len(index))
-        arg[:, covered] = np.minimum.reduceat(hit, segments)
-    # walk back from a whole cover: units per row
-    units = np.zeros(len(covers.units), dtype=np.int64)
-    covered = np.full(len(workloads), COVER_CELLS)
-    reachable = np.isfinite(best[:, COVER_CELLS])
-    while True:
-        live = np.flatnonzero(reachable & (covered > 0))
-        if len(live) == 0:
-            break
-        item = arg[live, covered[live]]
-        np.add.at(units, item_row[item], m[item])
-        covered[live] = np.maximum(0, covered[live] - item_size[item])
-    over = np.bincount(owner, weights=units > covers.max_units, minlength=len(covers.need)) > 0
-    done = np.zeros(len(covers.need), dtype=bool)
-    done[workloads[reachable]] = True
-    leave = take & (value < np.where(done, _full(best[:, COVER_CELLS], workloads,
-                                                 len(covers.need)), np.inf))
-    done = (done & ~over) | leave
-    write = done[owner]
-    units = np.where(leave[owner], 0, units)
-    values[covers.units[write]] = units[write]
-    with_used = write & (covers.used >= 0)
-    values[covers.used[with_used]] = units[with_used] > 0
-    optional = done & (covers.left_out >= 0)
-    values[covers.left_out[optional]] = leave[optional]
-    return done
-
-
 def price_without_search(master: Master, pieces: Pieces) -> int:
     """For a guide, where no bound is wanted: the pending pieces that need no search at
-    the pieces' prices, the choose-one ones by an argmin and the serving workloads alone
-    by cover_columns, written into pieces.values and taken off pieces.pending. Their
-    bound stays the LP's value (a cover by cells is not always the cheapest, so it
-    proves nothing). Returns how many were taken. A part of the 100k fleet: 321 of 374
-    pending pieces in 0.03 s, where their searches one by one took about 4 s."""
+    the pieces' prices, the choose-one ones by an argmin, the serving workloads alone by
+    cover_columns and the pieces sharing ports by port_set_columns, written into
+    pieces.values and taken off pieces.pending. Their bound stays the LP's value (a
+    cover by cells is not always the cheapest, so it proves nothing). Returns how many
+    were taken. A part of the 100k fleet: 321 of 374 pending pieces in 0.03 s, where
+    their searches one by one took about 4 s; the 53 sharing ports took 2.75 s more."""
     if not pieces.pending:
         return 0
     pending = np.array(pieces.pending, dtype=np.int64)
@@ -675,6 +574,8 @@ def price_without_search(master: Master, pieces: Pieces) -> int:
         own = master.cover_own & is_pending[np.maximum(master.cover_piece, 0)]
         done = cover_columns(master.covers, priced, own, values)
         taken[master.cover_piece[done]] = True
+    if master.port_sets is not None:
+        taken |= port_set_columns(master.port_sets, priced, values, is_pending & ~taken)
     taken &= is_pending
     write = (master.piece_of >= 0) & taken[np.maximum(master.piece_of, 0)]
     pieces.values[write] = values[write]
@@ -682,17 +583,10 @@ def price_without_search(master: Master, pieces: Pieces) -> int:
     return int(taken.sum())
 
 
-def _full(values: np.ndarray, at: np.ndarray, size: np.ndarray | int) -> np.ndarray:
-    """`values` placed at indices `at` of an array of `size` (inf elsewhere)."""
-    out = np.full(size, np.inf)
-    out[at] = values
-    return out
-
-
 def generate_columns(master: Master, center: np.ndarray, center_bound: float,
                      hint: np.ndarray | None, budget_s: float, deadline: float,
                      workers: int = 1, should_stop: Callable[[], bool] | None = None,
-                     full_round_s: float = 0.0) -> ColumnGeneration:
+                     full_round_s: float = 0.0, full_rounds: bool = True) -> ColumnGeneration:
     """Rounds of: the master's LP, the pieces priced at its duals smoothed towards
     `center` (prices of the coupling rows whose Lagrangian bound is `center_bound`, the
     LP relaxation's), new columns into the master. Until the master's LP meets the
@@ -703,7 +597,9 @@ def generate_columns(master: Master, center: np.ndarray, center_bound: float,
     new column. A full round searches every piece (the only kind that gives a bound):
     every FULL_EVERY rounds, and when a partial round found nothing new, if the wall
     clock leaves twice what the last one took (`full_round_s` before the first: the
-    pieces' search at the LP's duals)."""
+    pieces' search at the LP's duals). Without `full_rounds` (no bound wanted: a guide)
+    every round is partial, and the rounds stop when one at the master's own duals finds
+    nothing new."""
     started = time.perf_counter()
     best, spent, rounds, cut = center_bound, 0.0, 0, False
     smoothing = SMOOTHING
@@ -724,7 +620,7 @@ def generate_columns(master: Master, center: np.ndarray, center_bound: float,
         if lp.objective - best <= CONVERGED * abs(lp.objective):
             break
         round_started = time.perf_counter()
-        full = since_full + 1 >= FULL_EVERY
+        full = full_rounds and since_full + 1 >= FULL_EVERY
         if full and deadline - round_started < 2 * full_round_s:
             cut = True  # the wall clock chose: another run may choose otherwise
             if nothing_new:
@@ -756,9 +652,9 @@ def generate_columns(master: Master, center: np.ndarray, center_bound: float,
         fresh[added] = True
         nothing_new = len(added) == 0
         if nothing_new:
-            if full and smoothing == 0:
+            if (full or not full_rounds) and smoothing == 0:
                 break  # nothing new even at the master's own duals
-            smoothing = 0.0 if full else smoothing
+            smoothing = 0.0 if full or not full_rounds else smoothing
             since_full = FULL_EVERY  # the next round searches every piece
         else:
             smoothing = SMOOTHING

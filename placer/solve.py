@@ -40,7 +40,6 @@ from placer.colgen import (
     ColumnGeneration,
     Master,
     generate_columns,
-    inference_covers,
     price_without_search,
     solve_master,
 )
@@ -85,6 +84,7 @@ from placer.relax import (
 )
 from placer.sample import sample_prices
 from placer.schema import DIMENSIONS, Policy
+from placer.subproblems import inference_covers, workload_vars
 from placer.warmstart import Placement, complete_hint, full_values, warm_start
 from placer.workers import PartWorkers
 
@@ -436,7 +436,8 @@ def _warm_start(built: BuiltModel, candidates: Candidates, policy: Policy,
             # the pieces' plan guides the warm start and joins the core; with no bound
             # wanted the pieces that need no search are priced all at once first
             if not options.lagrangian:
-                master = Master(built.builder, pieces, inference_covers(candidates, built))
+                master = Master(built.builder, pieces, inference_covers(candidates, built),
+                                workload_vars(candidates, built))
                 priced_at_once = price_without_search(master, pieces)
             search_pieces(pieces, GUIDE_SHARE * options.time_limit, options.resolved_workers(),
                           stop, PIECE_DETERMINISTIC_S if options.lagrangian
@@ -511,7 +512,8 @@ def _by_columns(built: BuiltModel, candidates: Candidates, policy: Policy, piece
     integers from the warm start (colgen.solve_master)."""
     started = time.perf_counter()
     if master is None:
-        master = Master(built.builder, pieces, inference_covers(candidates, built))
+        master = Master(built.builder, pieces, inference_covers(candidates, built),
+                        workload_vars(candidates, built))
     incumbent = full_values(built, candidates, start.units, start.left_out)
     master.add(incumbent)
     master.add_integral(pieces.values)
@@ -524,7 +526,8 @@ def _by_columns(built: BuiltModel, candidates: Candidates, policy: Policy, piece
         master, duals[master.coupling], pieces.result().bound, incumbent, budget_s=budget,
         deadline=min(deadline - master_limit - search_share,
                      started + budget * COLUMNS_WALL_FACTOR),
-        workers=options.resolved_workers(), should_stop=stop, full_round_s=pieces.time_s)
+        workers=options.resolved_workers(), should_stop=stop, full_round_s=pieces.time_s,
+        full_rounds=options.lagrangian)
     cut = generated.cut_by_time
     solved = solve_master(master, incumbent, master_limit,
                           min(deadline - search_share,

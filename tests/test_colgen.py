@@ -16,12 +16,8 @@ from hypothesis import strategies as st
 from placer.candidates import build_candidates
 from placer.check import candidate_violations
 from placer.colgen import (
-    COVER_CELLS,
-    Covers,
     Master,
-    cover_columns,
     generate_columns,
-    inference_covers,
     price_without_search,
     solve_master,
 )
@@ -30,6 +26,7 @@ from placer.model import ProtoBuilder, build_model
 from placer.plan import placement_of
 from placer.relax import solve_relaxation
 from placer.solve import SolveOptions, objective_units, solve, solve_built_candidates
+from placer.subproblems import COVER_CELLS, Covers, cover_columns, inference_covers
 from placer.warmstart import full_values, warm_start
 from tests.bruteforce import cent_rounding
 from tests.test_engine import EXHAUSTIVE, _fleet, small_problems
