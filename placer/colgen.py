@@ -15,10 +15,11 @@ rounds' master LP, over few columns, has wild duals; priced at them the pieces g
 useless columns and a bound far below the LP's.
 
 Rounds must be cheap: a CP-SAT search costs milliseconds of Python and set-up however
-small the piece. So the pieces that choose one variable (a gang) are priced by an argmin
-for all at once, the serving workloads alone (Covers) by a dynamic programme, and only
-the others searched; the large pieces (workloads sharing ports) only in a full round,
-the only kind that gives a bound (generate_columns).
+small the piece. So in a partial round the pieces that choose one variable (a gang) are
+priced by an argmin for all at once, the serving workloads alone and the pieces sharing
+ports (and spread workloads) by dynamic programmes (placer.subproblems), and only the
+others searched; a full round, the only kind that gives a bound, searches every piece
+(generate_columns). A guide, which wants no bound, has partial rounds only.
 
 Measured on the first generated 1,000-workload fleet: with every piece searched every
 round (one thread), six rounds took the master's LP from $21.32M to $20.21M and the
@@ -325,9 +326,11 @@ class Master:
               searched: np.ndarray | None = None) -> Priced | None:
         """The pieces solved in integers at these prices of the coupling rows: each
         piece's best solution and, when every piece was searched, the Lagrangian bound
-        there. `searched`: only these of the pieces that need a search (the choose-one
-        pieces are priced all at once); `hint` (a value per variable) starts each search
-        and stands for the pieces not searched. None when stopped before the end."""
+        there. `searched`: a partial round, only these of the pieces that need a search
+        (the choose-one pieces are priced all at once, the serving workloads alone and
+        the pieces sharing ports by placer.subproblems); `hint` (a value per variable)
+        starts each search and stands for the pieces not searched. None when stopped
+        before the end."""
         full = np.zeros(len(self.builder.rows))
         full[self.coupling] = duals
         priced, constant = _price(self.objective, self.matrix, self.row_lo, self.row_hi, full)
@@ -627,8 +630,9 @@ def generate_columns(master: Master, center: np.ndarray, center_bound: float,
                 break  # no full round fits, and a partial one finds nothing
             full = False
         duals = smoothing * center + (1 - smoothing) * lp.duals
-        # a partial round leaves out the large pieces (workloads sharing a port: 21 of
-        # 332 searched pieces at 1,000 workloads, half the time of a round)
+        # a partial round searches no large piece (workloads sharing a port: 21 of 332
+        # searched pieces at 1,000 workloads, half the time of a round; priced by their
+        # port sets instead, Master.price)
         searched = None if full else needs_search[fresh[needs_search]
                                                   & (master.sizes[needs_search] <= LARGE_PIECE)]
         priced = master.price(duals, hint, workers, deadline, should_stop=should_stop,
