@@ -7,6 +7,7 @@ covers)."""
 from __future__ import annotations
 
 import itertools
+import time
 
 import numpy as np
 import polars as pl
@@ -193,3 +194,43 @@ def test_a_part_of_a_fleet_is_guided_by_port_sets_and_keeps_every_rule():
     assert plan.solver["columns_rounds"] >= 2
     units, left_out = placement_of(plan, candidates)
     assert candidate_violations(candidates, units, left_out, problem.policy) == []
+
+
+def test_a_guides_rounds_search_no_piece_and_stop_when_the_master_lp_stalls():
+    # no bound wanted: every round prices its pieces without a search (so the bound
+    # stays the LP's) and the rounds end by themselves, long before their budget, once
+    # two rounds gain the master LP less than STALLED
+    from placer.colgen import STALL_ROUNDS, STALLED, generate_columns, price_without_search
+    from placer.relax import solve_relaxation
+    from placer.warmstart import full_values, warm_start
+
+    problem = _fleet(300)
+    candidates = build_candidates(problem)
+    built = build_model(candidates, problem.policy)
+    relaxation = solve_relaxation(built.builder)
+    pieces = price_pieces(built.builder, relaxation)
+    master = _master(candidates, built, pieces)
+    assert price_without_search(master, pieces) > 0 and pieces.pending == []
+    warm = warm_start(built, candidates, problem.policy, relaxation,
+                      guide=pieces.values[built.units])
+    start = full_values(built, candidates, warm.units, warm.left_out)
+    master.add(start)
+    master.add_integral(pieces.values)
+    seen: list[float] = []
+    solve_lp = master.solve_lp
+
+    def recorded(time_limit: float):
+        lp = solve_lp(time_limit)
+        seen.append(lp.objective)
+        return lp
+
+    master.solve_lp = recorded  # type: ignore[method-assign]
+    bound = pieces.result().bound
+    generated = generate_columns(master, relaxation.duals[master.coupling], bound, start,
+                                 budget_s=1000, deadline=time.perf_counter() + 1000,
+                                 full_rounds=False)
+    assert not generated.cut_by_time and generated.bound == bound
+    assert generated.rounds == len(seen) - 1 >= STALL_ROUNDS
+    assert seen[-STALL_ROUNDS - 1] - seen[-1] <= STALLED * abs(seen[-1])
+    assert all(seen[k - STALL_ROUNDS] - seen[k] > STALLED * abs(seen[k])
+               for k in range(STALL_ROUNDS, len(seen) - 1))
