@@ -128,7 +128,8 @@ GUIDE_LP_SHARE = 0.45
 # beside the search, for the bound (when wanted), for at most LAGRANGIAN_SHARE of the
 # time left.
 GUIDE_SHARE = 0.25
-# A piece searched for the guide alone (no bound wanted: the parts) needs no proof, so
+# A piece searched for the guide alone (no bound wanted: the parts, where nearly every
+# piece is now priced without a search, colgen.price_without_search) needs no proof, so
 # its search is cut short: a part of 2,000 workloads on one core in 11 s searched its
 # 221 pieces in 2.7 s (cut by GUIDE_SHARE, some left at the LP's values) at
 # lagrange.PIECE_DETERMINISTIC_S, 1.7 s at this; six such fleets, mean plan $42.64M ->

@@ -14,7 +14,7 @@ column written is checked against its piece's rows first.
 A part of the 100,000-workload fleet has 53 pieces of workloads sharing ports (about 600
 variables each): CP-SAT searched them in 2.75 s, cut short, at the LP's duals, and
 column generation's partial rounds never searched them; priced by their port sets,
-all of them take a few hundredths of a second.
+they and the part's 321 other pending pieces take 0.2 s, 0.54 % above their optima.
 """
 
 from __future__ import annotations
