@@ -48,7 +48,12 @@ from placer.candidates import Candidates, offering_ids, port_groups, port_ids, r
 from placer.check import cash_spend
 from placer.schema import Policy
 
-PART_WORKLOADS = 2_000
+# Since the pieces sharing ports are priced without a search (placer.subproblems) a part
+# converges sooner, and larger parts pay: 10,000 workloads at 60 s, parts of at most
+# 2,000 / 2,500 / 5,000 (6 / 4 / 2 parts), seed 0 $201.0M / $200.4M / $200.5M, seed 1
+# $201.5M / $200.6M / $200.1M; 100,000 at 300 s, 2,000 / 2,500: $1,988.9M-$1,989.5M /
+# $1,986.1M. (5,000 would leave fleets of 4,000-5,000 whole: see solve.in_parts.)
+PART_WORKLOADS = 2_500
 
 # A part's solver: its plan as (units per row, left-out per workload), or None.
 PartSolver = Callable[[Candidates, Policy, float], "tuple[np.ndarray, np.ndarray] | None"]

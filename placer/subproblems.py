@@ -509,8 +509,9 @@ class PortSets:
         n_pieces, n_w = len(vars_of), len(wv.need)
         if len(wv.row_w) == 0:
             return None
-        first = np.full(n_w, -1, dtype=np.int64)
-        first[wv.row_w[::-1]] = np.arange(len(wv.row_w))[::-1]
+        with_rows, first_row = np.unique(wv.row_w, return_index=True)
+        first = np.full(n_w, -1, dtype=np.int64)  # per workload, its first row
+        first[with_rows] = first_row
         w_piece = np.where(first >= 0, piece_of[wv.units[np.maximum(first, 0)]], -1)
         ported = np.unique(wv.port[wv.port >= 0])
         port_piece = piece_of[ported]

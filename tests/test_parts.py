@@ -78,16 +78,17 @@ def test_large_fleets_are_solved_in_parts_and_with_more_time_from_fewer_workload
 
 
 def test_parts_side_by_side_come_in_full_batches():
-    # parts of at most 2,000 workloads: on two cores or more, two at a time, in full
-    # batches (five parts of 10,000 would leave a core idle in the last)
+    # parts of at most 2,500 workloads: on two cores or more, two at a time, in full
+    # batches (five parts of 11,000 would leave a core idle in the last)
     from placer.solve import part_count
 
-    assert part_count(10_000, workers=2) == (6, 2)
-    assert part_count(10_000, workers=8) == (6, 2)
-    assert part_count(10_000, workers=1) == (5, 1)
-    assert part_count(100_000, workers=2) == (50, 2)
-    assert part_count(4_000, workers=2) == (2, 2)
-    assert part_count(4_001, workers=2) == (4, 2)
+    assert part_count(10_000, workers=2) == (4, 2)
+    assert part_count(10_000, workers=8) == (4, 2)
+    assert part_count(11_000, workers=2) == (6, 2)
+    assert part_count(11_000, workers=1) == (5, 1)
+    assert part_count(100_000, workers=2) == (40, 2)
+    assert part_count(5_000, workers=2) == (2, 2)
+    assert part_count(5_001, workers=2) == (4, 2)
 
 
 def test_a_fleet_in_parts_side_by_side_keeps_every_rule(monkeypatch):
