@@ -631,8 +631,6 @@ def port_set_columns(sets: PortSets, priced: np.ndarray, values: np.ndarray,
         hit = np.where(gang_cost <= least[owner], index, len(index))
         gang_best[sets.gang_copy[starts]] = least
         gang_pick[sets.gang_copy[starts]] = np.minimum.reduceat(hit, starts)
-    is_gang = np.zeros(copies, dtype=bool)
-    is_gang[sets.gang_copy] = True
     leave_value = np.where(sets.gang_left_out >= 0,
                            priced[np.maximum(sets.gang_left_out, 0)], np.inf)
     gang_leave = leave_value < gang_best
