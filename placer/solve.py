@@ -437,8 +437,7 @@ def _warm_start(built: BuiltModel, candidates: Candidates, policy: Policy,
             # the pieces' plan guides the warm start and joins the core; with no bound
             # wanted the pieces that need no search are priced all at once first
             if not options.lagrangian:
-                master = Master(built.builder, pieces, inference_covers(candidates, built),
-                                workload_vars(candidates, built))
+                master = _master(built, candidates, pieces)
                 priced_at_once = price_without_search(master, pieces)
             search_pieces(pieces, GUIDE_SHARE * options.time_limit, options.resolved_workers(),
                           stop, PIECE_DETERMINISTIC_S if options.lagrangian
@@ -492,6 +491,13 @@ def _warm_start(built: BuiltModel, candidates: Candidates, policy: Policy,
     return WarmStart(lp_bound_units, plan, cut, core_units, no_lp_bound, lagrangian, columns)
 
 
+def _master(built: BuiltModel, candidates: Candidates, pieces: Pieces) -> Master:
+    """Column generation's master over the pieces, with the serving workloads alone and
+    the pieces sharing ports priced without a search (placer.subproblems)."""
+    workloads = workload_vars(candidates, built)
+    return Master(built.builder, pieces, inference_covers(workloads), workloads)
+
+
 @dataclass
 class Columns:
     """What column generation and its master in integers found."""
@@ -513,8 +519,7 @@ def _by_columns(built: BuiltModel, candidates: Candidates, policy: Policy, piece
     integers from the warm start (colgen.solve_master)."""
     started = time.perf_counter()
     if master is None:
-        master = Master(built.builder, pieces, inference_covers(candidates, built),
-                        workload_vars(candidates, built))
+        master = _master(built, candidates, pieces)
     incumbent = full_values(built, candidates, start.units, start.left_out)
     master.add(incumbent)
     master.add_integral(pieces.values)

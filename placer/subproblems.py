@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
-import polars as pl
 
 from placer.model import COVERAGE_UNITS, BuiltModel
 
@@ -52,33 +51,6 @@ class Covers:
     owner: np.ndarray      # per row: its workload's index in `need`
     need: np.ndarray       # per workload: its demand, as the model counts it
     left_out: np.ndarray   # per workload: its "left out" variable, or -1
-
-
-def inference_covers(candidates: Candidates, built: BuiltModel) -> Covers:
-    """Covers for every serving workload with no spread rule and no row needing a port
-    (colgen.Master keeps those that are a piece of their own)."""
-    rows, workloads = candidates.rows, candidates.workloads
-    plain = workloads.filter(
-        (pl.col("kind") == "inference") & (pl.col("spread_min_providers").fill_null(1) <= 1)
-        & (pl.col("spread_max_fraction").fill_null(1.0) >= 1))["w"]
-    ported = rows.filter(pl.col("port_ecosystem").is_not_null())["w"].unique()
-    chosen = np.setdiff1d(plain.to_numpy(), ported.to_numpy())
-    picked = np.flatnonzero(np.isin(rows["w"].to_numpy(), chosen))
-    w_of_row = rows["w"].to_numpy()[picked]
-    order = picked[np.argsort(w_of_row, kind="stable")]
-    w_sorted = rows["w"].to_numpy()[order]
-    demand = _demand(workloads)
-    supply = np.floor(rows["unit_ref"].fill_null(0).to_numpy()[order] * COVERAGE_UNITS + 1e-9)
-    owner_w, owner = np.unique(w_sorted, return_inverse=True)
-    return Covers(units=built.units[order], used=built.used[order],
-                  supply=np.minimum(supply, demand[w_sorted]),
-                  max_units=rows["max_units"].to_numpy()[order], owner=owner,
-                  need=demand[owner_w], left_out=built.unplaced[owner_w])
-
-
-def _demand(workloads: pl.DataFrame) -> np.ndarray:
-    """Per workload, its serving demand as the model counts it (0 for a gang)."""
-    return np.ceil(workloads["demand"].fill_null(0).to_numpy() * COVERAGE_UNITS - 1e-9)
 
 
 # ---------------------------------------------------------------- covering programmes
@@ -442,7 +414,8 @@ class WorkloadVars:
 def workload_vars(candidates: Candidates, built: BuiltModel) -> WorkloadVars:
     """The variables of `built` (the model of `candidates`) by row and workload."""
     rows, workloads = candidates.rows, candidates.workloads
-    demand = _demand(workloads)
+    # serving demand as the model counts it (0 for a gang)
+    demand = np.ceil(workloads["demand"].fill_null(0).to_numpy() * COVERAGE_UNITS - 1e-9)
     row_w = rows["w"].to_numpy()
     unit_ref = rows["unit_ref"].fill_null(0).to_numpy()
     providers = rows["provider"].rank("dense").to_numpy().astype(np.int64) - 1
@@ -470,6 +443,25 @@ def workload_vars(candidates: Candidates, built: BuiltModel) -> WorkloadVars:
         limit=np.where(fraction < 1, np.floor(fraction * workloads["demand"].fill_null(0)
                                               .to_numpy() * COVERAGE_UNITS + 1e-9), np.inf),
         min_providers=min_providers.astype(np.int64))
+
+
+def inference_covers(wv: WorkloadVars) -> Covers:
+    """Covers for every serving workload with no spread rule and no row needing a port
+    (colgen.Master keeps those that are a piece of their own)."""
+    ported = np.zeros(len(wv.need), dtype=bool)
+    ported[wv.row_w[wv.port >= 0]] = True
+    rows = np.flatnonzero(~wv.training & ~(ported | wv.spread)[wv.row_w])
+    rows = rows[np.argsort(wv.row_w[rows], kind="stable")]
+    workloads, owner = np.unique(wv.row_w[rows], return_inverse=True)
+    return _covers_of(wv, rows, owner, workloads)
+
+
+def _covers_of(wv: WorkloadVars, rows: np.ndarray, owner: np.ndarray,
+               workloads: np.ndarray) -> Covers:
+    """Covers of `rows` (sorted by owner): per row its owner, per owner its workload."""
+    return Covers(units=wv.units[rows], used=wv.used[rows], supply=wv.supply[rows],
+                  max_units=wv.max_units[rows], owner=owner, need=wv.need[workloads],
+                  left_out=wv.left_out[workloads])
 
 
 @dataclass(frozen=True)
@@ -604,11 +596,8 @@ def _copy_covers(wv: WorkloadVars, copy_w: np.ndarray, copies: np.ndarray,
     row, copy = copy_row[picked], row_copy[picked]
     order = picked[np.lexsort((row, wv.provider[row], copy) if by_provider else (row, copy))]
     row = copy_row[order]
-    w = copy_w[copies]
-    return copies, Covers(units=wv.units[row], used=wv.used[row], supply=wv.supply[row],
-                          max_units=wv.max_units[row],
-                          owner=np.searchsorted(copies, row_copy[order]),
-                          need=wv.need[w], left_out=wv.left_out[w]), row
+    return copies, _covers_of(wv, row, np.searchsorted(copies, row_copy[order]),
+                              copy_w[copies]), row
 
 
 def port_set_columns(sets: PortSets, priced: np.ndarray, values: np.ndarray,

@@ -26,7 +26,13 @@ from placer.model import ProtoBuilder, build_model
 from placer.plan import placement_of
 from placer.relax import solve_relaxation
 from placer.solve import SolveOptions, objective_units, solve, solve_built_candidates
-from placer.subproblems import COVER_CELLS, Covers, cover_columns, inference_covers
+from placer.subproblems import (
+    COVER_CELLS,
+    Covers,
+    cover_columns,
+    inference_covers,
+    workload_vars,
+)
 from placer.warmstart import full_values, warm_start
 from tests.bruteforce import cent_rounding
 from tests.test_engine import EXHAUSTIVE, _fleet, small_problems
@@ -99,7 +105,7 @@ def test_the_masters_plan_keeps_every_rule_and_its_bound_never_passes_the_optimu
         return
     pieces = price_pieces(built.builder, relaxation)
     search_pieces(pieces, time_budget=30)
-    master = Master(built.builder, pieces, inference_covers(candidates, built))
+    master = Master(built.builder, pieces, inference_covers(workload_vars(candidates, built)))
     start = full_values(built, candidates, warm.units, warm.left_out)
     master.add(start)
     master.add_integral(pieces.values)
@@ -216,15 +222,21 @@ def test_without_column_generation_the_lagrangian_bound_is_searched_beside():
     assert plan.solver["lagrangian_bound_usd"] >= plan.solver["lp_bound_usd"]
 
 
-def test_pieces_priced_without_search_keep_their_rules_and_leave_the_bound_as_it_was():
-    # a guide's pieces (no bound wanted): the choose-one pieces and the serving workloads
-    # alone are priced at once, the rest left to the search
-    problem = _fleet(120)
+def fleet_pieces(n: int) -> tuple:
+    """A generated fleet of n workloads, its candidates, model, LP relaxation and the
+    pieces at the LP's duals (none searched)."""
+    problem = _fleet(n)
     candidates = build_candidates(problem)
     built = build_model(candidates, problem.policy)
     relaxation = solve_relaxation(built.builder)
-    pieces = price_pieces(built.builder, relaxation)
-    master = Master(built.builder, pieces, inference_covers(candidates, built))
+    return problem, candidates, built, relaxation, price_pieces(built.builder, relaxation)
+
+
+def test_pieces_priced_without_search_keep_their_rules_and_leave_the_bound_as_it_was():
+    # a guide's pieces (no bound wanted): the choose-one pieces and the serving workloads
+    # alone are priced at once, the rest left to the search
+    _, candidates, built, relaxation, pieces = fleet_pieces(120)
+    master = Master(built.builder, pieces, inference_covers(workload_vars(candidates, built)))
     pending = list(pieces.pending)
     bound = pieces.result().bound
     exact = price_pieces(built.builder, relaxation)  # each piece searched to its end

@@ -664,14 +664,10 @@ def test_the_bound_without_an_lp_pays_a_rows_egress_once_however_few_units_it_ta
                           iterations=1).bound == pytest.approx(7.0)
 
 
-def test_the_bound_without_an_lp_buys_a_shared_port_once():
-    # Two gangs of one codebase, written for CUDA, may be ported to Neuron, where each
-    # runs for $d less than on the H100s (inf2: $11,268.75 against $13,760). The port
-    # costs 1.5 d: worth buying for both, not for one. The optimum (by hand) is both
-    # gangs on inf2 plus one port. With ports left out, the bound was both gangs on inf2
-    # alone, a port below the optimum.
-    from placer.model import build_model
-
+def two_gangs_sharing_a_port(share: float) -> tuple[Problem, dict[str, float], float]:
+    """Two gangs of one codebase, written for CUDA, that may be ported to Neuron, where
+    each runs for $d less than on the H100s (inf2: $11,268.75 against $13,760); the port
+    costs `share` d. The problem, a gang's cost on each chip, and the port's price."""
     two = PRICED.filter(pl.col("offering").is_in(["aws/us-east-1/h100",
                                                   "aws/us-east-1/inf2"]))
 
@@ -685,8 +681,17 @@ def test_the_bound_without_an_lp_buys_a_shared_port_once():
     cost = rows.group_by("chip").agg((pl.col("unit_compute_usd")
                                       + pl.col("unit_carbon_usd")).min().alias("usd"))
     on = dict(zip(cost["chip"].to_list(), cost["usd"].to_list(), strict=True))
-    port = round(1.5 * (on["h100"] - on["inf2"]), 2)
-    problem = fleet(port)
+    port = round(share * (on["h100"] - on["inf2"]), 2)
+    return fleet(port), on, port
+
+
+def test_the_bound_without_an_lp_buys_a_shared_port_once():
+    # Two gangs sharing a port of 1.5 d: worth buying for both, not for one. The optimum
+    # (by hand) is both gangs on inf2 plus one port. With ports left out, the bound was
+    # both gangs on inf2 alone, a port below the optimum.
+    from placer.model import build_model
+
+    problem, on, port = two_gangs_sharing_a_port(1.5)
     candidates = build_candidates(problem)
     built = build_model(candidates, problem.policy)
     bound = sys.modules["placer.solve"]._price_capacity(candidates, problem.policy,

@@ -16,28 +16,21 @@ from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from placer.candidates import build_candidates
-from placer.catalog import default_catalog
 from placer.colgen import Master
 from placer.lagrange import price_pieces, search_pieces
 from placer.model import build_model
-from placer.problem import problem_from_dict
 from placer.relax import Relaxation
-from placer.solve import SolveOptions, solve_built_candidates
+from placer.solve import SolveOptions, _master, solve_built_candidates
 from placer.subproblems import (
     Covers,
     SpreadCovers,
     cheapest_spread,
-    inference_covers,
     port_set_columns,
     workload_vars,
 )
-from tests.test_engine import EXHAUSTIVE, PRICED, _fleet, small_problems
+from tests.test_colgen import fleet_pieces
+from tests.test_engine import EXHAUSTIVE, _fleet, small_problems, two_gangs_sharing_a_port
 from tests.test_lagrange import relaxed
-
-
-def _master(candidates, built, pieces) -> Master:
-    return Master(built.builder, pieces, inference_covers(candidates, built),
-                  workload_vars(candidates, built))
 
 
 def _keeps_rows(pieces, k_vars, k_rows, values) -> bool:
@@ -46,26 +39,11 @@ def _keeps_rows(pieces, k_vars, k_rows, values) -> bool:
                 and np.all(activity <= pieces.row_hi[k_rows] + 1e-9))
 
 
-def _two_gangs(port_usd: float):
-    # two gangs of one codebase, written for CUDA, may be ported to Neuron (inf2)
-    two = PRICED.filter(pl.col("offering").is_in(["aws/us-east-1/h100",
-                                                  "aws/us-east-1/inf2"]))
-    return problem_from_dict({"horizon_days": 30, "workloads": [
-        {"name": n, "kind": "training", "chip_hours": 2000, "deadline_days": 30,
-         "runs_on": ["cuda"], "codebase": "shared", "port_usd": {"neuron": port_usd}}
-        for n in ("a", "b")]}, catalog=default_catalog().with_offerings(two))
-
-
 @pytest.mark.parametrize("share, ported", [(1.5, True), (2.5, False)])
 def test_a_shared_port_is_bought_when_it_pays_for_the_gangs_that_share_it(share, ported):
     # each gang runs for $d less on inf2 than on the H100s; a port of 1.5 d pays for two
     # gangs (both on inf2, one port), one of 2.5 d does not (both stay on the H100s)
-    rows = build_candidates(_two_gangs(1.0)).rows
-    cost = rows.group_by("chip").agg((pl.col("unit_compute_usd")
-                                      + pl.col("unit_carbon_usd")).min().alias("usd"))
-    on = dict(zip(cost["chip"].to_list(), cost["usd"].to_list(), strict=True))
-    port = round(share * (on["h100"] - on["inf2"]), 2)
-    problem = _two_gangs(port)
+    problem, on, port = two_gangs_sharing_a_port(share)
     candidates = build_candidates(problem)
     built = build_model(candidates, problem.policy)
     master = Master(built.builder, _no_prices(built), None, workload_vars(candidates, built))
@@ -95,7 +73,7 @@ def test_port_set_columns_keep_their_pieces_rules_and_never_pass_their_optimum(p
     # searched by CP-SAT to its end: never cheaper, and as cheap for gangs alone
     candidates, _, built, relaxation = relaxed(problem)
     pieces = price_pieces(built.builder, relaxation)
-    master = _master(candidates, built, pieces)
+    master = _master(built, candidates, pieces)
     if master.port_sets is None:
         event("no piece with a port or a spread rule")
         return
@@ -201,15 +179,10 @@ def test_a_guides_rounds_search_no_piece_and_stop_when_the_master_lp_stalls():
     # stays the LP's) and the rounds end by themselves, long before their budget, once
     # two rounds gain the master LP less than STALLED
     from placer.colgen import STALL_ROUNDS, STALLED, generate_columns, price_without_search
-    from placer.relax import solve_relaxation
     from placer.warmstart import full_values, warm_start
 
-    problem = _fleet(300)
-    candidates = build_candidates(problem)
-    built = build_model(candidates, problem.policy)
-    relaxation = solve_relaxation(built.builder)
-    pieces = price_pieces(built.builder, relaxation)
-    master = _master(candidates, built, pieces)
+    problem, candidates, built, relaxation, pieces = fleet_pieces(300)
+    master = _master(built, candidates, pieces)
     assert price_without_search(master, pieces) > 0 and pieces.pending == []
     warm = warm_start(built, candidates, problem.policy, relaxation,
                       guide=pieces.values[built.units])
