@@ -362,8 +362,13 @@ CAP_REPRICE_SHARE = 6
 # 16 / 64 / 256 cells: $18.64M / $18.87M / $18.92M (fraction only: $18.48M); 10,000
 # with 64 / 256: $186.3M / $186.7M in 1.1 / 1.3 s. Then whole instances for workloads
 # that may buy a port too, over all their rows: 1,000 $19.01M, 10,000 $187.6M; over the
-# rows each set of ports allows (_PortSets.whole_floors): $19.13M, $188.8M.
-INSTANCE_CELLS = 64
+# rows each set of ports allows (_PortSets.whole_floors): $19.13M, $188.8M. Once spread
+# rules, ports and egress were in, the cells mattered more: at a sample's prices,
+# 10,000 workloads with 64 / 128 / 256 / 512 / 1,024 cells $196.3M / $196.9M / $197.3M
+# / $197.5M / $197.6M in 0.8 / 0.9 / 1.6 / 3.7 / 10.0 s (the Lagrangian at the LP's
+# duals, its pieces searched: $197.4M); 100,000 with 64 / 128 / 256 $1,954.3M /
+# $1,959.9M / $1,963.3M in 8.9 / 11.6 / 18.1 s, beside the parts' 300 s.
+INSTANCE_CELLS = 256
 
 
 # Ports are bought exactly, trying every set of ecosystems per port group: 2**k sets.
@@ -519,12 +524,16 @@ def price_capacity(row_cost: np.ndarray, w_of_row: np.ndarray, supply: np.ndarra
         set_floors = None if port_sets is None else port_sets.whole_floors(
             units_cost, supply, need, starts, counts, lumpy, paid_once)
         if spread is not None:
-            # over all its rows, so a floor under every set of ports too
-            spread_cost = spread_covers(units_cost, supply, need, counts,
-                                        spread.fraction[owners], spread.provider, paid_once)
-            floor = np.maximum(floor, spread_cost)
+            # over all its rows; a workload that may buy a port, over each set's
+            fraction = spread.fraction[owners]
+            if port_sets is not None:
+                fraction = fraction.copy()
+                fraction[port_sets.workloads] = 1.0
+            floor = np.maximum(floor, spread_covers(units_cost, supply, need, counts,
+                                                    fraction, spread.provider, paid_once))
             if set_floors is not None:
-                set_floors = np.maximum(set_floors, spread_cost[port_sets.workloads])
+                set_floors = np.maximum(set_floors, port_sets.spread_floors(
+                    units_cost, supply, need, counts, spread, owners, paid_once))
         return choose(prices, charge, floor, set_floors)
 
     best, per_supply, cheapest, taken = whole(best_prices, charge)
@@ -762,10 +771,36 @@ class _PortSets:
                      once: np.ndarray | None = None) -> np.ndarray:
         """Per set of ecosystems and workload (of these): whole_instances over the rows
         the set allows (0 for a workload one unit covers)."""
+        def floors(cost: np.ndarray, which: np.ndarray) -> np.ndarray:
+            return whole_instances(cost, supply, need, starts, counts, which, once)
+
+        return self._per_set(floors, unit_cost, lumpy, len(starts))
+
+    def spread_floors(self, unit_cost: np.ndarray, supply: np.ndarray, need: np.ndarray,
+                      counts: np.ndarray, spread: Spread, owners: np.ndarray,
+                      once: np.ndarray | None = None) -> np.ndarray:
+        """Per set of ecosystems and workload (of these): spread_covers over the rows the
+        set allows (0 for a workload without a spread rule). Over all rows, a spread
+        workload that shares a port could count on a provider whose rows need a port the
+        set does not buy: at 10,000 workloads, at the LP's duals, such port groups were
+        $1.09M below their integer optimum, the other port groups $0.34M."""
+        fraction = spread.fraction[owners]
+
+        def floors(cost: np.ndarray, which: np.ndarray) -> np.ndarray:
+            return spread_covers(cost, supply, need, counts, np.where(which, fraction, 1.0),
+                                 spread.provider, once)[which]
+
+        return self._per_set(floors, unit_cost, fraction < 1, len(counts))
+
+    def _per_set(self, floors_of: Callable[[np.ndarray, np.ndarray], np.ndarray],
+                 unit_cost: np.ndarray, wanted: np.ndarray, workloads: int) -> np.ndarray:
+        """Per set of ecosystems and workload (of these): `floors_of(cost, which)` for the
+        workloads `which` (a mask over all of price_capacity's), with `cost` infinite on
+        the rows the set does not allow; 0 where `wanted` (the same mask) is not set."""
         sets = self.set_cost.shape[0]
         floors = np.zeros((sets, len(self.workloads)))
-        lumpy_here = lumpy[self.workloads]
-        if not lumpy_here.any():
+        wanted_here = wanted[self.workloads]
+        if not wanted_here.any():
             return floors
         # A set allows a workload what its part among the ecosystems the workload's rows
         # need allows: the floors of that smaller set, known by then (fewer ecosystems
@@ -773,16 +808,14 @@ class _PortSets:
         for ports in sorted(range(sets), key=lambda ports: bin(ports).count("1")):
             smaller = (self.needs & ports) != ports
             floors[ports, smaller] = floors[self.needs[smaller] & ports, smaller]
-            mine = lumpy_here & ~smaller
+            mine = wanted_here & ~smaller
             if not mine.any():
                 continue
-            which = np.zeros(len(starts), dtype=bool)
+            which = np.zeros(workloads, dtype=bool)
             which[self.workloads[mine]] = True
             allowed = np.ones(self.n, dtype=bool)
             allowed[self.rows] = self._allows(ports)
-            floors[ports, mine] = whole_instances(
-                np.where(allowed, unit_cost, np.inf), supply, need, starts, counts, which,
-                once)
+            floors[ports, mine] = floors_of(np.where(allowed, unit_cost, np.inf), which)
         return floors
 
     def _allows(self, ports: np.ndarray | int) -> np.ndarray:

@@ -708,11 +708,13 @@ def test_the_bound_without_an_lp_buys_a_shared_port_once():
 def test_the_bound_without_an_lp_buys_the_cheapest_set_of_ports(data):
     # At zero prices (room everywhere), per port group: the cheapest set of ports to buy,
     # each workload then on its cheapest cover by whole units of the rows the set allows
-    # (by its own loops). A unit covers all, half or a quarter of the demand: the bound's
-    # cells fall on those, so it is exact.
+    # and, under a spread rule, no provider covering more than half (by its own loops).
+    # A unit covers all, half or a quarter of the demand: the bound's cells fall on
+    # those, so it is exact. (A unit larger than a spread rule allows costs infinity, as
+    # solve._price_capacity prices it.)
     from itertools import combinations, product
 
-    from placer.relax import Ports, price_capacity
+    from placer.relax import Ports, Spread, price_capacity
 
     workloads = data.draw(st.integers(1, 5))
     ecosystems = data.draw(st.integers(1, 3))
@@ -737,14 +739,25 @@ def test_the_bound_without_an_lp_buys_the_cheapest_set_of_ports(data):
                                         min_size=workloads, max_size=workloads)))
     parts = np.array(data.draw(st.lists(st.sampled_from([1, 2, 4]), min_size=n, max_size=n)))
     supply = demand[w_of_row] / parts
-    bound = price_capacity(row_cost * supply, w_of_row, supply, demand, value, np.ones(n),
-                           np.zeros(n, dtype=np.int64), np.array([1e9]), iterations=1,
-                           ports=Ports(needs, group, cost)).bound
+    fraction = np.array(data.draw(st.lists(st.sampled_from([1.0, 1.0, 0.5]),
+                                           min_size=workloads, max_size=workloads)))
+    provider = np.array(data.draw(st.lists(st.integers(0, 1), min_size=n, max_size=n)))
+    too_large = supply > (fraction * demand)[w_of_row]
+    bound = price_capacity(np.where(too_large, np.inf, row_cost * supply), w_of_row, supply,
+                           demand, value, np.ones(n), np.zeros(n, dtype=np.int64),
+                           np.array([1e9]), iterations=1,
+                           ports=Ports(needs, group, cost),
+                           spread=Spread(fraction, provider)).bound
 
-    def cover(rows: list[int]) -> float:
+    def cover(rows: list[int], share: float) -> float:
+        def within(ks: tuple[int, ...]) -> bool:
+            covered = [k / parts[r] for k, r in zip(ks, rows, strict=True)]
+            by_provider = [sum(c for c, r in zip(covered, rows, strict=True)
+                               if provider[r] == p) for p in (0, 1)]
+            return sum(covered) >= 1 - 1e-9 and max(by_provider) <= share + 1e-9
+
         return min((sum(k * row_cost[r] * supply[r] for k, r in zip(ks, rows, strict=True))
-                    for ks in product(*(range(parts[r] + 1) for r in rows))
-                    if sum(k / parts[r] for k, r in zip(ks, rows, strict=True)) >= 1 - 1e-9),
+                    for ks in product(*(range(parts[r] + 1) for r in rows)) if within(ks)),
                    default=np.inf)
 
     def best_for(g: int) -> float:
@@ -756,7 +769,8 @@ def test_the_bound_without_an_lp_buys_the_cheapest_set_of_ports(data):
             for w in np.flatnonzero(group == g):
                 allowed = [r for r in np.flatnonzero(w_of_row == w)
                            if needs[r] < 0 or needs[r] in bought]
-                total += min([cover(allowed)] + ([value[w]] if not np.isnan(value[w]) else []))
+                total += min([cover(allowed, fraction[w])]
+                             + ([value[w]] if not np.isnan(value[w]) else []))
             totals.append(total)
         return min(totals)
 
