@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 import polars as pl
@@ -61,39 +62,71 @@ def sample_prices(candidates: Candidates, policy: Policy, seed: int, seconds: fl
     return prices_at_duals(built, sample, relaxation, fleet_rows=candidates.rows)
 
 
+@dataclass(frozen=True)
+class LPPrices:
+    """An LP's prices, as prices_at_duals finds them, with each cap's by group key: a
+    part of a fleet reports them (solve.SolveOptions.lp_prices), and the whole fleet,
+    which may have groups the part has not, is priced at them (on_fleet)."""
+
+    capacity: np.ndarray                        # USD per chip, per offering
+    caps: dict[str, tuple[list[str], np.ndarray]]  # per capped dimension: keys, prices
+
+    @classmethod
+    def at_duals(cls, built: BuiltModel, candidates: Candidates, relaxation: Relaxation
+                 ) -> LPPrices:
+        """The duals of the capacity rows (USD per chip, per offering) and of the caps'
+        rows (as relax.Caps prices them: a cap den * S_g <= num * T priced y >= 0 charges
+        each unit of spend in g y * den, less y * num on every unit)."""
+        matrix, _, _ = built.builder.matrix()
+        family = np.array(built.builder.row_family)
+        price = np.maximum(-relaxation.duals, 0.0)  # a price on a row's upper side (<=)
+        row_of_var = np.full(built.builder.num_vars, -1)
+        row_of_var[built.units] = np.arange(len(built.units))
+        capacity_rows = np.flatnonzero(family == "capacity")
+        first_var = matrix.indices[matrix.indptr[capacity_rows]]
+        capacity = np.zeros(candidates.offerings.height)
+        capacity[offering_ids(candidates.rows, candidates.offerings)[row_of_var[first_var]]] \
+            = price[capacity_rows] / built.scale
+        caps = {}
+        cap_rows = np.flatnonzero(family == "cap")
+        cap_matrix = matrix[cap_rows].tocsc()
+        for dim, frame in built.spend.items():
+            # each group's spend variable sits in its own cap row (with the total's)
+            group_rows = cap_matrix[:, frame["var"].to_numpy()]
+            row_of_group = np.full(frame.height, -1)
+            cap_row, group = group_rows.nonzero()
+            row_of_group[group] = cap_row
+            dim_prices = np.zeros(frame.height)
+            has_row = row_of_group >= 0
+            dim_prices[has_row] = price[cap_rows[row_of_group[has_row]]] \
+                * built.caps[dim].denominator
+            caps[dim] = (frame["key"].to_list(), dim_prices)
+        return cls(capacity, caps)
+
+    def on_fleet(self, fleet_rows: pl.DataFrame) -> Prices:
+        """As price_capacity takes them: the caps' per group of `fleet_rows`, 0 for a
+        group these prices have none for (a sample may lack a provider the fleet has)."""
+        caps = []
+        for dim, (keys, prices) in self.caps.items():
+            # (of the distinct values: 3.35M rows at 100,000 workloads)
+            fleet_keys = group_ids(fleet_rows[dim].unique())[0]
+            on_fleet = np.zeros(len(fleet_keys))
+            on_fleet[np.searchsorted(fleet_keys, keys)] = prices
+            caps.append(on_fleet)
+        return Prices(self.capacity, caps)
+
+
 def prices_at_duals(built: BuiltModel, candidates: Candidates, relaxation: Relaxation,
                     fleet_rows: pl.DataFrame | None = None) -> Prices:
-    """The duals of the capacity rows (USD per chip, per offering) and of the caps' rows
-    (as relax.Caps prices them: a cap den * S_g <= num * T priced y >= 0 charges each unit
-    of spend in g y * den, less y * num on every unit), as price_capacity takes them: the
-    caps' per group of `fleet_rows` (default: the candidates' rows), 0 for a group the
-    candidates have no row of (a sample may lack a provider the fleet has)."""
-    matrix, _, _ = built.builder.matrix()
-    family = np.array(built.builder.row_family)
-    price = np.maximum(-relaxation.duals, 0.0)  # a price on a row's upper side (<= rows)
-    row_of_var = np.full(built.builder.num_vars, -1)
-    row_of_var[built.units] = np.arange(len(built.units))
-    capacity_rows = np.flatnonzero(family == "capacity")
-    first_var = matrix.indices[matrix.indptr[capacity_rows]]
-    capacity = np.zeros(candidates.offerings.height)
-    capacity[offering_ids(candidates.rows, candidates.offerings)[row_of_var[first_var]]] = \
-        price[capacity_rows] / built.scale
-    caps = []
-    cap_rows = np.flatnonzero(family == "cap")
-    cap_matrix = matrix[cap_rows].tocsc()
-    for dim, frame in built.spend.items():
-        # each group's spend variable sits in its own cap row (with the total's)
-        group_rows = cap_matrix[:, frame["var"].to_numpy()]
-        row_of_group = np.full(frame.height, -1)
-        cap_row, group = group_rows.nonzero()
-        row_of_group[group] = cap_row
-        dim_prices = np.zeros(frame.height)
-        has_row = row_of_group >= 0
-        dim_prices[has_row] = price[cap_rows[row_of_group[has_row]]] \
-            * built.caps[dim].denominator
-        fleet_keys = group_ids(  # (of the distinct values: 3.35M rows at 100,000 workloads)
-            (candidates.rows if fleet_rows is None else fleet_rows)[dim].unique())[0]
-        on_fleet = np.zeros(len(fleet_keys))
-        on_fleet[np.searchsorted(fleet_keys, frame["key"].to_list())] = dim_prices
-        caps.append(on_fleet)
-    return Prices(capacity, caps)
+    """The LP's prices (LPPrices.at_duals), as price_capacity takes them for the fleet of
+    `fleet_rows` (default: the candidates' rows)."""
+    return LPPrices.at_duals(built, candidates, relaxation).on_fleet(
+        candidates.rows if fleet_rows is None else fleet_rows)
+
+
+def averaged(prices: list[LPPrices], fleet_rows: pl.DataFrame) -> Prices:
+    """The mean of several LPs' prices (the parts' of a fleet), on the fleet's groups."""
+    on_fleet = [p.on_fleet(fleet_rows) for p in prices]
+    return Prices(np.mean([p.capacity for p in on_fleet], axis=0),
+                  [np.mean(caps, axis=0) for caps in zip(*(p.caps or [] for p in on_fleet),
+                                                         strict=True)])

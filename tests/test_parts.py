@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sys
+import time
+from concurrent.futures import Future
 
 import numpy as np
 import pytest
@@ -54,11 +56,41 @@ def test_a_fleet_solved_in_parts_keeps_every_rule(monkeypatch):
     start = sample.sample_prices(candidates, problem.policy, 0, 60, lambda: False)
     assert start is not None
     scale = plan.solver["money_scale"]
-    assert plan.bound_usd == pytest.approx(engine._price_capacity(
-        candidates, problem.policy, scale, start=start).bound / scale, rel=1e-9)
+    # (or from the first batch's LPs' prices, when there was time and they did better)
+    assert plan.bound_usd >= engine._price_capacity(
+        candidates, problem.policy, scale, start=start).bound / scale * (1 - 1e-9)
     units, left_out = placement_of(plan, candidates)
     assert candidate_violations(candidates, units, left_out, problem.policy) == []
     assert check_plan(PlanDocument.model_validate(plan.to_dict()), problem) == []
+
+
+def test_the_bound_in_parts_is_priced_again_at_the_first_parts_prices_if_there_is_time():
+    from placer.model import build_model, force_unplaced
+    from placer.sample import LPPrices
+
+    engine = sys.modules["placer.solve"]
+    problem = _fleet(300)
+    candidates = build_candidates(problem)
+    built = build_model(candidates, problem.policy)
+    force_unplaced(built, set(candidates.rows["w"].unique().to_list()))
+    relaxation = engine._relax(built, candidates, 60, lambda: False)
+    prices = LPPrices.at_duals(built, candidates, relaxation)
+
+    def bound(first: list[LPPrices], deadline: float) -> float:
+        future: Future[list[LPPrices]] = Future()
+        future.set_result(first)
+        return engine._bound_in_parts(candidates, problem.policy, built.scale, None, future,
+                                      deadline)
+
+    from_zero = engine._price_capacity(candidates, problem.policy, built.scale).bound
+    at_lp = engine._price_capacity(candidates, problem.policy, built.scale,
+                                   start=prices.on_fleet(candidates.rows)).bound
+    assert at_lp > from_zero * 1.001  # an LP's prices beat the steps from zero
+    far = time.perf_counter() + 600
+    assert bound([prices, prices], far) == pytest.approx(at_lp, rel=1e-12)
+    assert bound([], far) == pytest.approx(from_zero, rel=1e-12)
+    assert bound([prices], time.perf_counter()) == pytest.approx(from_zero, rel=1e-12)
+    assert at_lp / built.scale <= solve(problem, time_limit=5, workers=2).total_usd
 
 
 def test_large_fleets_are_solved_in_parts_and_with_more_time_from_fewer_workloads(

@@ -16,7 +16,7 @@ from placer.catalog import default_catalog
 from placer.model import build_model, force_unplaced
 from placer.problem import problem_from_dict
 from placer.relax import solve_relaxation
-from placer.sample import prices_at_duals, sample_prices
+from placer.sample import LPPrices, averaged, prices_at_duals, sample_prices
 from tests.bruteforce import cent_rounding
 from tests.test_engine import EXHAUSTIVE, PRICED, feasible_with_optimum, small_problems
 
@@ -98,6 +98,23 @@ def test_a_samples_cap_prices_go_to_the_fleets_groups_by_name():
     assert own.caps is not None and on_fleet.caps is not None
     assert on_fleet.caps[0].tolist() == [0.0, *own.caps[0].tolist()]
     assert max(own.caps[0]) > 0
+
+
+def test_parts_prices_are_averaged_on_the_fleets_groups_a_missing_one_at_zero():
+    # two parts' prices: one has a provider ("a-cloud") the other has no row of, which
+    # counts as 0 there; capacity's are averaged offering by offering
+    problem = _gangs(["a", "b"], TWO_H100, {"max_share": {"provider": 0.6}})
+    candidates, built, relaxation, own = _lp_prices(problem)
+    part = LPPrices.at_duals(built, candidates, relaxation)
+    (keys, prices), = part.caps.values()
+    other = LPPrices(part.capacity + 2.0, {"provider": (["a-cloud", *keys], np.r_[4.0, prices])})
+    fleet_rows = pl.concat([candidates.rows.head(1).with_columns(
+        pl.lit("a-cloud").alias("provider")), candidates.rows])
+    mean = averaged([part, other], fleet_rows)
+    assert mean.capacity == pytest.approx(part.capacity + 1.0)
+    assert mean.caps is not None
+    assert mean.caps[0] == pytest.approx(np.r_[2.0, prices])
+    assert own.caps is not None and list(own.caps[0]) == pytest.approx(list(prices))
 
 
 def test_a_sample_gets_its_share_of_capacity_and_the_whole_fleets_price(monkeypatch):
