@@ -4,7 +4,8 @@ At 100,000 workloads the LP of the whole fleet cannot finish in the time there i
 without it the warm start follows capacity prices alone, blind to the lock-in caps (and,
 when this was measured, the ports): $2,839M in 300 s. Split into 50 parts of 2,000
 workloads, each solved by the pipeline of a whole fleet (LP, warm start, neighbourhoods;
-no Lagrangian bound, since a part's bound is not the whole's) in an equal share of the
+no Lagrangian bound, since a part's bound is not the whole's, unless the part has the
+time for it: solve.PART_LAGRANGIAN_SECONDS) in an equal share of the
 time left, the same fleet costs $2,167M-$2,350M in three runs (-17 to -24 %). On two
 cores two parts are solved side by side, each with one core and twice the time (a
 part's own searches run on one core; at 2,000 workloads 6 s each side by side gave what

@@ -650,7 +650,8 @@ def _solve_in_parts(candidates: Candidates, policy: Policy, options: SolveOption
     own, PARTS_AT_ONCE side by side; None when a part finds no plan (the whole is then
     solved at once, in the time left). The bound is the one without an LP
     (_price_capacity's, priced beside the parts), from a sample's prices when the
-    sample's LP finishes in time."""
+    sample's LP finishes in time, and again at the first batch's LPs' prices
+    (_bound_in_parts)."""
     workers = options.resolved_workers()
     parts, at_once = part_count(candidates.workloads.height, workers)
     scale = choose_scale(candidates.rows, candidates.workloads)
