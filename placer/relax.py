@@ -526,14 +526,14 @@ def price_capacity(row_cost: np.ndarray, w_of_row: np.ndarray, supply: np.ndarra
         if spread is not None:
             # over all its rows; a workload that may buy a port, over each set's
             fraction = spread.fraction[owners]
+            alone = fraction.copy()
             if port_sets is not None:
-                fraction = fraction.copy()
-                fraction[port_sets.workloads] = 1.0
+                alone[port_sets.workloads] = 1.0
             floor = np.maximum(floor, spread_covers(units_cost, supply, need, counts,
-                                                    fraction, spread.provider, paid_once))
+                                                    alone, spread.provider, paid_once))
             if set_floors is not None:
                 set_floors = np.maximum(set_floors, port_sets.spread_floors(
-                    units_cost, supply, need, counts, spread, owners, paid_once))
+                    units_cost, supply, need, counts, fraction, spread.provider, paid_once))
         return choose(prices, charge, floor, set_floors)
 
     best, per_supply, cheapest, taken = whole(best_prices, charge)
@@ -774,26 +774,25 @@ class _PortSets:
         def floors(cost: np.ndarray, which: np.ndarray) -> np.ndarray:
             return whole_instances(cost, supply, need, starts, counts, which, once)
 
-        return self._per_set(floors, unit_cost, lumpy, len(starts))
+        return self._per_set(floors, unit_cost, lumpy)
 
     def spread_floors(self, unit_cost: np.ndarray, supply: np.ndarray, need: np.ndarray,
-                      counts: np.ndarray, spread: Spread, owners: np.ndarray,
+                      counts: np.ndarray, fraction: np.ndarray, provider: np.ndarray,
                       once: np.ndarray | None = None) -> np.ndarray:
-        """Per set of ecosystems and workload (of these): spread_covers over the rows the
-        set allows (0 for a workload without a spread rule). Over all rows, a spread
+        """Per set of ecosystems and workload (of these): spread_covers (`fraction` per
+        workload, `provider` per row, as there) over the rows the set allows (0 for a
+        workload without a spread rule). Over all rows, a spread
         workload that shares a port could count on a provider whose rows need a port the
         set does not buy: at 10,000 workloads, at the LP's duals, such port groups were
         $1.09M below their integer optimum, the other port groups $0.34M."""
-        fraction = spread.fraction[owners]
-
         def floors(cost: np.ndarray, which: np.ndarray) -> np.ndarray:
             return spread_covers(cost, supply, need, counts, np.where(which, fraction, 1.0),
-                                 spread.provider, once)[which]
+                                 provider, once)[which]
 
-        return self._per_set(floors, unit_cost, fraction < 1, len(counts))
+        return self._per_set(floors, unit_cost, fraction < 1)
 
     def _per_set(self, floors_of: Callable[[np.ndarray, np.ndarray], np.ndarray],
-                 unit_cost: np.ndarray, wanted: np.ndarray, workloads: int) -> np.ndarray:
+                 unit_cost: np.ndarray, wanted: np.ndarray) -> np.ndarray:
         """Per set of ecosystems and workload (of these): `floors_of(cost, which)` for the
         workloads `which` (a mask over all of price_capacity's), with `cost` infinite on
         the rows the set does not allow; 0 where `wanted` (the same mask) is not set."""
@@ -811,7 +810,7 @@ class _PortSets:
             mine = wanted_here & ~smaller
             if not mine.any():
                 continue
-            which = np.zeros(workloads, dtype=bool)
+            which = np.zeros(len(wanted), dtype=bool)
             which[self.workloads[mine]] = True
             allowed = np.ones(self.n, dtype=bool)
             allowed[self.rows] = self._allows(ports)

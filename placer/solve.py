@@ -735,9 +735,10 @@ def _bound_in_parts(candidates: Candidates, policy: Policy, scale: float,
     sample's prices, then, when there is time for it before `deadline`, at the mean of the
     prices the first batch of parts reports from their LPs; the better one. Those parts
     are far larger samples (2,500 workloads each against 1,000 at 10,000 workloads), and
-    their LPs' prices, with their rounding cuts, do better than even the whole's LP's:
-    10,000 workloads, seed 1, $196.4M from the sample's, $197.6M from the whole's LP,
-    $198.2M from the first two parts' mean (seed 0: $197.3M, -, $198.2M)."""
+    their LPs' prices (with the rounding cuts, as a part given PART_LAGRANGIAN_SECONDS
+    solves it) did better than even the whole's LP's: 10,000 workloads, seed 1, $196.4M
+    from the sample's, $197.6M from the whole's LP, $198.2M from the first two parts'
+    mean (seed 0: $197.3M, $197.7M, $198.2M)."""
     started = time.perf_counter()
     bound = _price_capacity(candidates, policy, scale, None, start).bound
     took = time.perf_counter() - started
