@@ -7,6 +7,7 @@ import time
 from concurrent.futures import Future
 
 import numpy as np
+import polars as pl
 import pytest
 
 from placer.candidates import build_candidates, port_ids
@@ -124,9 +125,15 @@ def test_parts_side_by_side_come_in_full_batches():
 
 
 def test_a_fleet_in_parts_side_by_side_keeps_every_rule(monkeypatch):
-    # 300 workloads in parts of at most 100 on two cores: four parts, two at a time
+    # 300 workloads in parts of at most 100 on two cores: four parts, two at a time. With
+    # the generated capacities a part's share proved too small and each batch solved its
+    # parts again with more, one after the other, in the batch's time again: the last
+    # batch had 0.1 s, and whether it found plans was down to the machine's speed. With
+    # twice the capacity every share has a plan.
     engine = sys.modules["placer.solve"]
     problem = _fleet(300)
+    offerings = problem.catalog.offerings.with_columns(pl.col("capacity_chips") * 2)
+    problem = problem.replace(catalog=problem.catalog.with_offerings(offerings))
     monkeypatch.setattr(engine, "PART_WORKLOADS", 100)
     monkeypatch.setattr(engine, "in_parts", lambda candidates, time_limit: True)
     plan = solve(problem, time_limit=8, workers=2)
