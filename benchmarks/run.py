@@ -96,8 +96,10 @@ def run_placer(kind: str, n: int, seed: int, time_limit: float) -> dict[str, Any
     violations = candidate_violations(candidates, units, left, policy) if plan.has_plan else []
     s = plan.solver
     engine, _, note = s["engine"].partition(" (")
+    retried = s.get("part_retries") or 0
     return {
-        "solver": f"placer ({engine})", "status": plan.status, "note": note.rstrip(")"),
+        "solver": f"placer ({engine})", "status": plan.status,
+        "note": note.rstrip(")") + (f", {retried} batches retried" if retried else ""),
         "cost_usd": plan.total_usd, "bound_usd": plan.bound_usd, "gap": plan.gap,
         "time_s": s["time_s"], "candidates": s["candidates"], "candidates_s": candidates_s,
         "build_s": s["build_s"], "warm_start_s": s.get("warm_start_s"),

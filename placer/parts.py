@@ -28,8 +28,12 @@ A plan made of the parts' plans is a plan of the whole:
 - ports: workloads that share a port are in the same part, and a port one part buys is
   free for the parts after it.
 Each of those is stricter than the whole problem's rule, so a part may find no plan
-where the whole has one: it is then tried once more with one share more of capacity
-and budget, and if that fails too the caller solves the whole at once in the time left
+where the whole has one: the parts of a batch that found none are then solved again as
+one part, with one share more of capacity and budget, in a share of the time left as if
+it were one more batch (solved again one by one, each in its batch's time, they had
+overrun the time limit and left the last batch 0.1 s; and in the last batch the first
+took all that was left), and if that fails too the caller solves the whole at once in
+the time left
 (in one run of four at 100,000 workloads, before the partition dealt like workloads out
 evenly and the retry was limited to one share, a late part found no plan: $2,960M).
 The plan's bound is computed for the whole.
@@ -40,7 +44,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 
 import numpy as np
@@ -56,8 +60,12 @@ from placer.schema import Policy
 # $1,986.1M. (5,000 would leave fleets of 4,000-5,000 whole: see solve.in_parts.)
 PART_WORKLOADS = 2_500
 
-# A part's solver: its plan as (units per row, left-out per workload), or None.
-PartSolver = Callable[[Candidates, Policy, float], "tuple[np.ndarray, np.ndarray] | None"]
+# A part's solver: its plan as (units per row, left-out per workload), or None. It gets
+# the part's table and policy, its seconds, and its deadline (time.perf_counter's clock),
+# which may come sooner while it runs: solved side by side, a part is cut short when its
+# neighbour finds no plan, so that the neighbour's retry has time (_solve_batch).
+PartSolver = Callable[[Candidates, Policy, float, Callable[[], float]],
+                      "tuple[np.ndarray, np.ndarray] | None"]
 
 
 @dataclass
@@ -67,6 +75,7 @@ class InParts:
     units: np.ndarray      # per candidate row
     left_out: np.ndarray   # per workload
     parts: int
+    retries: int = 0       # batches whose failed parts were solved again, together
 
 
 def partition(candidates: Candidates, parts: int, seed: int) -> np.ndarray:
@@ -109,8 +118,9 @@ def solve_in_parts(candidates: Candidates, policy: Policy, part_of: np.ndarray,
                    at_once: int = 1) -> InParts | None:
     """Solve the parts `at_once` at a time (in threads), batch after batch in the time
     left, each batch given an equal share of it. In a batch the first part may use its
-    share and all the earlier parts left; each other part, its own share. None when a
-    part finds no plan (or a stop comes before every part has one)."""
+    share and all the earlier parts left; each other part, its own share; those of them
+    that find no plan are solved again together, with one share more. None when they
+    find none either (or a stop comes before every part has one)."""
     started = time.perf_counter()
     rows = candidates.rows
     parts = int(part_of.max(initial=-1)) + 1
@@ -125,63 +135,104 @@ def solve_in_parts(candidates: Candidates, policy: Policy, part_of: np.ndarray,
     used_chips = np.zeros(len(capacity), dtype=np.int64)
     spent = 0.0
 
-    def offer(k: int, allowed: np.ndarray, part_policy: Policy) -> _Part:
-        workloads = np.flatnonzero(part_of == k)
+    def offer(ks: list[int], allowed: np.ndarray, part_policy: Policy) -> _Part:
+        workloads = np.flatnonzero(np.isin(part_of, ks))
         part_rows = np.flatnonzero(np.isin(w_of_row, workloads))
         part_port = port[part_rows]
         port_paid = (part_port >= 0) & paid[np.maximum(part_port, 0)]
         table = restrict(candidates, workloads, part_rows, np.maximum(0, allowed), port_paid)
         return _Part(workloads, part_rows, table, part_policy)
 
+    def record(part: _Part, plan: tuple[np.ndarray, np.ndarray]) -> None:
+        nonlocal spent
+        part_units, part_left_out = plan
+        units[part.rows] = part_units
+        left_out[part.workloads] = part_left_out
+        placed = part_units > 0
+        used_chips[:] += np.bincount(offering[part.rows], weights=chips[part.rows] * part_units,
+                                     minlength=len(capacity)).astype(np.int64)
+        # its table has no price on the ports bought before it: only those it buys count
+        spent += cash_spend(part.table.rows, part_units)
+        part_port = port[part.rows]
+        paid[part_port[placed & (part_port >= 0)]] = True
+
     batches = [range(first, min(first + at_once, parts)) for first in range(0, parts, at_once)]
+    retries = 0
     for b, batch in enumerate(batches):
         if stop():
             return None
-        seconds = max(0.1, (time_limit - (time.perf_counter() - started)) / (len(batches) - b))
+        seconds = _share_of_time_left(time_limit, started, len(batches) - b)
         budget = policy.budget_usd or 0.0
         offered = {
-            k: offer(k, capacity * (k + 1) // parts - (used_chips if k == batch[0]
-                                                       else capacity * k // parts),
+            k: offer([k], capacity * (k + 1) // parts - (used_chips if k == batch[0]
+                                                         else capacity * k // parts),
                      _budget(policy, (k + 1) / parts,
                              spent if k == batch[0] else budget * k / parts))
             for k in batch if (part_of == k).any()}
         found = _solve_batch(solve_part, offered, seconds)
-        for k in sorted(offered, key=lambda k: found[k] is None):  # the plans first
-            part = offered[k]
-            if found[k] is None and not stop():
-                # its share left it no plan: one share more (not all that is left, which
-                # had left a later part of the 100k fleet with none)
-                more = min(batch[-1] + 2, parts)
-                retry = offer(k, capacity * more // parts - used_chips,
-                              _budget(policy, more / parts, spent))
-                if (retry.table.offerings["capacity_chips"].to_numpy()
-                        > part.table.offerings["capacity_chips"].to_numpy()).any() or \
-                        (retry.policy.budget_usd or 0) > (part.policy.budget_usd or 0):
-                    part, found[k] = retry, solve_part(retry.table, retry.policy, seconds)
-            if found[k] is None:
-                return None
-            part_units, part_left_out = found[k]
-            units[part.rows] = part_units
-            left_out[part.workloads] = part_left_out
-            placed = part_units > 0
-            used_chips += np.bincount(offering[part.rows], weights=chips[part.rows] * part_units,
-                                      minlength=len(capacity)).astype(np.int64)
-            # its table has no price on the ports bought before it: only those it buys count
-            spent += cash_spend(part.table.rows, part_units)
-            part_port = port[part.rows]
-            paid[part_port[placed & (part_port >= 0)]] = True
-    return InParts(units, left_out, parts)
+        for k in offered:  # the plans first: what they leave, the retry may use
+            if (plan := found[k]) is not None:
+                record(offered[k], plan)
+        failed = [k for k in offered if found[k] is None]
+        if not failed:
+            continue
+        if stop():
+            return None
+        # their shares left them no plan: solved again as one part, which may use one
+        # share more (not all that is left, which had left a later part of the 100k fleet
+        # with none), in a share of the time left as if it were one more batch
+        more = min(batch[-1] + 2, parts)
+        retry = offer(failed, capacity * more // parts - used_chips,
+                      _budget(policy, more / parts, spent))
+        if len(failed) == 1 and not _offers_more(retry, offered[failed[0]]):
+            return None
+        retries += 1
+        seconds = _share_of_time_left(time_limit, started, len(batches) - b)
+        plan = _solve_batch(solve_part, {-1: retry}, seconds)[-1]
+        if plan is None:
+            return None
+        record(retry, plan)
+    return InParts(units, left_out, parts, retries)
+
+
+def _share_of_time_left(time_limit: float, started: float, steps_left: int) -> float:
+    """An equal share of the time left among `steps_left` batches (at least 0.1 s)."""
+    return max(0.1, (time_limit - (time.perf_counter() - started)) / steps_left)
+
+
+def _offers_more(retry: _Part, part: _Part) -> bool:
+    """Whether `retry` may use more of some offering, or spend more, than `part` could."""
+    return bool((retry.table.offerings["capacity_chips"].to_numpy()
+                 > part.table.offerings["capacity_chips"].to_numpy()).any()
+                or (retry.policy.budget_usd or 0) > (part.policy.budget_usd or 0))
 
 
 def _solve_batch(solve_part: PartSolver, offered: dict[int, _Part], seconds: float
                  ) -> dict[int, tuple[np.ndarray, np.ndarray] | None]:
-    """Each part's plan (or None), the parts solved side by side, one thread each."""
+    """Each part's plan (or None), the parts solved side by side, one thread each. When a
+    part finds no plan while others still run, they are given half the batch's time left,
+    and its retry has the other half (they had kept it all: the 300-workload fleet in two
+    parts at 12 s, one part's share of the budget proved too small in 3 s, its neighbour
+    ran its 12 s, and the retry had 0.1 s)."""
+    end = time.perf_counter() + seconds
+    deadline = [end]
+
+    def until() -> float:
+        return deadline[0]
+
     if len(offered) <= 1:
-        return {k: solve_part(part.table, part.policy, seconds) for k, part in offered.items()}
+        return {k: solve_part(part.table, part.policy, seconds, until)
+                for k, part in offered.items()}
     with ThreadPoolExecutor(max_workers=len(offered), thread_name_prefix="part") as pool:
-        futures = {k: pool.submit(solve_part, part.table, part.policy, seconds)
+        futures = {pool.submit(solve_part, part.table, part.policy, seconds, until): k
                    for k, part in offered.items()}
-        return {k: future.result() for k, future in futures.items()}
+        running = set(futures)
+        while running:
+            done, running = wait(running, return_when=FIRST_COMPLETED)
+            if running and any(future.result() is None for future in done):
+                now = time.perf_counter()
+                deadline[0] = min(deadline[0], now + (end - now) / 2)
+        return {k: future.result() for future, k in futures.items()}
 
 
 def _budget(policy: Policy, share: float, spent: float) -> Policy:

@@ -601,6 +601,9 @@ class SolverInfo(Strict):
                                "neighbourhoods of a large core were re-solved")
     parts: int = Field(default=0, description="parts the fleet was solved in, one after "
                        "another or two side by side (0: solved whole)")
+    part_retries: int = Field(default=0, description="batches of parts whose shares of "
+                              "capacity and budget left some of them no plan, those then "
+                              "solved again together with one share more")
     part_workers_peak_mb: int | None = Field(
         default=None, description="peak resident memory of the worker processes that "
         "solved the parts side by side, summed (beside this process's own)")

@@ -663,14 +663,17 @@ def _solve_in_parts(candidates: Candidates, policy: Policy, options: SolveOption
     first_prices: Future[list[LPPrices]] = Future()
     answered = threading.Lock()
 
-    def solve_part(sub: Candidates, part_policy: Policy, seconds: float
-                   ) -> tuple[np.ndarray, np.ndarray] | None:
+    def solve_part(sub: Candidates, part_policy: Policy, seconds: float,
+                   until: Callable[[], float]) -> tuple[np.ndarray, np.ndarray] | None:
         # a part's bound is not the whole's, but with time the steps to it guide better
         options = replace(part_options, time_limit=seconds,
                           lagrangian=seconds >= PART_LAGRANGIAN_SECONDS)
         sent = time.perf_counter()
-        answer = pool.solve(sub, part_policy, options, stop) if pool is not None else None
+        answer = pool.solve(sub, part_policy, options,
+                            lambda: stop() or time.perf_counter() >= until()
+                            ) if pool is not None else None
         if answer is None:  # no worker, or it failed: in this process, in the time left
+            # (to its first deadline: in this process only Ctrl-C cuts it short)
             left = max(0.1 * seconds, seconds - (time.perf_counter() - sent))
             plan = solve_built_candidates(sub, part_policy, replace(options, time_limit=left))
             answer = (placement_of(plan, sub) if plan.has_plan else None, plan.solver)
@@ -716,7 +719,7 @@ def _solve_in_parts(candidates: Candidates, policy: Policy, options: SolveOption
         "status": "FEASIBLE", "time_s": round(time.perf_counter() - started, 4),
         # sizes and times: summed over the parts' solves
         **{key: round(sum(s[key] for s in solved), 4) for key in SUMMED_OVER_PARTS},
-        "money_scale": scale, "parts": parts,
+        "money_scale": scale, "parts": parts, "part_retries": whole.retries,
         **({"part_workers_peak_mb": pool.peak_mb} if pool is not None else {}),
         "stop_reason": "interrupted" if stop() else "time limit",
         # each part's time is a share of what the wall clock left

@@ -124,20 +124,21 @@ def test_parts_side_by_side_come_in_full_batches():
     assert part_count(5_001, workers=2) == (4, 2)
 
 
-def test_a_fleet_in_parts_side_by_side_keeps_every_rule(monkeypatch):
+@pytest.mark.parametrize("capacity", [1, 2])
+def test_a_fleet_in_parts_side_by_side_keeps_every_rule(monkeypatch, capacity):
     # 300 workloads in parts of at most 100 on two cores: four parts, two at a time. With
-    # the generated capacities a part's share proved too small and each batch solved its
-    # parts again with more, one after the other, in the batch's time again: the last
-    # batch had 0.1 s, and whether it found plans was down to the machine's speed. With
-    # twice the capacity every share has a plan.
+    # the generated capacities the parts' shares prove too small (in 0.1-2 s), and each
+    # batch's parts are solved again together; with twice the capacity every share has a
+    # plan.
     engine = sys.modules["placer.solve"]
     problem = _fleet(300)
-    offerings = problem.catalog.offerings.with_columns(pl.col("capacity_chips") * 2)
+    offerings = problem.catalog.offerings.with_columns(pl.col("capacity_chips") * capacity)
     problem = problem.replace(catalog=problem.catalog.with_offerings(offerings))
     monkeypatch.setattr(engine, "PART_WORKLOADS", 100)
     monkeypatch.setattr(engine, "in_parts", lambda candidates, time_limit: True)
     plan = solve(problem, time_limit=8, workers=2)
     assert plan.solver["parts"] == 4
+    assert (plan.solver["part_retries"] > 0) == (capacity == 1)
     assert plan.bound_usd <= plan.total_usd
     candidates = build_candidates(problem)
     units, left_out = placement_of(plan, candidates)
@@ -165,7 +166,7 @@ def test_each_part_gets_its_share_of_capacity_and_budget_less_what_came_before()
     policy = _fleet(300).policy.model_copy(update={"budget_usd": budget})
     seen = []
 
-    def place_first_row(sub, part_policy, seconds):
+    def place_first_row(sub, part_policy, seconds, until):
         """Takes one unit of the first row of each part."""
         seen.append((sub.offerings["capacity_chips"].to_numpy().copy(), part_policy.budget_usd,
                      sub.rows.row(0, named=True)))
@@ -201,7 +202,7 @@ def test_two_parts_side_by_side_each_get_their_share_the_first_also_what_came_be
     together = threading.Barrier(2, timeout=30)
     seen = {}
 
-    def place_first_row(sub, part_policy, seconds):
+    def place_first_row(sub, part_policy, seconds, until):
         k = int(part_of[names.index(sub.workloads["workload"][0])])
         together.wait()
         seen[k] = (sub.offerings["capacity_chips"].to_numpy().copy(), part_policy.budget_usd,
@@ -274,7 +275,7 @@ def test_a_part_its_share_leaves_without_a_plan_gets_one_share_more_not_all():
     part_of = partition(candidates, 3, seed=0)
     offered = []
 
-    def fail_first(sub, part_policy, seconds):
+    def fail_first(sub, part_policy, seconds, until):
         offered.append(sub.offerings["capacity_chips"].to_numpy().copy())
         if len(offered) == 1:
             return None
@@ -286,3 +287,85 @@ def test_a_part_its_share_leaves_without_a_plan_gets_one_share_more_not_all():
     assert (offered[0] == capacity // 3).all()
     assert (offered[1] == capacity * 2 // 3).all()  # the retry: one share more
     assert (offered[2] == capacity * 2 // 3).all()  # part 1: nothing used before it
+
+
+@pytest.mark.parametrize("failing", ["both at once", "both in their time", "one at once"])
+def test_the_parts_of_a_batch_that_find_no_plan_are_solved_again_together_in_the_time_left(
+        monkeypatch, failing):
+    # Four parts, two at a time, in 40 s on a clock that moves only as the parts take
+    # their time. Parts of the last batch find no plan in their shares: they are solved
+    # again as one part, with all that is left, in the time left (solved again one by
+    # one, each in the batch's time, they had overrun the limit, and the first had taken
+    # all the capacity left, the second none). A share too small is mostly proved so at
+    # once (the 300-workload fleet in four parts: 0.1-2 s of 4-10); then a neighbour
+    # still running is cut short at half the batch's time left, the retry gets the rest.
+    # Where the failing parts took their whole time, the retry has what is left, 0.1 s.
+    import threading
+
+    import placer.parts as parts
+    from placer.parts import solve_in_parts
+
+    class Clock:
+        now = 0.0
+
+        def perf_counter(self) -> float:
+            return self.now
+
+    clock = Clock()
+    monkeypatch.setattr(parts, "time", clock)
+    candidates = build_candidates(_fleet(300))
+    part_of = partition(candidates, 4, seed=0)
+    names = candidates.workloads["workload"].to_list()
+    together = threading.Barrier(2, timeout=30)
+    moved = threading.Lock()
+    failed = threading.Event()
+    offered, calls = [], []
+    fails = {"both at once": ([2], [3]), "both in their time": ([2], [3]),
+             "one at once": ([2],)}[failing]
+
+    def fail_in_the_last_batch(sub, part_policy, seconds, until):
+        ks = sorted({int(part_of[names.index(name)]) for name in sub.workloads["workload"]})
+        started = clock.now
+        retry = len(ks) > 1 or ks in offered
+        offered.append(ks)
+        if not retry:  # a batch's part: its neighbour started on the same clock
+            together.wait()
+        if ks == [3] and failing == "one at once":
+            failed.wait(30)  # part 2 has failed: its deadline comes sooner
+            time_out = 30.0
+            while until() >= started + seconds and time_out > 0:
+                time.sleep(0.01)
+                time_out -= 0.01
+        with moved:
+            calls.append((ks, seconds, sub.offerings["capacity_chips"].to_numpy().copy()))
+            fails_now = ks in fails and not retry
+            if not fails_now or failing == "both in their time":
+                clock.now = max(clock.now, min(started + seconds, until()))
+        if fails_now:
+            failed.set()
+            return None
+        units = np.zeros(sub.rows.height, dtype=np.int64)
+        units[0] = 1
+        return units, np.zeros(sub.workloads.height, dtype=bool)
+
+    whole = solve_in_parts(candidates, _fleet(300).policy, part_of, 40, fail_in_the_last_batch,
+                           lambda: False, at_once=2)
+    assert whole is not None and whole.retries == 1
+    expected = {"both at once": [([2], 20.0), ([2, 3], 20.0), ([3], 20.0)],
+                "both in their time": [([2], 20.0), ([2, 3], 0.1), ([3], 20.0)],
+                "one at once": [([2], 20.0), ([2], 10.0), ([3], 20.0)]}[failing]
+    assert [(ks, seconds) for ks, seconds, _ in sorted(calls, key=lambda c: c[0])] == [
+        ([0], 20.0), ([1], 20.0), *expected]
+    assert clock.now == pytest.approx(40.1 if failing == "both in their time" else 40.0)
+    # the retry: all that the parts before it left
+    capacity = candidates.offerings["capacity_chips"].to_numpy()
+    used = np.zeros_like(capacity)
+    for k in (0, 1, 3) if failing == "one at once" else (0, 1):
+        rows = candidates.rows.filter(pl.col("w") == int(np.flatnonzero(part_of == k)[0]))
+        used[candidates.offerings["offering"].to_list().index(rows["offering"][0])] += \
+            rows["unit_chips"][0]
+    assert calls[-1][0] == list(fails[0] if len(fails) == 1 else [2, 3])
+    assert (calls[-1][2] == capacity - used).all()
+    # parts 2 and 3 have their placement: one unit each on its first row, or, solved
+    # again together, one on the first row of both
+    assert whole.units.sum() == (3 if len(fails) == 2 else 4)
