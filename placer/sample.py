@@ -65,7 +65,7 @@ def sample_prices(candidates: Candidates, policy: Policy, seed: int, seconds: fl
 @dataclass(frozen=True)
 class LPPrices:
     """An LP's prices, as prices_at_duals finds them, with each cap's by group key: a
-    part of a fleet reports them (solve.SolveOptions.lp_prices), and the whole fleet,
+    part of a fleet reports them (solve.SolveOptions.on_lp_prices), and the whole fleet,
     which may have groups the part has not, is priced at them (on_fleet)."""
 
     capacity: np.ndarray                        # USD per chip, per offering

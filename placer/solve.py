@@ -203,7 +203,9 @@ class SolveOptions:
     in_parts: bool = True                   # when the whole is too large (placer.parts)
     lagrangian: bool = True                 # the Lagrangian bound (placer.lagrange)
     columns: bool = True                    # column generation (placer.colgen)
-    lp_prices: bool = False                 # the LP's prices in solver["lp_prices"]
+    # called with the LP's prices as soon as the LP is solved (a part's, for the bound of
+    # the fleet it is a part of: solve._bound_in_parts)
+    on_lp_prices: Callable[[LPPrices], None] | None = None
 
     def resolved_workers(self) -> int:
         return self.workers if self.workers is not None else default_workers()
@@ -333,7 +335,6 @@ def solve_built_candidates(candidates: Candidates, policy: Policy, options: Solv
         "lagrangian_s": round(lagrangian.time_s, 4) if lagrangian else 0.0,
         **_columns_info(start.columns, built.scale),
         "money_scale": built.scale,
-        **({"lp_prices": start.prices} if start.prices is not None else {}),
         "variables": built.builder.num_vars, "constraints": built.builder.num_constraints,
         "deterministic_time": round(core.deterministic_time
                                     + (solver.deterministic_time if searched else 0.0), 4),
@@ -404,7 +405,6 @@ class WarmStart:
     # at the LP's duals, when the LP finished: computed beside the search
     lagrangian: Future[LagrangianBound] | None = None
     columns: Columns | None = None  # column generation, when it ran
-    prices: LPPrices | None = None  # the LP's, when it finished and they were asked for
 
     @property
     def bound_units(self) -> float | None:
@@ -432,11 +432,10 @@ def _warm_start(built: BuiltModel, candidates: Candidates, policy: Policy,
     pieces = None
     master = None  # column generation's, when built for the guide
     priced_at_once = 0  # the guide's pieces priced without a search
-    prices = None
     if relaxation is not None and relaxation.optimal:
         lp_bound_units = _lp_bound(relaxation)
-        if options.lp_prices and relaxation.duals is not None:
-            prices = LPPrices.at_duals(built, candidates, relaxation)
+        if options.on_lp_prices is not None and relaxation.duals is not None:
+            options.on_lp_prices(LPPrices.at_duals(built, candidates, relaxation))
         pieces = price_pieces(built.builder, relaxation) \
             if (options.hint or options.lagrangian) and not stop() else None
         if pieces is not None and options.hint:
@@ -467,8 +466,7 @@ def _warm_start(built: BuiltModel, candidates: Candidates, policy: Policy,
     lp_units = None if relaxation is None else relaxation.values[built.units]
     core_units = lp_units if guide is None else np.maximum(lp_units, guide)
     if not options.hint:
-        return WarmStart(lp_bound_units, None, cut, core_units, no_lp_bound, lagrangian,
-                         prices=prices)
+        return WarmStart(lp_bound_units, None, cut, core_units, no_lp_bound, lagrangian)
     # column generation, unless the pieces are whole at the LP's prices (then the LP is
     # the master's LP, and the master holds no plan the core's search would not find);
     # pieces priced without a search raise no bound, but were fractional in the LP
@@ -484,11 +482,9 @@ def _warm_start(built: BuiltModel, candidates: Candidates, policy: Policy,
         # a hint that breaks a rule only sends CP-SAT repairing it (and CP-SAT 9.15
         # aborted doing so on a 100k-workload model whose search stopped while loading)
         built.model.clear_hints()
-        return WarmStart(lp_bound_units, None, cut, core_units, no_lp_bound, lagrangian,
-                         prices=prices)
+        return WarmStart(lp_bound_units, None, cut, core_units, no_lp_bound, lagrangian)
     if not columns or stop():
-        return WarmStart(lp_bound_units, start, cut, core_units, no_lp_bound, lagrangian,
-                         prices=prices)
+        return WarmStart(lp_bound_units, start, cut, core_units, no_lp_bound, lagrangian)
     assert pieces is not None and relaxation is not None and relaxation.duals is not None
     columns = _by_columns(built, candidates, policy, pieces, relaxation.duals, start,
                           options, stop, deadline, master)
@@ -497,8 +493,7 @@ def _warm_start(built: BuiltModel, candidates: Candidates, policy: Policy,
     if columns.found is not None:
         plan = columns.found
         complete_hint(built, candidates, plan.units, plan.left_out)
-    return WarmStart(lp_bound_units, plan, cut, core_units, no_lp_bound, lagrangian, columns,
-                     prices)
+    return WarmStart(lp_bound_units, plan, cut, core_units, no_lp_bound, lagrangian, columns)
 
 
 def _master(built: BuiltModel, candidates: Candidates, pieces: Pieces) -> Master:
@@ -650,18 +645,28 @@ def _solve_in_parts(candidates: Candidates, policy: Policy, options: SolveOption
     own, PARTS_AT_ONCE side by side; None when a part finds no plan (the whole is then
     solved at once, in the time left). The bound is the one without an LP
     (_price_capacity's, priced beside the parts), from a sample's prices when the
-    sample's LP finishes in time, and again at the first batch's LPs' prices
-    (_bound_in_parts)."""
+    sample's LP finishes in time, and again at the prices of the first batch's LPs, which
+    each part reports as soon as its LP is solved (_bound_in_parts)."""
     workers = options.resolved_workers()
     parts, at_once = part_count(candidates.workloads.height, workers)
     scale = choose_scale(candidates.rows, candidates.workloads)
-    part_options = replace(options, progress=None, explain=False, in_parts=False,
-                           workers=max(1, workers // at_once), lp_prices=True)
     solved: list[dict[str, Any]] = []
     pool: PartWorkers | None = None  # side by side, each part in a process of its own
-    # the first batch's LP prices, for the bound (set when the batch is in, or at the end)
+    # the first batch's LP prices, for the bound: set when as many parts as a batch holds
+    # have reported theirs, when the first batch is in, or at the end
+    reported: list[LPPrices] = []
     first_prices: Future[list[LPPrices]] = Future()
     answered = threading.Lock()
+
+    def report(prices: LPPrices | None = None, batch_in: bool = False) -> None:
+        with answered:
+            if prices is not None:
+                reported.append(prices)
+            if (len(reported) >= at_once or batch_in) and not first_prices.done():
+                first_prices.set_result(list(reported))
+
+    part_options = replace(options, progress=None, explain=False, in_parts=False,
+                           workers=max(1, workers // at_once), on_lp_prices=report)
 
     def solve_part(sub: Candidates, part_policy: Policy, seconds: float,
                    until: Callable[[], float]) -> tuple[np.ndarray, np.ndarray] | None:
@@ -679,9 +684,7 @@ def _solve_in_parts(candidates: Candidates, policy: Policy, options: SolveOption
             answer = (placement_of(plan, sub) if plan.has_plan else None, plan.solver)
         with answered:
             solved.append(answer[1])
-            if len(solved) >= at_once and not first_prices.done():
-                first_prices.set_result([info["lp_prices"] for info in solved
-                                         if "lp_prices" in info])
+        report(batch_in=len(solved) >= at_once)
         return answer[0]
 
     with _interruptible() as stop:
@@ -702,9 +705,7 @@ def _solve_in_parts(candidates: Candidates, policy: Policy, options: SolveOption
                                        options.time_limit - (time.perf_counter() - started),
                                        solve_part, stop, at_once)
             finally:
-                with answered:  # fewer parts than a batch answered: the bound goes on
-                    if not first_prices.done():
-                        first_prices.set_result([])
+                report(batch_in=True)  # fewer parts than a batch answered: the bound goes on
             bound_units = priced.result()
             reporter.close()
     if whole is None and stop():

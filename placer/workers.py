@@ -10,11 +10,13 @@ A worker is a Python process running `serve`, with a pipe each way, not multipro
 spawn: that runs the caller's main script again in the child when the script lacks an
 `if __name__ == "__main__":` guard, and planners call placer from plain scripts. A job
 is a part's candidate table, policy and options, pickled; the answer its placement and
-the solver's info. The workers import placer (2.3 s each) as soon as the pool is made,
-which the caller does after its sample's LP, whose time is short. Ctrl-C: a terminal
-sends it to every process of the group, and the parent forwards its own stop as SIGINT
-too (placer's handler in the worker keeps the part's best plan). A worker that fails
-or dies answers None: the caller solves that part itself.
+the solver's info, and before it, as soon as the part's LP is solved, the LP's prices
+when the options ask for them (SolveOptions.on_lp_prices: the caller prices the fleet's
+bound at them while its parts are still solved). The workers import placer (2.3 s each)
+as soon as the pool is made, which the caller does after its sample's LP, whose time is
+short. Ctrl-C: a terminal sends it to every process of the group, and the parent forwards
+its own stop as SIGINT too (placer's handler in the worker keeps the part's best plan).
+A worker that fails or dies answers None: the caller solves that part itself.
 """
 
 from __future__ import annotations
@@ -106,7 +108,9 @@ class PartWorkers:
     def solve(self, table: Candidates, policy: Policy, options: SolveOptions,
               stop: Callable[[], bool]) -> PartAnswer | None:
         """The part solved by an idle worker (waiting for one); None when the job failed
-        there (the worker goes on to the next) or the worker died (not used again)."""
+        there (the worker goes on to the next) or the worker died (not used again).
+        options.on_lp_prices is called here, on a thread of this pool's, with the prices
+        the worker reports."""
         while True:
             if self._live == 0:
                 return None
@@ -118,14 +122,21 @@ class PartWorkers:
         assert worker.stdin is not None and worker.stdout is not None
         box: dict[str, Any] = {}
 
+        on_lp_prices = options.on_lp_prices
+
         def read() -> None:
             # no answer in the box: the worker died
             with contextlib.suppress(OSError, EOFError, pickle.UnpicklingError):
-                box["answer"] = _receive(worker.stdout)  # type: ignore[arg-type]
+                while (message := _receive(worker.stdout))[0] == "prices":  # type: ignore[arg-type]
+                    if on_lp_prices is not None:
+                        on_lp_prices(message[1])
+                box["answer"] = message
 
         try:
-            # its time counts from now, not from when the worker is free to read it
-            _send(worker.stdin, (table, policy, options, time.time() + options.time_limit))
+            # its time counts from now, not from when the worker is free to read it; the
+            # callback stays here, the worker is told to send the prices
+            _send(worker.stdin, (table, policy, replace(options, on_lp_prices=None),
+                                 time.time() + options.time_limit, on_lp_prices is not None))
         except OSError:
             return self._dead()
         reader = threading.Thread(target=read, name="part-answer", daemon=True)
@@ -183,14 +194,16 @@ def serve() -> None:
     jobs = sys.stdin.buffer
     while True:
         try:
-            table, policy, options, deadline = _receive(jobs)
+            table, policy, options, deadline, send_prices = _receive(jobs)
         except EOFError:
             # the pool is closed: nothing left to write, and the interpreter's teardown
             # (OR-Tools, polars) took 0.7 s the caller would wait for
             answers.close()
             os._exit(0)
         try:
-            options = replace(options, time_limit=max(0.1, deadline - time.time()))
+            options = replace(options, time_limit=max(0.1, deadline - time.time()),
+                              on_lp_prices=(lambda prices: _send(answers, ("prices", prices)))
+                              if send_prices else None)
             plan = solve_built_candidates(table, policy, options)
             placement = placement_of(plan, table) if plan.has_plan else None
             answer: tuple[Any, ...] = ("done", placement, plan.solver, peak_mb())

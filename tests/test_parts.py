@@ -14,6 +14,7 @@ from placer.candidates import build_candidates, port_ids
 from placer.check import candidate_violations, check_plan
 from placer.parts import partition
 from placer.plan import placement_of
+from placer.sample import averaged
 from placer.schema import PlanDocument
 from placer.solve import solve
 from tests.test_engine import _fleet
@@ -44,9 +45,13 @@ def test_a_fleet_solved_in_parts_keeps_every_rule(monkeypatch):
     monkeypatch.setattr(engine, "in_parts", lambda candidates, time_limit: True)
     sample = sys.modules["placer.sample"]
     monkeypatch.setattr(sample, "SAMPLE_WORKLOADS", 100)
+    priced = _prices_for_the_bound(monkeypatch)
     seen = []
     plan = solve(problem, time_limit=12, workers=2, progress=seen.append)
     assert plan.solver["parts"] == 2
+    # a part whose share of the budget leaves it no plan has no LP prices either
+    _, prices = priced["prices"]
+    assert prices
     # the bound is priced beside the parts: the progress shows it once known
     assert seen[-1]["bound_usd"] == pytest.approx(plan.bound_usd, rel=1e-9)
     assert plan.solver["engine"].endswith("(in 2 parts)")
@@ -57,12 +62,37 @@ def test_a_fleet_solved_in_parts_keeps_every_rule(monkeypatch):
     start = sample.sample_prices(candidates, problem.policy, 0, 60, lambda: False)
     assert start is not None
     scale = plan.solver["money_scale"]
-    # (or from the first batch's LPs' prices, when there was time and they did better)
-    assert plan.bound_usd >= engine._price_capacity(
-        candidates, problem.policy, scale, start=start).bound / scale * (1 - 1e-9)
+    # or from the first batch's LPs' prices, which there was time for: the better one
+    assert plan.bound_usd == pytest.approx(max(
+        engine._price_capacity(candidates, problem.policy, scale, start=start).bound,
+        engine._price_capacity(candidates, problem.policy, scale,
+                               start=averaged(prices, candidates.rows)).bound) / scale,
+        rel=1e-9)
     units, left_out = placement_of(plan, candidates)
     assert candidate_violations(candidates, units, left_out, problem.policy) == []
     assert check_plan(PlanDocument.model_validate(plan.to_dict()), problem) == []
+
+
+def _prices_for_the_bound(monkeypatch) -> dict:
+    """When the bound in parts got the first batch's prices, and they; when each batch
+    ended."""
+    engine = sys.modules["placer.solve"]
+    parts = sys.modules["placer.parts"]
+    times = {"batches": []}
+    bound_in_parts, solve_batch = engine._bound_in_parts, parts._solve_batch
+
+    def bound_when_priced(candidates, policy, scale, start, first_prices, deadline):
+        times["prices"] = (time.perf_counter(), first_prices.result())
+        return bound_in_parts(candidates, policy, scale, start, first_prices, deadline)
+
+    def batch_timed(*args, **kwargs):
+        found = solve_batch(*args, **kwargs)
+        times["batches"].append(time.perf_counter())
+        return found
+
+    monkeypatch.setattr(engine, "_bound_in_parts", bound_when_priced)
+    monkeypatch.setattr(parts, "_solve_batch", batch_timed)
+    return times
 
 
 def test_the_bound_in_parts_is_priced_again_at_the_first_parts_prices_if_there_is_time():
@@ -136,9 +166,15 @@ def test_a_fleet_in_parts_side_by_side_keeps_every_rule(monkeypatch, capacity):
     problem = problem.replace(catalog=problem.catalog.with_offerings(offerings))
     monkeypatch.setattr(engine, "PART_WORKLOADS", 100)
     monkeypatch.setattr(engine, "in_parts", lambda candidates, time_limit: True)
+    priced = _prices_for_the_bound(monkeypatch)
     plan = solve(problem, time_limit=8, workers=2)
     assert plan.solver["parts"] == 4
     assert (plan.solver["part_retries"] > 0) == (capacity == 1)
+    if capacity == 2:
+        # the parts of the first batch report their LPs' prices as soon as they have
+        # them, and the bound is priced at them while the batch is still solved
+        priced_at, prices = priced["prices"]
+        assert len(prices) == 2 and priced_at < priced["batches"][0] - 1
     assert plan.bound_usd <= plan.total_usd
     candidates = build_candidates(problem)
     units, left_out = placement_of(plan, candidates)

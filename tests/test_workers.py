@@ -45,6 +45,26 @@ def test_a_part_solved_by_a_worker_is_the_plan_solved_here(small):
     assert info["objective_units"] == here.solver["objective_units"]
 
 
+def test_a_worker_reports_its_lps_prices_before_its_answer_as_solved_here(small):
+    from dataclasses import replace
+
+    candidates, policy = small
+    here, there = [], []
+    solve_built_candidates(candidates, policy, replace(OPTIONS, on_lp_prices=here.append))
+    with PartWorkers(1) as workers:
+        answer = workers.solve(candidates, policy, replace(OPTIONS, on_lp_prices=there.append),
+                               _never)
+        assert answer is not None
+        # and a job that asks for none gets none
+        assert workers.solve(candidates, policy, OPTIONS, _never) is not None
+    assert len(here) == len(there) == 1
+    assert np.array_equal(here[0].capacity, there[0].capacity)
+    assert here[0].capacity.any()  # the fleet fills an offering: it has a price
+    assert here[0].caps.keys() == there[0].caps.keys()
+    for dim, (keys, prices) in here[0].caps.items():
+        assert keys == there[0].caps[dim][0] and np.array_equal(prices, there[0].caps[dim][1])
+
+
 def test_a_job_that_fails_answers_none_and_the_worker_takes_the_next(small):
     candidates, policy = small
     with PartWorkers(1) as workers:
