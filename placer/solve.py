@@ -110,10 +110,16 @@ LNS_ABOVE_WORKLOADS = 200
 # but no proof where one search gives it).
 CORE_AT_ONCE_SHARE = 0.02
 WHOLE_SEARCH_VARS = 1_000_000
-# The LP relaxation's time per candidate row, measured on the generated fleets: 18 s for
-# 335k rows (10,000 workloads, solved whole); at 3.35M rows (100,000, by column
-# generation) the first restricted LP alone took 127 s.
-LP_SECONDS_PER_ROW = 5.4e-5
+# The LP relaxation's time (lp_seconds): per candidate row, and more per row of a serving
+# workload (its covers, instances and spread rules), measured with the rounding cuts on
+# the tight sets (gangs alone: 2,000 / 5,000 workloads, 60k / 150k rows, 1.2 / 2.7 s) and
+# the generated fleets (1,000 / 2,000 / 3,000 / 5,000 workloads, 32k / 66k / 99k / 166k
+# rows of which 15k / 31k / 45k / 76k serving: 1.2 / 2.6 / 5.0 / 7.4 s; estimated 1.5 /
+# 3.0 / 4.5 / 7.5 s). Earlier, one figure per row: 18 s for 335k rows (10,000 workloads,
+# solved whole); at 3.35M rows (100,000, by column generation) the first restricted LP
+# alone took 127 s.
+LP_SECONDS_PER_ROW = 1.8e-5
+LP_SECONDS_PER_SERVING_ROW = 6e-5
 LP_SHARE = 0.3  # of the time limit, at most, for the LP relaxation
 # ... when no bound is wanted (a part of a fleet solved in parts), for an LP without the
 # rounding cuts: there it is only a guide. A 2,000-workload part's LP took 4.6-5.6 s
@@ -423,7 +429,7 @@ def _warm_start(built: BuiltModel, candidates: Candidates, policy: Policy,
     lp_time = options.time_limit * (LP_SHARE if options.lagrangian else GUIDE_LP_SHARE)
     relaxation = None
     lp_started = time.perf_counter()
-    if not stop() and lp_within_reach(candidates.rows.height, lp_time):
+    if not stop() and lp_within_reach(candidates.rows, lp_time):
         relaxation = _relax(built, candidates, lp_time, stop, cuts=options.lagrangian)
     cut = relaxation is None and time.perf_counter() - lp_started >= lp_time * 0.99
     lp_bound_units = no_lp_bound = None
@@ -581,7 +587,11 @@ SUMMED_OVER_PARTS = ("build_s", "warm_start_s", "core_rows", "core_s",
 
 def in_parts(candidates: Candidates, time_limit: float) -> bool:
     """Whether to solve in parts (placer.parts): when there are parts to make, and the LP
-    of the whole is out of reach or the fleet is large enough that the parts find
+    of the whole may not finish in its share of the time (LP_SECONDS_PER_ROW, LP_SHARE:
+    without it the whole's plan follows capacity prices alone; 3,000 workloads at 10 s,
+    whole $71.95M / 18.2 %, in two parts $61.73M / 2.61 %; 5,000 at 10 s $124.1M / 21.9
+    % against $100.8M / 2.20 %; at 20 s, the LP in reach, 3,000 whole $60.77M / 0.73 %,
+    in parts $61.24M / 1.83 %), or the fleet is large enough that the parts find
     cheaper plans than the whole's search. Measured, 10,000 workloads at 60 s on two
     cores: whole $241.7M; in parts one at a time while the other core proved the whole's
     LP and Lagrangian bounds (46 s for the LP, and both below the bound without an LP)
@@ -593,7 +603,7 @@ def in_parts(candidates: Candidates, time_limit: float) -> bool:
     at 60 s $63.5M against $63.3M."""
     workloads = candidates.workloads.height
     return workloads > PART_WORKLOADS and (
-        not lp_within_reach(candidates.rows.height, time_limit * LP_SHARE)
+        lp_seconds(candidates.rows) > time_limit * LP_SHARE
         or workloads >= PARTS_WORKLOADS
         or (workloads >= PARTS_GIVEN_TIME_WORKLOADS and time_limit >= PARTS_GIVEN_TIME_SECONDS))
 
@@ -778,10 +788,18 @@ def _usd(units: float | None, scale: float) -> float | None:
     return None if units is None else round(units / scale, 2)
 
 
-def lp_within_reach(rows: int, seconds: float) -> bool:
+def lp_seconds(rows: pl.DataFrame) -> float:
+    """The LP relaxation's time on these candidate rows, estimated (LP_SECONDS_PER_ROW)."""
+    serving = rows.height - int((rows["kind"] == "training").sum())
+    return rows.height * LP_SECONDS_PER_ROW + serving * LP_SECONDS_PER_SERVING_ROW
+
+
+def lp_within_reach(rows: pl.DataFrame, seconds: float) -> bool:
     """Whether the LP relaxation may finish in time; when it cannot, its time goes to
-    the search instead (100,000 workloads, 300 s: 90 s of LP that never finished)."""
-    return rows <= FULL_LP_COLUMNS or rows * LP_SECONDS_PER_ROW <= seconds
+    the search instead (100,000 workloads, 300 s: 90 s of LP that never finished).
+    Below FULL_LP_COLUMNS rows it is always tried (a fleet too small for parts has no
+    better way to its guide)."""
+    return rows.height <= FULL_LP_COLUMNS or lp_seconds(rows) <= seconds
 
 
 def _priced_relaxation(built: BuiltModel, candidates: Candidates, policy: Policy

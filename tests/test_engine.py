@@ -1229,11 +1229,19 @@ def test_a_neighbourhood_is_drawn_in_whole_groups(group, size, seed):
 
 
 def test_the_lp_is_skipped_only_when_it_cannot_finish_in_its_time():
-    from placer.solve import lp_within_reach
+    from placer.solve import lp_seconds, lp_within_reach
 
-    assert lp_within_reach(335_343, 18.0)        # 10,000 workloads: solved whole
-    assert not lp_within_reach(3_353_850, 90.0)  # 100,000 at 300 s: 90 s of LP
-    assert lp_within_reach(3_353_850, 300.0)     # ... at 1,000 s it may finish
+    def rows(training: int, serving: int) -> pl.DataFrame:
+        return pl.DataFrame({"kind": ["training"] * training + ["inference"] * serving})
+
+    # the generated fleets' rows, 45 % of them serving workloads'
+    assert lp_within_reach(rows(182_289, 153_054), 18.0)  # 10,000 workloads: tried
+    hundred_thousand = rows(1_823_000, 1_530_850)
+    assert not lp_within_reach(hundred_thousand, 90.0)  # 100,000 at 300 s: 90 s of LP
+    assert lp_within_reach(hundred_thousand, 300.0)     # ... at 1,000 s it may finish
+    # estimated as measured: 3,000 workloads 5.0 s, tight-5000x60 (gangs alone) 2.7 s
+    assert lp_seconds(rows(54_381, 44_957)) == pytest.approx(5.0, rel=0.15)
+    assert lp_seconds(rows(150_000, 0)) == pytest.approx(2.7, rel=0.15)
 
 
 def test_cheapest_rows_per_unit_of_work_for_a_wider_core():

@@ -136,8 +136,13 @@ def test_large_fleets_are_solved_in_parts_and_with_more_time_from_fewer_workload
     monkeypatch.setattr(engine, "PARTS_WORKLOADS", 301)
     assert not engine.in_parts(candidates, time_limit=19.9)
     assert engine.in_parts(candidates, time_limit=20)
+    # the whole's LP may not finish in its share of the time: in parts
+    seconds = engine.lp_seconds(candidates.rows) / engine.LP_SHARE
+    assert engine.in_parts(candidates, time_limit=seconds * 0.99)
+    assert not engine.in_parts(candidates, time_limit=seconds * 1.01)
     monkeypatch.setattr(engine, "PART_WORKLOADS", 300)  # no parts to make
     assert not engine.in_parts(candidates, time_limit=20)
+    assert not engine.in_parts(candidates, time_limit=seconds * 0.99)
 
 
 def test_parts_side_by_side_come_in_full_batches():
