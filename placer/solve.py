@@ -587,7 +587,7 @@ SUMMED_OVER_PARTS = ("build_s", "warm_start_s", "core_rows", "core_s",
 
 def in_parts(candidates: Candidates, time_limit: float) -> bool:
     """Whether to solve in parts (placer.parts): when there are parts to make, and the LP
-    of the whole may not finish in its share of the time (LP_SECONDS_PER_ROW, LP_SHARE:
+    of the whole may not finish in its share of the time (lp_seconds, LP_SHARE:
     without it the whole's plan follows capacity prices alone; 3,000 workloads at 10 s,
     whole $71.95M / 18.2 %, in two parts $61.73M / 2.61 %; 5,000 at 10 s $124.1M / 21.9
     % against $100.8M / 2.20 %; at 20 s, the LP in reach, 3,000 whole $60.77M / 0.73 %,

@@ -74,24 +74,24 @@ def test_a_fleet_solved_in_parts_keeps_every_rule(monkeypatch):
 
 
 def _prices_for_the_bound(monkeypatch) -> dict:
-    """When the bound in parts got the first batch's prices, and they; when each batch
-    ended."""
+    """Recorded as the fleet is solved in parts: when the bound got the first batch's
+    prices, and those prices ("prices"); when each part's worker answered ("answers")."""
     engine = sys.modules["placer.solve"]
-    parts = sys.modules["placer.parts"]
-    times = {"batches": []}
-    bound_in_parts, solve_batch = engine._bound_in_parts, parts._solve_batch
+    workers = sys.modules["placer.workers"]
+    times = {"answers": []}
+    bound_in_parts, solve = engine._bound_in_parts, workers.PartWorkers.solve
 
     def bound_when_priced(candidates, policy, scale, start, first_prices, deadline):
         times["prices"] = (time.perf_counter(), first_prices.result())
         return bound_in_parts(candidates, policy, scale, start, first_prices, deadline)
 
-    def batch_timed(*args, **kwargs):
-        found = solve_batch(*args, **kwargs)
-        times["batches"].append(time.perf_counter())
-        return found
+    def answer_timed(*args, **kwargs):
+        answer = solve(*args, **kwargs)
+        times["answers"].append(time.perf_counter())
+        return answer
 
     monkeypatch.setattr(engine, "_bound_in_parts", bound_when_priced)
-    monkeypatch.setattr(parts, "_solve_batch", batch_timed)
+    monkeypatch.setattr(workers.PartWorkers, "solve", answer_timed)
     return times
 
 
@@ -177,9 +177,9 @@ def test_a_fleet_in_parts_side_by_side_keeps_every_rule(monkeypatch, capacity):
     assert (plan.solver["part_retries"] > 0) == (capacity == 1)
     if capacity == 2:
         # the parts of the first batch report their LPs' prices as soon as they have
-        # them, and the bound is priced at them while the batch is still solved
+        # them (before their answers): the bound has them before the batch is in
         priced_at, prices = priced["prices"]
-        assert len(prices) == 2 and priced_at < priced["batches"][0] - 1
+        assert len(prices) == 2 and priced_at < max(priced["answers"][:2])
     assert plan.bound_usd <= plan.total_usd
     candidates = build_candidates(problem)
     units, left_out = placement_of(plan, candidates)
