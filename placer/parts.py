@@ -188,7 +188,7 @@ def solve_in_parts(candidates: Candidates, policy: Policy, part_of: np.ndarray,
             return None
         retries += 1
         seconds = _share_of_time_left(time_limit, started, len(batches) - b)
-        plan = _solve_batch(solve_part, {-1: retry}, seconds)[-1]
+        plan = _solve_batch(solve_part, {-1: retry}, seconds)[-1]  # a batch of its own
         if plan is None:
             return None
         record(retry, plan)

@@ -694,7 +694,8 @@ def _solve_in_parts(candidates: Candidates, policy: Policy, options: SolveOption
             answer = (placement_of(plan, sub) if plan.has_plan else None, plan.solver)
         with answered:
             solved.append(answer[1])
-        report(batch_in=len(solved) >= at_once)
+            batch_in = len(solved) >= at_once
+        report(batch_in=batch_in)
         return answer[0]
 
     with _interruptible() as stop:
