@@ -22,10 +22,16 @@ from placer.colgen import (
     solve_master,
 )
 from placer.lagrange import price_pieces, search_pieces
-from placer.model import ProtoBuilder, build_model
+from placer.model import INT64_SAFE, ProtoBuilder, build_model
 from placer.plan import placement_of
 from placer.relax import solve_relaxation
-from placer.solve import SolveOptions, objective_units, solve, solve_built_candidates
+from placer.solve import (
+    MASTER_SHARE,
+    SolveOptions,
+    objective_units,
+    solve,
+    solve_built_candidates,
+)
 from placer.subproblems import (
     COVER_CELLS,
     Covers,
@@ -93,6 +99,31 @@ def test_a_round_that_finds_nothing_new_at_the_masters_own_prices_ends_it():
     assert generated.lp_objective == pytest.approx(330)
     assert generated.rounds <= 2
     assert solve_master(master, start, 5, math.inf).objective == 330
+
+
+def test_the_master_searches_all_its_columns_in_what_a_10_s_limit_gives_it():
+    """The toy with egress on Z too ($10 once B uses any Z) and X's 1 chip: B on 2 X
+    ($120) does not fit, 1 X and 1 Z costs $160, 2 Z $190. The master's LP mixes B's 2 X
+    and 2 Z half and half ($155), so its first search, over the LP's columns and the
+    start's, keeps A on 3 Y ($210) and B on 2 Z: $400; over all its columns the master
+    finds B's 1 X and 1 Z: $370, in the deterministic time a 10 s limit gives it."""
+    builder = toy(capacity=1)
+    b_z = 4
+    b_egress = int(builder.new_vars(np.array([0]), np.array([1]))[0])
+    with builder.tagged("egress"):
+        builder.add_linear([b_z, b_egress], [1, -2], -INT64_SAFE, 0)
+    builder.proto.objective.vars.append(b_egress)
+    builder.proto.objective.coeffs.append(10)
+    relaxation = solve_relaxation(builder)
+    master = Master(builder, price_pieces(builder, relaxation))
+    start = np.array([0, 0, 3, 0, 2, 1])  # A on 3 Y, B on 2 Z: $400
+    master.add(start)
+    master.add(np.array([0, 0, 3, 2, 0, 0]))  # B on 2 X
+    master.add(np.array([0, 0, 3, 1, 1, 1]))  # B on 1 X and 1 Z
+    assert master.solve_lp(10).objective == pytest.approx(210 + 155)
+    solved = solve_master(master, start, MASTER_SHARE * 10, math.inf)
+    assert solved.objective == 370
+    assert solved.values.tolist() == [0, 0, 3, 1, 1, 1]
 
 
 @settings(EXHAUSTIVE, max_examples=40)
