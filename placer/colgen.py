@@ -126,6 +126,9 @@ class ColumnGeneration:
 
     bound: float                    # the best Lagrangian bound (solver units)
     lp_objective: float | None      # the last master LP's (an upper bound on the bound)
+    # and its duals, per coupling row: prices that have seen every column (a fleet in
+    # parts prices its bound at its first parts', placer.solve._bound_in_parts)
+    duals: np.ndarray | None
     rounds: int
     columns: int
     deterministic_time: float
@@ -616,6 +619,7 @@ def generate_columns(master: Master, center: np.ndarray, center_bound: float,
     best, spent, rounds, cut = center_bound, 0.0, 0, False
     smoothing = SMOOTHING
     lp_objective: float | None = None
+    last_duals: np.ndarray | None = None
     needs_search = np.flatnonzero(~master.choose_one)
     fresh = np.ones(master.pieces, dtype=bool)  # its last search gave a new column
     # the first round is partial: the pieces were searched at the LP's duals just before
@@ -629,7 +633,7 @@ def generate_columns(master: Master, center: np.ndarray, center_bound: float,
         if lp is None:
             cut = True
             break
-        lp_objective = lp.objective
+        lp_objective, last_duals = lp.objective, lp.duals
         if lp.objective - best <= CONVERGED * abs(lp.objective):
             break
         objectives.append(lp.objective)
@@ -676,5 +680,5 @@ def generate_columns(master: Master, center: np.ndarray, center_bound: float,
             since_full = FULL_EVERY  # the next round searches every piece
         else:
             smoothing = SMOOTHING
-    return ColumnGeneration(best, lp_objective, rounds, master.columns, spent, cut,
-                            time.perf_counter() - started)
+    return ColumnGeneration(best, lp_objective, last_duals, rounds, master.columns, spent,
+                            cut, time.perf_counter() - started)

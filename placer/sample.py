@@ -70,16 +70,20 @@ class LPPrices:
 
     capacity: np.ndarray                        # USD per chip, per offering
     caps: dict[str, tuple[list[str], np.ndarray]]  # per capped dimension: keys, prices
+    # the LP of column generation's master after its rounds (placer.colgen), not the
+    # relaxation's
+    after_columns: bool = False
 
     @classmethod
-    def at_duals(cls, built: BuiltModel, candidates: Candidates, relaxation: Relaxation
-                 ) -> LPPrices:
-        """The duals of the capacity rows (USD per chip, per offering) and of the caps'
-        rows (as relax.Caps prices them: a cap den * S_g <= num * T priced y >= 0 charges
-        each unit of spend in g y * den, less y * num on every unit)."""
+    def at_duals(cls, built: BuiltModel, candidates: Candidates, duals: np.ndarray,
+                 after_columns: bool = False) -> LPPrices:
+        """The duals (one per row of the model, `c - A^T duals` the reduced costs) of the
+        capacity rows (USD per chip, per offering) and of the caps' rows (as relax.Caps
+        prices them: a cap den * S_g <= num * T priced y >= 0 charges each unit of spend
+        in g y * den, less y * num on every unit)."""
         matrix, _, _ = built.builder.matrix()
         family = np.array(built.builder.row_family)
-        price = np.maximum(-relaxation.duals, 0.0)  # a price on a row's upper side (<=)
+        price = np.maximum(-duals, 0.0)  # a price on a row's upper side (<=)
         row_of_var = np.full(built.builder.num_vars, -1)
         row_of_var[built.units] = np.arange(len(built.units))
         capacity_rows = np.flatnonzero(family == "capacity")
@@ -101,7 +105,7 @@ class LPPrices:
             dim_prices[has_row] = price[cap_rows[row_of_group[has_row]]] \
                 * built.caps[dim].denominator
             caps[dim] = (frame["key"].to_list(), dim_prices)
-        return cls(capacity, caps)
+        return cls(capacity, caps, after_columns)
 
     def on_fleet(self, fleet_rows: pl.DataFrame) -> Prices:
         """As price_capacity takes them: the caps' per group of `fleet_rows`, 0 for a
@@ -120,7 +124,8 @@ def prices_at_duals(built: BuiltModel, candidates: Candidates, relaxation: Relax
                     fleet_rows: pl.DataFrame | None = None) -> Prices:
     """The LP's prices (LPPrices.at_duals), as price_capacity takes them for the fleet of
     `fleet_rows` (default: the candidates' rows)."""
-    return LPPrices.at_duals(built, candidates, relaxation).on_fleet(
+    assert relaxation.duals is not None
+    return LPPrices.at_duals(built, candidates, relaxation.duals).on_fleet(
         candidates.rows if fleet_rows is None else fleet_rows)
 
 

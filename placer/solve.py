@@ -17,6 +17,8 @@ is solved in parts (placer.parts), two side by side in worker processes
 from __future__ import annotations
 
 import contextlib
+import functools
+import itertools
 import math
 import os
 import signal
@@ -209,8 +211,9 @@ class SolveOptions:
     in_parts: bool = True                   # when the whole is too large (placer.parts)
     lagrangian: bool = True                 # the Lagrangian bound (placer.lagrange)
     columns: bool = True                    # column generation (placer.colgen)
-    # called with the LP's prices as soon as the LP is solved (a part's, for the bound of
-    # the fleet it is a part of: solve._bound_in_parts)
+    # called with the LP's prices as soon as the LP is solved, and again with column
+    # generation's master's after its rounds (a part's, for the bound of the fleet it is
+    # a part of: solve._bound_in_parts)
     on_lp_prices: Callable[[LPPrices], None] | None = None
 
     def resolved_workers(self) -> int:
@@ -441,7 +444,7 @@ def _warm_start(built: BuiltModel, candidates: Candidates, policy: Policy,
     if relaxation is not None and relaxation.optimal:
         lp_bound_units = _lp_bound(relaxation)
         if options.on_lp_prices is not None and relaxation.duals is not None:
-            options.on_lp_prices(LPPrices.at_duals(built, candidates, relaxation))
+            options.on_lp_prices(LPPrices.at_duals(built, candidates, relaxation.duals))
         pieces = price_pieces(built.builder, relaxation) \
             if (options.hint or options.lagrangian) and not stop() else None
         if pieces is not None and options.hint:
@@ -546,6 +549,13 @@ def _by_columns(built: BuiltModel, candidates: Candidates, policy: Policy, piece
         workers=options.resolved_workers(), should_stop=stop, full_round_s=pieces.time_s,
         full_rounds=options.lagrangian)
     cut = generated.cut_by_time
+    if options.on_lp_prices is not None and generated.duals is not None:
+        # prices that have seen the columns: the 10,000 fleet's bound at its first two
+        # parts' was $198.53M / $198.48M (seeds 0 / 1) against $198.16M / $198.20M at
+        # their relaxations'
+        duals = np.zeros(len(built.builder.rows))
+        duals[master.coupling] = generated.duals
+        options.on_lp_prices(LPPrices.at_duals(built, candidates, duals, after_columns=True))
     solved = solve_master(master, incumbent, master_limit,
                           min(deadline - search_share,
                               time.perf_counter() + master_limit * COLUMNS_WALL_FACTOR),
@@ -655,34 +665,40 @@ def _solve_in_parts(candidates: Candidates, policy: Policy, options: SolveOption
     own, PARTS_AT_ONCE side by side; None when a part finds no plan (the whole is then
     solved at once, in the time left). The bound is the one without an LP
     (_price_capacity's, priced beside the parts), from a sample's prices when the
-    sample's LP finishes in time, and again at the prices of the first batch's LPs, which
-    each part reports as soon as its LP is solved (_bound_in_parts)."""
+    sample's LP finishes in time, and again at the prices of the first batch's parts,
+    which each part reports as soon as its LP is solved and again after its rounds of
+    columns (_bound_in_parts)."""
     workers = options.resolved_workers()
     parts, at_once = part_count(candidates.workloads.height, workers)
     scale = choose_scale(candidates.rows, candidates.workloads)
     solved: list[dict[str, Any]] = []
     pool: PartWorkers | None = None  # side by side, each part in a process of its own
-    # the first batch's LP prices, for the bound: set when as many parts as a batch holds
-    # have reported theirs, when the first batch is in, or at the end
-    reported: list[LPPrices] = []
+    # per part, the last prices it reported (its LP's, then its master's after the rounds
+    # of columns); the first batch's, for the bound: set when as many parts as a batch
+    # holds have reported their master's, when the first batch is in, or at the end
+    latest: dict[int, LPPrices] = {}
     first_prices: Future[list[LPPrices]] = Future()
     answered = threading.Lock()
+    numbering = itertools.count()
 
-    def report(prices: LPPrices | None = None, batch_in: bool = False) -> None:
+    def report(part: int = -1, prices: LPPrices | None = None, batch_in: bool = False
+               ) -> None:
         with answered:
             if prices is not None:
-                reported.append(prices)
-            if (len(reported) >= at_once or batch_in) and not first_prices.done():
-                first_prices.set_result(list(reported))
+                latest[part] = prices
+            after_columns = sum(p.after_columns for p in latest.values())
+            if (after_columns >= at_once or batch_in) and not first_prices.done():
+                first_prices.set_result(list(latest.values()))
 
     part_options = replace(options, progress=None, explain=False, in_parts=False,
-                           workers=max(1, workers // at_once), on_lp_prices=report)
+                           workers=max(1, workers // at_once))
 
     def solve_part(sub: Candidates, part_policy: Policy, seconds: float,
                    until: Callable[[], float]) -> tuple[np.ndarray, np.ndarray] | None:
         # a part's bound is not the whole's, but with time the steps to it guide better
         options = replace(part_options, time_limit=seconds,
-                          lagrangian=seconds >= PART_LAGRANGIAN_SECONDS)
+                          lagrangian=seconds >= PART_LAGRANGIAN_SECONDS,
+                          on_lp_prices=functools.partial(report, next(numbering)))
         sent = time.perf_counter()
         answer = pool.solve(sub, part_policy, options,
                             lambda: stop() or time.perf_counter() >= until()
@@ -748,12 +764,13 @@ def _bound_in_parts(candidates: Candidates, policy: Policy, scale: float,
                     deadline: float) -> float:
     """The bound without an LP (_price_capacity) for a fleet solved in parts: from the
     sample's prices, then, when there is time for it before `deadline`, at the mean of the
-    prices the first batch of parts reports from their LPs; the better one. Those parts
-    are far larger samples (2,500 workloads each against 1,000 at 10,000 workloads), and
-    their LPs' prices (with the rounding cuts, as a part given PART_LAGRANGIAN_SECONDS
-    solves it) did better than even the whole's LP's: 10,000 workloads, seed 1, $196.4M
-    from the sample's, $197.6M from the whole's LP, $198.2M from the first two parts'
-    mean (seed 0: $197.3M, $197.7M, $198.2M)."""
+    prices the first batch of parts reports (their masters' after the rounds of columns,
+    where they have them, else their LPs'); the better one. Those parts are far larger
+    samples (2,500 workloads each against 1,000 at 10,000 workloads), and their LPs'
+    prices (with the rounding cuts, as a part given PART_LAGRANGIAN_SECONDS solves it)
+    did better than even the whole's LP's: 10,000 workloads, seed 1, $196.4M from the
+    sample's, $197.6M from the whole's LP, $198.2M from the first two parts' mean (seed
+    0: $197.3M, $197.7M, $198.2M); their masters' after the rounds, $198.5M on both."""
     started = time.perf_counter()
     bound = _price_capacity(candidates, policy, scale, None, start).bound
     took = time.perf_counter() - started

@@ -75,6 +75,9 @@ def test_rounds_of_columns_take_the_masters_lp_to_the_hand_computed_optimum():
     assert not generated.cut_by_time
     assert generated.bound == pytest.approx(360)
     assert generated.lp_objective == pytest.approx(360)
+    # the last master LP's duals price the pieces at the optimum too (a fleet in parts
+    # prices its bound at its parts')
+    assert master.price(generated.duals, start).bound == pytest.approx(360)
     # ... as half of B on 2 X and half on 2 Z (one chip of X, $150): at those prices
     # B's 1 X and 1 Z costs the same, so no round adds it, and in integers the master
     # keeps the start (the search after it, over all rows, finds B's 1 X and 1 Z)

@@ -105,7 +105,7 @@ def test_parts_prices_are_averaged_on_the_fleets_groups_a_missing_one_at_zero():
     # counts as 0 there; capacity's are averaged offering by offering
     problem = _gangs(["a", "b"], TWO_H100, {"max_share": {"provider": 0.6}})
     candidates, built, relaxation, own = _lp_prices(problem)
-    part = LPPrices.at_duals(built, candidates, relaxation)
+    part = LPPrices.at_duals(built, candidates, relaxation.duals)
     (keys, prices), = part.caps.values()
     other = LPPrices(part.capacity + 2.0, {"provider": (["a-cloud", *keys], np.r_[4.0, prices])})
     fleet_rows = pl.concat([candidates.rows.head(1).with_columns(

@@ -46,6 +46,7 @@ def test_a_part_solved_by_a_worker_is_the_plan_solved_here(small):
 
 
 def test_a_worker_reports_its_lps_prices_before_its_answer_as_solved_here(small):
+    # its LP's prices, then its master's after the rounds of columns
     from dataclasses import replace
 
     candidates, policy = small
@@ -57,12 +58,13 @@ def test_a_worker_reports_its_lps_prices_before_its_answer_as_solved_here(small)
         assert answer is not None
         # and a job that asks for none gets none
         assert workers.solve(candidates, policy, OPTIONS, _never) is not None
-    assert len(here) == len(there) == 1
-    assert np.array_equal(here[0].capacity, there[0].capacity)
+    assert [p.after_columns for p in here] == [p.after_columns for p in there] == [False, True]
     assert here[0].capacity.any()  # the fleet fills an offering: it has a price
-    assert here[0].caps.keys() == there[0].caps.keys()
-    for dim, (keys, prices) in here[0].caps.items():
-        assert keys == there[0].caps[dim][0] and np.array_equal(prices, there[0].caps[dim][1])
+    for mine, theirs in zip(here, there, strict=True):
+        assert np.array_equal(mine.capacity, theirs.capacity)
+        assert mine.caps.keys() == theirs.caps.keys()
+        for dim, (keys, prices) in mine.caps.items():
+            assert keys == theirs.caps[dim][0] and np.array_equal(prices, theirs.caps[dim][1])
 
 
 def test_a_job_that_fails_answers_none_and_the_worker_takes_the_next(small):
