@@ -674,21 +674,25 @@ def _solve_in_parts(candidates: Candidates, policy: Policy, options: SolveOption
     solved: list[dict[str, Any]] = []
     pool: PartWorkers | None = None  # side by side, each part in a process of its own
     # per part, the last prices it reported (its LP's, then its master's after the rounds
-    # of columns); the first batch's, for the bound: set when as many parts as a batch
-    # holds have reported their master's, when the first batch is in, or at the end
+    # of columns), for the bound: the first batch's, set when as many parts as a batch
+    # holds have reported their master's, when the first batch is in, or at the end; and
+    # every part's, set when every part has reported its master's, or at the end
     latest: dict[int, LPPrices] = {}
     first_prices: Future[list[LPPrices]] = Future()
+    every_prices: Future[list[LPPrices]] = Future()
     answered = threading.Lock()
     numbering = itertools.count()
 
-    def report(part: int = -1, prices: LPPrices | None = None, batch_in: bool = False
-               ) -> None:
+    def report(part: int = -1, prices: LPPrices | None = None, batch_in: bool = False,
+               all_in: bool = False) -> None:
         with answered:
             if prices is not None:
                 latest[part] = prices
             after_columns = sum(p.after_columns for p in latest.values())
-            if (after_columns >= at_once or batch_in) and not first_prices.done():
-                first_prices.set_result(list(latest.values()))
+            for future, ready in ((first_prices, after_columns >= at_once or batch_in),
+                                  (every_prices, after_columns >= parts)):
+                if (ready or all_in) and not future.done():
+                    future.set_result(list(latest.values()))
 
     part_options = replace(options, progress=None, explain=False, in_parts=False,
                            workers=max(1, workers // at_once))
@@ -723,7 +727,7 @@ def _solve_in_parts(candidates: Candidates, policy: Policy, options: SolveOption
         pool = _part_workers(at_once) if at_once > 1 else None
         with pool or contextlib.nullcontext():
             priced = _beside("bound", _bound_in_parts, candidates, policy, scale, start,
-                             first_prices, started + options.time_limit)
+                             [first_prices, every_prices], started + options.time_limit)
             reporter = _Progress(options.progress, scale, started)
             priced.add_done_callback(lambda done: reporter.show_bound(done.result()))
             try:
@@ -732,7 +736,7 @@ def _solve_in_parts(candidates: Candidates, policy: Policy, options: SolveOption
                                        options.time_limit - (time.perf_counter() - started),
                                        solve_part, stop, at_once)
             finally:
-                report(batch_in=True)  # fewer parts than a batch answered: the bound goes on
+                report(all_in=True)  # fewer parts than a batch answered: the bound goes on
             bound_units = priced.result()
             reporter.close()
     if whole is None and stop():
@@ -760,24 +764,29 @@ def _solve_in_parts(candidates: Candidates, policy: Policy, options: SolveOption
 
 
 def _bound_in_parts(candidates: Candidates, policy: Policy, scale: float,
-                    start: Prices | None, first_prices: Future[list[LPPrices]],
+                    start: Prices | None, price_sets: list[Future[list[LPPrices]]],
                     deadline: float) -> float:
     """The bound without an LP (_price_capacity) for a fleet solved in parts: from the
-    sample's prices, then, when there is time for it before `deadline`, at the mean of the
-    prices the first batch of parts reports (their masters' after the rounds of columns,
-    where they have them, else their LPs'); the better one. Those parts are far larger
-    samples (2,500 workloads each against 1,000 at 10,000 workloads), and their LPs'
-    prices (with the rounding cuts, as a part given PART_LAGRANGIAN_SECONDS solves it)
-    did better than even the whole's LP's: 10,000 workloads, seed 1, $196.4M from the
-    sample's, $197.6M from the whole's LP, $198.2M from the first two parts' mean (seed
-    0: $197.3M, $197.7M, $198.2M); their masters' after the rounds, $198.5M on both."""
+    sample's prices, then, at the mean of each set of prices the parts report in turn
+    (`price_sets`: the first batch's, then every part's; each part's masters' after the
+    rounds of columns where it has them, else its LP's) when the set has more parts than
+    the last one priced and there is time for it before `deadline`; the best one. Those
+    parts are far larger samples (2,500 workloads each against 1,000 at 10,000
+    workloads), and their LPs' prices (with the rounding cuts, as a part given
+    PART_LAGRANGIAN_SECONDS solves it) did better than even the whole's LP's: 10,000
+    workloads, seed 1, $196.4M from the sample's, $197.6M from the whole's LP, $198.2M
+    from the first two parts' mean (seed 0: $197.3M, $197.7M, $198.2M); their masters'
+    after the rounds, $198.5M on both; all four parts' masters' (seed 0), $198.6M."""
     started = time.perf_counter()
     bound = _price_capacity(candidates, policy, scale, None, start).bound
     took = time.perf_counter() - started
-    prices = first_prices.result()
-    if prices and deadline - time.perf_counter() > BOUND_AGAIN_FACTOR * took:
-        bound = max(bound, _price_capacity(candidates, policy, scale, None,
-                                           averaged(prices, candidates.rows)).bound)
+    priced = 0  # parts in the set last priced
+    for future in price_sets:
+        prices = future.result()
+        if len(prices) > priced and deadline - time.perf_counter() > BOUND_AGAIN_FACTOR * took:
+            bound = max(bound, _price_capacity(candidates, policy, scale, None,
+                                               averaged(prices, candidates.rows)).bound)
+            priced = len(prices)
     return bound
 
 
