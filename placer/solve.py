@@ -736,7 +736,7 @@ def _solve_in_parts(candidates: Candidates, policy: Policy, options: SolveOption
                                        options.time_limit - (time.perf_counter() - started),
                                        solve_part, stop, at_once)
             finally:
-                report(all_in=True)  # fewer parts than a batch answered: the bound goes on
+                report(all_in=True)  # parts that never reported (a stop): the bound goes on
             bound_units = priced.result()
             reporter.close()
     if whole is None and stop():

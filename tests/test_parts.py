@@ -119,9 +119,9 @@ def test_the_bound_in_parts_is_priced_again_at_the_first_parts_prices_if_there_i
 
     def bound(sets: list[list[LPPrices]], deadline: float) -> float:
         futures = []
-        for prices in sets:
+        for reported in sets:
             futures.append(Future())
-            futures[-1].set_result(prices)
+            futures[-1].set_result(reported)
         return engine._bound_in_parts(candidates, problem.policy, built.scale, None, futures,
                                       deadline)
 
