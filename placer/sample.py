@@ -81,19 +81,21 @@ class LPPrices:
         capacity rows (USD per chip, per offering) and of the caps' rows (as relax.Caps
         prices them: a cap den * S_g <= num * T priced y >= 0 charges each unit of spend
         in g y * den, less y * num on every unit)."""
-        matrix, _, _ = built.builder.matrix()
         family = np.array(built.builder.row_family)
         price = np.maximum(-duals, 0.0)  # a price on a row's upper side (<=)
         row_of_var = np.full(built.builder.num_vars, -1)
         row_of_var[built.units] = np.arange(len(built.units))
+        # only the rows read here: a part reports twice, and the whole model's matrix is
+        # a Python pass over every row
         capacity_rows = np.flatnonzero(family == "capacity")
-        first_var = matrix.indices[matrix.indptr[capacity_rows]]
+        capacity_matrix, _, _ = built.builder.matrix(capacity_rows)
+        first_var = capacity_matrix.indices[capacity_matrix.indptr[:-1]]
         capacity = np.zeros(candidates.offerings.height)
         capacity[offering_ids(candidates.rows, candidates.offerings)[row_of_var[first_var]]] \
             = price[capacity_rows] / built.scale
         caps = {}
         cap_rows = np.flatnonzero(family == "cap")
-        cap_matrix = matrix[cap_rows].tocsc()
+        cap_matrix = built.builder.matrix(cap_rows)[0].tocsc()
         for dim, frame in built.spend.items():
             # each group's spend variable sits in its own cap row (with the total's)
             group_rows = cap_matrix[:, frame["var"].to_numpy()]

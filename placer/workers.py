@@ -10,9 +10,10 @@ A worker is a Python process running `serve`, with a pipe each way, not multipro
 spawn: that runs the caller's main script again in the child when the script lacks an
 `if __name__ == "__main__":` guard, and planners call placer from plain scripts. A job
 is a part's candidate table, policy and options, pickled; the answer its placement and
-the solver's info, and before it, as soon as the part's LP is solved, the LP's prices
-when the options ask for them (SolveOptions.on_lp_prices: the caller prices the fleet's
-bound at them while its parts are still solved). The workers import placer (2.3 s each)
+the solver's info, and before it, when the options ask for them, the part's prices as
+soon as its LP is solved and again after its rounds of columns
+(SolveOptions.on_lp_prices: the caller prices the fleet's bound at them while its parts
+are still solved). The workers import placer (2.3 s each)
 as soon as the pool is made, which the caller does after its sample's LP, whose time is
 short. Ctrl-C: a terminal sends it to every process of the group, and the parent forwards
 its own stop as SIGINT too (placer's handler in the worker keeps the part's best plan).
