@@ -66,18 +66,17 @@ ROUND_OVERHEAD_S = 0.1
 PIECE_OVERHEAD_S = 0.005
 # Stop when the master LP is this close to the best bound: no column can gain more.
 CONVERGED = 1e-5
-# With no bound wanted (a guide), stop when the master LP gained less than this share
-# over the last STALL_ROUNDS rounds: a part of the 100,000-workload fleet gained 8e-5
-# after 1.9 s, then 1e-4 more in the 3.2 s to its budget.
+# The partial rounds are spent when the master LP gained less than this share over the
+# last STALL_ROUNDS of them: then a full round, or with no bound wanted (a guide) the
+# end (a part of the 100,000-workload fleet gained 8e-5 after 1.9 s, then 1e-4 more in
+# the 3.2 s to its budget).
 STALLED = 1e-4
 STALL_ROUNDS = 2
 # Columns per choose-one piece and round: its cheapest variables at the round's prices.
 CHOOSE_ONE_COLUMNS = 3
-# Every this many rounds every piece is searched (the others search only the small pieces
-# whose last search gave a new column; a large one, 600 variables of workloads sharing
-# ports, took 68 ms, a small one 3.5 ms: 21 large pieces were half of a round at 1,000
-# workloads).
-FULL_EVERY = 3
+# A partial round searches only the small pieces whose last search gave a new column (a
+# large one, 600 variables of workloads sharing ports, took 68 ms, a small one 3.5 ms: 21
+# large pieces were half of a round at 1,000 workloads).
 LARGE_PIECE = 150  # variables
 # The master in integers: first over the columns its LP uses (and the incumbent's),
 # which presolve solves in a fraction of a second (1,000 workloads, 1,000 of 2,400
@@ -134,6 +133,8 @@ class ColumnGeneration:
     deterministic_time: float
     cut_by_time: bool
     time_s: float
+    full_rounds: int = 0            # full rounds done: each gave a bound
+    full_rounds_s: float = 0.0      # their time
 
 
 class Master:
@@ -601,7 +602,8 @@ def price_without_search(master: Master, pieces: Pieces) -> int:
 def generate_columns(master: Master, center: np.ndarray, center_bound: float,
                      hint: np.ndarray | None, budget_s: float, deadline: float,
                      workers: int = 1, should_stop: Callable[[], bool] | None = None,
-                     full_round_s: float = 0.0, full_rounds: bool = True) -> ColumnGeneration:
+                     full_round_s: float = 0.0, full_rounds: bool = True,
+                     finish_by: float | None = None) -> ColumnGeneration:
     """Rounds of: the master's LP, the pieces priced at its duals smoothed towards
     `center` (prices of the coupling rows whose Lagrangian bound is `center_bound`, the
     LP relaxation's), new columns into the master. Until the master's LP meets the
@@ -609,27 +611,31 @@ def generate_columns(master: Master, center: np.ndarray, center_bound: float,
 
     A partial round prices the choose-one pieces and the serving workloads alone (Covers)
     without a search, and searches only the other small pieces whose last search gave a
-    new column. A full round searches every piece (the only kind that gives a bound):
-    every FULL_EVERY rounds, and when a partial round found nothing new, if the wall
-    clock leaves twice what the last one took (`full_round_s` before the first: the
-    pieces' search at the LP's duals). Without `full_rounds` (no bound wanted: a guide)
-    every round is partial, and the rounds stop when one at the master's own duals finds
-    nothing new or the master's LP stalls (STALLED)."""
+    new column. A full round searches every piece (the only kind that gives a bound), at
+    the master's own duals: when the partial rounds are spent (one found nothing new, or
+    the master's LP stalled, STALLED) and the wall clock leaves what the last full round
+    took (`full_round_s` before the first) before `deadline`, or for the first one
+    before `finish_by` (default `deadline`), to which a full round may run. Without
+    `full_rounds` (no bound wanted: a guide) every round is partial, and the rounds stop
+    where a full round would come."""
     started = time.perf_counter()
+    finish_by = deadline if finish_by is None else max(deadline, finish_by)
     best, spent, rounds, cut = center_bound, 0.0, 0, False
     smoothing = SMOOTHING
     lp_objective: float | None = None
     last_duals: np.ndarray | None = None
     needs_search = np.flatnonzero(~master.choose_one)
     fresh = np.ones(master.pieces, dtype=bool)  # its last search gave a new column
-    # the first round is partial: the pieces were searched at the LP's duals just before
-    since_full, nothing_new = 0, False
-    objectives: list[float] = []  # the master LP's, round by round
+    spent_partial = False  # the next round wants a full one (with a bound wanted)
+    full_done, full_s = 0, 0.0
+    objectives: list[float] = []  # the master LP's, round by round since the last full one
     while spent < budget_s:
-        if time.perf_counter() >= deadline or (should_stop is not None and should_stop()):
+        # after `deadline` only a full round, once wanted, may start
+        if (should_stop is not None and should_stop()) or \
+                (time.perf_counter() >= deadline and not (full_rounds and spent_partial)):
             cut = True
             break
-        lp = master.solve_lp(deadline - time.perf_counter())
+        lp = master.solve_lp(finish_by - time.perf_counter())
         if lp is None:
             cut = True
             break
@@ -637,33 +643,35 @@ def generate_columns(master: Master, center: np.ndarray, center_bound: float,
         if lp.objective - best <= CONVERGED * abs(lp.objective):
             break
         objectives.append(lp.objective)
-        if not full_rounds and len(objectives) > STALL_ROUNDS and \
-                objectives[-STALL_ROUNDS - 1] - lp.objective <= STALLED * abs(lp.objective):
-            break
+        spent_partial |= len(objectives) > STALL_ROUNDS and \
+            objectives[-STALL_ROUNDS - 1] - lp.objective <= STALLED * abs(lp.objective)
+        full = full_rounds and spent_partial
+        if spent_partial and not full:
+            break  # a guide: nothing more to gain from partial rounds
         round_started = time.perf_counter()
-        full = full_rounds and since_full + 1 >= FULL_EVERY
-        if full and deadline - round_started < 2 * full_round_s:
+        # the first full round may run to finish_by (it gives the bound), the others
+        # must end by the deadline
+        if full and (deadline if full_done else finish_by) - round_started < full_round_s:
             cut = True  # the wall clock chose: another run may choose otherwise
-            if nothing_new:
-                break  # no full round fits, and a partial one finds nothing
-            full = False
+            break
         duals = smoothing * center + (1 - smoothing) * lp.duals
         # a partial round searches no large piece (workloads sharing a port: 21 of 332
         # searched pieces at 1,000 workloads, half the time of a round; priced by their
         # port sets instead, Master.price)
         searched = None if full else needs_search[fresh[needs_search]
                                                   & (master.sizes[needs_search] <= LARGE_PIECE)]
-        priced = master.price(duals, hint, workers, deadline, should_stop=should_stop,
-                              searched=searched)
+        priced = master.price(duals, hint, workers, finish_by if full else deadline,
+                              should_stop=should_stop, searched=searched)
         rounds += 1
         spent += ROUND_OVERHEAD_S
         if priced is None:
             cut = True
             break
         spent += priced.deterministic_time
-        since_full = 0 if full else since_full + 1
         if full:
             full_round_s = time.perf_counter() - round_started
+            full_done, full_s = full_done + 1, full_s + full_round_s
+            objectives, spent_partial = [], False
         if priced.bound is not None and priced.bound > best:
             best, center = priced.bound, duals
         added = master.add(priced.values)
@@ -672,13 +680,14 @@ def generate_columns(master: Master, center: np.ndarray, center_bound: float,
         searched_now = needs_search if searched is None else searched
         fresh[searched_now] = False
         fresh[added] = True
-        nothing_new = len(added) == 0
-        if nothing_new:
-            if (full or not full_rounds) and smoothing == 0:
+        if len(added) == 0:
+            if smoothing == 0 and (full or not full_rounds):
                 break  # nothing new even at the master's own duals
+            # with a bound wanted, the next round a full one (at the master's own duals
+            # after a full one), else a partial one at the master's own duals
             smoothing = 0.0 if full or not full_rounds else smoothing
-            since_full = FULL_EVERY  # the next round searches every piece
+            spent_partial = full_rounds
         else:
             smoothing = SMOOTHING
     return ColumnGeneration(best, lp_objective, last_duals, rounds, master.columns, spent,
-                            cut, time.perf_counter() - started)
+                            cut, time.perf_counter() - started, full_done, full_s)

@@ -411,8 +411,9 @@ class WarmStart:
     # rows either uses join the core
     core_units: np.ndarray | None
     no_lp_bound: float | None      # when the LP did not finish, the Lagrangian bound
-    # at the LP's duals, when the LP finished: computed beside the search
-    lagrangian: Future[LagrangianBound] | None = None
+    # at the LP's duals or column generation's master's prices, when the LP finished;
+    # perhaps computed beside the search (None: cut short)
+    lagrangian: Future[LagrangianBound | None] | None = None
     columns: Columns | None = None  # column generation, when it ran
 
     @property
@@ -441,33 +442,35 @@ def _warm_start(built: BuiltModel, candidates: Candidates, policy: Policy,
     pieces = None
     master = None  # column generation's, when built for the guide
     priced_at_once = 0  # the guide's pieces priced without a search
+    bound_by_columns = False  # the Lagrangian bound left to column generation
     if relaxation is not None and relaxation.optimal:
         lp_bound_units = _lp_bound(relaxation)
         if options.on_lp_prices is not None and relaxation.duals is not None:
             options.on_lp_prices(LPPrices.at_duals(built, candidates, relaxation.duals))
         pieces = price_pieces(built.builder, relaxation) \
             if (options.hint or options.lagrangian) and not stop() else None
+        unsearched = [] if pieces is None else list(pieces.pending)
         if pieces is not None and options.hint:
-            # the pieces' plan guides the warm start and joins the core; with no bound
-            # wanted the pieces that need no search are priced all at once first
-            if not options.lagrangian:
-                master = _master(built, candidates, pieces)
-                priced_at_once = price_without_search(master, pieces)
+            # the pieces' plan guides the warm start and joins the core; the pieces that
+            # need no search are priced all at once first
+            master = _master(built, candidates, pieces)
+            priced_at_once = price_without_search(master, pieces)
+            # with a bound wanted, it comes from column generation's full rounds at its
+            # master's prices when some pieces were priced so: none is searched for it at
+            # the LP's, which price lower (1,000 workloads: $20.11M at the LP's, $20.15M
+            # at the master's after its partial rounds; each search about 2 s)
+            bound_by_columns = options.lagrangian and priced_at_once > 0
             search_pieces(pieces, GUIDE_SHARE * options.time_limit, options.resolved_workers(),
-                          stop, PIECE_DETERMINISTIC_S if options.lagrangian
-                          else GUIDE_ONLY_PIECE_S)
+                          stop, GUIDE_ONLY_PIECE_S if priced_at_once else PIECE_DETERMINISTIC_S)
             cut |= pieces.cut_by_time
             guide = pieces.values[built.units]
-        if pieces is not None and options.lagrangian and not pieces.pending:
+        if pieces is not None and options.lagrangian and not pieces.pending \
+                and not bound_by_columns:
             # every piece searched for the guide: the bound at the LP's duals is known
             lagrangian = Future()
             lagrangian.set_result(pieces.result())
-        elif pieces is not None and options.lagrangian:
-            # the pieces left, for the bound only: beside the search, since it is
-            # needed only at the end
-            lagrangian = _beside("lagrangian", _finish_pieces, pieces,
-                                 LAGRANGIAN_SHARE * max(0.0, deadline - time.perf_counter()),
-                                 stop)
+        elif pieces is not None and options.lagrangian and not bound_by_columns:
+            lagrangian = _lagrangian_beside(pieces, pieces.pending, deadline, stop)
     elif relaxation is None and not stop():
         # the LP did not finish (100,000 workloads): capacity prices stand in for it
         relaxation = _priced_relaxation(built, candidates, policy)
@@ -487,17 +490,23 @@ def _warm_start(built: BuiltModel, candidates: Candidates, policy: Policy,
                            COLUMNS_WARM_START_SHARE if columns else WARM_START_SHARE),
                        should_stop=stop)
     cut |= start.cut_by_time
-    if candidate_violations(candidates, start.units, start.left_out, policy):
-        # a hint that breaks a rule only sends CP-SAT repairing it (and CP-SAT 9.15
-        # aborted doing so on a 100k-workload model whose search stopped while loading)
-        built.model.clear_hints()
-        return WarmStart(lp_bound_units, None, cut, core_units, no_lp_bound, lagrangian)
-    if not columns or stop():
-        return WarmStart(lp_bound_units, start, cut, core_units, no_lp_bound, lagrangian)
+    broken = candidate_violations(candidates, start.units, start.left_out, policy)
+    if broken or not columns or stop():
+        if broken:
+            # a hint that breaks a rule only sends CP-SAT repairing it (and CP-SAT 9.15
+            # aborted doing so on a 100k-workload model whose search stopped while loading)
+            built.model.clear_hints()
+        if bound_by_columns:
+            assert pieces is not None
+            lagrangian = _lagrangian_beside(pieces, unsearched, deadline, stop)
+        return WarmStart(lp_bound_units, None if broken else start, cut, core_units,
+                         no_lp_bound, lagrangian)
     assert pieces is not None and relaxation is not None and relaxation.duals is not None
     columns = _by_columns(built, candidates, policy, pieces, relaxation.duals, start,
-                          options, stop, deadline, master)
+                          options, stop, deadline, master, bound_by_columns)
     cut |= columns.cut_by_time
+    if bound_by_columns:
+        lagrangian = columns.lagrangian
     plan: Placement | Found = start
     if columns.found is not None:
         plan = columns.found
@@ -522,15 +531,19 @@ class Columns:
     master_status: str
     time_s: float
     cut_by_time: bool
+    # the Lagrangian bound at the master's prices, when asked for (bound_wanted)
+    lagrangian: Future[LagrangianBound | None] | None = None
 
 
 def _by_columns(built: BuiltModel, candidates: Candidates, policy: Policy, pieces: Pieces,
                 duals: np.ndarray, start: Placement, options: SolveOptions,
                 stop: Callable[[], bool], deadline: float,
-                master: Master | None = None) -> Columns:
+                master: Master | None = None, bound_wanted: bool = False) -> Columns:
     """Column generation over the pieces (placer.colgen) from the LP's duals, with the
     warm start's and the pieces' solutions as the first columns; then its master in
-    integers from the warm start (colgen.solve_master)."""
+    integers from the warm start (colgen.solve_master). `bound_wanted`: the Lagrangian
+    bound at the master's prices, from its last full round or, when none was done, by
+    one at its last prices beside the master and the search after it."""
     started = time.perf_counter()
     if master is None:
         master = _master(built, candidates, pieces)
@@ -547,8 +560,20 @@ def _by_columns(built: BuiltModel, candidates: Candidates, policy: Policy, piece
         deadline=min(deadline - master_limit - search_share,
                      started + budget * COLUMNS_WALL_FACTOR),
         workers=options.resolved_workers(), should_stop=stop, full_round_s=pieces.time_s,
-        full_rounds=options.lagrangian)
+        full_rounds=options.lagrangian,
+        # a full round, once started, may take half the master's time: it gives the bound
+        finish_by=deadline - search_share - master_limit / 2)
     cut = generated.cut_by_time
+    lagrangian: Future[LagrangianBound | None] | None = None
+    if bound_wanted and generated.full_rounds:
+        lagrangian = Future()
+        lagrangian.set_result(LagrangianBound(
+            generated.bound, master.pieces, int((~master.choose_one).sum()), 0,
+            generated.full_rounds_s, False))
+    elif bound_wanted:
+        prices = duals[master.coupling] if generated.duals is None else generated.duals
+        lagrangian = _beside("lagrangian", _price_for_bound, master, prices, incumbent,
+                             deadline, stop)
     if options.on_lp_prices is not None and generated.duals is not None:
         # prices that have seen the columns: the 10,000 fleet's bound at its first two
         # parts' was $198.53M / $198.48M (seeds 0 / 1) against $198.16M / $198.20M at
@@ -571,7 +596,20 @@ def _by_columns(built: BuiltModel, candidates: Candidates, policy: Policy, piece
         if master_units < objective_units(built, candidates, start.units, start.left_out) \
                 and not candidate_violations(candidates, units, left_out, policy):
             found = Found(units, left_out)
-    return Columns(generated, found, master_units, status, time.perf_counter() - started, cut)
+    return Columns(generated, found, master_units, status, time.perf_counter() - started, cut,
+                   lagrangian)
+
+
+def _price_for_bound(master: Master, prices: np.ndarray, hint: np.ndarray, deadline: float,
+                     stop: Callable[[], bool]) -> LagrangianBound | None:
+    """The Lagrangian bound at `prices` (of the master's coupling rows), every piece
+    searched on one thread until `deadline`; None when cut short."""
+    started = time.perf_counter()
+    priced = master.price(prices, hint, 1, deadline, should_stop=stop)
+    if priced is None or priced.bound is None:
+        return None
+    return LagrangianBound(priced.bound, master.pieces, int((~master.choose_one).sum()), 0,
+                           time.perf_counter() - started, False)
 
 
 PARTS_AT_ONCE = 2
@@ -626,6 +664,16 @@ def _relax(built: BuiltModel, candidates: Candidates, seconds: float,
     return solve_relaxation(built.builder, time_limit=seconds, unit_vars=built.units,
                             unit_owner=candidates.rows["w"].to_numpy(), should_stop=stop,
                             cuts=cuts)
+
+
+def _lagrangian_beside(pieces: Pieces, pending: list[int], deadline: float,
+                       stop: Callable[[], bool]) -> Future[LagrangianBound | None]:
+    """The Lagrangian bound at the LP's duals once the pieces `pending` are searched:
+    beside the search (on one thread), since it is needed only at the end, for at most
+    LAGRANGIAN_SHARE of the time left."""
+    pieces.pending = list(pending)
+    return _beside("lagrangian", _finish_pieces, pieces,
+                   LAGRANGIAN_SHARE * max(0.0, deadline - time.perf_counter()), stop)
 
 
 def _finish_pieces(pieces: Pieces, seconds: float, stop: Callable[[], bool]

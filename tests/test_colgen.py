@@ -328,3 +328,57 @@ def test_a_guides_column_generation_runs_when_its_pieces_were_all_priced_without
     assert plan.total_usd <= plan.solver["master_usd"] + 0.01
     units, left_out = placement_of(plan, candidates)
     assert candidate_violations(candidates, units, left_out, problem.policy) == []
+
+
+def test_a_full_round_comes_when_the_partial_rounds_are_spent():
+    # the bound is a full round's: one comes only when the round before found nothing
+    # new or the master's LP stalled over the partial rounds since the last full one; and
+    # no round starts past the deadline before one is wanted
+    import time
+
+    from placer.colgen import STALL_ROUNDS, STALLED
+
+    problem, candidates, built, relaxation, pieces = fleet_pieces(150)
+    workloads = workload_vars(candidates, built)
+    master = Master(built.builder, pieces, inference_covers(workloads), workloads)
+    price_without_search(master, pieces)
+    search_pieces(pieces, time_budget=30, deterministic_s=0.005)
+    warm = warm_start(built, candidates, problem.policy, relaxation,
+                      guide=pieces.values[built.units])
+    start = full_values(built, candidates, warm.units, warm.left_out)
+    master.add(start)
+    master.add_integral(pieces.values)
+    center, center_bound = relaxation.duals[master.coupling], pieces.result().bound
+    rounds: list[tuple[bool, float, int]] = []  # (full, the master's LP, columns before)
+    price, solve_lp = master.price, master.solve_lp
+    last_lp = [math.nan]
+
+    def traced_lp(time_limit):
+        lp = solve_lp(time_limit)
+        last_lp[0] = math.nan if lp is None else lp.objective
+        return lp
+
+    def traced_price(duals, hint, *args, searched=None, **kwargs):
+        rounds.append((searched is None, last_lp[0], master.columns))
+        return price(duals, hint, *args, searched=searched, **kwargs)
+
+    master.price, master.solve_lp = traced_price, traced_lp
+    generated = generate_columns(master, center, center_bound, start, budget_s=60,
+                                 deadline=math.inf)
+    fulls = [full for full, _, _ in rounds]
+    assert not fulls[0] and generated.full_rounds == sum(fulls) >= 1
+    assert generated.full_rounds_s > 0 and generated.bound > center_bound
+    objectives: list[float] = []
+    for i, (full, lp, columns) in enumerate(rounds):
+        objectives.append(lp)
+        if full:
+            nothing_new = columns == rounds[i - 1][2]
+            stalled = len(objectives) > STALL_ROUNDS and \
+                objectives[-STALL_ROUNDS - 1] - lp <= STALLED * abs(lp)
+            assert nothing_new or stalled
+            objectives = []
+
+    rounds.clear()
+    late = generate_columns(master, center, center_bound, start, budget_s=60,
+                            deadline=time.perf_counter(), finish_by=math.inf)
+    assert rounds == [] and late.rounds == 0 and late.cut_by_time

@@ -391,8 +391,18 @@ def test_the_warm_start_is_guided_by_the_pieces_plan_and_the_core_holds_its_rows
     plan = solve(_fleet(300), time_limit=8, workers=2)
     guide = seen["guide"]
     assert plan.solver["lagrangian_bound_usd"] > plan.solver["lp_bound_usd"]
-    assert guide is not None and np.array_equal(guide, np.round(guide))  # all searched
+    assert guide is not None and np.array_equal(guide, np.round(guide))  # all priced
     assert np.all(seen["core_units"] >= guide)
+    # pieces priced without a search: the bound is column generation's full round's, at
+    # its master's prices
+    assert plan.solver["lagrangian_bound_usd"] == pytest.approx(
+        plan.solver["columns_bound_usd"], abs=0.01)
+    # none priced so: every piece searched at the LP's duals, for the guide and the bound
+    monkeypatch.setattr(engine, "price_without_search", lambda master, pieces: 0)
+    plan = solve(_fleet(300), time_limit=8, workers=2)
+    guide = seen["guide"]
+    assert guide is not None and np.array_equal(guide, np.round(guide))  # all searched
+    assert plan.solver["lagrangian_bound_usd"] > plan.solver["lp_bound_usd"]
     monkeypatch.setattr(engine, "GUIDE_SHARE", 0.0)  # no piece searched before: the LP's
     again = solve(_fleet(300), time_limit=8, workers=2)
     assert not np.array_equal(seen["guide"], np.round(seen["guide"]))
@@ -402,8 +412,9 @@ def test_the_warm_start_is_guided_by_the_pieces_plan_and_the_core_holds_its_rows
 
 
 def test_pieces_searched_for_the_guide_alone_are_searched_briefly(monkeypatch):
-    # in parts no bound is wanted: a piece's search needs no proof (2,000 workloads in
-    # 11 s: every piece searched in 1.7 s, not cut short at 2.7 s)
+    # in parts no bound is wanted, and where pieces are priced without a search the bound
+    # is column generation's: a piece's search for the guide needs no proof (2,000
+    # workloads in 11 s: every piece searched in 1.7 s, not cut short at 2.7 s)
     from placer.lagrange import PIECE_DETERMINISTIC_S
     from placer.solve import GUIDE_ONLY_PIECE_S, SolveOptions, solve_built_candidates
 
@@ -419,11 +430,17 @@ def test_pieces_searched_for_the_guide_alone_are_searched_briefly(monkeypatch):
     monkeypatch.setattr(engine, "search_pieces", search_pieces)
     problem = _fleet(100)
     candidates = build_candidates(problem)
-    for lagrangian, expected in ((False, GUIDE_ONLY_PIECE_S), (True, PIECE_DETERMINISTIC_S)):
+    for lagrangian, expected in ((False, GUIDE_ONLY_PIECE_S), (True, GUIDE_ONLY_PIECE_S)):
         limits.clear()
         plan = solve_built_candidates(candidates, problem.policy, SolveOptions(
             time_limit=3, workers=1, lagrangian=lagrangian))
         assert plan.has_plan and limits[0] == expected
+    # with none priced without a search, the guide's searches give the bound: in full
+    monkeypatch.setattr(engine, "price_without_search", lambda master, pieces: 0)
+    limits.clear()
+    plan = solve_built_candidates(candidates, problem.policy, SolveOptions(
+        time_limit=3, workers=1, lagrangian=True))
+    assert plan.has_plan and limits[0] == PIECE_DETERMINISTIC_S
     assert GUIDE_ONLY_PIECE_S < PIECE_DETERMINISTIC_S
 
 
