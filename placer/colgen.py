@@ -83,6 +83,10 @@ LARGE_PIECE = 150  # variables
 # bounds were $66k (0.3 %) below them; at this, 10 s plans with bounds of $20.18M /
 # $20.06M / $21.09M on three fleets, against $20.15M-$20.18M / $20.02M / $20.95M.
 LARGE_PIECE_DETERMINISTIC_S = 0.5
+# ... or, when less, this share of the wall clock left to the round, shared among the
+# large pieces: a part of the 10,000 fleet has many, and its first full round at 0.5 each
+# ran to its end and was cut short there (the fleet's plan $200.0M -> $212.0M).
+LARGE_PIECES_SHARE = 0.5
 # The master in integers: first over the columns its LP uses (and the incumbent's),
 # which presolve solves in a fraction of a second (1,000 workloads, 1,000 of 2,400
 # columns: $20.61M / $20.43M in 0.15 / 0.36 s on two masters); then, when at least this
@@ -347,7 +351,8 @@ class Master:
         there. `searched`: a partial round, only these of the pieces that need a search
         (the choose-one pieces are priced all at once, the serving workloads alone and
         the pieces sharing ports by placer.subproblems); `hint` (a value per variable)
-        starts each search and stands for the pieces not searched. None when stopped
+        starts each search and stands for the pieces not searched. In a full round a
+        large piece's search may take longer (large_piece_seconds). None when stopped
         before the end."""
         full = np.zeros(len(self.builder.rows))
         full[self.coupling] = duals
@@ -387,6 +392,8 @@ class Master:
                 searched = searched[~done[searched]]
         spent = 0.0
         cut = False
+        large = deterministic_s if partial else \
+            self.large_piece_seconds(deterministic_s, deadline - time.perf_counter(), workers)
 
         def search(k: int) -> tuple[float, np.ndarray | None, float] | None:
             nonlocal cut
@@ -403,9 +410,8 @@ class Master:
             params.num_workers = 1
             params.linearization_level = 2  # level 1 stalled on pieces with ports
             params.cp_model_presolve = False
-            params.max_deterministic_time = deterministic_s \
-                if partial or self.sizes[k] <= LARGE_PIECE \
-                else max(deterministic_s, LARGE_PIECE_DETERMINISTIC_S)
+            params.max_deterministic_time = deterministic_s if self.sizes[k] <= LARGE_PIECE \
+                else large
             params.max_time_in_seconds = max(0.01, deadline - time.perf_counter())
             params.catch_sigint_signal = False
             status = solver.solve(model)
@@ -432,6 +438,15 @@ class Master:
             return None
         return Priced(None if partial else bound - 1e-7 * abs(bound), values,
                       spent / max(1, workers), runners_up)
+
+    def large_piece_seconds(self, deterministic_s: float, seconds: float, workers: int
+                            ) -> float:
+        """A large piece's search in a full round: LARGE_PIECE_DETERMINISTIC_S, or
+        LARGE_PIECES_SHARE of `seconds` on `workers` shared among the large pieces when
+        less, never less than `deterministic_s`."""
+        count = int(np.count_nonzero(self.sizes[~self.choose_one] > LARGE_PIECE))
+        shared = LARGE_PIECES_SHARE * seconds * max(1, workers) / max(1, count)
+        return max(deterministic_s, min(LARGE_PIECE_DETERMINISTIC_S, shared))
 
     def ranked_choose_one(self, priced: np.ndarray, depth: int) -> list[np.ndarray]:
         """The choose-one pieces' variables by cost at `priced`: the cheapest of each

@@ -450,6 +450,7 @@ def _warm_start(built: BuiltModel, candidates: Candidates, policy: Policy,
     master = None  # column generation's, when built for the guide
     priced_at_once = 0  # the guide's pieces priced without a search
     bound_by_columns = False  # the Lagrangian bound left to column generation
+    full_round_s = None  # what searching every piece takes, when not pieces.time_s
     if relaxation is not None and relaxation.optimal:
         lp_bound_units = _lp_bound(relaxation)
         if options.on_lp_prices is not None and relaxation.duals is not None:
@@ -470,10 +471,14 @@ def _warm_start(built: BuiltModel, candidates: Candidates, policy: Policy,
             search_pieces(pieces, GUIDE_SHARE * options.time_limit, options.resolved_workers(),
                           stop, GUIDE_ONLY_PIECE_S if priced_at_once else PIECE_DETERMINISTIC_S)
             if bound_by_columns:
-                # their optima at the LP's prices, where there is time, for the columns
+                # their optima at the LP's prices, where there is time, for the columns;
+                # and what searching them all takes, for column generation's full rounds
                 pieces.pending = list(unsearched)
+                searched, search_started = pieces.searched, time.perf_counter()
                 search_pieces(pieces, LP_PRICES_SEARCH_SHARE * options.time_limit,
                               options.resolved_workers(), stop)
+                full_round_s = (time.perf_counter() - search_started) * len(unsearched) \
+                    / max(1, pieces.searched - searched)
             cut |= pieces.cut_by_time
             guide = pieces.values[built.units]
         if pieces is not None and options.lagrangian and not pieces.pending \
@@ -515,7 +520,7 @@ def _warm_start(built: BuiltModel, candidates: Candidates, policy: Policy,
                          no_lp_bound, lagrangian)
     assert pieces is not None and relaxation is not None and relaxation.duals is not None
     columns = _by_columns(built, candidates, policy, pieces, relaxation.duals, start,
-                          options, stop, deadline, master, bound_by_columns)
+                          options, stop, deadline, master, bound_by_columns, full_round_s)
     cut |= columns.cut_by_time
     if bound_by_columns:
         lagrangian = columns.lagrangian
@@ -550,12 +555,15 @@ class Columns:
 def _by_columns(built: BuiltModel, candidates: Candidates, policy: Policy, pieces: Pieces,
                 duals: np.ndarray, start: Placement, options: SolveOptions,
                 stop: Callable[[], bool], deadline: float,
-                master: Master | None = None, bound_wanted: bool = False) -> Columns:
+                master: Master | None = None, bound_wanted: bool = False,
+                full_round_s: float | None = None) -> Columns:
     """Column generation over the pieces (placer.colgen) from the LP's duals, with the
     warm start's and the pieces' solutions as the first columns; then its master in
     integers from the warm start (colgen.solve_master). `bound_wanted`: the Lagrangian
     bound at the master's prices, from its last full round or, when none was done, by
-    one at its last prices beside the master and the search after it."""
+    one at its last prices beside the master and the search after it, when it fits.
+    `full_round_s`: what searching every piece takes (default: the pieces' search so
+    far)."""
     started = time.perf_counter()
     if master is None:
         master = _master(built, candidates, pieces)
@@ -571,7 +579,8 @@ def _by_columns(built: BuiltModel, candidates: Candidates, policy: Policy, piece
         master, duals[master.coupling], pieces.result().bound, incumbent, budget_s=budget,
         deadline=min(deadline - master_limit - search_share,
                      started + budget * COLUMNS_WALL_FACTOR),
-        workers=options.resolved_workers(), should_stop=stop, full_round_s=pieces.time_s,
+        workers=options.resolved_workers(), should_stop=stop,
+        full_round_s=pieces.time_s if full_round_s is None else full_round_s,
         full_rounds=options.lagrangian,
         # a full round, once started, may take half the master's time: it gives the bound
         finish_by=deadline - search_share - master_limit / 2)
@@ -582,7 +591,10 @@ def _by_columns(built: BuiltModel, candidates: Candidates, policy: Policy, piece
         lagrangian.set_result(LagrangianBound(
             generated.bound, master.pieces, int((~master.choose_one).sum()), 0,
             generated.full_rounds_s, False))
-    elif bound_wanted:
+    elif bound_wanted and (full_round_s or 0.0) * options.resolved_workers() \
+            <= LAGRANGIAN_SHARE * (deadline - time.perf_counter()):
+        # on one thread beside the master and the search after it: where it fits, or it
+        # only takes their time (a part of 2,500 workloads on one core: 10 s, cut short)
         prices = duals[master.coupling] if generated.duals is None else generated.duals
         lagrangian = _beside("lagrangian", _price_for_bound, master, prices, incumbent,
                              deadline, stop)
