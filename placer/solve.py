@@ -469,7 +469,8 @@ def _warm_start(built: BuiltModel, candidates: Candidates, policy: Policy,
             # $20.15M at the master's after its partial rounds; each search about 2 s)
             bound_by_columns = options.lagrangian and priced_at_once > 0
             search_pieces(pieces, GUIDE_SHARE * options.time_limit, options.resolved_workers(),
-                          stop, GUIDE_ONLY_PIECE_S if priced_at_once else PIECE_DETERMINISTIC_S)
+                          stop, PIECE_DETERMINISTIC_S if options.lagrangian and not priced_at_once
+                          else GUIDE_ONLY_PIECE_S)
             if bound_by_columns:
                 # their optima at the LP's prices, where there is time, for the columns;
                 # and what searching them all takes, for column generation's full rounds
