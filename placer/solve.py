@@ -459,22 +459,22 @@ def _warm_start(built: BuiltModel, candidates: Candidates, policy: Policy,
             if (options.hint or options.lagrangian) and not stop() else None
         unsearched = [] if pieces is None else list(pieces.pending)
         if pieces is not None and options.hint:
-            # the pieces' plan guides the warm start and joins the core; the pieces that
-            # need no search are priced all at once first
-            master = _master(built, candidates, pieces)
-            priced_at_once = price_without_search(master, pieces)
-            # with a bound wanted, it comes from column generation's full rounds at its
-            # master's prices when some pieces were priced so, not from a search of every
-            # piece at the LP's, which price lower (1,000 workloads: $20.11M at the LP's,
-            # $20.15M at the master's after its partial rounds; each search about 2 s)
-            # (not in a part, which reports its prices for the fleet's bound: its own
-            # bound is not wanted, and a first full round on its one core took the time
-            # its master needed; the 100,000 fleet's plan 2.3 % -> 7.9-9.2 % above its
-            # bound)
-            bound_by_columns = options.lagrangian and priced_at_once > 0 \
-                and options.on_lp_prices is None
+            # the pieces' plan guides the warm start and joins the core. With a bound
+            # wanted, it comes from column generation's full rounds at its master's
+            # prices when some pieces can be priced all at once (as with none wanted),
+            # not from a search of every piece at the LP's, which price lower (1,000
+            # workloads: $20.11M at the LP's, $20.15M at the master's after its partial
+            # rounds; each search about 2 s). Not in a part, which reports its prices for
+            # the fleet's bound: its own is not wanted, and there a first full round on
+            # its one core took the time its master needed (the 100,000 fleet's plan
+            # 2.3 % -> 7.9-9.2 % above its bound)
+            at_once = not options.lagrangian or options.on_lp_prices is None
+            if at_once:
+                master = _master(built, candidates, pieces)
+                priced_at_once = price_without_search(master, pieces)
+            bound_by_columns = options.lagrangian and priced_at_once > 0
             search_pieces(pieces, GUIDE_SHARE * options.time_limit, options.resolved_workers(),
-                          stop, PIECE_DETERMINISTIC_S if options.lagrangian and not priced_at_once
+                          stop, PIECE_DETERMINISTIC_S if options.lagrangian and not bound_by_columns
                           else GUIDE_ONLY_PIECE_S)
             if bound_by_columns:
                 # their optima at the LP's prices, where there is time, for the columns;
