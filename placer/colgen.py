@@ -84,8 +84,8 @@ LARGE_PIECE = 150  # variables
 # $20.06M / $21.09M on three fleets, against $20.15M-$20.18M / $20.02M / $20.95M.
 LARGE_PIECE_DETERMINISTIC_S = 0.5
 # ... or, when less, this share of the wall clock left to the round, shared among the
-# large pieces: a part of the 10,000 fleet has many, and its first full round at 0.5 each
-# ran to its end and was cut short there (the fleet's plan $200.0M -> $212.0M).
+# large pieces: a part of the 10,000 fleet has many, and at 0.5 each its full round
+# would take longer than the part has.
 LARGE_PIECES_SHARE = 0.5
 # The master in integers: first over the columns its LP uses (and the incumbent's),
 # which presolve solves in a fraction of a second (1,000 workloads, 1,000 of 2,400
@@ -635,7 +635,8 @@ def generate_columns(master: Master, center: np.ndarray, center_bound: float,
     A partial round prices the choose-one pieces and the serving workloads alone (Covers)
     without a search, and searches only the other small pieces whose last search gave a
     new column. A full round searches every piece (the only kind that gives a bound), at
-    the master's own duals: when the partial rounds are spent (one found nothing new, or
+    the round's smoothed duals (the master's own after a full round found nothing new):
+    when the partial rounds are spent (one found nothing new, or
     the master's LP stalled, STALLED) and the wall clock leaves what the last full round
     took (`full_round_s` before the first) before `deadline`, or for the first one
     before `finish_by` (default `deadline`), to which a full round may run. Without
