@@ -338,7 +338,7 @@ def test_a_full_round_comes_when_the_partial_rounds_are_spent():
 
     from placer.colgen import STALL_ROUNDS, STALLED
 
-    problem, candidates, built, relaxation, pieces = fleet_pieces(150)
+    problem, candidates, built, relaxation, pieces = fleet_pieces(60)
     workloads = workload_vars(candidates, built)
     master = Master(built.builder, pieces, inference_covers(workloads), workloads)
     price_without_search(master, pieces)
@@ -363,7 +363,8 @@ def test_a_full_round_comes_when_the_partial_rounds_are_spent():
         return price(duals, hint, *args, searched=searched, **kwargs)
 
     master.price, master.solve_lp = traced_price, traced_lp
-    generated = generate_columns(master, center, center_bound, start, budget_s=60,
+    # a short budget: a few full rounds come before it is spent (60 s ran 20 of them)
+    generated = generate_columns(master, center, center_bound, start, budget_s=3,
                                  deadline=math.inf)
     fulls = [full for full, _, _ in rounds]
     assert not fulls[0] and generated.full_rounds == sum(fulls) >= 1
