@@ -15,6 +15,7 @@ seconds, weaker than the LP but a valid bound and a guide of the same shape.
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -568,9 +569,8 @@ def _cover_costs(cost: np.ndarray, supply: np.ndarray, need: np.ndarray,
     """whole_instances' table: per workload of `which`, the cheapest cover of each number
     of cells, 0..INSTANCE_CELLS (inf where its rows cannot cover them)."""
     chosen = np.flatnonzero(which)
-    cheapest = np.zeros((len(chosen), INSTANCE_CELLS + 1))  # per workload and cells covered
     if len(chosen) == 0:
-        return cheapest
+        return np.zeros((0, INSTANCE_CELLS + 1))
     rows = np.flatnonzero(np.repeat(which, counts))
     local = np.repeat(np.arange(len(chosen)), counts[chosen])
     cell = need[chosen] / INSTANCE_CELLS
@@ -599,17 +599,26 @@ def _cover_costs(cost: np.ndarray, supply: np.ndarray, need: np.ndarray,
     np.minimum.at(of_size, (local, size), cost)
     present = np.zeros(of_size.shape, dtype=bool)
     present[local, size] = True  # (a unit may cost inf: a row no plan may take)
+    # nor a unit that covers fewer cells than another costing no more (a cover with it
+    # costs at least as much with the other); with the layout below, the whole-instance
+    # floors of the 100,000 fleet's bound took 6.8 s, not 12.3 s
+    larger = np.minimum.accumulate(of_size[:, ::-1], axis=1)[:, ::-1]
+    next_larger = np.full(of_size.shape, np.inf)
+    next_larger[:, :-1] = larger[:, 1:]
+    present &= ~(np.isfinite(next_larger) & (next_larger <= of_size))
     local, size = np.nonzero(present)  # by workload, then size
     cost = of_size[local, size]
     segments = np.flatnonzero(np.r_[True, local[1:] != local[:-1]])  # every workload has rows
-    # cheapest[local, max(0, covered - size)], as positions in the flat table
-    row_start = local * (INSTANCE_CELLS + 1)
-    less_size = row_start - size
+    # per cells covered and workload: each step writes a row and reads rows near it
+    # (laid out the other way, 100,000 workloads took 2.6 s, not 1.8 s)
+    cheapest = np.zeros((INSTANCE_CELLS + 1, len(chosen)))
     flat = cheapest.reshape(-1)
+    # cheapest[max(0, covered - size), local], as positions in the flat table
+    less_size = local - size * len(chosen)
     for covered in range(1, INSTANCE_CELLS + 1):
-        before = np.maximum(row_start, less_size + covered)
-        cheapest[:, covered] = np.minimum.reduceat(cost + flat[before], segments)
-    return cheapest
+        before = np.maximum(local, less_size + covered * len(chosen))
+        cheapest[covered] = np.minimum.reduceat(cost + flat[before], segments)
+    return cheapest.T
 
 
 @dataclass(frozen=True)
@@ -668,22 +677,31 @@ def spread_covers(cost: np.ndarray, supply: np.ndarray, need: np.ndarray,
     rank = np.arange(len(owner)) - np.searchsorted(owner, owner)
     most = np.ceil(fraction[ruled] * INSTANCE_CELLS - 1e-9).astype(np.int64)
     cells = np.arange(INSTANCE_CELLS + 1)
-    # cells covered so far (INSTANCE_CELLS: all of them), providers added one at a time
+    # cells covered so far (INSTANCE_CELLS: all of them), providers added one at a time:
+    # a min-plus product. Both tables are covers of at least so many cells, so they never
+    # fall as the cells grow; of a run of cells where the provider's entry stays the
+    # same, only its last cell (or the one to cover) can be the cheapest to take, and
+    # only those are tried (the 100,000 fleet's bound: 25.3 s -> 4.9 s for these covers)
     best = np.full((len(ruled), INSTANCE_CELLS + 1), np.inf)
     best[:, 0] = 0.0
     for k in range(int(rank.max()) + 1):
-        at = rank == k
-        offer = np.full((len(ruled), INSTANCE_CELLS + 1), np.inf)
-        offer[slot[at]] = table[at]
-        offer[cells[None, :] > most[:, None]] = np.inf  # beyond this provider's share
-        step = best.copy()  # this provider covers nothing
-        for given in range(1, int(most.max()) + 1):
-            short = INSTANCE_CELLS - given  # from here on, all cells are covered
-            step[:, given:INSTANCE_CELLS] = np.minimum(
-                step[:, given:INSTANCE_CELLS], best[:, :short] + offer[:, given:given + 1])
-            step[:, INSTANCE_CELLS] = np.minimum(
-                step[:, INSTANCE_CELLS], best[:, short:].min(axis=1) + offer[:, given])
-        best = step
+        at = np.flatnonzero(rank == k)
+        ws = slot[at]  # the workloads with a k-th provider; the others stay as they are
+        offer = table[at]
+        offer[cells[None, :] > most[ws, None]] = np.inf  # beyond this provider's share
+        before = best[ws]
+        step = np.minimum(before, offer)  # this provider covers nothing, or all it covers
+        last = np.zeros(offer.shape, dtype=bool)  # last cells of its runs, as above
+        last[:, 1:-1] = offer[:, 1:-1] < offer[:, 2:]
+        last[:, -1] = True
+        last &= np.isfinite(offer)
+        cell_of, workload_of = np.nonzero(last.T)  # by cells
+        bounds = np.r_[np.flatnonzero(np.diff(cell_of, prepend=-1)), len(cell_of)]
+        for start, end in itertools.pairwise(bounds.tolist()):
+            given, of = int(cell_of[start]), workload_of[start:end]
+            step[of, given:] = np.minimum(step[of, given:], before[of, :INSTANCE_CELLS + 1 - given]
+                                          + offer[of, given, None])
+        best[ws] = step
     out[ruled] = best[:, INSTANCE_CELLS]
     return out
 

@@ -627,6 +627,57 @@ def test_spread_covers_never_exceed_the_cheapest_cover_within_the_shares(data):
     assert found[0] <= min(covers, default=math.inf) * (1 + 1e-9)
 
 
+@settings(deadline=None, max_examples=60)
+@given(data=st.data())
+def test_spread_covers_are_the_min_plus_product_of_the_providers_tables(data):
+    # spread_covers tries only the last cell of each run where a provider's table stays
+    # the same: it must give exactly the whole min-plus product of the providers' tables
+    # (each cut at its share), here taken over every split of the cells
+    from placer.relax import INSTANCE_CELLS, _cover_costs, spread_covers
+
+    workloads = data.draw(st.integers(1, 4))
+    counts = np.array(data.draw(st.lists(st.integers(1, 6), min_size=workloads,
+                                         max_size=workloads)))
+    rows = int(counts.sum())
+    need = np.array(data.draw(st.lists(st.floats(0.5, 20.0), min_size=workloads,
+                                       max_size=workloads)))
+    fraction = np.array(data.draw(st.lists(st.sampled_from([0.3, 0.5, 0.7, 0.9, 1.0]),
+                                           min_size=workloads, max_size=workloads)))
+    provider = np.array(data.draw(st.lists(st.integers(0, 3), min_size=rows, max_size=rows)))
+    cost = np.array(data.draw(st.lists(st.floats(0.5, 10.0), min_size=rows, max_size=rows)))
+    supply = np.array(data.draw(st.lists(st.floats(0.2, 12.0), min_size=rows, max_size=rows)))
+    once = np.array(data.draw(st.lists(st.sampled_from([0.0, 2.0]), min_size=rows,
+                                       max_size=rows)))
+    found = spread_covers(cost, supply, need, counts, fraction, provider, once)
+    starts = np.r_[0, np.cumsum(counts)[:-1]]
+    cells = INSTANCE_CELLS
+    for w in range(workloads):
+        if fraction[w] == 1.0:
+            assert found[w] == 0.0
+            continue
+        most = math.ceil(fraction[w] * cells - 1e-9)
+        best = np.full(cells + 1, np.inf)
+        best[0] = 0.0
+        mine = np.arange(starts[w], starts[w] + counts[w])
+        for p in np.unique(provider[mine]):
+            of = mine[provider[mine] == p]
+            table = _cover_costs(cost[of], supply[of], need[[w]], np.array([len(of)]),
+                                 np.array([True]), once[of])[0]
+            table[most + 1:] = np.inf
+            step = best.copy()
+            for covered in range(1, cells + 1):
+                given = np.arange(1, min(most, covered) + 1)
+                if covered < cells:
+                    step[covered] = min(step[covered], np.min(best[covered - given] + table[given],
+                                                              initial=np.inf))
+                else:  # all cells covered: whatever the providers before covered
+                    at_least = np.minimum.accumulate(best[::-1])[::-1]
+                    step[cells] = min(step[cells], np.min(at_least[cells - given] + table[given],
+                                                          initial=np.inf))
+            best = step
+        assert found[w] == best[cells]
+
+
 def test_spread_covers_buy_the_second_providers_node():
     # 12.5 H100-equivalents, at most 70 % (8.75) on one provider. Provider 0 has 8-GPU
     # nodes at 10 and 4-GPU ones at 6, provider 1 8-GPU nodes at 15. One provider's
