@@ -611,11 +611,14 @@ def _by_columns(built: BuiltModel, candidates: Candidates, policy: Policy, piece
         duals = np.zeros(len(built.builder.rows))
         duals[master.coupling] = generated.duals
         options.on_lp_prices(LPPrices.at_duals(built, candidates, duals, after_columns=True))
-    solved = solve_master(master, incumbent, master_limit,
-                          min(deadline - search_share,
-                              time.perf_counter() + master_limit * COLUMNS_WALL_FACTOR),
-                          options.seed, options.resolved_workers(), options.log) \
-        if not stop() else None
+    # the master keeps its share of the wall clock even where the rounds ran late (on a
+    # busy core), out of the search's after it: its plan is the better start (parts of
+    # the 100,000 fleet left 0.5 s had none, and plans 5-15 % dearer)
+    now = time.perf_counter()
+    master_deadline = min(deadline, max(now + master_limit, min(
+        deadline - search_share, now + master_limit * COLUMNS_WALL_FACTOR)))
+    solved = solve_master(master, incumbent, master_limit, master_deadline, options.seed,
+                          options.resolved_workers(), options.log) if not stop() else None
     status = solved.status if solved is not None else "NOT_STARTED"
     cut |= solved is not None and solved.cut_by_time
     found, master_units = None, None
