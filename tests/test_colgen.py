@@ -330,6 +330,59 @@ def test_a_guides_column_generation_runs_when_its_pieces_were_all_priced_without
     assert candidate_violations(candidates, units, left_out, problem.policy) == []
 
 
+def test_a_guides_rounds_end_by_their_deadline_and_the_master_keeps_its_share(monkeypatch):
+    # no bound wanted: every LP of the rounds ends by their deadline, not by finish_by
+    # (which is for a full round's); and where the rounds run late (a busy core), the
+    # master still gets its share of the wall clock, out of the search's after it
+    import sys
+    import time
+
+    problem, candidates, built, relaxation, pieces = fleet_pieces(60)
+    workloads = workload_vars(candidates, built)
+    master = Master(built.builder, pieces, inference_covers(workloads), workloads)
+    price_without_search(master, pieces)
+    warm = warm_start(built, candidates, problem.policy, relaxation,
+                      guide=pieces.values[built.units])
+    start = full_values(built, candidates, warm.units, warm.left_out)
+    master.add(start)
+    limits: list[float] = []
+    solve_lp = master.solve_lp
+
+    def traced_lp(time_limit):
+        limits.append(time_limit)
+        return solve_lp(time_limit)
+
+    master.solve_lp = traced_lp
+    started = time.perf_counter()
+    generate_columns(master, relaxation.duals[master.coupling], pieces.result().bound, start,
+                     budget_s=10, deadline=started + 1.0, full_rounds=False,
+                     finish_by=started + 100.0)
+    assert limits and max(limits) <= 1.0
+
+    engine = sys.modules["placer.solve"]
+    original_generate, original_master = engine.generate_columns, engine.solve_master
+    late: list[float] = []
+    given: list[tuple[float, float]] = []  # the master's (deterministic limit, wall clock)
+
+    def generate_late(*args, deadline, **kwargs):
+        generated = original_generate(*args, deadline=deadline, **kwargs)
+        # its rounds ran late: past the time the master and the search after it keep
+        late.append(kwargs["finish_by"])
+        time.sleep(max(0.0, kwargs["finish_by"] - time.perf_counter()))
+        return generated
+
+    def solve_master(master, incumbent, deterministic_s, deadline, *args):
+        given.append((deterministic_s, deadline - time.perf_counter()))
+        return original_master(master, incumbent, deterministic_s, deadline, *args)
+
+    monkeypatch.setattr(engine, "generate_columns", generate_late)
+    monkeypatch.setattr(engine, "solve_master", solve_master)
+    plan = solve(problem, time_limit=6, workers=1)
+    assert late and plan.has_plan
+    master_limit, wall = given[0]
+    assert wall >= master_limit * 0.99 and plan.solver["master_status"] != "NOT_STARTED"
+
+
 def test_a_full_round_comes_when_the_partial_rounds_are_spent():
     # the bound is a full round's: one comes only when the round before found nothing
     # new or the master's LP stalled over the partial rounds since the last full one; and
