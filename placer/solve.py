@@ -567,7 +567,8 @@ def _by_columns(built: BuiltModel, candidates: Candidates, policy: Policy, piece
     warm start's and the pieces' solutions as the first columns; then its master in
     integers from the warm start (colgen.solve_master). `bound_wanted`: the Lagrangian
     bound at the master's prices, from its last full round or, when none was done, by
-    one at its last prices beside the master and the search after it, when it fits.
+    one at its last prices beside the master and the search after it, when it fits;
+    else the bound at the LP's duals, its pieces left searched beside.
     `full_round_s`: what searching every piece takes (default: the pieces' search so
     far)."""
     started = time.perf_counter()
@@ -604,6 +605,11 @@ def _by_columns(built: BuiltModel, candidates: Candidates, policy: Policy, piece
         prices = duals[master.coupling] if generated.duals is None else generated.duals
         lagrangian = _beside("lagrangian", _price_for_bound, master, prices, incumbent,
                              deadline, stop)
+    elif bound_wanted:
+        # no time for a round at the master's prices: the bound at the LP's, its pieces
+        # not searched yet searched beside where there is time (1,000 workloads, its
+        # partial rounds not spent by their deadline: $20.10M, not the LP's $18.96M)
+        lagrangian = _lagrangian_beside(pieces, pieces.pending, deadline, stop)
     if options.on_lp_prices is not None and generated.duals is not None:
         # prices that have seen the columns: the 10,000 fleet's bound at its first two
         # parts' was $198.53M / $198.48M (seeds 0 / 1) against $198.16M / $198.20M at

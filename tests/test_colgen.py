@@ -330,6 +330,26 @@ def test_a_guides_column_generation_runs_when_its_pieces_were_all_priced_without
     assert candidate_violations(candidates, units, left_out, problem.policy) == []
 
 
+def test_with_no_full_round_and_none_fitting_the_bound_is_the_lps_duals(monkeypatch):
+    # a bound wanted, but column generation's partial rounds not spent by its deadline
+    # and no round at the master's prices fitting the time left: the bound at the LP's
+    # duals, its pieces searched beside, not the LP's alone
+    import sys
+
+    engine = sys.modules["placer.solve"]
+    generate, by_columns = engine.generate_columns, engine._by_columns
+    monkeypatch.setattr(engine, "generate_columns",
+                        lambda *args, **kwargs: generate(*args, **{**kwargs,
+                                                                  "full_rounds": False}))
+    monkeypatch.setattr(engine, "_by_columns",
+                        lambda *args: by_columns(*args[:11], 1e9))  # a full round: forever
+    plan = solve(_fleet(200), time_limit=6, workers=2)
+    info = plan.solver
+    assert info["columns_rounds"] >= 1
+    assert info["lagrangian_bound_usd"] > info["lp_bound_usd"]
+    assert plan.bound_usd == pytest.approx(info["lagrangian_bound_usd"], abs=0.01)
+
+
 def test_a_guides_rounds_end_by_their_deadline_and_the_master_keeps_its_share(monkeypatch):
     # no bound wanted: every LP of the rounds ends by their deadline, not by finish_by
     # (which is for a full round's); and where the rounds run late (a busy core), the
