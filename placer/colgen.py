@@ -659,10 +659,10 @@ def generate_columns(master: Master, center: np.ndarray, center_bound: float,
                 (time.perf_counter() >= deadline and not (full_rounds and spent_partial)):
             cut = True
             break
-        # its LP too, before a full round; the others end by the deadline (a part of the
-        # 100,000 fleet, on a busy core, had then left its master 0.05 s and no plan)
-        lp = master.solve_lp((finish_by if full_rounds and spent_partial else deadline)
-                             - time.perf_counter())
+        # with a bound wanted its LP may run on too (it may find the partial rounds spent);
+        # a guide's end by the deadline (a part of the 100,000 fleet, on a busy core, had
+        # left its master 0.05 s and no plan)
+        lp = master.solve_lp((finish_by if full_rounds else deadline) - time.perf_counter())
         if lp is None:
             cut = True
             break
