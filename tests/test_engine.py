@@ -540,6 +540,11 @@ def test_the_bound_without_an_lp_is_infinite_when_a_spread_rule_forbids_every_ro
     assert solve(problem, time_limit=10).status == "infeasible"
 
 
+def drawn(data: st.DataObject, elements: st.SearchStrategy, size: int) -> np.ndarray:
+    """`size` values drawn from `elements`, as an array."""
+    return np.array(data.draw(st.lists(elements, min_size=size, max_size=size)))
+
+
 @settings(deadline=None, max_examples=200)
 @given(data=st.data())
 def test_whole_instances_never_exceed_the_cheapest_cover(data):
@@ -552,31 +557,24 @@ def test_whole_instances_never_exceed_the_cheapest_cover(data):
     from placer.relax import INSTANCE_CELLS, whole_instances
 
     workloads = data.draw(st.integers(1, 4))
-    counts = np.array(data.draw(st.lists(st.integers(1, 3), min_size=workloads,
-                                         max_size=workloads)))
-    need = np.array(data.draw(st.lists(st.floats(0.5, 8.0), min_size=workloads,
-                                       max_size=workloads)))
+    counts = drawn(data, st.integers(1, 3), workloads)
+    need = drawn(data, st.floats(0.5, 8.0), workloads)
     on_grid = data.draw(st.booleans())
     rows = int(counts.sum())
-    cost = np.array(data.draw(st.lists(st.floats(0.5, 10.0), min_size=rows, max_size=rows)))
-    once = np.array(data.draw(st.lists(st.sampled_from([0.0, 0.5, 3.0, 20.0]), min_size=rows,
-                                       max_size=rows)))
+    cost = drawn(data, st.floats(0.5, 10.0), rows)
+    once = drawn(data, st.sampled_from([0.0, 0.5, 3.0, 20.0]), rows)
     row_need = np.repeat(need, counts)
     # at most 8 units of a row cover the need, so that the enumeration stays small (at
     # 80 a row it ran for minutes)
     if on_grid:
-        cells = np.array(data.draw(st.lists(st.integers(INSTANCE_CELLS // 8, INSTANCE_CELLS),
-                                            min_size=rows, max_size=rows)))
+        cells = drawn(data, st.integers(INSTANCE_CELLS // 8, INSTANCE_CELLS), rows)
         supply = cells * row_need / INSTANCE_CELLS
     else:
-        supply = row_need * np.array(data.draw(st.lists(st.floats(1 / 8, 1.0), min_size=rows,
-                                                        max_size=rows)))
+        supply = row_need * drawn(data, st.floats(1 / 8, 1.0), rows)
     # some rows no plan may take (cost inf), and the programme asked for some workloads
-    forbidden = np.array(data.draw(st.lists(st.sampled_from([False, False, False, True]),
-                                            min_size=rows, max_size=rows)))
+    forbidden = drawn(data, st.sampled_from([False, False, False, True]), rows)
     cost = np.where(forbidden, np.inf, cost)
-    which = np.array(data.draw(st.lists(st.booleans(), min_size=workloads,
-                                        max_size=workloads)))
+    which = drawn(data, st.booleans(), workloads)
     starts = np.r_[0, np.cumsum(counts)[:-1]]
     found = whole_instances(cost, supply, need, starts, counts, which, once)
     assert len(found) == which.sum()
@@ -606,14 +604,12 @@ def test_spread_covers_never_exceed_the_cheapest_cover_within_the_shares(data):
     rows = data.draw(st.integers(1, 4))
     need = data.draw(st.floats(0.5, 8.0))
     fraction = data.draw(st.sampled_from([0.4, 0.5, 0.7, 0.9]))
-    provider = np.array(data.draw(st.lists(st.integers(0, 2), min_size=rows, max_size=rows)))
-    cost = np.array(data.draw(st.lists(st.floats(0.5, 10.0), min_size=rows, max_size=rows)))
+    provider = drawn(data, st.integers(0, 2), rows)
+    cost = drawn(data, st.floats(0.5, 10.0), rows)
     # at most 10 units of a row within a share, four rows, so that the enumeration stays
     # small (with supplies down to 0.1, 72 units a row, five rows: it ran for minutes)
-    supply = np.array(data.draw(st.lists(st.floats(fraction * need / 10, fraction * need),
-                                         min_size=rows, max_size=rows)))
-    once = np.array(data.draw(st.lists(st.sampled_from([0.0, 2.0]), min_size=rows,
-                                       max_size=rows)))
+    supply = drawn(data, st.floats(fraction * need / 10, fraction * need), rows)
+    once = drawn(data, st.sampled_from([0.0, 2.0]), rows)
     found = spread_covers(np.r_[cost, 1.0], np.r_[supply, need], np.array([need, need]),
                           np.array([rows, 1]), np.array([fraction, 1.0]),
                           np.r_[provider, 0], np.r_[once, 0.0])
@@ -636,18 +632,14 @@ def test_spread_covers_are_the_min_plus_product_of_the_providers_tables(data):
     from placer.relax import INSTANCE_CELLS, _cover_costs, spread_covers
 
     workloads = data.draw(st.integers(1, 4))
-    counts = np.array(data.draw(st.lists(st.integers(1, 6), min_size=workloads,
-                                         max_size=workloads)))
+    counts = drawn(data, st.integers(1, 6), workloads)
     rows = int(counts.sum())
-    need = np.array(data.draw(st.lists(st.floats(0.5, 20.0), min_size=workloads,
-                                       max_size=workloads)))
-    fraction = np.array(data.draw(st.lists(st.sampled_from([0.3, 0.5, 0.7, 0.9, 1.0]),
-                                           min_size=workloads, max_size=workloads)))
-    provider = np.array(data.draw(st.lists(st.integers(0, 3), min_size=rows, max_size=rows)))
-    cost = np.array(data.draw(st.lists(st.floats(0.5, 10.0), min_size=rows, max_size=rows)))
-    supply = np.array(data.draw(st.lists(st.floats(0.2, 12.0), min_size=rows, max_size=rows)))
-    once = np.array(data.draw(st.lists(st.sampled_from([0.0, 2.0]), min_size=rows,
-                                       max_size=rows)))
+    need = drawn(data, st.floats(0.5, 20.0), workloads)
+    fraction = drawn(data, st.sampled_from([0.3, 0.5, 0.7, 0.9, 1.0]), workloads)
+    provider = drawn(data, st.integers(0, 3), rows)
+    cost = drawn(data, st.floats(0.5, 10.0), rows)
+    supply = drawn(data, st.floats(0.2, 12.0), rows)
+    once = drawn(data, st.sampled_from([0.0, 2.0]), rows)
     found = spread_covers(cost, supply, need, counts, fraction, provider, once)
     starts = np.r_[0, np.cumsum(counts)[:-1]]
     cells = INSTANCE_CELLS
