@@ -619,7 +619,7 @@ def _by_columns(built: BuiltModel, candidates: Candidates, policy: Policy, piece
         options.on_lp_prices(LPPrices.at_duals(built, candidates, duals, after_columns=True))
     # the master keeps its share of the wall clock even where the rounds ran late (on a
     # busy core), out of the search's after it: its plan is the better start (parts of
-    # the 100,000 fleet left 0.5 s had none, and plans 5-15 % dearer)
+    # the 100,000 fleet left 0.05-0.5 s found none, and their plans were 5-15 % dearer)
     now = time.perf_counter()
     master_deadline = min(deadline, max(now + master_limit, min(
         deadline - search_share, now + master_limit * COLUMNS_WALL_FACTOR)))
