@@ -574,6 +574,8 @@ def _by_columns(built: BuiltModel, candidates: Candidates, policy: Policy, piece
     started = time.perf_counter()
     if master is None:
         master = _master(built, candidates, pieces)
+    if full_round_s is None:
+        full_round_s = pieces.time_s
     incumbent = full_values(built, candidates, start.units, start.left_out)
     master.add(incumbent)
     master.add_integral(pieces.values)
@@ -587,7 +589,7 @@ def _by_columns(built: BuiltModel, candidates: Candidates, policy: Policy, piece
         deadline=min(deadline - master_limit - search_share,
                      started + budget * COLUMNS_WALL_FACTOR),
         workers=options.resolved_workers(), should_stop=stop,
-        full_round_s=pieces.time_s if full_round_s is None else full_round_s,
+        full_round_s=full_round_s,
         full_rounds=options.lagrangian,
         # a full round, once started, may take half the master's time: it gives the bound
         finish_by=deadline - search_share - master_limit / 2)
@@ -598,7 +600,7 @@ def _by_columns(built: BuiltModel, candidates: Candidates, policy: Policy, piece
         lagrangian.set_result(LagrangianBound(
             generated.bound, master.pieces, int((~master.choose_one).sum()), 0,
             generated.full_rounds_s, False))
-    elif bound_wanted and (full_round_s or 0.0) * options.resolved_workers() \
+    elif bound_wanted and full_round_s * options.resolved_workers() \
             <= LAGRANGIAN_SHARE * (deadline - time.perf_counter()):
         # on one thread beside the master and the search after it: where it fits, or it
         # only takes their time (a part of 2,500 workloads on one core: 10 s, cut short)

@@ -266,6 +266,24 @@ def fleet_pieces(n: int) -> tuple:
     return problem, candidates, built, relaxation, price_pieces(built.builder, relaxation)
 
 
+def guided_master(n: int) -> tuple:
+    """fleet_pieces(n) as a guide's column generation starts: its master with the pieces
+    priced at once (the rest searched briefly) and the warm start they guide as columns.
+    The fleet, its LP relaxation, the pieces, the master and the warm start (a value per
+    variable)."""
+    problem, candidates, built, relaxation, pieces = fleet_pieces(n)
+    workloads = workload_vars(candidates, built)
+    master = Master(built.builder, pieces, inference_covers(workloads), workloads)
+    price_without_search(master, pieces)
+    search_pieces(pieces, time_budget=30, deterministic_s=0.005)
+    warm = warm_start(built, candidates, problem.policy, relaxation,
+                      guide=pieces.values[built.units])
+    start = full_values(built, candidates, warm.units, warm.left_out)
+    master.add(start)
+    master.add_integral(pieces.values)
+    return problem, relaxation, pieces, master, start
+
+
 def test_pieces_priced_without_search_keep_their_rules_and_leave_the_bound_as_it_was():
     # a guide's pieces (no bound wanted): the choose-one pieces and the serving workloads
     # alone are priced at once, the rest left to the search
@@ -357,14 +375,7 @@ def test_a_guides_rounds_end_by_their_deadline_and_the_master_keeps_its_share(mo
     import sys
     import time
 
-    problem, candidates, built, relaxation, pieces = fleet_pieces(60)
-    workloads = workload_vars(candidates, built)
-    master = Master(built.builder, pieces, inference_covers(workloads), workloads)
-    price_without_search(master, pieces)
-    warm = warm_start(built, candidates, problem.policy, relaxation,
-                      guide=pieces.values[built.units])
-    start = full_values(built, candidates, warm.units, warm.left_out)
-    master.add(start)
+    problem, relaxation, pieces, master, start = guided_master(60)
     limits: list[float] = []
     solve_lp = master.solve_lp
 
@@ -411,16 +422,7 @@ def test_a_full_round_comes_when_the_partial_rounds_are_spent():
 
     from placer.colgen import STALL_ROUNDS, STALLED
 
-    problem, candidates, built, relaxation, pieces = fleet_pieces(60)
-    workloads = workload_vars(candidates, built)
-    master = Master(built.builder, pieces, inference_covers(workloads), workloads)
-    price_without_search(master, pieces)
-    search_pieces(pieces, time_budget=30, deterministic_s=0.005)
-    warm = warm_start(built, candidates, problem.policy, relaxation,
-                      guide=pieces.values[built.units])
-    start = full_values(built, candidates, warm.units, warm.left_out)
-    master.add(start)
-    master.add_integral(pieces.values)
+    _, relaxation, pieces, master, start = guided_master(60)
     center, center_bound = relaxation.duals[master.coupling], pieces.result().bound
     rounds: list[tuple[bool, float, int]] = []  # (full, the master's LP, columns before)
     price, solve_lp = master.price, master.solve_lp
