@@ -47,6 +47,7 @@ from placer.lagrange import (
     Pieces,
     _price,
     piece_constraints,
+    piece_solver,
     priced_objective,
 )
 from placer.model import INT64_SAFE, ProtoBuilder
@@ -54,7 +55,7 @@ from placer.relax import _equilibrate
 from placer.subproblems import Covers, PortSets, WorkloadVars, cover_columns, port_set_columns
 
 # A piece's search when pricing: CP-SAT's deterministic time (as the Lagrangian's
-# pieces) and no presolve (pieces of a few dozen variables: 3.4 -> 1.7 ms each).
+# pieces), presolved only when large (LARGE_PIECE).
 PRICE_DETERMINISTIC_S = 0.05
 # Wentges smoothing: the prices of a round are this share of the best bound's prices,
 # the rest the master LP's duals.
@@ -76,7 +77,10 @@ STALL_ROUNDS = 2
 CHOOSE_ONE_COLUMNS = 3
 # A partial round searches only the small pieces whose last search gave a new column (a
 # large one, 600 variables of workloads sharing ports, took 68 ms, a small one 3.5 ms: 21
-# large pieces were half of a round at 1,000 workloads).
+# large pieces were half of a round at 1,000 workloads). A large piece's search is
+# presolved: in a full round it is most of the time (87-91 % at 1,000 workloads), and
+# presolve halves it (21 large pieces searched to their optima at a full round's prices:
+# 6.0 s -> 3.4 s on one core, seed 1, two runs each; 331 small ones 0.57 s -> 1.98 s).
 LARGE_PIECE = 150  # variables
 # A large piece's search in a full round, the bound's: at PRICE_DETERMINISTIC_S 7 of the
 # 27 large pieces of the 1,000-workload fleet stopped short of their optima and their
@@ -87,6 +91,11 @@ LARGE_PIECE_DETERMINISTIC_S = 0.5
 # large pieces: a part of the 10,000 fleet has many, and at 0.5 each its full round
 # would take longer than the part has.
 LARGE_PIECES_SHARE = 0.5
+# A full round's piece searched after its deadline, in seconds: a small piece reaches its
+# optimum in a few milliseconds (331 in 0.57 s at 1,000 workloads), a large one keeps
+# the bound it reached. The round keeps a bound where it used to lose all of it (a first
+# full round cut at 1,000 workloads: the bound fell back to the LP's duals').
+LATE_PIECE_S = 0.005
 # The master in integers: first over the columns its LP uses (and the incumbent's),
 # which presolve solves in a fraction of a second (1,000 workloads, 1,000 of 2,400
 # columns: $20.61M / $20.43M in 0.15 / 0.36 s on two masters); then, when at least this
@@ -117,6 +126,8 @@ class Priced:
     # per variable, choose-one pieces on their 2nd, 3rd... cheapest variable (0 elsewhere;
     # pieces with fewer variables all 0)
     runners_up: list[np.ndarray]
+    # some piece's search was cut by the wall clock: the bound is lower than it could be
+    cut_short: bool = False
 
 
 @dataclass
@@ -352,8 +363,10 @@ class Master:
         (the choose-one pieces are priced all at once, the serving workloads alone and
         the pieces sharing ports by placer.subproblems); `hint` (a value per variable)
         starts each search and stands for the pieces not searched. In a full round a
-        large piece's search may take longer (large_piece_seconds). None when stopped
-        before the end."""
+        large piece's search may take longer (large_piece_seconds), and the `deadline`
+        cuts the searches short rather than the round: each piece keeps the bound its
+        search reached, and one starting late searches for LATE_PIECE_S. None when
+        stopped (`should_stop`), or for a partial round reaching the deadline."""
         full = np.zeros(len(self.builder.rows))
         full[self.coupling] = duals
         priced, constant = _price(self.objective, self.matrix, self.row_lo, self.row_hi, full)
@@ -391,13 +404,14 @@ class Master:
                                         np.ones(self.pieces, dtype=bool))
                 searched = searched[~done[searched]]
         spent = 0.0
-        cut = False
+        cut = short = False
         large = deterministic_s if partial else \
             self.large_piece_seconds(deterministic_s, deadline - time.perf_counter(), workers)
 
         def search(k: int) -> tuple[float, np.ndarray | None, float] | None:
-            nonlocal cut
-            if time.perf_counter() >= deadline or (should_stop is not None and should_stop()):
+            nonlocal cut, short
+            late = time.perf_counter() >= deadline
+            if (late and partial) or (should_stop is not None and should_stop()):
                 cut = True
                 return None
             model, scale = self._piece_model(k, priced)
@@ -405,21 +419,17 @@ class Master:
             if hint is not None:
                 model.proto.solution_hint.vars.extend(range(len(variables)))
                 model.proto.solution_hint.values.extend(hint[variables].tolist())
-            solver = cp_model.CpSolver()
-            params = solver.parameters
-            params.num_workers = 1
-            params.linearization_level = 2  # level 1 stalled on pieces with ports
-            params.cp_model_presolve = False
-            params.max_deterministic_time = deterministic_s if self.sizes[k] <= LARGE_PIECE \
-                else large
-            params.max_time_in_seconds = max(0.01, deadline - time.perf_counter())
-            params.catch_sigint_signal = False
+            is_large = self.sizes[k] > LARGE_PIECE
+            solver = piece_solver(large if is_large else deterministic_s,
+                                  LATE_PIECE_S if late else deadline - time.perf_counter(),
+                                  presolve=is_large)
             status = solver.solve(model)
             found = np.fromiter(solver.response_proto.solution, dtype=np.int64) \
                 if status in (cp_model.OPTIMAL, cp_model.FEASIBLE) else None
-            if status == cp_model.UNKNOWN and \
-                    solver.deterministic_time < params.max_deterministic_time * 0.9:
-                cut = True
+            if status != cp_model.OPTIMAL and solver.deterministic_time \
+                    < solver.parameters.max_deterministic_time * 0.9:
+                short = True  # the wall clock stopped it
+                cut |= status == cp_model.UNKNOWN
             return solver.best_objective_bound / scale, found, solver.deterministic_time
 
         # the largest pieces first, so that the workers finish together
@@ -434,10 +444,10 @@ class Master:
             bound += piece_bound
             if found is not None:
                 values[self.vars_of[k]] = found
-        if cut:
+        if cut and partial:
             return None
         return Priced(None if partial else bound - 1e-7 * abs(bound), values,
-                      spent / max(1, workers), runners_up)
+                      spent / max(1, workers), runners_up, short)
 
     def large_piece_seconds(self, deterministic_s: float, seconds: float, workers: int
                             ) -> float:
@@ -695,6 +705,7 @@ def generate_columns(master: Master, center: np.ndarray, center_bound: float,
             cut = True
             break
         spent += priced.deterministic_time
+        cut |= priced.cut_short
         if full:
             full_round_s = time.perf_counter() - round_started
             full_done, full_s = full_done + 1, full_s + full_round_s

@@ -168,12 +168,7 @@ def search_pieces(pieces: Pieces, time_budget: float, workers: int = 1,
             return -math.inf, None  # rounding costs down would not give a bound
         model, scale = _piece_model(pieces.builder, pieces.rows_of[p], variables,
                                     pieces.position, lower, upper, pieces.priced)
-        solver = cp_model.CpSolver()
-        solver.parameters.num_workers = 1
-        solver.parameters.linearization_level = 2  # level 1 stalled on pieces with ports
-        solver.parameters.max_deterministic_time = deterministic_s
-        solver.parameters.max_time_in_seconds = left
-        solver.parameters.catch_sigint_signal = False  # Ctrl-C is placer's (should_stop)
+        solver = piece_solver(deterministic_s, left)
         status = solver.solve(model)
         if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE, cp_model.UNKNOWN):
             return -math.inf, None  # (cannot happen for a feasible model) keep the LP's
@@ -199,6 +194,22 @@ def search_pieces(pieces: Pieces, time_budget: float, workers: int = 1,
     pieces.pending = pending
     pieces.time_s += time.perf_counter() - started
     pieces.cut_by_time |= cut
+
+
+def piece_solver(deterministic_s: float, seconds: float, presolve: bool = False
+                 ) -> cp_model.CpSolver:
+    """CP-SAT for one piece's search: one worker, at most `deterministic_s`
+    (deterministic) and `seconds` (wall clock); presolve only when asked (it slows
+    pieces of a few dozen variables: 3.4 -> 1.7 ms each without)."""
+    solver = cp_model.CpSolver()
+    params = solver.parameters
+    params.num_workers = 1
+    params.linearization_level = 2  # level 1 stalled on pieces with ports
+    params.cp_model_presolve = presolve
+    params.max_deterministic_time = deterministic_s
+    params.max_time_in_seconds = max(0.01, seconds)
+    params.catch_sigint_signal = False  # Ctrl-C is placer's (should_stop)
+    return solver
 
 
 def _price(objective: np.ndarray, matrix: sparse.csr_matrix, row_lo: np.ndarray,

@@ -28,6 +28,7 @@ from placer.relax import solve_relaxation
 from placer.solve import (
     MASTER_SHARE,
     SolveOptions,
+    full_round_seconds,
     objective_units,
     solve,
     solve_built_candidates,
@@ -458,3 +459,39 @@ def test_a_full_round_comes_when_the_partial_rounds_are_spent():
     late = generate_columns(master, center, center_bound, start, budget_s=60,
                             deadline=time.perf_counter(), finish_by=math.inf)
     assert rounds == [] and late.rounds == 0 and late.cut_by_time
+
+
+def test_a_full_round_cut_by_its_deadline_keeps_the_bound_its_pieces_reached():
+    # past its deadline a full round is not lost: each piece keeps the bound its search
+    # reached (one starting late searches only briefly), never above the whole round's;
+    # a partial round (no bound) reaching its deadline is
+    import time
+
+    _, relaxation, _, master, start = guided_master(60)
+    duals = relaxation.duals[master.coupling]
+    whole = master.price(duals, start)
+    assert not whole.cut_short
+    late = master.price(duals, start, 2, time.perf_counter())
+    assert late.cut_short and -math.inf < late.bound <= whole.bound
+    # the toy's master prices no piece without a search (no covers, no port sets)
+    toy_master, toy_duals, _, toy_start = _master(toy(capacity=1))
+    searched = np.flatnonzero(~toy_master.choose_one)
+    assert len(searched)
+    assert toy_master.price(toy_duals, toy_start, 1, time.perf_counter(),
+                            searched=searched) is None
+    assert toy_master.price(toy_duals, toy_start, 1, time.perf_counter()).bound \
+        == pytest.approx(360)
+
+
+def test_a_full_rounds_time_is_scaled_from_the_pieces_searched_by_their_variables():
+    from types import SimpleNamespace
+
+    # a large piece (600 variables), two small ones, a choose-one piece no round searches
+    master = SimpleNamespace(sizes=np.array([600, 40, 10, 3]),
+                             choose_one=np.array([False, False, False, True]))
+    pieces = SimpleNamespace(vars_of=[np.arange(size) for size in (600, 40, 10, 3)])
+    # 640 of the round's 650 variables searched in 0.5 s
+    assert full_round_seconds(master, pieces, {0, 1}, 0.5) == pytest.approx(0.5 * 650 / 640)
+    assert full_round_seconds(master, pieces, {2}, 0.1) == pytest.approx(6.5)
+    # none searched in the time: as if one variable had been
+    assert full_round_seconds(master, pieces, set(), 0.5) == pytest.approx(325)
