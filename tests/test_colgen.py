@@ -495,3 +495,25 @@ def test_a_full_rounds_time_is_scaled_from_the_pieces_searched_by_their_variable
     assert full_round_seconds(master, pieces, {2}, 0.1) == pytest.approx(6.5)
     # none searched in the time: as if one variable had been
     assert full_round_seconds(master, pieces, set(), 0.5) == pytest.approx(325)
+
+
+def test_the_first_full_round_starts_when_most_of_its_estimate_fits():
+    # cut short near its end a full round keeps most of its bound, so the first one
+    # starts when FIRST_ROUND_FITS of its estimate fits before finish_by (here the
+    # deadline), not only all of it
+    import time
+
+    from placer.colgen import FIRST_ROUND_FITS
+
+    _, relaxation, pieces, master, start = guided_master(60)
+    center, center_bound = relaxation.duals[master.coupling], pieces.result().bound
+    # the partial rounds take about a second: most of 100 s is left when they are spent
+    too_long = generate_columns(master, center, center_bound, start, budget_s=3,
+                                deadline=time.perf_counter() + 100,
+                                full_round_s=100 / FIRST_ROUND_FITS + 1)
+    assert too_long.full_rounds == 0 and too_long.cut_by_time
+    # (all of this estimate would not fit)
+    generated = generate_columns(master, center, center_bound, start, budget_s=3,
+                                 deadline=time.perf_counter() + 100,
+                                 full_round_s=90 / FIRST_ROUND_FITS)
+    assert generated.full_rounds >= 1 and generated.bound > center_bound
