@@ -44,6 +44,7 @@ from scipy import sparse
 
 from placer.lagrange import (
     INTEGRAL,
+    LARGE_PIECE,
     Pieces,
     _price,
     piece_constraints,
@@ -55,7 +56,7 @@ from placer.relax import _equilibrate
 from placer.subproblems import Covers, PortSets, WorkloadVars, cover_columns, port_set_columns
 
 # A piece's search when pricing: CP-SAT's deterministic time (as the Lagrangian's
-# pieces), presolved only when large (LARGE_PIECE).
+# pieces), presolved only when large (lagrange.LARGE_PIECE, piece_solver).
 PRICE_DETERMINISTIC_S = 0.05
 # Wentges smoothing: the prices of a round are this share of the best bound's prices,
 # the rest the master LP's duals.
@@ -77,11 +78,7 @@ STALL_ROUNDS = 2
 CHOOSE_ONE_COLUMNS = 3
 # A partial round searches only the small pieces whose last search gave a new column (a
 # large one, 600 variables of workloads sharing ports, took 68 ms, a small one 3.5 ms: 21
-# large pieces were half of a round at 1,000 workloads). A large piece's search is
-# presolved: in a full round it is most of the time (87-91 % at 1,000 workloads), and
-# presolve halves it (21 large pieces searched to their optima at a full round's prices:
-# 6.0 s -> 3.4 s on one core, seed 1, two runs each; 331 small ones 0.57 s -> 1.98 s).
-LARGE_PIECE = 150  # variables
+# large pieces were half of a round at 1,000 workloads; 87-91 % of a full round).
 # A large piece's search in a full round, the bound's: at PRICE_DETERMINISTIC_S 7 of the
 # 27 large pieces of the 1,000-workload fleet stopped short of their optima and their
 # bounds were $66k (0.3 %) below them; at this, 10 s plans with bounds of $20.18M /

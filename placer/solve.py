@@ -181,6 +181,11 @@ LEFT_SHARE = 0.2
 # against $25.34M).
 PIECES_GAIN = 1e-4
 LAGRANGIAN_SHARE = 0.9
+# A round at the master's prices runs beside the master and the search after it (when
+# none ran among column generation's) only where it should take at most this share of
+# the time left on one thread: cut short, its large pieces keep weak bounds (1,000
+# workloads: $19.26M, where the LP's duals' pieces searched beside give $19.8M).
+BESIDE_ROUND_FITS = 0.5
 # The warm start's local search, at most this share of the time limit: the
 # neighbourhoods after it gain more a second (10,000 workloads, 60 s: 0.25 / 0.1 / 0.03
 # $220.1M / $218.0M / $218.3M; 1,000, 10 s: 0.25 / 0.1 about the same).
@@ -615,12 +620,12 @@ def _by_columns(built: BuiltModel, candidates: Candidates, policy: Policy, piece
             generated.bound, master.pieces, int((~master.choose_one).sum()), 0,
             generated.full_rounds_s, False))
     elif bound_wanted and full_round_s * options.resolved_workers() \
-            <= LAGRANGIAN_SHARE * (deadline - time.perf_counter()):
+            <= BESIDE_ROUND_FITS * (deadline - time.perf_counter()):
         # on one thread beside the master and the search after it: where it fits, or it
         # only takes their time (a part of 2,500 workloads on one core: 10 s, cut short)
         prices = duals[master.coupling] if generated.duals is None else generated.duals
         lagrangian = _beside("lagrangian", _price_for_bound, master, prices, incumbent,
-                             deadline, stop)
+                             deadline, stop, generated.bound)
     elif bound_wanted:
         # no time for a round at the master's prices: the bound at the LP's, its pieces
         # not searched yet searched beside where there is time (1,000 workloads, its
@@ -656,16 +661,18 @@ def _by_columns(built: BuiltModel, candidates: Candidates, policy: Policy, piece
 
 
 def _price_for_bound(master: Master, prices: np.ndarray, hint: np.ndarray, deadline: float,
-                     stop: Callable[[], bool]) -> LagrangianBound | None:
+                     stop: Callable[[], bool], known: float = -math.inf
+                     ) -> LagrangianBound | None:
     """The Lagrangian bound at `prices` (of the master's coupling rows), every piece
     searched on one thread until `deadline` (those not done by then keep the bound they
-    reached); None when stopped."""
+    reached), or the bound `known` when higher; None when stopped."""
     started = time.perf_counter()
     priced = master.price(prices, hint, 1, deadline, should_stop=stop)
     if priced is None or priced.bound is None:
         return None
-    return LagrangianBound(priced.bound, master.pieces, int((~master.choose_one).sum()), 0,
-                           time.perf_counter() - started, priced.cut_short)
+    return LagrangianBound(max(priced.bound, known), master.pieces,
+                           int((~master.choose_one).sum()), 0, time.perf_counter() - started,
+                           priced.cut_short)
 
 
 PARTS_AT_ONCE = 2
