@@ -28,6 +28,7 @@ from placer.relax import solve_relaxation
 from placer.solve import (
     MASTER_SHARE,
     SolveOptions,
+    _price_for_bound,
     full_round_seconds,
     objective_units,
     solve,
@@ -481,6 +482,10 @@ def test_a_full_round_cut_by_its_deadline_keeps_the_bound_its_pieces_reached():
                             searched=searched) is None
     assert toy_master.price(toy_duals, toy_start, 1, time.perf_counter()).bound \
         == pytest.approx(360)
+    # beside the master such a round never says less than the bound already known
+    beside = _price_for_bound(master, duals, start, time.perf_counter(), lambda: False,
+                              known=whole.bound + 1)
+    assert beside.cut_by_time and beside.bound == whole.bound + 1
 
 
 def test_a_full_rounds_time_is_scaled_from_the_pieces_searched_by_their_variables():
