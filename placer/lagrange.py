@@ -153,10 +153,14 @@ def price_pieces(builder: ProtoBuilder, relaxation: Relaxation) -> Pieces:
 
 def search_pieces(pieces: Pieces, time_budget: float, workers: int = 1,
                   should_stop: Callable[[], bool] | None = None,
-                  deterministic_s: float = PIECE_DETERMINISTIC_S) -> None:
+                  deterministic_s: float = PIECE_DETERMINISTIC_S,
+                  presolve_small: bool = True) -> None:
     """Search the pending pieces in integers, in order, until `time_budget` is spent,
     each for at most `deterministic_s`: each one searched raises its bound and replaces
-    its values by its optimum (or the best plan found in that time)."""
+    its values by its optimum (or the best plan found in that time). Large pieces are
+    presolved, small ones too unless not `presolve_small`: as column generation's
+    searches, where this one sizes their full rounds (solve.full_round_seconds); the
+    guides' searches stay as they were measured."""
     started = time.perf_counter()
     deadline = started + time_budget
     lower, upper = pieces.lower, pieces.upper
@@ -173,7 +177,8 @@ def search_pieces(pieces: Pieces, time_budget: float, workers: int = 1,
             return -math.inf, None  # rounding costs down would not give a bound
         model, scale = _piece_model(pieces.builder, pieces.rows_of[p], variables,
                                     pieces.position, lower, upper, pieces.priced)
-        solver = piece_solver(deterministic_s, left, presolve=len(variables) > LARGE_PIECE)
+        solver = piece_solver(deterministic_s, left,
+                              presolve=presolve_small or len(variables) > LARGE_PIECE)
         status = solver.solve(model)
         if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE, cp_model.UNKNOWN):
             return -math.inf, None  # (cannot happen for a feasible model) keep the LP's
@@ -203,8 +208,7 @@ def search_pieces(pieces: Pieces, time_budget: float, workers: int = 1,
 
 def piece_solver(deterministic_s: float, seconds: float, presolve: bool) -> cp_model.CpSolver:
     """CP-SAT for one piece's search: one worker, at most `deterministic_s`
-    (deterministic) and `seconds` (wall clock), with presolve for a large piece alone
-    (LARGE_PIECE)."""
+    (deterministic) and `seconds` (wall clock), with or without presolve."""
     solver = cp_model.CpSolver()
     params = solver.parameters
     params.num_workers = 1

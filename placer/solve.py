@@ -487,7 +487,7 @@ def _warm_start(built: BuiltModel, candidates: Candidates, policy: Policy,
                 pieces.pending = list(unsearched)
                 search_started = time.perf_counter()
                 search_pieces(pieces, LP_PRICES_SEARCH_SHARE * options.time_limit,
-                              options.resolved_workers(), stop)
+                              options.resolved_workers(), stop, presolve_small=False)
                 assert master is not None
                 full_round_s = full_round_seconds(
                     master, pieces, set(unsearched) - set(pieces.pending),
