@@ -423,9 +423,9 @@ def test_pieces_searched_for_the_guide_alone_are_searched_briefly(monkeypatch):
     original = engine.search_pieces
 
     def search_pieces(pieces, budget, workers=1, stop=None,
-                      deterministic_s=PIECE_DETERMINISTIC_S):
+                      deterministic_s=PIECE_DETERMINISTIC_S, **kwargs):
         limits.append(deterministic_s)
-        original(pieces, budget, workers, stop, deterministic_s)
+        original(pieces, budget, workers, stop, deterministic_s, **kwargs)
 
     monkeypatch.setattr(engine, "search_pieces", search_pieces)
     problem = _fleet(100)
