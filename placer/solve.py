@@ -661,8 +661,7 @@ def _by_columns(built: BuiltModel, candidates: Candidates, policy: Policy, piece
 
 
 def _price_for_bound(master: Master, prices: np.ndarray, hint: np.ndarray, deadline: float,
-                     stop: Callable[[], bool], known: float = -math.inf
-                     ) -> LagrangianBound | None:
+                     stop: Callable[[], bool], known: float) -> LagrangianBound | None:
     """The Lagrangian bound at `prices` (of the master's coupling rows), every piece
     searched on one thread until `deadline` (those not done by then keep the bound they
     reached), or the bound `known` when higher; None when stopped."""
