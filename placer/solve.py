@@ -318,8 +318,12 @@ def solve_built_candidates(candidates: Candidates, policy: Policy, options: Solv
         fallback, cut = start.plan, start.cut_by_time
         warm_s = time.perf_counter() - warm_started
         search_whole = built.builder.num_vars <= WHOLE_SEARCH_VARS
+        # a plan the bound known already proves within the gap limit needs no search
+        proven = fallback is not None and within_gap(
+            objective_units(built, candidates, fallback.units, fallback.left_out),
+            start.bound_units, options.gap)
         core = CoreSearch()
-        if fallback is not None and not stop():
+        if fallback is not None and not stop() and not proven:
             core = _search_core(built, candidates, policy, options, workers, fallback,
                                 start.core_units,
                                 time_left=options.time_limit - (time.perf_counter() - started),
@@ -341,7 +345,7 @@ def solve_built_candidates(candidates: Candidates, policy: Policy, options: Solv
         # the whole model, when no core was searched or after one searched to its end;
         # above WHOLE_SEARCH_VARS only when there is no plan at all to start from
         if (core.rows == 0 or core.solved) and (search_whole or fallback is None) \
-                and not stop():
+                and not stop() and not proven:
             status, searched = _run(solver, built.model, reporter, stop), True
         reporter.close()
         lagrangian = start.lagrangian.result() if start.lagrangian is not None else None
@@ -363,7 +367,8 @@ def solve_built_candidates(candidates: Candidates, policy: Policy, options: Solv
         "core_searches": core.searches,
         "stop_reason": _stop_reason(status, solver, options, deterministic_limit, stop())
         if searched
-        else "interrupted" if stop() else "core searched" if core.solved else "time limit",
+        else "interrupted" if stop() else "gap limit" if proven
+        else "core searched" if core.solved else "time limit",
         "deterministic": not cut and (_deterministic(
             status, solver, options, deterministic_limit, stop()) if searched else not stop()),
     }
@@ -521,12 +526,17 @@ def _warm_start(built: BuiltModel, candidates: Candidates, policy: Policy,
                        should_stop=stop)
     cut |= start.cut_by_time
     broken = candidate_violations(candidates, start.units, start.left_out, policy)
-    if broken or not columns or stop():
+    # the warm start within the gap limit of the LP's bound: nothing more to prove (100
+    # workloads at a 50 % gap limit: 10.4 s before the search, 8.8 s of it columns)
+    proven = not broken and within_gap(
+        objective_units(built, candidates, start.units, start.left_out),
+        lp_bound_units if no_lp_bound is None else no_lp_bound, options.gap)
+    if broken or not columns or stop() or proven:
         if broken:
             # a hint that breaks a rule only sends CP-SAT repairing it (and CP-SAT 9.15
             # aborted doing so on a 100k-workload model whose search stopped while loading)
             built.model.clear_hints()
-        if bound_by_columns:
+        if bound_by_columns and not proven:
             assert pieces is not None
             lagrangian = _lagrangian_beside(pieces, unsearched, deadline, stop)
         return WarmStart(lp_bound_units, None if broken else start, cut, core_units,
@@ -1168,6 +1178,15 @@ def objective_units(built: BuiltModel, candidates: Candidates, units: np.ndarray
                      * built.scale).astype(np.int64)
     return int((built.row_cost_units * units).sum() + egress[units > 0].sum()
                + np.rint(ports * built.scale).astype(np.int64).sum() + values[left_out].sum())
+
+
+def within_gap(cost_units: float, bound_units: float | None, gap: float | None) -> bool:
+    """Whether a plan of `cost_units` is proven within the relative gap limit `gap` by
+    `bound_units` (as Plan.gap measures it)."""
+    if gap is None or bound_units is None or not np.isfinite(bound_units):
+        return False
+    return cost_units - bound_units <= gap * cost_units if cost_units > 0 \
+        else bound_units >= cost_units
 
 
 def _check_options(options: SolveOptions) -> None:

@@ -55,3 +55,33 @@ def write(tmp_path):
         return path
 
     return make
+
+
+def no_search_after_the_warm_start(monkeypatch: pytest.MonkeyPatch) -> list:
+    """Make solves end after their warm start (the LP, the pieces, column generation and
+    the bounds they give), with its plan: for tests of that phase, which need not pay for
+    the search after it. Returns, per solve, the units per row (the LP's, and the
+    pieces' plan's where higher) from which its core would have been chosen."""
+    engine = sys.modules["placer.solve"]
+    core_units: list = []
+
+    def search_core(built, candidates, policy, options, workers, start, units, *args,
+                    **kwargs):
+        core_units.append(units)
+        return engine.CoreSearch()
+
+    monkeypatch.setattr(engine, "_search_core", search_core)
+    # with a plan to fall back on, the whole model is then not searched either
+    monkeypatch.setattr(engine, "WHOLE_SEARCH_VARS", -1)
+    return core_units
+
+
+@pytest.fixture(scope="session")
+def enterprise_plan():
+    """The enterprise example and its plan (seed 3), solved once for the tests that only
+    read it: the search proves it optimal, which takes about 10 s."""
+    from placer.problem import load
+    from placer.solve import solve
+
+    problem = load(EXAMPLES / "enterprise.yaml")
+    return problem, solve(problem, time_limit=30, seed=3)

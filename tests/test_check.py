@@ -8,18 +8,15 @@ import json
 import pytest
 
 from placer.check import check_plan
-from placer.problem import load
 from placer.schema import PlanDocument
-from placer.solve import solve
 from tests.conftest import EXAMPLES
 
 ENTERPRISE = EXAMPLES / "enterprise.yaml"
 
 
 @pytest.fixture(scope="module")
-def enterprise():
-    problem = load(ENTERPRISE)
-    plan = solve(problem, time_limit=60)
+def enterprise(enterprise_plan):
+    problem, plan = enterprise_plan
     assert plan.status == "optimal"
     return problem, plan.to_dict()
 

@@ -70,12 +70,25 @@ def test_ctrl_c_returns_the_best_plan_so_far(fleet_1k, delay):
 def test_a_stop_at_the_gap_limit_is_not_called_optimal():
     # CP-SAT says OPTIMAL when it reaches relative_gap_limit; placer must not
     from benchmarks.run import fleet_problem
+    from placer.candidates import build_candidates
+    from placer.check import candidate_violations
+    from placer.plan import placement_of
     from placer.solve import solve
 
-    plan = solve(fleet_problem(100, seed=0), time_limit=20, gap=0.5)
+    problem = fleet_problem(100, seed=0)
+    plan = solve(problem, time_limit=20, gap=0.5)
     assert plan.status == "feasible"
     assert plan.solver["stop_reason"] == "gap limit"
     assert 0 < plan.gap <= 0.5
+    # the warm start is within 50 % of the LP's bound (about 26 % here): neither column
+    # generation nor a search runs after it
+    info = plan.solver
+    assert plan.bound_usd == pytest.approx(info["lp_bound_usd"], abs=0.01)
+    assert "columns_rounds" not in info and info["core_searches"] == 0
+    assert info["status"] == "NOT_STARTED" and info["deterministic"] is True
+    candidates = build_candidates(problem)
+    units, left_out = placement_of(plan, candidates)
+    assert candidate_violations(candidates, units, left_out, problem.policy) == []
 
 
 def test_a_search_that_found_nothing_did_not_stop_at_the_gap_limit():
@@ -92,3 +105,13 @@ def test_a_search_that_found_nothing_did_not_stop_at_the_gap_limit():
     reason = _stop_reason(cp_model.UNKNOWN, nothing, SolveOptions(time_limit=10, gap=0.001),
                           deterministic_limit=10, interrupted=False)
     assert reason == "time limit"
+
+
+def test_within_gap_measures_as_the_plan_does():
+    # Plan.gap is (cost - bound) / cost
+    from placer.solve import within_gap
+
+    assert within_gap(100.0, 90.0, 0.1) and not within_gap(100.0, 89.9, 0.1)
+    assert not within_gap(100.0, 99.0, None) and not within_gap(100.0, None, 0.5)
+    assert not within_gap(100.0, float("-inf"), 0.5)
+    assert within_gap(0.0, 0.0, 0.0) and not within_gap(0.0, -1.0, 0.5)
