@@ -312,11 +312,18 @@ def solve_built_candidates(candidates: Candidates, policy: Policy, options: Solv
     build_s = time.perf_counter() - build_started
 
     with _interruptible() as stop:
+        # the live line ticks from here: the warm start may be most of a short solve
+        # (300 workloads in 3 s on a busy machine: all of it, and nothing was shown)
+        before_search = _Progress(options.progress, built.scale, started)
         warm_started = time.perf_counter()
         start = _warm_start(built, candidates, policy, options, stop,
                             deadline=started + options.time_limit)
         fallback, cut = start.plan, start.cut_by_time
         warm_s = time.perf_counter() - warm_started
+        before_search.close(
+            None if fallback is None
+            else objective_units(built, candidates, fallback.units, fallback.left_out),
+            start.bound_units)
         search_whole = built.builder.num_vars <= WHOLE_SEARCH_VARS
         # a plan the bound known already proves within the gap limit needs no search
         proven = fallback is not None and within_gap(
@@ -1394,10 +1401,20 @@ class _Progress(cp_model.CpSolverSolutionCallback):
         return {"best_usd": self.best, "bound_usd": self.bound, "gap": gap,
                 "elapsed_s": elapsed}
 
-    def close(self) -> None:
+    def close(self, best_units: float | None = None,
+              bound_units: float | None = None) -> None:
+        """Stop ticking; a last report with the plan (`best_units`) and the bound known
+        now, when given and a report was due."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=1)
+        if best_units is not None and self.report is not None:
+            self.best = best_units / self.scale
+            if bound_units is not None and np.isfinite(bound_units):
+                self.show_bound(bound_units)
+            elapsed = time.perf_counter() - self.started
+            if elapsed >= 1.0:
+                self.report(self.snapshot(elapsed))
 
 
 class _Interrupt:

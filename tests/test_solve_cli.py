@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import polars as pl
+import pytest
 
 from tests.conftest import EXAMPLES
 
@@ -139,7 +140,33 @@ def test_progress_reports_best_bound_gap_and_time():
 
     seen: list[dict] = []
     problem = problem_from_dict(generate(300, seed=1).fleet())
-    solve(problem, time_limit=3, progress=seen.append)
+    plan = solve(problem, time_limit=3, progress=seen.append)
     assert seen, "no progress reported on a 3-second solve"
     assert set(seen[-1]) == {"best_usd", "bound_usd", "gap", "elapsed_s"}
     assert seen[-1]["elapsed_s"] >= 1.0
+    # the warm start's plan is shown once known (a busy machine may spend all 3 s on
+    # it), and no report shows a plan cheaper than the one returned (in solver units,
+    # whose costs are rounded to cents row by row)
+    shown = [r["best_usd"] for r in seen if r["best_usd"] is not None]
+    assert shown and min(shown) >= plan.total_usd * (1 - 1e-7)
+    assert all(r["bound_usd"] <= plan.total_usd for r in seen if r["bound_usd"] is not None)
+
+
+def test_progress_shows_the_warm_starts_plan_when_no_search_follows(monkeypatch):
+    # the warm start may be all of a short solve on a busy machine: its plan is reported
+    import sys
+
+    sys.path.insert(0, str(EXAMPLES.parent))
+    from benchmarks.generate import generate
+    from placer.problem import problem_from_dict
+    from placer.solve import solve
+    from tests.conftest import no_search_after_the_warm_start
+
+    no_search_after_the_warm_start(monkeypatch)
+    seen: list[dict] = []
+    problem = problem_from_dict(generate(300, seed=1).fleet())
+    plan = solve(problem, time_limit=3, progress=seen.append)
+    assert seen and seen[-1]["elapsed_s"] >= 1.0
+    # in solver units, whose costs are rounded to cents row by row
+    assert seen[-1]["best_usd"] == pytest.approx(plan.total_usd, rel=1e-7)
+    assert seen[-1]["bound_usd"] <= plan.bound_usd
