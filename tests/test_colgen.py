@@ -43,6 +43,7 @@ from placer.subproblems import (
 )
 from placer.warmstart import full_values, warm_start
 from tests.bruteforce import cent_rounding
+from tests.conftest import no_search_after_the_warm_start
 from tests.test_engine import EXHAUSTIVE, _fleet, small_problems
 from tests.test_lagrange import relaxed, toy
 
@@ -322,9 +323,11 @@ def test_pieces_priced_without_search_keep_their_rules_and_leave_the_bound_as_it
             assert cost == pytest.approx(optimum, rel=1e-9, abs=1e-6)
 
 
-def test_a_guides_column_generation_runs_when_its_pieces_were_all_priced_without_search():
+def test_a_guides_column_generation_runs_when_its_pieces_were_all_priced_without_search(
+        monkeypatch):
     # gangs and plain serving workloads only (no port, no spread rule, no cap): every
     # fractional piece is priced at once, which raises no bound; the rounds run anyway
+    no_search_after_the_warm_start(monkeypatch)  # for the suite's time
     import tempfile
     from pathlib import Path
 
@@ -363,6 +366,7 @@ def test_with_no_full_round_and_none_fitting_the_bound_is_the_lps_duals(monkeypa
                                                                   "full_rounds": False}))
     monkeypatch.setattr(engine, "_by_columns",
                         lambda *args: by_columns(*args[:11], 1e9))  # a full round: forever
+    no_search_after_the_warm_start(monkeypatch)  # for the suite's time
     plan = solve(_fleet(200), time_limit=6, workers=2)
     info = plan.solver
     assert info["columns_rounds"] >= 1
@@ -410,6 +414,7 @@ def test_a_guides_rounds_end_by_their_deadline_and_the_master_keeps_its_share(mo
 
     monkeypatch.setattr(engine, "generate_columns", generate_late)
     monkeypatch.setattr(engine, "solve_master", solve_master)
+    no_search_after_the_warm_start(monkeypatch)  # for the suite's time
     plan = solve(problem, time_limit=6, workers=1)
     assert late and plan.has_plan
     master_limit, wall = given[0]

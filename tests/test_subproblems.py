@@ -159,12 +159,16 @@ def test_a_spread_cover_keeps_the_rule_and_never_passes_the_cheapest(data):
     event("cheapest" if chosen.cost[0] <= best + 1e-9 else "above the cheapest")
 
 
-def test_a_part_of_a_fleet_is_guided_by_port_sets_and_keeps_every_rule():
+def test_a_part_of_a_fleet_is_guided_by_port_sets_and_keeps_every_rule(monkeypatch):
     # a guide (no bound wanted): the pieces sharing ports are priced by their port sets,
-    # at the LP's duals and in every round of column generation; the plan keeps every rule
+    # at the LP's duals and in every round of column generation; the plan (the warm
+    # start's or the master's: no search after them, for the suite's time) keeps every
+    # rule
     from placer.check import candidate_violations
     from placer.plan import placement_of
+    from tests.conftest import no_search_after_the_warm_start
 
+    no_search_after_the_warm_start(monkeypatch)
     problem = _fleet(300)
     candidates = build_candidates(problem)
     plan = solve_built_candidates(candidates, problem.policy, SolveOptions(
