@@ -347,7 +347,11 @@ def solve_built_candidates(candidates: Candidates, policy: Policy, options: Solv
                         num_vars=built.builder.num_vars,
                         deterministic_limit=deterministic_limit,
                         bound_worker=built.builder.num_vars > SMALL_MODEL_VARS or core.rows > 0)
-        reporter = _Progress(options.progress, built.scale, started)
+        reporter = _Progress(
+            options.progress, built.scale, started,
+            best_units=None if fallback is None
+            else objective_units(built, candidates, fallback.units, fallback.left_out),
+            known_bound_units=start.bound_units)
         status, searched = cp_model.UNKNOWN, False
         # the whole model, when no core was searched or after one searched to its end;
         # above WHOLE_SEARCH_VARS only when there is no plan at all to start from
@@ -1011,14 +1015,16 @@ def _search_core(built: BuiltModel, candidates: Candidates, policy: Policy,
         return CoreSearch()
     # the core's bound is not the problem's: the live line shows the one known before
     reporter = _Progress(options.progress, built.scale, started=search_started,
-                         bound_units=bound_units)
+                         bound_units=bound_units,
+                         best_units=objective_units(built, candidates, start.units,
+                                                    start.left_out))
     core = np.zeros(candidates.rows.height, dtype=bool)
     core[rows] = True
     found = Found(start.units, start.left_out)
     search = CoreSearch()
     if len(free_workloads(candidates, core)) <= LNS_ABOVE_WORKLOADS:
         core_table = core_candidates(candidates, rows)
-        model = build_model(core_table, policy)
+        model = build_model(core_table, policy, scale=built.scale)  # the progress's units
         force_unplaced(model, set(core_table.rows["w"].unique().to_list()))
         complete_hint(model, core_table, start.units[rows], start.left_out)
         search, at_once = _core_at_once(model, options, workers, time_left, stop, reporter,
@@ -1364,15 +1370,21 @@ class _Progress(cp_model.CpSolverSolutionCallback):
     """Feeds best cost, bound, gap and elapsed time to a progress function."""
 
     def __init__(self, report: ProgressFn | None, scale: float, started: float,
-                 bound_units: float | None = None) -> None:
-        """bound_units: a fixed bound to show instead of the search's own."""
+                 bound_units: float | None = None, best_units: float | None = None,
+                 known_bound_units: float | None = None) -> None:
+        """bound_units: a fixed bound to show instead of the search's own; best_units: the
+        plan before the search (shown until it finds a cheaper one); known_bound_units: a
+        bound known before it (shown until its own is higher)."""
         super().__init__()
         self.report = report
         self.scale = scale
         self.started = started
-        self.best: float | None = None
+        self.best: float | None = None if best_units is None else best_units / scale
         self.fixed_bound = None if bound_units is None else bound_units / scale
-        self.bound: float | None = self.fixed_bound
+        self.known_bound = None if known_bound_units is None or not np.isfinite(
+            known_bound_units) else known_bound_units / scale
+        self.bound: float | None = self.fixed_bound if self.fixed_bound is not None \
+            else self.known_bound
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         if report is not None:
@@ -1384,9 +1396,12 @@ class _Progress(cp_model.CpSolverSolutionCallback):
         self.fixed_bound = self.bound = bound_units / self.scale
 
     def on_solution_callback(self) -> None:
-        self.best = self.objective_value / self.scale
+        # the plan returned is the cheaper of the search's and the one before it
+        found = self.objective_value / self.scale
+        self.best = found if self.best is None else min(self.best, found)
         if self.fixed_bound is None:
-            self.bound = self.best_objective_bound / self.scale
+            own = self.best_objective_bound / self.scale
+            self.bound = own if self.known_bound is None else max(own, self.known_bound)
 
     def _tick(self) -> None:
         while not self._stop.wait(0.5):

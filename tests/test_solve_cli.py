@@ -170,3 +170,31 @@ def test_progress_shows_the_warm_starts_plan_when_no_search_follows(monkeypatch)
     # in solver units, whose costs are rounded to cents row by row
     assert seen[-1]["best_usd"] == pytest.approx(plan.total_usd, rel=1e-7)
     assert seen[-1]["bound_usd"] <= plan.bound_usd
+
+
+def test_the_live_line_starts_from_the_plan_and_the_bound_known_before_the_search():
+    # a search's live line shows the plan it starts from and the bound known until it
+    # finds better; the plan returned is the cheaper of its own and that one
+    import time
+
+    from ortools.sat.python import cp_model
+
+    from placer.solve import _Progress
+
+    seen: list[dict] = []
+    line = _Progress(seen.append, scale=100.0, started=time.perf_counter() - 2.0,
+                     best_units=400, known_bound_units=250)
+    assert line.snapshot(2.0) == {"best_usd": 4.0, "bound_usd": 2.5, "gap": 0.375,
+                                  "elapsed_s": 2.0}
+    model = cp_model.CpModel()
+    x = model.new_int_var(300, 1000, "x")
+    model.minimize(x)
+    solver = cp_model.CpSolver()
+    solver.parameters.num_workers = 1
+    assert solver.solve(model, line) == cp_model.OPTIMAL
+    # the search proves 300 units: cheaper than the plan before, above the bound known
+    assert line.snapshot(3.0)["best_usd"] == 3.0 and line.snapshot(3.0)["bound_usd"] == 3.0
+    before = _Progress(None, scale=100.0, started=0.0, best_units=290, known_bound_units=250)
+    solver.solve(model, before)
+    assert before.snapshot(3.0)["best_usd"] == 2.9  # the plan before stays the best
+    line.close()
