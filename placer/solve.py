@@ -320,15 +320,13 @@ def solve_built_candidates(candidates: Candidates, policy: Policy, options: Solv
                             deadline=started + options.time_limit)
         fallback, cut = start.plan, start.cut_by_time
         warm_s = time.perf_counter() - warm_started
-        before_search.close(
-            None if fallback is None
-            else objective_units(built, candidates, fallback.units, fallback.left_out),
-            start.bound_units)
+        fallback_units = None if fallback is None else \
+            objective_units(built, candidates, fallback.units, fallback.left_out)
+        before_search.close(fallback_units, start.bound_units)
         search_whole = built.builder.num_vars <= WHOLE_SEARCH_VARS
         # a plan the bound known already proves within the gap limit needs no search
-        proven = fallback is not None and within_gap(
-            objective_units(built, candidates, fallback.units, fallback.left_out),
-            start.bound_units, options.gap)
+        proven = fallback_units is not None and within_gap(fallback_units, start.bound_units,
+                                                           options.gap)
         core = CoreSearch()
         if fallback is not None and not stop() and not proven:
             core = _search_core(built, candidates, policy, options, workers, fallback,
@@ -339,6 +337,8 @@ def solve_built_candidates(candidates: Candidates, policy: Policy, options: Solv
             cut |= core.cut_by_time
             if core.found is not None:
                 fallback = core.found
+                fallback_units = objective_units(built, candidates, fallback.units,
+                                                 fallback.left_out)
                 complete_hint(built, candidates, fallback.units, fallback.left_out)
         solver = cp_model.CpSolver()
         time_left = max(0.1, options.time_limit - (time.perf_counter() - started))
@@ -347,11 +347,8 @@ def solve_built_candidates(candidates: Candidates, policy: Policy, options: Solv
                         num_vars=built.builder.num_vars,
                         deterministic_limit=deterministic_limit,
                         bound_worker=built.builder.num_vars > SMALL_MODEL_VARS or core.rows > 0)
-        reporter = _Progress(
-            options.progress, built.scale, started,
-            best_units=None if fallback is None
-            else objective_units(built, candidates, fallback.units, fallback.left_out),
-            known_bound_units=start.bound_units)
+        reporter = _Progress(options.progress, built.scale, started, best_units=fallback_units,
+                             known_bound_units=start.bound_units)
         status, searched = cp_model.UNKNOWN, False
         # the whole model, when no core was searched or after one searched to its end;
         # above WHOLE_SEARCH_VARS only when there is no plan at all to start from
@@ -402,9 +399,8 @@ def solve_built_candidates(candidates: Candidates, policy: Policy, options: Solv
         values = np.fromiter(solver.response_proto.solution, dtype=np.int64)
         units = values[built.units]
         left_out = _left_out(built, values)
-        if fallback is None or \
-                objective_units(built, candidates, units, left_out) <= \
-                objective_units(built, candidates, fallback.units, fallback.left_out):
+        if fallback_units is None or \
+                objective_units(built, candidates, units, left_out) <= fallback_units:
             info |= {"objective_units": round(solver.objective_value),
                      "bound_units": round(bound_units)}
             return make_plan(
