@@ -327,7 +327,6 @@ def test_a_guides_column_generation_runs_when_its_pieces_were_all_priced_without
         monkeypatch):
     # gangs and plain serving workloads only (no port, no spread rule, no cap): every
     # fractional piece is priced at once, which raises no bound; the rounds run anyway
-    no_search_after_the_warm_start(monkeypatch)  # for the suite's time
     import tempfile
     from pathlib import Path
 
@@ -335,6 +334,7 @@ def test_a_guides_column_generation_runs_when_its_pieces_were_all_priced_without
     from placer.catalog import load_catalog
     from placer.problem import problem_from_dict
 
+    no_search_after_the_warm_start(monkeypatch)  # for the suite's time
     instance = generate(200, seed=0)
     fleet = instance.fleet()
     fleet["workloads"] = [w for w in fleet["workloads"]
