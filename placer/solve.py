@@ -1401,9 +1401,13 @@ class _Progress(cp_model.CpSolverSolutionCallback):
 
     def _tick(self) -> None:
         while not self._stop.wait(0.5):
-            elapsed = time.perf_counter() - self.started
-            if elapsed >= 1.0 and self.report is not None:
-                self.report(self.snapshot(elapsed))
+            self._report_if_due()
+
+    def _report_if_due(self) -> None:
+        """Report, once a second has passed since the start (a shorter solve shows none)."""
+        elapsed = time.perf_counter() - self.started
+        if elapsed >= 1.0 and self.report is not None:
+            self.report(self.snapshot(elapsed))
 
     def snapshot(self, elapsed: float) -> dict[str, Any]:
         gap = None
@@ -1419,13 +1423,11 @@ class _Progress(cp_model.CpSolverSolutionCallback):
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=1)
-        if best_units is not None and self.report is not None:
+        if best_units is not None:
             self.best = best_units / self.scale
             if bound_units is not None and np.isfinite(bound_units):
                 self.show_bound(bound_units)
-            elapsed = time.perf_counter() - self.started
-            if elapsed >= 1.0:
-                self.report(self.snapshot(elapsed))
+            self._report_if_due()
 
 
 class _Interrupt:
