@@ -453,13 +453,8 @@ def _warm_start(built: BuiltModel, candidates: Candidates, policy: Policy,
                 options: SolveOptions, stop: Callable[[], bool], deadline: float) -> WarmStart:
     """The LP relaxation (or capacity prices standing in for it), then a warm-start plan
     guided by it, written into the model as a complete hint."""
-    # with no bound wanted (a part) the LP is only a guide: no cuts, and more of the time
-    lp_time = options.time_limit * (LP_SHARE if options.lagrangian else GUIDE_LP_SHARE)
-    relaxation = None
-    lp_started = time.perf_counter()
-    if not stop() and lp_within_reach(candidates.rows, lp_time):
-        relaxation = _relax(built, candidates, lp_time, stop, cuts=options.lagrangian)
-    cut = relaxation is None and time.perf_counter() - lp_started >= lp_time * 0.99
+    relaxation, cut = _guide_lp(built, candidates, options, stop)
+    options = _after_lp(options, deadline)
     lp_bound_units = no_lp_bound = None
     lagrangian = None
     guide = None
@@ -559,6 +554,41 @@ def _warm_start(built: BuiltModel, candidates: Candidates, policy: Policy,
         plan = columns.found
         complete_hint(built, candidates, plan.units, plan.left_out)
     return WarmStart(lp_bound_units, plan, cut, core_units, no_lp_bound, lagrangian, columns)
+
+
+def _guide_lp(built: BuiltModel, candidates: Candidates, options: SolveOptions,
+              stop: Callable[[], bool]) -> tuple[Relaxation | None, bool]:
+    """The LP relaxation, with the rounding cuts when a bound is wanted, and whether the
+    clock cut an LP short. With no bound wanted (a part) the LP is only a guide: no cuts,
+    and more of the time. An LP with the cuts that runs out of its time is solved again
+    without them, in as much time again: they make it about twice as slow, and without
+    any LP the warm start follows capacity prices alone (a 2,500-workload part of the
+    10,000 fleet, given 28.7 s: its LP 7.5-10.1 s with the cuts, 4.0-4.6 s without, its
+    share 8.6 s; where it ran out, that part's plan was 15 % dearer)."""
+    lp_time = options.time_limit * (LP_SHARE if options.lagrangian else GUIDE_LP_SHARE)
+    if stop() or not lp_within_reach(candidates.rows, lp_time):
+        return None, False
+    cut = False
+    for cuts in (True, False) if options.lagrangian else (False,):
+        started = time.perf_counter()
+        relaxation = _relax(built, candidates, lp_time, stop, cuts=cuts)
+        cut |= relaxation is None and time.perf_counter() - started >= lp_time * 0.99
+        if relaxation is not None or not cut or stop():
+            return relaxation, cut
+    return None, cut
+
+
+def _after_lp(options: SolveOptions, deadline: float) -> SolveOptions:
+    """The options whose shares of the time limit size the steps after the LP: the same,
+    unless the LP (or the model's build) took more than its share, and then shrunk to
+    what is left, so that column generation's master keeps its time (a 2,500-workload
+    part given 24 s whose LP with the cuts ran out: the pieces and the rounds, each on
+    their shares of the 24 s, left the master none, and the plan was the warm start's,
+    15 % dearer)."""
+    lp_share = LP_SHARE if options.lagrangian else GUIDE_LP_SHARE
+    left = max(0.0, deadline - time.perf_counter())
+    squeeze = min(1.0, left / (options.time_limit * (1 - lp_share)))
+    return options if squeeze >= 1 else replace(options, time_limit=options.time_limit * squeeze)
 
 
 def full_round_seconds(master: Master, pieces: Pieces, searched: set[int],
@@ -703,8 +733,17 @@ PARTS_GIVEN_TIME_SECONDS = 20.0
 # bound is not the whole's, but its plan is cheaper. Three parts of 2,500 workloads of
 # the 10,000 fleet, on one core each side by side: at 28 s $49.61M / $50.36M / $50.08M
 # against $49.71M / $50.37M / $50.47M as guides; at 14 s (a part's time at 100,000)
-# $49.75M / $50.43M / $51.87M against $49.79M / $50.46M / $51.28M.
-PART_LAGRANGIAN_SECONDS = 20.0
+# $49.75M / $50.43M / $51.87M against $49.79M / $50.46M / $51.28M. But beside the
+# fleet's bound and the other part (three busy threads on two cores, in a slower hour),
+# at 28 s its LP with the cuts often ran out, and the Lagrangian's pieces, searched
+# beside it on a thread of its own (10-14 s), slowed its core: the master was reached at
+# the part's deadline, and some parts' plans were their warm starts' (15-20 % dearer).
+# The 10,000 fleet (seed 0) in parts of 28 s (60 s), ten runs at 20 (half of them with
+# _guide_lp's fallback): $200.6M-$217.7M (1.7-9.4 %); as guides, three runs:
+# $200.88M-$200.90M (1.08-1.10 %). In parts of 43 s (90 s) $200.35M / $200.57M against
+# $200.51M / $200.56M as guides; of 72 s (150 s) $199.81M / $199.76M against $200.25M /
+# $200.11M.
+PART_LAGRANGIAN_SECONDS = 45.0
 # The bound at the parts' prices is priced only when the time left exceeds this many
 # times what the first one took (it runs beside the last parts, and is waited for).
 BOUND_AGAIN_FACTOR = 1.5

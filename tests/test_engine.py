@@ -7,6 +7,7 @@ import functools
 import json
 import math
 import sys
+import time
 
 import numpy as np
 import polars as pl
@@ -980,6 +981,61 @@ def _fleet(n: int):
     from benchmarks.run import fleet_problem
 
     return fleet_problem(n, seed=0)
+
+
+def test_an_lp_with_the_cuts_out_of_time_is_solved_again_without_them(monkeypatch):
+    # without any LP the warm start follows capacity prices alone (a part of the 10,000
+    # fleet whose LP with the cuts ran out: its plan 15 % dearer)
+    from placer.model import build_model
+
+    engine = sys.modules["placer.solve"]
+    no_search_after_the_warm_start(monkeypatch)  # for the suite's time
+    original_relax, original_by_columns = engine._relax, engine._by_columns
+    asked: list[bool] = []
+    columns_limits: list[float] = []
+
+    def cuts_run_out(built, candidates, seconds, stop, cuts=True):
+        asked.append(cuts)
+        if cuts:
+            time.sleep(seconds)
+            return None
+        return original_relax(built, candidates, seconds, stop, cuts=cuts)
+
+    def by_columns(built, candidates, policy, pieces, duals, start, options, *args, **kwargs):
+        columns_limits.append(options.time_limit)
+        return original_by_columns(built, candidates, policy, pieces, duals, start, options,
+                                   *args, **kwargs)
+
+    monkeypatch.setattr(engine, "_relax", cuts_run_out)
+    monkeypatch.setattr(engine, "_by_columns", by_columns)
+    problem = _fleet(100)
+    candidates = build_candidates(problem)
+    plan = solve_built_candidates(candidates, problem.policy,
+                                  SolveOptions(time_limit=4, workers=1))
+    assert asked == [True, False]
+    built = build_model(candidates, problem.policy)
+    without_cuts = original_relax(built, candidates, 60, lambda: False, cuts=False)
+    assert plan.solver["lp_bound_usd"] == pytest.approx(
+        engine._lp_bound(without_cuts) / built.scale, abs=0.01)
+    assert plan.solver["columns_rounds"] >= 1
+    # the steps after the LPs were sized to the time they left, less than their shares
+    assert len(columns_limits) == 1 and columns_limits[0] < 4
+    assert plan.solver["deterministic"] is False
+    assert candidate_violations(candidates, *placement_of(plan, candidates),
+                                problem.policy) == []
+
+
+def test_the_steps_after_an_lp_that_overran_its_share_shrink_to_the_time_left():
+    engine = sys.modules["placer.solve"]
+    options = SolveOptions(time_limit=10, lagrangian=True)
+    # 3.5 s left of the 7 s the steps after the LP's 30 % share have: half the limit
+    squeezed = engine._after_lp(options, deadline=time.perf_counter() + 3.5)
+    assert squeezed.time_limit == pytest.approx(5.0, abs=0.05)
+    assert engine._after_lp(options, deadline=time.perf_counter() + 8) is options
+    # a guide's LP (no bound wanted) has 45 % of the limit: 5.5 s after it
+    guide = SolveOptions(time_limit=10, lagrangian=False)
+    assert engine._after_lp(guide, deadline=time.perf_counter() + 2.75).time_limit \
+        == pytest.approx(5.0, abs=0.05)
 
 
 def test_candidates_built_in_chunks_are_the_candidates_built_at_once(monkeypatch):
