@@ -745,8 +745,15 @@ PARTS_GIVEN_TIME_SECONDS = 20.0
 # $200.11M.
 PART_LAGRANGIAN_SECONDS = 45.0
 # The bound at the parts' prices is priced only when the time left exceeds this many
-# times what the first one took (it runs beside the last parts, and is waited for).
+# times what the first one took (it runs beside the last parts, and is waited for),
+# and the first took at most this share of a batch of parts' time. At 100,000 workloads
+# (22-30 s, batches of 15 s, in a slow hour) it never raised the bound from the sample's
+# prices ($1,950.6M and $1,957.5M in earlier sessions, $750.5M at one part's prices in
+# this one, against $1,963.3M), and its core, taken from the parts for 45 s, left their
+# LPs out of time; at 10,000 (1.7 s, batches of 30 s) it raised it from $197.3M to
+# $198.7M.
 BOUND_AGAIN_FACTOR = 1.5
+BOUND_AGAIN_SHARE = 0.5
 SUMMED_OVER_PARTS = ("build_s", "warm_start_s", "core_rows", "core_s",
                      "core_searches", "deterministic_time", "variables", "constraints")
 
@@ -888,13 +895,19 @@ def _solve_in_parts(candidates: Candidates, policy: Policy, options: SolveOption
         start = sample_prices(candidates, policy, options.seed,
                               SAMPLE_SHARE * options.time_limit, stop)
         # the workers start (2.3 s of imports each) only now, not beside the sample's LP
-        # and its short time (10,000 workloads: no prices from it then); the bound, which
-        # the parts do not need, is priced beside them (100,000 workloads: 12-14 s)
+        # and its short time (10,000 workloads: no prices from it then)
         pool = _part_workers(at_once) if at_once > 1 else None
         with pool or contextlib.nullcontext():
-            priced = _beside("bound", _bound_in_parts, candidates, policy, scale, start,
-                             [first_prices, every_prices], started + options.time_limit)
+            # the bound from the sample's prices before the parts, not beside them: there
+            # its core (100,000 workloads, a slow hour: 30 s) was taken from the first
+            # batches' parts, whose LPs then ran out (7 of 40 parts, and the first 10
+            # parts' plans 10-25 % dearer than the later ones')
+            first = _first_bound(candidates, policy, scale, start)
+            priced = _beside("bound", _bound_in_parts, candidates, policy, scale, first,
+                             [first_prices, every_prices], started + options.time_limit,
+                             options.time_limit * at_once / parts)
             reporter = _Progress(options.progress, scale, started)
+            reporter.show_bound(first[0])
             priced.add_done_callback(lambda done: reporter.show_bound(done.result()))
             try:
                 whole = solve_in_parts(candidates, policy,
@@ -929,23 +942,34 @@ def _solve_in_parts(candidates: Candidates, policy: Policy, options: SolveOption
                      caps=caps, unplaced_reasons=reasons)
 
 
+def _first_bound(candidates: Candidates, policy: Policy, scale: float,
+                 start: Prices | None) -> tuple[float, float]:
+    """The bound without an LP (_price_capacity) from the sample's prices (from zero
+    without them), and the seconds its pricing took."""
+    started = time.perf_counter()
+    bound = _price_capacity(candidates, policy, scale, None, start).bound
+    return bound, time.perf_counter() - started
+
+
 def _bound_in_parts(candidates: Candidates, policy: Policy, scale: float,
-                    start: Prices | None, price_sets: list[Future[list[LPPrices]]],
-                    deadline: float) -> float:
-    """The bound without an LP (_price_capacity) for a fleet solved in parts: from the
-    sample's prices, then, at the mean of each set of prices the parts report in turn
-    (`price_sets`: the first batch's, then every part's; each part's masters' after the
-    rounds of columns where it has them, else its LP's) when the set has more parts than
-    the last one priced and there is time for it before `deadline`; the best one. Those
-    parts are far larger samples (2,500 workloads each against 1,000 at 10,000
+                    first: tuple[float, float], price_sets: list[Future[list[LPPrices]]],
+                    deadline: float, batch_seconds: float) -> float:
+    """The bound of a fleet solved in parts: the `first` (_first_bound's), or higher, at
+    the mean of each set of prices the parts report in turn (`price_sets`: the first
+    batch's, then every part's; each part's masters' after the rounds of columns where
+    it has them, else its LP's) when the set has more parts than the last one priced,
+    there is time for it before `deadline`, and the first took at most BOUND_AGAIN_SHARE
+    of a batch of parts' `batch_seconds` (the pricing takes a core from the parts beside
+    it); the best one.
+    Those parts are far larger samples (2,500 workloads each against 1,000 at 10,000
     workloads), and their LPs' prices (with the rounding cuts, as a part given
     PART_LAGRANGIAN_SECONDS solves it) did better than even the whole's LP's: 10,000
     workloads, seed 1, $196.4M from the sample's, $197.6M from the whole's LP, $198.2M
     from the first two parts' mean (seed 0: $197.3M, $197.7M, $198.2M); their masters'
     after the rounds, $198.5M on both; all four parts' masters' (seed 0), $198.6M."""
-    started = time.perf_counter()
-    bound = _price_capacity(candidates, policy, scale, None, start).bound
-    took = time.perf_counter() - started
+    bound, took = first
+    if took > BOUND_AGAIN_SHARE * batch_seconds:
+        return bound
     priced = 0  # parts in the set last priced
     for future in price_sets:
         prices = future.result()

@@ -89,9 +89,9 @@ def _prices_for_the_bound(monkeypatch) -> dict:
     times = {"answers": []}
     bound_in_parts, solve = engine._bound_in_parts, workers.PartWorkers.solve
 
-    def bound_when_priced(candidates, policy, scale, start, price_sets, deadline):
+    def bound_when_priced(candidates, policy, scale, first, price_sets, deadline, batch):
         times["prices"] = (time.perf_counter(), price_sets[0].result())
-        bound = bound_in_parts(candidates, policy, scale, start, price_sets, deadline)
+        bound = bound_in_parts(candidates, policy, scale, first, price_sets, deadline, batch)
         times["every"] = price_sets[-1].result()
         return bound
 
@@ -117,13 +117,15 @@ def test_the_bound_in_parts_is_priced_again_at_the_first_parts_prices_if_there_i
     relaxation = engine._relax(built, candidates, 60, lambda: False)
     prices = LPPrices.at_duals(built, candidates, relaxation.duals)
 
-    def bound(sets: list[list[LPPrices]], deadline: float) -> float:
+    first = engine._first_bound(candidates, problem.policy, built.scale, None)
+
+    def bound(sets: list[list[LPPrices]], deadline: float, batch: float = 600) -> float:
         futures = []
         for reported in sets:
             futures.append(Future())
             futures[-1].set_result(reported)
-        return engine._bound_in_parts(candidates, problem.policy, built.scale, None, futures,
-                                      deadline)
+        return engine._bound_in_parts(candidates, problem.policy, built.scale, first, futures,
+                                      deadline, batch)
 
     from_zero = engine._price_capacity(candidates, problem.policy, built.scale).bound
     at_lp = engine._price_capacity(candidates, problem.policy, built.scale,
@@ -133,6 +135,12 @@ def test_the_bound_in_parts_is_priced_again_at_the_first_parts_prices_if_there_i
     assert bound([[prices, prices]], far) == pytest.approx(at_lp, rel=1e-12)
     assert bound([[]], far) == pytest.approx(from_zero, rel=1e-12)
     assert bound([[prices]], time.perf_counter()) == pytest.approx(from_zero, rel=1e-12)
+    # nor when the first pricing took more than its share of a batch of parts' time
+    assert first[0] == pytest.approx(from_zero, rel=1e-12)
+    assert bound([[prices]], far, batch=first[1] / engine.BOUND_AGAIN_SHARE * 0.99) \
+        == pytest.approx(from_zero, rel=1e-12)
+    assert bound([[prices]], far, batch=first[1] / engine.BOUND_AGAIN_SHARE * 1.01) \
+        == pytest.approx(at_lp, rel=1e-12)
     # every part's prices, when the first batch had none to report
     assert bound([[], [prices, prices]], far) == pytest.approx(at_lp, rel=1e-12)
     assert at_lp / built.scale <= solve(problem, time_limit=5, workers=2).total_usd

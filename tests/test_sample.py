@@ -11,6 +11,7 @@ import polars as pl
 import pytest
 from hypothesis import given, settings
 
+from placer import relax
 from placer.candidates import build_candidates
 from placer.catalog import default_catalog
 from placer.model import build_model, force_unplaced
@@ -66,8 +67,13 @@ def test_a_full_offering_is_priced_at_what_it_saves_per_chip(monkeypatch):
     assert prices.capacity == pytest.approx(expected, rel=1e-6)
     engine = sys.modules["placer.solve"]
     monkeypatch.setattr(engine, "START_STEPS", 0)
+    covers: list[int] = []
+    cover = relax.whole_instances
+    monkeypatch.setattr(relax, "whole_instances",
+                        lambda *args, **kwargs: covers.append(1) or cover(*args, **kwargs))
     bound = engine._price_capacity(candidates, problem.policy, built.scale, start=prices)
     assert bound.bound / built.scale == pytest.approx(c1 + c2, abs=0.01)
+    assert len(covers) == 1  # no step moved the prices: the start's are priced once
     without = engine._price_capacity(candidates, problem.policy, built.scale,
                                      start=replace(prices, capacity=prices.capacity * 0))
     assert without.bound / built.scale == pytest.approx(2 * c1, abs=0.01)
