@@ -902,12 +902,12 @@ def _solve_in_parts(candidates: Candidates, policy: Policy, options: SolveOption
             # its core (100,000 workloads, a slow hour: 30 s) was taken from the first
             # batches' parts, whose LPs then ran out (7 of 40 parts, and the first 10
             # parts' plans 10-25 % dearer than the later ones')
+            reporter = _Progress(options.progress, scale, started)  # ticks from here
             first = _first_bound(candidates, policy, scale, start)
+            reporter.show_bound(first[0])
             priced = _beside("bound", _bound_in_parts, candidates, policy, scale, first,
                              [first_prices, every_prices], started + options.time_limit,
                              options.time_limit * at_once / parts)
-            reporter = _Progress(options.progress, scale, started)
-            reporter.show_bound(first[0])
             priced.add_done_callback(lambda done: reporter.show_bound(done.result()))
             try:
                 whole = solve_in_parts(candidates, policy,
@@ -959,14 +959,14 @@ def _bound_in_parts(candidates: Candidates, policy: Policy, scale: float,
     batch's, then every part's; each part's masters' after the rounds of columns where
     it has them, else its LP's) when the set has more parts than the last one priced,
     there is time for it before `deadline`, and the first took at most BOUND_AGAIN_SHARE
-    of a batch of parts' `batch_seconds` (the pricing takes a core from the parts beside
-    it); the best one.
-    Those parts are far larger samples (2,500 workloads each against 1,000 at 10,000
-    workloads), and their LPs' prices (with the rounding cuts, as a part given
-    PART_LAGRANGIAN_SECONDS solves it) did better than even the whole's LP's: 10,000
-    workloads, seed 1, $196.4M from the sample's, $197.6M from the whole's LP, $198.2M
-    from the first two parts' mean (seed 0: $197.3M, $197.7M, $198.2M); their masters'
-    after the rounds, $198.5M on both; all four parts' masters' (seed 0), $198.6M."""
+    of `batch_seconds`, a batch of parts' time (the pricing takes a core from the parts
+    beside it); the best one. Those parts are far larger samples (2,500 workloads each
+    against 1,000 at 10,000 workloads), and their LPs' prices (with the rounding cuts,
+    as a part given PART_LAGRANGIAN_SECONDS solves it) did better than even the whole's
+    LP's: 10,000 workloads, seed 1, $196.4M from the sample's, $197.6M from the whole's
+    LP, $198.2M from the first two parts' mean (seed 0: $197.3M, $197.7M, $198.2M);
+    their masters' after the rounds, $198.5M on both; all four parts' masters' (seed 0),
+    $198.6M; as guides (without the cuts), $198.7M (seed 0)."""
     bound, took = first
     if took > BOUND_AGAIN_SHARE * batch_seconds:
         return bound
