@@ -56,7 +56,9 @@ def test_a_fleet_solved_in_parts_keeps_every_rule(monkeypatch):
     # a part whose share of the budget leaves it no plan has no LP prices either
     _, prices = priced["prices"]
     assert prices
-    # the bound is priced beside the parts: the progress shows it once known
+    # the bound at the sample's prices is priced before the parts, so as not to take a
+    # core from the first of them; again beside them: the progress shows it once known
+    assert priced["first"] <= priced["parts"]
     assert seen[-1]["bound_usd"] == pytest.approx(plan.bound_usd, rel=1e-9)
     assert plan.solver["engine"].endswith("(in 2 parts)")
     assert plan.status == "feasible" and plan.solver["deterministic"] is False
@@ -83,7 +85,9 @@ def test_a_fleet_solved_in_parts_keeps_every_rule(monkeypatch):
 
 def _prices_for_the_bound(monkeypatch) -> dict:
     """Recorded as the fleet is solved in parts: when the bound got the first batch's
-    prices, and those prices ("prices"); when each part's worker answered ("answers")."""
+    prices, and those prices ("prices"); when each part's worker answered ("answers");
+    when the bound at the sample's prices was priced ("first") and the parts started
+    ("parts")."""
     engine = sys.modules["placer.solve"]
     workers = sys.modules["placer.workers"]
     times = {"answers": []}
@@ -100,8 +104,21 @@ def _prices_for_the_bound(monkeypatch) -> dict:
         times["answers"].append(time.perf_counter())
         return answer
 
+    first_bound, in_parts = engine._first_bound, engine.solve_in_parts
+
+    def first_timed(*args, **kwargs):
+        bound = first_bound(*args, **kwargs)
+        times["first"] = time.perf_counter()
+        return bound
+
+    def parts_timed(*args, **kwargs):
+        times["parts"] = time.perf_counter()
+        return in_parts(*args, **kwargs)
+
     monkeypatch.setattr(engine, "_bound_in_parts", bound_when_priced)
     monkeypatch.setattr(workers.PartWorkers, "solve", answer_timed)
+    monkeypatch.setattr(engine, "_first_bound", first_timed)
+    monkeypatch.setattr(engine, "solve_in_parts", parts_timed)
     return times
 
 
