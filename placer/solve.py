@@ -735,9 +735,10 @@ PARTS_GIVEN_TIME_SECONDS = 20.0
 # against $49.71M / $50.37M / $50.47M as guides; at 14 s (a part's time at 100,000)
 # $49.75M / $50.43M / $51.87M against $49.79M / $50.46M / $51.28M. But beside the
 # fleet's bound and the other part (three busy threads on two cores, in a slower hour),
-# at 28 s its LP with the cuts often ran out, and the Lagrangian's pieces, searched
-# beside it on a thread of its own (10-14 s), slowed its core: the master was reached at
-# the part's deadline, and some parts' plans were their warm starts' (15-20 % dearer).
+# at 28 s its LP with the cuts ran out in 6 of 32 parts logged, and the Lagrangian's
+# pieces, searched beside it on a thread of its own (10-14 s), slowed its core: every
+# part reached its master at its deadline, and some parts' plans were their warm
+# starts' (15-20 % dearer).
 # The 10,000 fleet (seed 0) in parts of 28 s (60 s), ten runs at 20 (half of them with
 # _guide_lp's fallback): $200.6M-$217.7M (1.7-9.4 %); as guides, three runs:
 # $200.88M-$200.90M (1.08-1.10 %). In parts of 43 s (90 s) $200.35M / $200.57M against
