@@ -565,7 +565,7 @@ def _guide_lp(built: BuiltModel, candidates: Candidates, options: SolveOptions,
     any LP the warm start follows capacity prices alone (a 2,500-workload part of the
     10,000 fleet, given 28.7 s: its LP 7.5-10.1 s with the cuts, 4.0-4.6 s without, its
     share 8.6 s; where it ran out, that part's plan was 15 % dearer)."""
-    lp_time = options.time_limit * (LP_SHARE if options.lagrangian else GUIDE_LP_SHARE)
+    lp_time = options.time_limit * _lp_share(options)
     if stop() or not lp_within_reach(candidates.rows, lp_time):
         return None, False
     cut = False
@@ -578,6 +578,11 @@ def _guide_lp(built: BuiltModel, candidates: Candidates, options: SolveOptions,
     return None, cut
 
 
+def _lp_share(options: SolveOptions) -> float:
+    """The LP's share of the time limit: more for a guide's LP, which has no cuts."""
+    return LP_SHARE if options.lagrangian else GUIDE_LP_SHARE
+
+
 def _after_lp(options: SolveOptions, deadline: float) -> SolveOptions:
     """The options whose shares of the time limit size the steps after the LP: the same,
     unless the LP (or the model's build) took more than its share, and then shrunk to
@@ -585,9 +590,8 @@ def _after_lp(options: SolveOptions, deadline: float) -> SolveOptions:
     part given 24 s whose LP with the cuts ran out: the pieces and the rounds, each on
     their shares of the 24 s, left the master none, and the plan was the warm start's,
     15 % dearer)."""
-    lp_share = LP_SHARE if options.lagrangian else GUIDE_LP_SHARE
     left = max(0.0, deadline - time.perf_counter())
-    squeeze = min(1.0, left / (options.time_limit * (1 - lp_share)))
+    squeeze = min(1.0, left / (options.time_limit * (1 - _lp_share(options))))
     return options if squeeze >= 1 else replace(options, time_limit=options.time_limit * squeeze)
 
 
