@@ -737,12 +737,12 @@ PARTS_GIVEN_TIME_SECONDS = 20.0
 # bound is not the whole's, but its plan is cheaper. Three parts of 2,500 workloads of
 # the 10,000 fleet, on one core each side by side: at 28 s $49.61M / $50.36M / $50.08M
 # against $49.71M / $50.37M / $50.47M as guides; at 14 s (a part's time at 100,000)
-# $49.75M / $50.43M / $51.87M against $49.79M / $50.46M / $51.28M. But beside the
-# fleet's bound and the other part (three busy threads on two cores, in a slower hour),
-# at 28 s its LP with the cuts ran out in 6 of 32 parts logged, and the Lagrangian's
-# pieces, searched beside it on a thread of its own (10-14 s), slowed its core: every
-# part reached its master at its deadline, and some parts' plans were their warm
-# starts' (15-20 % dearer).
+# $49.75M / $50.43M / $51.87M against $49.79M / $50.46M / $51.28M. But in the fleet,
+# in a slower hour, each part's Lagrangian pieces searched on a thread of their own
+# (10-14 s) and the fleet's bound priced beside the parts made five busy threads on two
+# cores: at 28 s a part's LP with the cuts ran out in 6 of 32 parts logged, every part
+# reached its master at its deadline, and some parts' plans were their warm starts'
+# (15-20 % dearer).
 # The 10,000 fleet (seed 0) in parts of 28 s (60 s), ten runs at 20 (half of them with
 # _guide_lp's fallback): $200.6M-$217.7M (1.7-9.4 %); as guides, three runs:
 # $200.88M-$200.90M (1.08-1.10 %). In parts of 43 s (90 s) $200.35M / $200.57M against
@@ -905,8 +905,8 @@ def _solve_in_parts(candidates: Candidates, policy: Policy, options: SolveOption
         with pool or contextlib.nullcontext():
             # the bound from the sample's prices before the parts, not beside them: there
             # its core (100,000 workloads, a slow hour: 30 s) was taken from the first
-            # batches' parts, whose LPs then ran out (7 of 40 parts, and the first 10
-            # parts' plans 10-25 % dearer than the later ones')
+            # batches' parts, whose LPs then ran out (7 of 40 parts; the first 10 parts'
+            # plans $52.9M-$61.7M, most later ones' $45.4M-$52.7M)
             reporter = _Progress(options.progress, scale, started)  # ticks from here
             first = _first_bound(candidates, policy, scale, start)
             reporter.show_bound(first[0])
