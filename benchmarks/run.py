@@ -106,6 +106,7 @@ def run_placer(kind: str, n: int, seed: int, time_limit: float) -> dict[str, Any
         "variables": s["variables"], "violations": violations,
         # the parts' worker processes ran beside this one: their peaks count too
         "peak_mb": peak_mb() + (s.get("part_workers_peak_mb") or 0),
+        "part_plans": s.get("part_plans") or [],
     }
 
 
@@ -191,6 +192,28 @@ def fmt_money(v: float | None) -> str:
     return "-" if v is None else f"{v:,.0f}"
 
 
+def parts_line(part_plans: list[dict], dearest: int = 3) -> str:
+    """The parts' plans at a glance: their cost per workload (the parts are like samples
+    of the fleet, so a dear one lost its plan), and the dearest parts with what they got."""
+    found = [p for p in part_plans if p["total_usd"] is not None]
+    if not found:
+        return f"  parts: {len(part_plans)}, none found a plan"
+    per_workload = sorted(p["total_usd"] / max(1, p["workloads"]) for p in found)
+    median = per_workload[len(per_workload) // 2]
+
+    def said(p: dict) -> str:
+        lp = "no LP" if p["lp_bound_usd"] is None else "LP"
+        return (f"part {p['part']} {p['total_usd'] / max(1, p['workloads']) / median - 1:+.1%}"
+                f" ({lp}, {p['columns_rounds']} rounds, master {p['master_status']}, "
+                f"{p['time_s']:.1f} of {p['time_limit_s']:.1f} s)")
+
+    worst = sorted(found, key=lambda p: -p["total_usd"] / max(1, p["workloads"]))[:dearest]
+    without_lp = sum(p["lp_bound_usd"] is None for p in found)
+    return (f"  parts: {len(part_plans)} ({len(part_plans) - len(found)} without a plan, "
+            f"{without_lp} without an LP), per workload median ${median:,.0f}; dearest: "
+            + "; ".join(said(p) for p in worst))
+
+
 def print_row(name: str, r: dict, base: dict | None, limit: float) -> None:
     g = gap_of(r)
     gap = "-" if g is None else f"{g * 100:.2f}%"
@@ -274,6 +297,8 @@ def main() -> None:
         print(f"{name} (limit {limit:g} s{extra})")
         print(header)
         print_row(name, mine, None, limit)
+        if mine.get("part_plans"):
+            print(parts_line(mine["part_plans"]))
         others = peers(kind, n, args.seed, limit * args.peer_factor, args.peers)
         for r in others:
             print_row(name, r, mine, limit)

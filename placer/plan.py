@@ -148,6 +148,14 @@ def shares_of(assignments: pl.DataFrame, caps: dict[str, float | None]
     return shares, hhi
 
 
+def part_answer(plan: Plan, candidates: Candidates
+                ) -> tuple[tuple[np.ndarray, np.ndarray] | None, dict[str, Any]]:
+    """A part's plan as its solver hands it back: its placement (None: no plan), and its
+    solver info with its cost."""
+    placement = placement_of(plan, candidates) if plan.has_plan else None
+    return placement, {**plan.solver, "total_usd": plan.total_usd}
+
+
 def placement_of(plan: Plan, candidates: Candidates) -> tuple[np.ndarray, np.ndarray]:
     """Units per candidate row and left-out flags, read back from a plan of `candidates`."""
     rows = candidates.rows.with_row_index("r")

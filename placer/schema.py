@@ -583,6 +583,24 @@ TIMINGS = ("time_s", "candidates_s", "build_s", "warm_start_s", "lagrangian_s", 
            "core_s")
 
 
+class PartInfo(Strict):
+    """One part of a fleet solved in parts: what it was given and what it found, so that
+    a part that lost its plan (its LP or its master out of time) shows which."""
+
+    part: int = Field(description="in the order the parts started (a retry of parts that "
+                      "found no plan is a part of its own)")
+    workloads: int
+    time_limit_s: float = Field(description="the wall-clock seconds it was given")
+    time_s: float
+    total_usd: float | None = Field(description="its plan's cost (None: it found none); "
+                                    "ports bought by earlier parts are free to it")
+    lp_bound_usd: float | None = Field(description="its LP's bound (None: its LP did not "
+                                       "finish in its share of the time)")
+    columns_rounds: int
+    master_status: str | None
+    stop_reason: str
+
+
 class SolverInfo(Strict):
     engine: str
     status: str = Field(description="CP-SAT's own status name")
@@ -604,6 +622,8 @@ class SolverInfo(Strict):
     part_retries: int = Field(default=0, description="batches of parts whose shares of "
                               "capacity and budget left some of them no plan, those then "
                               "solved again together with one share more")
+    part_plans: list[PartInfo] = Field(default_factory=list, description="each part's "
+                                       "time, LP, rounds of columns, master and plan")
     part_workers_peak_mb: int | None = Field(
         default=None, description="peak resident memory of the worker processes that "
         "solved the parts side by side, summed (beside this process's own)")

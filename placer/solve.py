@@ -71,7 +71,7 @@ from placer.model import (
     to_units,
 )
 from placer.parts import PART_WORKLOADS, partition, solve_in_parts
-from placer.plan import Plan, make_plan, placement_of
+from placer.plan import Plan, make_plan, part_answer
 from placer.relax import (
     FULL_LP_COLUMNS,
     Caps,
@@ -850,6 +850,7 @@ def _solve_in_parts(candidates: Candidates, policy: Policy, options: SolveOption
     parts, at_once = part_count(candidates.workloads.height, workers)
     scale = choose_scale(candidates.rows, candidates.workloads)
     solved: list[dict[str, Any]] = []
+    part_plans: list[dict[str, Any]] = []  # solver.part_plans
     pool: PartWorkers | None = None  # side by side, each part in a process of its own
     # per part, the last prices it reported (its LP's, then its master's after the rounds
     # of columns), for the bound: the first batch's, set when as many parts as a batch
@@ -878,9 +879,10 @@ def _solve_in_parts(candidates: Candidates, policy: Policy, options: SolveOption
     def solve_part(sub: Candidates, part_policy: Policy, seconds: float,
                    until: Callable[[], float]) -> tuple[np.ndarray, np.ndarray] | None:
         # a part's bound is not the whole's, but with time the steps to it guide better
+        number = next(numbering)
         options = replace(part_options, time_limit=seconds,
                           lagrangian=seconds >= PART_LAGRANGIAN_SECONDS,
-                          on_lp_prices=functools.partial(report, next(numbering)))
+                          on_lp_prices=functools.partial(report, number))
         sent = time.perf_counter()
         answer = pool.solve(sub, part_policy, options,
                             lambda: stop() or time.perf_counter() >= until()
@@ -889,9 +891,10 @@ def _solve_in_parts(candidates: Candidates, policy: Policy, options: SolveOption
             # (to its first deadline: in this process only Ctrl-C cuts it short)
             left = max(0.1 * seconds, seconds - (time.perf_counter() - sent))
             plan = solve_built_candidates(sub, part_policy, replace(options, time_limit=left))
-            answer = (placement_of(plan, sub) if plan.has_plan else None, plan.solver)
+            answer = part_answer(plan, sub)
         with answered:
             solved.append(answer[1])
+            part_plans.append(_part_info(number, sub, seconds, answer[1]))
             batch_in = len(solved) >= at_once
         report(batch_in=batch_in)
         return answer[0]
@@ -936,6 +939,7 @@ def _solve_in_parts(candidates: Candidates, policy: Policy, options: SolveOption
         # sizes and times: summed over the parts' solves
         **{key: round(sum(s[key] for s in solved), 4) for key in SUMMED_OVER_PARTS},
         "money_scale": scale, "parts": parts, "part_retries": whole.retries,
+        "part_plans": sorted(part_plans, key=lambda part: part["part"]),
         **({"part_workers_peak_mb": pool.peak_mb} if pool is not None else {}),
         "stop_reason": "interrupted" if stop() else "time limit",
         # each part's time is a share of what the wall clock left
@@ -945,6 +949,18 @@ def _solve_in_parts(candidates: Candidates, policy: Policy, options: SolveOption
                      _ports_used(candidates, whole.units), status="feasible",
                      bound_usd=bound_units / scale, solver=info, pricing=policy.pricing,
                      caps=caps, unplaced_reasons=reasons)
+
+
+def _part_info(number: int, table: Candidates, seconds: float, info: dict[str, Any]
+               ) -> dict[str, Any]:
+    """SolverInfo.part_plans' entry for a part: its `info` as its solver returned it
+    (plan.part_answer's)."""
+    return {"part": number, "workloads": table.workloads.height,
+            "time_limit_s": round(seconds, 4), "time_s": info.get("time_s", 0.0),
+            "total_usd": info.get("total_usd"), "lp_bound_usd": info.get("lp_bound_usd"),
+            "columns_rounds": info.get("columns_rounds", 0),
+            "master_status": info.get("master_status"),
+            "stop_reason": info.get("stop_reason", "failed")}
 
 
 def _first_bound(candidates: Candidates, policy: Policy, scale: float,

@@ -189,7 +189,7 @@ def serve() -> None:
     # between jobs Ctrl-C is the parent's to handle; during one, placer's own handler
     # stops the search and keeps its plan
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    from placer.plan import placement_of
+    from placer.plan import part_answer
     from placer.solve import solve_built_candidates
 
     jobs = sys.stdin.buffer
@@ -206,8 +206,7 @@ def serve() -> None:
                               on_lp_prices=(lambda prices: _send(answers, ("prices", prices)))
                               if send_prices else None)
             plan = solve_built_candidates(table, policy, options)
-            placement = placement_of(plan, table) if plan.has_plan else None
-            answer: tuple[Any, ...] = ("done", placement, plan.solver, peak_mb())
+            answer: tuple[Any, ...] = ("done", *part_answer(plan, table), peak_mb())
         except Exception as error:  # the parent solves the part itself
             answer = ("failed", None, {"error": f"{type(error).__name__}: {error}"},
                       peak_mb())

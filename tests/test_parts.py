@@ -214,6 +214,17 @@ def test_a_fleet_in_parts_side_by_side_keeps_every_rule(monkeypatch, capacity):
     plan = solve(problem, time_limit=8, workers=2)
     assert plan.solver["parts"] == 4
     assert (plan.solver["part_retries"] > 0) == (capacity == 1)
+    # each part, a retry too, says what it was given and found; the plans found add up
+    # to the whole's, each workload in one of them
+    part_plans = plan.solver["part_plans"]
+    assert [p["part"] for p in part_plans] == list(range(4 + plan.solver["part_retries"]))
+    found = [p for p in part_plans if p["total_usd"] is not None]
+    assert (len(found) < len(part_plans)) == (capacity == 1)
+    assert sum(p["workloads"] for p in found) == 300
+    assert sum(p["total_usd"] for p in found) == pytest.approx(plan.total_usd, rel=1e-9)
+    assert all(p["time_limit_s"] > 0 and p["time_s"] > 0 for p in part_plans)
+    assert all(p["lp_bound_usd"] <= p["total_usd"] for p in found
+               if p["lp_bound_usd"] is not None)
     if capacity == 2:
         # the parts of the first batch report their prices as soon as they have them
         # (their LPs', then their masters' after the rounds of columns, before their
