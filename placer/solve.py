@@ -130,6 +130,12 @@ LP_SHARE = 0.3  # of the time limit, at most, for the LP relaxation
 # Three such fleets at 11 s on one core, with cuts and without: $45.85M / $44.28M /
 # $47.34M against $44.98M / $41.91M / $44.21M (0, 0, 0 and 2, 6, 3 rounds of columns).
 GUIDE_LP_SHARE = 0.45
+# ... which a guide's LP may overrun up to this share: without an LP its plan follows
+# capacity prices alone (parts of the 100,000 fleet on a slow hour, 12.6 s each: two
+# LPs of 6.3 s and 7.3 s alone against a share of 5.7 s, and those parts' plans 19-23 %
+# dearer per workload than the median part's); the steps after it shrink to the time
+# left (_after_lp).
+GUIDE_LP_LIMIT_SHARE = 0.7
 # The Lagrangian's pieces (placer.lagrange) are searched before the warm start, on every
 # worker, for at most this share of the time limit (1,000 workloads: 137 pieces, 1.3 s
 # on one thread): their plan guides it. Pieces left then are searched on one thread
@@ -463,6 +469,7 @@ def _warm_start(built: BuiltModel, candidates: Candidates, policy: Policy,
     priced_at_once = 0  # the guide's pieces priced without a search
     bound_by_columns = False  # the Lagrangian bound left to column generation
     full_round_s = None  # what searching every piece takes, when not pieces.time_s
+    at_once_s = 0.0  # what pricing the pieces without a search took: a partial round's floor
     if relaxation is not None and relaxation.optimal:
         lp_bound_units = _lp_bound(relaxation)
         if options.on_lp_prices is not None and relaxation.duals is not None:
@@ -483,7 +490,9 @@ def _warm_start(built: BuiltModel, candidates: Candidates, policy: Policy,
             at_once = not options.lagrangian or options.on_lp_prices is None
             if at_once:
                 master = _master(built, candidates, pieces)
+                at_once_started = time.perf_counter()
                 priced_at_once = price_without_search(master, pieces)
+                at_once_s = time.perf_counter() - at_once_started
             bound_by_columns = options.lagrangian and priced_at_once > 0
             search_pieces(pieces, GUIDE_SHARE * options.time_limit, options.resolved_workers(),
                           stop, PIECE_DETERMINISTIC_S if options.lagrangian and not bound_by_columns
@@ -545,7 +554,8 @@ def _warm_start(built: BuiltModel, candidates: Candidates, policy: Policy,
                          no_lp_bound, lagrangian)
     assert pieces is not None and relaxation is not None and relaxation.duals is not None
     columns = _by_columns(built, candidates, policy, pieces, relaxation.duals, start,
-                          options, stop, deadline, master, bound_by_columns, full_round_s)
+                          options, stop, deadline, master, bound_by_columns, full_round_s,
+                          at_once_s)
     cut |= columns.cut_by_time
     if bound_by_columns:
         lagrangian = columns.lagrangian
@@ -564,10 +574,13 @@ def _guide_lp(built: BuiltModel, candidates: Candidates, options: SolveOptions,
     without them, in as much time again: they make it about twice as slow, and without
     any LP the warm start follows capacity prices alone (a 2,500-workload part of the
     10,000 fleet, given 28.7 s: its LP 7.5-10.1 s with the cuts, 4.0-4.6 s without, its
-    share 8.6 s; where it ran out, that part's plan was 15 % dearer)."""
+    share 8.6 s; where it ran out, that part's plan was 15 % dearer). A guide's LP may
+    overrun its share up to GUIDE_LP_LIMIT_SHARE."""
     lp_time = options.time_limit * _lp_share(options)
     if stop() or not lp_within_reach(candidates.rows, lp_time):
         return None, False
+    if not options.lagrangian:
+        lp_time = options.time_limit * GUIDE_LP_LIMIT_SHARE
     cut = False
     for cuts in (True, False) if options.lagrangian else (False,):
         started = time.perf_counter()
@@ -632,7 +645,7 @@ def _by_columns(built: BuiltModel, candidates: Candidates, policy: Policy, piece
                 duals: np.ndarray, start: Placement, options: SolveOptions,
                 stop: Callable[[], bool], deadline: float,
                 master: Master | None = None, bound_wanted: bool = False,
-                full_round_s: float | None = None) -> Columns:
+                full_round_s: float | None = None, partial_round_s: float = 0.0) -> Columns:
     """Column generation over the pieces (placer.colgen) from the LP's duals, with the
     warm start's and the pieces' solutions as the first columns; then its master in
     integers from the warm start (colgen.solve_master). `bound_wanted`: the Lagrangian
@@ -640,7 +653,7 @@ def _by_columns(built: BuiltModel, candidates: Candidates, policy: Policy, piece
     one at its last prices beside the master and the search after it, when it fits;
     else the bound at the LP's duals, its pieces left searched beside.
     `full_round_s`: what searching every piece takes (default: the pieces' search so
-    far)."""
+    far); `partial_round_s`: what a partial round should take at least."""
     started = time.perf_counter()
     if master is None:
         master = _master(built, candidates, pieces)
@@ -659,7 +672,7 @@ def _by_columns(built: BuiltModel, candidates: Candidates, policy: Policy, piece
         deadline=min(deadline - master_limit - search_share,
                      started + budget * COLUMNS_WALL_FACTOR),
         workers=options.resolved_workers(), should_stop=stop,
-        full_round_s=full_round_s,
+        full_round_s=full_round_s, partial_round_s=partial_round_s,
         full_rounds=options.lagrangian,
         # a full round, once started, may take half the master's time: it gives the bound
         finish_by=deadline - search_share - master_limit / 2)
@@ -692,7 +705,9 @@ def _by_columns(built: BuiltModel, candidates: Candidates, policy: Policy, piece
     # the master keeps its share of the wall clock even where the rounds ran late (on a
     # busy core), out of the search's after it: its plan is the better start (parts of
     # the 100,000 fleet left 0.05-0.5 s found none, and their plans were 5-15 % dearer)
-    now = time.perf_counter()
+    # master_limit is its search's; its LP comes first, and takes about what the rounds'
+    # last did (a part of the 100,000 fleet: 0.67 s of the 0.84 s it had)
+    now = time.perf_counter() + generated.lp_s
     master_deadline = min(deadline, max(now + master_limit, min(
         deadline - search_share, now + master_limit * COLUMNS_WALL_FACTOR)))
     solved = solve_master(master, incumbent, master_limit, master_deadline, options.seed,

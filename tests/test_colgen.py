@@ -399,10 +399,12 @@ def test_a_guides_rounds_end_by_their_deadline_and_the_master_keeps_its_share(mo
     engine = sys.modules["placer.solve"]
     original_generate, original_master = engine.generate_columns, engine.solve_master
     late: list[float] = []
+    lp_seconds: list[float] = []  # what the master's LP should take, by the rounds'
     given: list[tuple[float, float]] = []  # the master's (deterministic limit, wall clock)
 
     def generate_late(*args, deadline, **kwargs):
         generated = original_generate(*args, deadline=deadline, **kwargs)
+        lp_seconds.append(generated.lp_s)
         # its rounds ran late: past the time the master and the search after it keep
         late.append(kwargs["finish_by"])
         time.sleep(max(0.0, kwargs["finish_by"] - time.perf_counter()))
@@ -417,8 +419,53 @@ def test_a_guides_rounds_end_by_their_deadline_and_the_master_keeps_its_share(mo
     no_search_after_the_warm_start(monkeypatch)  # for the suite's time
     plan = solve(problem, time_limit=6, workers=1)
     assert late and plan.has_plan
+    # its search's limit, and its LP before it, on the wall clock
     master_limit, wall = given[0]
-    assert wall >= master_limit * 0.99 and plan.solver["master_status"] != "NOT_STARTED"
+    assert lp_seconds[0] > 0 and wall >= master_limit * 0.99 + lp_seconds[0]
+    assert plan.solver["master_status"] != "NOT_STARTED"
+
+
+def test_a_guides_round_starts_only_where_it_and_the_masters_lp_after_it_fit():
+    # a part of the 100,000 fleet on a busy core started a round 0.4 s before its
+    # deadline: it ended after it, and its master's LP left its search 0.17 s and no plan
+    import time
+
+    _, relaxation, pieces, master, start = guided_master(60)
+    lps: list[tuple[int, float]] = []  # per master LP: its columns and its seconds
+    solve_lp = master.solve_lp
+    slow = [0.5]  # seconds each master LP takes more (a busy core)
+
+    def traced_lp(time_limit):
+        started = time.perf_counter()
+        time.sleep(slow[0])
+        solved = solve_lp(time_limit)
+        lps.append((master.columns, time.perf_counter() - started))
+        return solved
+
+    master.solve_lp = traced_lp
+    duals, bound = relaxation.duals[master.coupling], pieces.result().bound
+    # a round that should take 10 s does not start 5 s before the deadline: no LP
+    generated = generate_columns(master, duals, bound, start, budget_s=10,
+                                 deadline=time.perf_counter() + 5, full_rounds=False,
+                                 partial_round_s=10)
+    assert generated.rounds == 0 and generated.cut_by_time and lps == []
+    # a round of 0.5 s fits 1.2 s before it; its LP then takes 0.5 s, and the master's
+    # LP after the round would end after the deadline: the first LP is the only one
+    generated = generate_columns(master, duals, bound, start, budget_s=10,
+                                 deadline=time.perf_counter() + 1.2, full_rounds=False,
+                                 partial_round_s=0.5)
+    assert generated.rounds == 0 and generated.cut_by_time and len(lps) == 1
+    # what the master's LP should take: the last one's time per column, times its columns
+    columns, seconds = lps[0]
+    assert generated.lp_s == pytest.approx(seconds / columns * master.columns, rel=0.01)
+    # given the time, the rounds run
+    slow[0] = 0.0
+    generated = generate_columns(master, duals, bound, start, budget_s=10,
+                                 deadline=time.perf_counter() + 60, full_rounds=False,
+                                 partial_round_s=0.01)
+    assert generated.rounds >= 1 and not generated.cut_by_time
+    columns, seconds = lps[-1]
+    assert generated.lp_s == pytest.approx(seconds / columns * master.columns, rel=0.01)
 
 
 def test_a_full_round_comes_when_the_partial_rounds_are_spent():
