@@ -202,7 +202,10 @@ def parts_line(part_plans: list[dict], dearest: int = 3) -> str:
     median = per_workload[len(per_workload) // 2]
 
     def said(p: dict) -> str:
-        lp = "no LP" if p["lp_bound_usd"] is None else "LP"
+        # a part dear against its own LP lost its plan; one dear against the median only
+        # had dearer workloads, or a smaller share of the cheap offerings
+        lp = "no LP" if p["lp_bound_usd"] is None else \
+            f"{p['total_usd'] / p['lp_bound_usd'] - 1:+.1%} on its LP"
         return (f"part {p['part']} {p['total_usd'] / max(1, p['workloads']) / median - 1:+.1%}"
                 f" ({lp}, {p['columns_rounds']} rounds, master {p['master_status']}, "
                 f"{p['time_s']:.1f} of {p['time_limit_s']:.1f} s)")
