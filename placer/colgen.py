@@ -677,9 +677,10 @@ def generate_columns(master: Master, center: np.ndarray, center_bound: float,
     objectives: list[float] = []  # the master LP's, round by round since the last full one
     # a guide's partial round prices only where its pricing (as long as the last one's)
     # and the master's LP after it (in proportion to its columns, the round adding as
-    # many as the last one) end by the deadline: a part of the 100,000 fleet on a busy
-    # core started its third round 0.4 s before it and ended 0.3 s after, its master's
-    # LP took 0.67 s, and its search in integers, left 0.17 s, found no plan
+    # many as the last one, the first CHOOSE_ONE_COLUMNS a piece) end by the deadline:
+    # a part of the 100,000 fleet on a busy core started its third round 0.4 s before
+    # it and ended 0.3 s after, its master's LP took 0.67 s, and its search in
+    # integers, left 0.17 s, found no plan
     pricing_s, adds = partial_round_s, CHOOSE_ONE_COLUMNS * master.pieces
     lp_per_column = 0.0  # the last master LP's wall-clock seconds per column
     while spent < budget_s:

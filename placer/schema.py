@@ -595,7 +595,7 @@ class PartInfo(Strict):
     total_usd: float | None = Field(description="its plan's cost (None: it found none); "
                                     "ports bought by earlier parts are free to it")
     lp_bound_usd: float | None = Field(description="its LP's bound (None: its LP did not "
-                                       "finish in its share of the time)")
+                                       "finish in its time)")
     columns_rounds: int
     master_status: str | None
     stop_reason: str
