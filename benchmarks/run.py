@@ -193,8 +193,9 @@ def fmt_money(v: float | None) -> str:
 
 
 def parts_line(part_plans: list[dict], dearest: int = 3) -> str:
-    """The parts' plans at a glance: their cost per workload (the parts are like samples
-    of the fleet, so a dear one lost its plan), and the dearest parts with what they got."""
+    """The parts' plans at a glance: the median part's cost per workload (the parts are
+    like samples of the fleet), and the dearest parts, each against it and against its
+    own LP, with what they got."""
     found = [p for p in part_plans if p["total_usd"] is not None]
     if not found:
         return f"  parts: {len(part_plans)}, none found a plan"
