@@ -683,14 +683,20 @@ def generate_columns(master: Master, center: np.ndarray, center_bound: float,
     # integers, left 0.17 s, found no plan
     pricing_s, adds = partial_round_s, CHOOSE_ONE_COLUMNS * master.pieces
     lp_per_column = 0.0  # the last master LP's wall-clock seconds per column
+
+    def round_ends(at: float, with_lp: bool) -> float:
+        """When a guide's round from `at` (with its own LP first, when `with_lp`) and the
+        master's LP after it would end."""
+        return at + pricing_s + lp_per_column * (
+            master.columns * (2 if with_lp else 1) + adds)
+
     while spent < budget_s:
         # after `deadline` only a full round, once wanted, may start (and a guide's round
         # not where its LP, its pricing and the master's LP after it would end later)
         now = time.perf_counter()
         if (should_stop is not None and should_stop()) or \
                 (now >= deadline and not (full_rounds and spent_partial)) or \
-                (not full_rounds and now + pricing_s + lp_per_column * (
-                    2 * master.columns + adds) > deadline):
+                (not full_rounds and round_ends(now, with_lp=True) > deadline):
             cut = True
             break
         # with a bound wanted its LP may run on too (it may find the partial rounds spent);
@@ -712,8 +718,7 @@ def generate_columns(master: Master, center: np.ndarray, center_bound: float,
         if spent_partial and not full:
             break  # a guide: nothing more to gain from partial rounds
         round_started = time.perf_counter()
-        if not full_rounds and round_started + pricing_s \
-                + lp_per_column * (master.columns + adds) > deadline:
+        if not full_rounds and round_ends(round_started, with_lp=False) > deadline:
             cut = True
             break
         columns_before = master.columns

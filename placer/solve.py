@@ -864,8 +864,8 @@ def _solve_in_parts(candidates: Candidates, policy: Policy, options: SolveOption
     workers = options.resolved_workers()
     parts, at_once = part_count(candidates.workloads.height, workers)
     scale = choose_scale(candidates.rows, candidates.workloads)
-    solved: list[dict[str, Any]] = []
-    part_plans: list[dict[str, Any]] = []  # solver.part_plans
+    # per part solved: its number, workloads, seconds given and solver info
+    solved: list[tuple[int, int, float, dict[str, Any]]] = []
     pool: PartWorkers | None = None  # side by side, each part in a process of its own
     # per part, the last prices it reported (its LP's, then its master's after the rounds
     # of columns), for the bound: the first batch's, set when as many parts as a batch
@@ -908,8 +908,7 @@ def _solve_in_parts(candidates: Candidates, policy: Policy, options: SolveOption
             plan = solve_built_candidates(sub, part_policy, replace(options, time_limit=left))
             answer = part_answer(plan, sub)
         with answered:
-            solved.append(answer[1])
-            part_plans.append(_part_info(number, sub, seconds, answer[1]))
+            solved.append((number, sub.workloads.height, seconds, answer[1]))
             batch_in = len(solved) >= at_once
         report(batch_in=batch_in)
         return answer[0]
@@ -952,9 +951,9 @@ def _solve_in_parts(candidates: Candidates, policy: Policy, options: SolveOption
         **base_info, "engine": base_info["engine"] + f" (in {parts} parts)",
         "status": "FEASIBLE", "time_s": round(time.perf_counter() - started, 4),
         # sizes and times: summed over the parts' solves
-        **{key: round(sum(s[key] for s in solved), 4) for key in SUMMED_OVER_PARTS},
+        **{key: round(sum(part[-1][key] for part in solved), 4) for key in SUMMED_OVER_PARTS},
         "money_scale": scale, "parts": parts, "part_retries": whole.retries,
-        "part_plans": sorted(part_plans, key=lambda part: part["part"]),
+        "part_plans": [_part_info(*part) for part in sorted(solved, key=lambda part: part[0])],
         **({"part_workers_peak_mb": pool.peak_mb} if pool is not None else {}),
         "stop_reason": "interrupted" if stop() else "time limit",
         # each part's time is a share of what the wall clock left
@@ -966,16 +965,15 @@ def _solve_in_parts(candidates: Candidates, policy: Policy, options: SolveOption
                      caps=caps, unplaced_reasons=reasons)
 
 
-def _part_info(number: int, table: Candidates, seconds: float, info: dict[str, Any]
+def _part_info(number: int, workloads: int, seconds: float, info: dict[str, Any]
                ) -> dict[str, Any]:
     """SolverInfo.part_plans' entry for a part: its `info` as its solver returned it
-    (plan.part_answer's)."""
-    return {"part": number, "workloads": table.workloads.height,
-            "time_limit_s": round(seconds, 4), "time_s": info.get("time_s", 0.0),
-            "total_usd": info.get("total_usd"), "lp_bound_usd": info.get("lp_bound_usd"),
+    (plan.part_answer's; the steps it did not reach are left out of it)."""
+    return {"part": number, "workloads": workloads, "time_limit_s": round(seconds, 4),
+            "time_s": info["time_s"], "total_usd": info["total_usd"],
+            "lp_bound_usd": info.get("lp_bound_usd"),
             "columns_rounds": info.get("columns_rounds", 0),
-            "master_status": info.get("master_status"),
-            "stop_reason": info.get("stop_reason", "failed")}
+            "master_status": info.get("master_status"), "stop_reason": info["stop_reason"]}
 
 
 def _first_bound(candidates: Candidates, policy: Policy, scale: float,
