@@ -90,14 +90,15 @@ class PartWorkers:
         self._peaks: dict[int, int] = {}
         self._live = count
         self._lock = threading.Lock()
-        # the worker imports this very placer, wherever it was imported from
+        # the worker imports this very placer, wherever it was imported from: first on
+        # its path, before the working directory `-c` puts there (PYTHONPATH comes after
+        # it, and a worker started from a checkout of another placer imported that one)
         package_root = str(Path(__file__).resolve().parents[1])
-        path = os.pathsep.join([package_root, *filter(None, [os.environ.get("PYTHONPATH")])])
+        start = f"import sys; sys.path.insert(0, {package_root!r}); " \
+            "from placer.workers import serve; serve()"
         for _ in range(count):
-            worker = subprocess.Popen(
-                [sys.executable, "-c", "from placer.workers import serve; serve()"],
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                env={**os.environ, "PYTHONPATH": path})
+            worker = subprocess.Popen([sys.executable, "-c", start],
+                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE)
             self._all.append(worker)
             self._idle.put(worker)
 

@@ -111,3 +111,15 @@ def test_a_worker_does_not_run_the_callers_script_again(tmp_path):
     assert run.returncode == 0, run.stderr
     assert run.stdout == "answered\n"
     assert marks.read_text() == "ran\n"
+
+
+def test_a_worker_imports_the_callers_placer_not_one_in_its_working_directory(
+        small, tmp_path, monkeypatch):
+    # `python -c` puts the working directory first on the path: a worker started from a
+    # checkout of another placer imported that one
+    (tmp_path / "placer").mkdir()
+    (tmp_path / "placer" / "__init__.py").write_text('raise ImportError("another placer")\n')
+    monkeypatch.chdir(tmp_path)
+    candidates, policy = small
+    with PartWorkers(1) as workers:
+        assert workers.solve(candidates, policy, OPTIONS, _never) is not None
