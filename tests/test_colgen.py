@@ -16,6 +16,9 @@ from hypothesis import strategies as st
 from placer.candidates import build_candidates
 from placer.check import candidate_violations
 from placer.colgen import (
+    FULL_MASTER_S,
+    SUPPORT_MIN_S,
+    SUPPORT_SHARE,
     Master,
     generate_columns,
     price_without_search,
@@ -423,6 +426,72 @@ def test_a_guides_rounds_end_by_their_deadline_and_the_master_keeps_its_share(mo
     master_limit, wall = given[0]
     assert lp_seconds[0] > 0 and wall >= master_limit * 0.99 + lp_seconds[0]
     assert plan.solver["master_status"] != "NOT_STARTED"
+
+
+def test_a_guides_master_gets_the_time_its_rounds_leave_and_a_master_with_a_bound_does_not(
+        monkeypatch):
+    # parts of the 10,000 fleet: the partial rounds are spent 6 s before their deadline,
+    # and the master's search over all its columns gains more in that time than the
+    # neighbourhoods after it; with a bound wanted the rounds' time is the full rounds'
+    import sys
+    import time
+
+    problem = _fleet(60)
+    candidates = build_candidates(problem)
+    engine = sys.modules["placer.solve"]
+    original_generate, original_master = engine.generate_columns, engine.solve_master
+    left: list[float] = []    # per solve, the rounds' time left when they ended
+    limits: list[float] = []  # per solve, the master's deterministic limit
+
+    def generate(*args, deadline, **kwargs):
+        generated = original_generate(*args, deadline=deadline, **kwargs)
+        left.append(deadline - time.perf_counter())
+        return generated
+
+    def solve_master(master, incumbent, deterministic_s, deadline, *args):
+        limits.append(deterministic_s)
+        return original_master(master, incumbent, deterministic_s, deadline, *args)
+
+    monkeypatch.setattr(engine, "generate_columns", generate)
+    monkeypatch.setattr(engine, "solve_master", solve_master)
+    no_search_after_the_warm_start(monkeypatch)  # for the suite's time
+    for lagrangian in (False, True):
+        solve_built_candidates(candidates, problem.policy, SolveOptions(
+            time_limit=20, workers=1, lagrangian=lagrangian, in_parts=False, explain=False))
+    (guide, bounded), (guide_left, _) = limits, left
+    assert guide_left > MASTER_SHARE * 20  # the rounds were spent early: more than a share
+    assert guide > guide_left
+    assert bounded <= MASTER_SHARE * 20
+
+
+def test_the_masters_first_search_leaves_time_to_its_search_over_all_columns():
+    # the search over the LP's support finds its plan early and spends the rest proving
+    # it; the search over all columns, after it, improves most
+    import time
+
+    builder = toy(capacity=10)
+    master, _, _, start = _master(builder)
+    walls: list[tuple[bool, float]] = []  # per search: over the support?, its wall clock
+    solve_ip = master.solve_ip
+
+    def traced(hint, deterministic_s, wall_s, seed=0, allowed=None, log=False):
+        walls.append((allowed is not None, wall_s))
+        return solve_ip(hint, deterministic_s, wall_s, seed, allowed, log)
+
+    master.solve_ip = traced
+    # ten seconds: the support's search has SUPPORT_SHARE of them, at least SUPPORT_MIN_S
+    solve_master(master, start, 5.0, time.perf_counter() + 10)
+    assert walls[0][0] and walls[0][1] == pytest.approx(
+        max(SUPPORT_SHARE * 10, SUPPORT_MIN_S), abs=0.1)
+    assert not walls[1][0] and walls[1][1] > 10 - walls[0][1] - 1
+    # three: at least SUPPORT_MIN_S
+    walls.clear()
+    solve_master(master, start, 5.0, time.perf_counter() + 3)
+    assert walls[0][1] == pytest.approx(SUPPORT_MIN_S, abs=0.1)
+    # too little deterministic time for a search over all columns: all of it
+    walls.clear()
+    solve_master(master, start, FULL_MASTER_S, time.perf_counter() + 10)
+    assert walls == [(True, pytest.approx(10, abs=0.1))]
 
 
 def test_a_guides_round_starts_only_where_it_and_the_masters_lp_after_it_fit():
