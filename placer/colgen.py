@@ -600,7 +600,7 @@ def solve_master(master: Master, incumbent: np.ndarray, deterministic_s: float,
         allowed = lp.weights > SUPPORT
         allowed[master.column_of(incumbent)] = True
         wall = deadline - time.perf_counter()
-        if deterministic_s >= 2 * FULL_MASTER_S:
+        if deterministic_s >= 2 * FULL_MASTER_S:  # room for both searches
             wall = min(wall, max(SUPPORT_SHARE * wall, SUPPORT_MIN_S))
         support = master.solve_ip(incumbent, deterministic_s, wall, seed, allowed, log)
         if support.values is not None:
