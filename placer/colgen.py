@@ -110,9 +110,9 @@ FULL_MASTER_S = 0.5
 # The master's searches add no cuts: its rows are a few knapsacks over one-of-each
 # choices, and CP-SAT's cuts there cost time and found nothing. Two masters of parts of
 # the 10,000 fleet (about 7,000 columns), two seeds each: over the LP's support, proven
-# optimal in 0.7-1.4 s against 1.9-6 s with them (one not proven in 6 s); over all
-# columns from the support's plan, in 3 s, $49.89M-$49.99M against the hint's $50.00M
-# (with cuts nothing better), in 10 s $49.83M-$49.90M.
+# optimal in 0.7-1.4 s against 1.9-6 s with them (one not proven in 6 s); the first
+# over all columns from the support's plan, in 3 s, $49.89M-$49.99M against the hint's
+# $50.00M (with cuts nothing better), in 10 s $49.83M-$49.90M.
 MASTER_CUT_LEVEL = 0
 # The search over the LP's support has this share of the master's wall clock, at least
 # SUPPORT_MIN_S of it, when its search over all columns follows: it finds its plan early
