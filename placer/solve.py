@@ -459,7 +459,7 @@ def _warm_start(built: BuiltModel, candidates: Candidates, policy: Policy,
                 options: SolveOptions, stop: Callable[[], bool], deadline: float) -> WarmStart:
     """The LP relaxation (or capacity prices standing in for it), then a warm-start plan
     guided by it, written into the model as a complete hint."""
-    relaxation, cut = _guide_lp(built, candidates, options, stop)
+    relaxation, cut = _guide_lp(built, candidates, options, stop, deadline)
     options = _after_lp(options, deadline)
     lp_bound_units = no_lp_bound = None
     lagrangian = None
@@ -567,7 +567,7 @@ def _warm_start(built: BuiltModel, candidates: Candidates, policy: Policy,
 
 
 def _guide_lp(built: BuiltModel, candidates: Candidates, options: SolveOptions,
-              stop: Callable[[], bool]) -> tuple[Relaxation | None, bool]:
+              stop: Callable[[], bool], deadline: float) -> tuple[Relaxation | None, bool]:
     """The LP relaxation, with the rounding cuts when a bound is wanted, and whether the
     clock cut an LP short. With no bound wanted (a part) the LP is only a guide: no cuts,
     and more of the time. An LP with the cuts that runs out of its time is solved again
@@ -575,17 +575,24 @@ def _guide_lp(built: BuiltModel, candidates: Candidates, options: SolveOptions,
     any LP the warm start follows capacity prices alone (a 2,500-workload part of the
     10,000 fleet, given 28.7 s: its LP 7.5-10.1 s with the cuts, 4.0-4.6 s without, its
     share 8.6 s; where it ran out, that part's plan was 15 % dearer). A guide's LP may
-    overrun its share up to GUIDE_LP_LIMIT_SHARE."""
-    lp_time = options.time_limit * _lp_share(options)
-    if stop() or not lp_within_reach(candidates.rows, lp_time):
+    overrun its share up to GUIDE_LP_LIMIT_SHARE. With a bound wanted each LP has at
+    most its share of the time left before `deadline`: the time limit counts the
+    candidate table and the model's build, and two LPs each in a share of the whole
+    limit ran past it (5,000 candidates-format workloads at 10 s, a slow hour: the table
+    4.7 s, both LPs out of time, the plan returned after 15.2 s)."""
+    def lp_time() -> float:
+        """The LP's share: of a guide's whole time, else of the time left."""
+        left = max(0.0, deadline - time.perf_counter()) if options.lagrangian else math.inf
+        return min(options.time_limit, left) * _lp_share(options)
+
+    if stop() or not lp_within_reach(candidates.rows, lp_time()):
         return None, False
-    if not options.lagrangian:
-        lp_time = options.time_limit * GUIDE_LP_LIMIT_SHARE
     cut = False
     for cuts in (True, False) if options.lagrangian else (False,):
         started = time.perf_counter()
-        relaxation = _relax(built, candidates, lp_time, stop, cuts=cuts)
-        cut |= relaxation is None and time.perf_counter() - started >= lp_time * 0.99
+        seconds = lp_time() if options.lagrangian else options.time_limit * GUIDE_LP_LIMIT_SHARE
+        relaxation = _relax(built, candidates, seconds, stop, cuts=cuts)
+        cut |= relaxation is None and time.perf_counter() - started >= seconds * 0.99
         if relaxation is not None or not cut or stop():
             return relaxation, cut
     return None, cut
