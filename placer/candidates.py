@@ -12,8 +12,9 @@ A row is a *unit* a workload may take on an offering, `n` times with
 (`port_key`, `port_ecosystem`) if any row needing it is used.
 
 Rules are evaluated as boolean columns over all workload × offering pairs, in the
-order of STAGES, so that the funnel (how many offerings survive each rule, per
-workload) explains a workload that has no candidate at all.
+order of STAGES (the last, capacity, over the pairs the others keep: only they are
+sized), so that the funnel (how many offerings survive each rule, per workload)
+explains a workload that has no candidate at all.
 """
 
 from __future__ import annotations
