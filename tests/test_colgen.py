@@ -547,8 +547,10 @@ def test_a_full_round_comes_when_the_partial_rounds_are_spent():
 
     _, relaxation, pieces, master, start = guided_master(60)
     center, center_bound = relaxation.duals[master.coupling], pieces.result().bound
-    rounds: list[tuple[bool, float, int]] = []  # (full, the master's LP, columns before)
-    price, solve_lp = master.price, master.solve_lp
+    # per round: full, the master's LP, and whether the pieces' solutions (their first
+    # add; the choose-one pieces' runners-up follow) gave a new column
+    rounds: list[list] = []
+    price, solve_lp, add = master.price, master.solve_lp, master.add
     last_lp = [math.nan]
 
     def traced_lp(time_limit):
@@ -557,10 +559,16 @@ def test_a_full_round_comes_when_the_partial_rounds_are_spent():
         return lp
 
     def traced_price(duals, hint, *args, searched=None, **kwargs):
-        rounds.append((searched is None, last_lp[0], master.columns))
+        rounds.append([searched is None, last_lp[0], None])
         return price(duals, hint, *args, searched=searched, **kwargs)
 
-    master.price, master.solve_lp = traced_price, traced_lp
+    def traced_add(values, pieces=None):
+        added = add(values, pieces)
+        if rounds and rounds[-1][2] is None:
+            rounds[-1][2] = len(added) > 0
+        return added
+
+    master.price, master.solve_lp, master.add = traced_price, traced_lp, traced_add
     # a short budget: a few full rounds come before it is spent (60 s ran 20 of them)
     generated = generate_columns(master, center, center_bound, start, budget_s=3,
                                  deadline=math.inf)
@@ -568,10 +576,10 @@ def test_a_full_round_comes_when_the_partial_rounds_are_spent():
     assert not fulls[0] and generated.full_rounds == sum(fulls) >= 1
     assert generated.full_rounds_s > 0 and generated.bound > center_bound
     objectives: list[float] = []
-    for i, (full, lp, columns) in enumerate(rounds):
+    for i, (full, lp, _) in enumerate(rounds):
         objectives.append(lp)
         if full:
-            nothing_new = columns == rounds[i - 1][2]
+            nothing_new = not rounds[i - 1][2]
             stalled = len(objectives) > STALL_ROUNDS and \
                 objectives[-STALL_ROUNDS - 1] - lp <= STALLED * abs(lp)
             assert nothing_new or stalled

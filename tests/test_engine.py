@@ -240,6 +240,58 @@ def test_lp_bound_counts_whole_instances():
     assert plan.solver["lp_bound_usd"] == pytest.approx(by_hand, abs=0.02)  # in cents
 
 
+def test_the_lp_and_the_bound_without_an_lp_count_only_the_chips_a_plan_can_fill():
+    # Two serving workloads of one 8-chip H100 instance each; Scaleway, the cheaper, has
+    # 12 chips: room for one instance, whatever the plan. Counting all 12 chips, both
+    # bounds bought 1.5 instances there ($44,155.59); counting the 8 a plan can fill,
+    # both are the optimum: one instance on each (by hand: 8 x 720 h x $3.6106 and $4.50).
+    from placer.model import build_model
+    from placer.relax import solve_relaxation
+
+    catalog = catalog_of({"scaleway/fr-par-2/h100": 12, "nebius/eu-north1/h100": 1024})
+    problem = problem_from_dict({"horizon_days": 30, "workloads": [
+        {"name": f"chat{i}", "kind": "inference", "chips": 8} for i in (1, 2)]},
+        catalog=catalog)
+    by_hand = 8 * 720 * 3.6106 + 8 * 720 * 4.50
+    candidates = build_candidates(problem)
+    built = build_model(candidates, problem.policy)
+    lp = solve_relaxation(built.builder).objective
+    without_lp = sys.modules["placer.solve"]._price_capacity(candidates, problem.policy,
+                                                             built.scale).bound
+    assert lp / built.scale == pytest.approx(by_hand, abs=0.01)
+    assert without_lp / built.scale == pytest.approx(by_hand, abs=0.01)
+    plan = solve(problem, time_limit=10)
+    assert plan.status == "optimal"
+    assert plan.total_usd == pytest.approx(by_hand, abs=0.01)
+
+
+@given(st.lists(st.tuples(st.integers(1, 40), st.integers(1, 3)), min_size=1, max_size=4),
+       st.integers(0, 120))
+def test_the_fillable_capacity_is_the_most_a_plan_could_fill_by_the_divisor(items, capacity):
+    # Every fill that whole units of these sizes (up to their counts) reach within the
+    # capacity is within the fillable capacity, a multiple of the sizes' divisor, and
+    # the fillable capacity is less than one divisor below the capacity.
+    import itertools
+
+    from placer.model import fillable_capacity
+
+    sizes = np.array([size for size, _ in items])
+    fillable = int(fillable_capacity(sizes, np.zeros(len(sizes), dtype=np.int64),
+                                     np.array([capacity]))[0])
+    divisor = int(np.gcd.reduce(sizes))
+    fills = [int(np.dot(sizes, taken)) for taken in
+             itertools.product(*(range(count + 1) for _, count in items))]
+    assert max(f for f in fills if f <= capacity) <= fillable <= capacity
+    assert fillable % divisor == 0 and capacity - fillable < divisor
+
+
+def test_an_offering_no_row_holds_keeps_its_capacity():
+    from placer.model import fillable_capacity
+
+    assert fillable_capacity(np.array([8, 12]), np.array([0, 0]),
+                             np.array([30, 358])).tolist() == [28, 358]
+
+
 def test_a_warm_start_that_breaks_a_rule_is_not_given_as_a_hint(monkeypatch):
     # CP-SAT 9.15 aborted repairing an infeasible hint on a 100k-workload model: a warm
     # start that leaves a required workload out must not reach it; the solve still works
