@@ -53,7 +53,14 @@ from placer.lagrange import (
 )
 from placer.model import INT64_SAFE, ProtoBuilder
 from placer.relax import _equilibrate
-from placer.subproblems import Covers, PortSets, WorkloadVars, cover_columns, port_set_columns
+from placer.subproblems import (
+    Covers,
+    PortSets,
+    WorkloadVars,
+    cover_columns,
+    port_set_columns,
+    proven_cover_columns,
+)
 
 # A piece's search when pricing: CP-SAT's deterministic time (as the Lagrangian's
 # pieces), presolved only when large (lagrange.LARGE_PIECE, piece_solver).
@@ -410,6 +417,14 @@ class Master:
         start = hint  # each search's
         if searched is None:
             searched = np.flatnonzero(~self.choose_one)
+            if self.covers is not None:
+                # serving workloads alone whose cheapest cover meets its floor need no
+                # search (1,000 workloads: 289 of 305, of a full round's 311 small pieces,
+                # about 5 ms of a core each)
+                proven, floors = proven_cover_columns(self.covers, priced, self.cover_own,
+                                                      values)
+                bound += float(floors.sum())
+                searched = np.setdiff1d(searched, self.cover_piece[proven])
             if self.port_sets is not None and hint is not None:
                 # the pieces sharing ports searched from their port sets' covers at these
                 # prices, nearer their optima than the plan's values (21 large pieces of

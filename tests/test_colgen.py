@@ -591,6 +591,47 @@ def test_a_full_round_comes_when_the_partial_rounds_are_spent():
     assert rounds == [] and late.rounds == 0 and late.cut_by_time
 
 
+def test_a_full_round_takes_the_proven_covers_without_a_search_and_keeps_its_bound(
+        monkeypatch):
+    # serving workloads alone whose cheapest cover meets its floor are not searched: the
+    # round searches that many pieces fewer, and its bound is the one every search gives
+    import placer.colgen as colgen
+
+    _, relaxation, _, master, start = guided_master(60)
+    duals = relaxation.duals[master.coupling]
+    searched: list[int] = []
+    piece_model = master._piece_model
+
+    def traced(k, priced):
+        searched.append(k)
+        return piece_model(k, priced)
+
+    monkeypatch.setattr(master, "_piece_model", traced)
+    with_floors = master.price(duals, start)
+    floored = list(searched)
+    searched.clear()
+    monkeypatch.setattr(colgen, "proven_cover_columns", lambda covers, priced, pieces, values:
+                        (np.zeros(len(covers.need), dtype=bool), np.zeros(len(covers.need))))
+    every_search = master.price(duals, start)
+    proven = set(searched) - set(floored)
+    assert proven and set(floored) < set(searched)
+    assert all(master.is_cover[k] for k in proven)
+    assert not with_floors.cut_short and not every_search.cut_short
+    assert with_floors.bound == pytest.approx(every_search.bound, rel=1e-7)
+    for k in proven:  # the same cheapest cover's cost
+        variables = master.vars_of[k]
+        priced_k = colgen._price(master.objective, master.matrix, master.row_lo,
+                                 master.row_hi, _full_duals(master, duals))[0][variables]
+        assert float(priced_k @ with_floors.values[variables]) == pytest.approx(
+            float(priced_k @ every_search.values[variables]), rel=1e-7, abs=1e-6)
+
+
+def _full_duals(master, duals):
+    full = np.zeros(len(master.builder.rows))
+    full[master.coupling] = duals
+    return full
+
+
 def test_a_full_round_cut_by_its_deadline_keeps_the_bound_its_pieces_reached():
     # past its deadline a full round is not lost: each piece keeps the bound its search
     # reached (one starting late searches only briefly), never above the whole round's;

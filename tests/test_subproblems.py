@@ -25,7 +25,9 @@ from placer.subproblems import (
     Covers,
     SpreadCovers,
     cheapest_spread,
+    cover_floors,
     port_set_columns,
+    proven_cover_columns,
     workload_vars,
 )
 from tests.test_colgen import fleet_pieces
@@ -157,6 +159,48 @@ def test_a_spread_cover_keeps_the_rule_and_never_passes_the_cheapest(data):
     assert chosen.cost[0] == pytest.approx(float(np.dot(n, cost)))
     assert chosen.cost[0] >= best - 1e-9
     event("cheapest" if chosen.cost[0] <= best + 1e-9 else "above the cheapest")
+
+
+@settings(deadline=None, max_examples=150)
+@given(data=st.data())
+def test_a_covers_floor_never_passes_the_cheapest_and_a_proven_cover_is_it(data):
+    # one serving workload alone: units per row (each row maybe paid once, for egress),
+    # maybe left out at a value; against every way of buying its units
+    rows = data.draw(st.integers(1, 4))
+    need = data.draw(st.sampled_from([1000, 2500, 4000, 6400]))
+    supply = [min(data.draw(st.sampled_from([250, 333, 500, 700, 1000, 1300, 4000])), need)
+              for _ in range(rows)]
+    cost = [float(data.draw(st.integers(0, 50))) for _ in range(rows)]
+    once = [float(data.draw(st.sampled_from([0, 0, 5, 40]))) for _ in range(rows)]
+    most = [data.draw(st.integers(1, 6)) for _ in range(rows)]
+    value = data.draw(st.sampled_from([None, 30.0, 400.0]))
+    used = np.where(np.array(once) > 0, rows + np.arange(rows), -1)
+    covers = Covers(units=np.arange(rows), used=used, supply=np.array(supply, dtype=float),
+                    max_units=np.array(most), owner=np.zeros(rows, dtype=np.int64),
+                    need=np.array([float(need)]),
+                    left_out=np.array([-1 if value is None else 2 * rows]))
+    priced = np.array(cost + once + [0.0 if value is None else value])
+    take = np.array([True])
+    best = min((float(np.dot(n, cost)) + sum(o for o, k in zip(once, n, strict=True) if k > 0)
+                for n in itertools.product(*[range(m + 1) for m in most])
+                if np.dot(n, supply) >= need), default=np.inf)
+    best = min(best, np.inf if value is None else value)
+    floor = cover_floors(covers, priced, take)[0]
+    assert floor <= best + 1e-9
+    values = np.zeros(len(priced), dtype=np.int64)
+    proven, floors = proven_cover_columns(covers, priced, take, values)
+    if not proven[0]:
+        assert values.sum() == 0  # nothing written
+        event("not proven")
+        return
+    event("proven")
+    assert floors[0] == floor
+    n = values[:rows]
+    left_out = value is not None and values[2 * rows] == 1
+    assert left_out or np.dot(n, supply) >= need
+    assert (n <= np.array(most)).all()
+    assert all(values[u] == (k > 0) for u, k in zip(used, n, strict=True) if u >= 0)
+    assert float(priced @ values) == pytest.approx(best, abs=1e-6)
 
 
 def test_a_part_of_a_fleet_is_guided_by_port_sets_and_keeps_every_rule(monkeypatch):
