@@ -19,6 +19,7 @@ small the piece. So in a partial round the pieces that choose one variable (a ga
 priced by an argmin for all at once, the serving workloads alone and the pieces sharing
 ports (and spread workloads) by dynamic programmes (placer.subproblems), and only the
 others searched; a full round, the only kind that gives a bound, searches every piece
+but the serving workloads alone whose cheapest cover meets a floor under all of them
 (generate_columns). A guide, which wants no bound, has partial rounds only.
 
 Measured on the first generated 1,000-workload fleet: with every piece searched every
@@ -384,7 +385,9 @@ class Master:
         piece's best solution and, when every piece was searched, the Lagrangian bound
         there. `searched`: a partial round, only these of the pieces that need a search
         (the choose-one pieces are priced all at once, the serving workloads alone and
-        the pieces sharing ports by placer.subproblems); `hint` (a value per variable)
+        the pieces sharing ports by placer.subproblems); a full round searches every
+        piece but the serving workloads alone whose cheapest cover is proven
+        (subproblems.proven_cover_columns); `hint` (a value per variable)
         starts each search and stands for the pieces not searched. In a full round a
         large piece's search may take longer (large_piece_seconds), and the `deadline`
         cuts the searches short rather than the round: each piece keeps the bound its
@@ -687,7 +690,7 @@ def generate_columns(master: Master, center: np.ndarray, center_bound: float,
 
     A partial round prices the choose-one pieces and the serving workloads alone (Covers)
     without a search, and searches only the other small pieces whose last search gave a
-    new column. A full round searches every piece (the only kind that gives a bound), at
+    new column. A full round solves every piece (the only kind that gives a bound), at
     the round's smoothed duals (the master's own after a full round found nothing new):
     when the partial rounds are spent (one found nothing new, or
     the master's LP stalled, STALLED) and the wall clock leaves what the last full round

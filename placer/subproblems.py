@@ -8,8 +8,9 @@ a spread rule by a programme per provider and a knapsack over its providers; the
 cheapest set is kept.
 
 A cover by cells is a real one but not always the cheapest, so these columns prove no
-bound (a full round of column generation searches every piece by CP-SAT), and every
-column written is checked against its piece's rows first.
+bound (a full round of column generation searches every piece by CP-SAT) unless a floor
+under every cover meets it (cover_floors, proven_cover_columns: a serving workload
+alone), and every column written is checked against its piece's rows first.
 
 A part of the 100,000-workload fleet has 53 pieces of workloads sharing ports (about 600
 variables each): CP-SAT searched them in 2.75 s, cut short, at the LP's duals, and
