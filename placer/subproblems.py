@@ -154,6 +154,18 @@ def _once_and_value(covers: Covers, priced: np.ndarray) -> tuple[np.ndarray, np.
     return once, value
 
 
+def _priced_covers(covers: Covers, priced: np.ndarray, take: np.ndarray
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per row what a unit costs and what using it costs once, per workload what leaving
+    it out costs; and `take` less the workloads the programmes do not price (a negative
+    price somewhere, or no demand)."""
+    row_cost = priced[covers.units]
+    once, value = _once_and_value(covers, priced)
+    bad = np.bincount(covers.owner, weights=(row_cost < 0) | (once < 0),
+                      minlength=len(covers.need)) > 0
+    return row_cost, once, value, take & ~bad & (covers.need > 0)
+
+
 def cheapest_covers(covers: Covers, priced: np.ndarray, take: np.ndarray) -> _Chosen:
     """For each workload of `covers` in `take` (a mask), its cheapest cover at `priced`
     (cost per variable) by dynamic programming over its demand cut into COVER_CELLS
@@ -163,10 +175,7 @@ def cheapest_covers(covers: Covers, priced: np.ndarray, take: np.ndarray) -> _Ch
     more units than a row has."""
     owner = covers.owner
     workloads = len(covers.need)
-    row_cost = priced[covers.units]
-    once, value = _once_and_value(covers, priced)
-    bad = np.bincount(owner, weights=(row_cost < 0) | (once < 0), minlength=workloads) > 0
-    take = take & ~bad & (covers.need > 0)
+    row_cost, once, value, take = _priced_covers(covers, priced, take)
     cell = covers.need / COVER_CELLS
     size = np.floor(covers.supply / np.maximum(cell[owner], 1e-12) + 1e-9).astype(np.int64)
     rows = np.flatnonzero(take[owner] & (size > 0) & (covers.max_units > 0))
@@ -256,10 +265,7 @@ def cover_floors(covers: Covers, priced: np.ndarray, take: np.ndarray) -> np.nda
     with a negative price somewhere, or with no demand)."""
     owner = covers.owner
     workloads = len(covers.need)
-    row_cost = priced[covers.units]
-    once, value = _once_and_value(covers, priced)
-    bad = np.bincount(owner, weights=(row_cost < 0) | (once < 0), minlength=workloads) > 0
-    take = take & ~bad & (covers.need > 0)
+    row_cost, once, value, take = _priced_covers(covers, priced, take)
     need = np.maximum(covers.need[owner], 1).astype(np.int64)
     # in integers: ceil(COVER_CELLS * supply / need)
     size = (COVER_CELLS * covers.supply.astype(np.int64) + need - 1) // need
