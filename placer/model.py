@@ -350,11 +350,10 @@ def respect_capacity(b: ProtoBuilder, rows: pl.DataFrame, offerings: pl.DataFram
     chips = rows["unit_chips"].to_numpy()
     need = np.bincount(oid, weights=chips * rows["max_units"].to_numpy(),
                        minlength=offerings.height)
-    capacity = offerings["capacity_chips"].to_numpy()
+    capacity = fillable_capacity(chips, oid, offerings["capacity_chips"].to_numpy())
     binding = need > capacity  # constraints that cannot bind are left out
     keep = binding[oid]
     order = np.argsort(oid[keep], kind="stable")
-    capacity = fillable_capacity(chips, oid, capacity)
     lower = np.zeros(offerings.height, dtype=np.int64)
     enforce = None
     if rules is not None:

@@ -1247,13 +1247,12 @@ def _price_capacity(candidates: Candidates, policy: Policy, scale: float,
     fraction = workloads["spread_max_fraction"].fill_null(1.0).to_numpy()
     too_large = ~training & (fraction < 1)[w_of_row] & (
         rows["unit_ref"].fill_null(1).to_numpy() > (fraction * demand)[w_of_row] * (1 + 1e-6))
-    offering_of_row = offering_ids(rows, candidates.offerings)
+    chips, offering_of_row = rows["unit_chips"].to_numpy(), offering_ids(rows, candidates.offerings)
+    capacity = fillable_capacity(chips, offering_of_row,
+                                 candidates.offerings["capacity_chips"].to_numpy())
     priced = price_capacity(
         np.where(too_large, np.inf, row_cost), w_of_row, supply, demand, value,
-        rows["unit_chips"].to_numpy().astype(np.float64), offering_of_row,
-        fillable_capacity(rows["unit_chips"].to_numpy(), offering_of_row,
-                          candidates.offerings["capacity_chips"].to_numpy()
-                          ).astype(np.float64), upper,
+        chips.astype(np.float64), offering_of_row, capacity.astype(np.float64), upper,
         ports=_ports(candidates, scale), caps=_caps(candidates, policy, scale),
         start=None if start is None else start.scaled(scale),
         iterations=PRICE_STEPS if start is None else START_STEPS,
