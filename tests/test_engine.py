@@ -602,11 +602,12 @@ def test_whole_instances_never_exceed_the_cheapest_cover(data):
     # The dynamic programme rounds each unit's supply up to whole cells of the need: a
     # bound on the cheapest cover by whole units (enumerated here, a row's `once` paid
     # if it is used at all), and that cover itself when every supply is a whole number
-    # of cells.
+    # of cells; over the rows a cheapest cover may take, at least as high as over all
     import itertools
 
-    from placer.relax import INSTANCE_CELLS, whole_instances
+    from placer.relax import _cover_costs, whole_instances
 
+    cells = data.draw(st.sampled_from([64, 256, 1024]))
     workloads = data.draw(st.integers(1, 4))
     counts = drawn(data, st.integers(1, 3), workloads)
     need = drawn(data, st.floats(0.5, 8.0), workloads)
@@ -618,8 +619,7 @@ def test_whole_instances_never_exceed_the_cheapest_cover(data):
     # at most 8 units of a row cover the need, so that the enumeration stays small (at
     # 80 a row it ran for minutes)
     if on_grid:
-        cells = drawn(data, st.integers(INSTANCE_CELLS // 8, INSTANCE_CELLS), rows)
-        supply = cells * row_need / INSTANCE_CELLS
+        supply = drawn(data, st.integers(cells // 8, cells), rows) * row_need / cells
     else:
         supply = row_need * drawn(data, st.floats(1 / 8, 1.0), rows)
     # some rows no plan may take (cost inf), and the programme asked for some workloads
@@ -627,8 +627,10 @@ def test_whole_instances_never_exceed_the_cheapest_cover(data):
     cost = np.where(forbidden, np.inf, cost)
     which = drawn(data, st.booleans(), workloads)
     starts = np.r_[0, np.cumsum(counts)[:-1]]
-    found = whole_instances(cost, supply, need, starts, counts, which, once)
+    found = whole_instances(cost, supply, need, starts, counts, which, once, cells)
     assert len(found) == which.sum()
+    every_row = _cover_costs(cost, supply, need, counts, which, once, cells)[:, cells]
+    assert (found >= every_row).all()
     for j, w in enumerate(np.flatnonzero(which).tolist()):
         mine = [r for r in range(starts[w], starts[w] + counts[w]) if not forbidden[r]]
         most = [math.ceil(need[w] / supply[r] - 1e-9) for r in mine]

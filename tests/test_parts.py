@@ -136,7 +136,8 @@ def test_the_bound_in_parts_is_priced_again_at_the_first_parts_prices_if_there_i
 
     first = engine._first_bound(candidates, problem.policy, built.scale, None)
 
-    def bound(sets: list[list[LPPrices]], deadline: float, batch: float = 600) -> float:
+    def bound(sets: list[list[LPPrices]], deadline: float, batch: float = 600,
+              first: tuple[float, float] = first) -> float:
         futures = []
         for reported in sets:
             futures.append(Future())
@@ -145,11 +146,19 @@ def test_the_bound_in_parts_is_priced_again_at_the_first_parts_prices_if_there_i
                                       deadline, batch)
 
     from_zero = engine._price_capacity(candidates, problem.policy, built.scale).bound
+    # with the time for it, at BOUND_CELLS cells
     at_lp = engine._price_capacity(candidates, problem.policy, built.scale,
-                                   start=prices.on_fleet(candidates.rows)).bound
-    assert at_lp > from_zero * 1.001  # an LP's prices beat the steps from zero
+                                   start=prices.on_fleet(candidates.rows),
+                                   cells=engine.BOUND_CELLS).bound
+    at_lp_coarse = engine._price_capacity(candidates, problem.policy, built.scale,
+                                          start=prices.on_fleet(candidates.rows)).bound
+    assert at_lp > at_lp_coarse > from_zero * 1.001  # an LP's prices beat the steps from zero
     far = time.perf_counter() + 600
     assert bound([[prices, prices]], far) == pytest.approx(at_lp, rel=1e-12)
+    # time for the pricing, not at BOUND_CELLS: (as if) the first took 10 s
+    slow = 10.0 * engine.BOUND_AGAIN_FACTOR
+    assert bound([[prices]], time.perf_counter() + slow * engine.BOUND_CELLS_COST / 2,
+                 first=(first[0], 10.0)) == pytest.approx(at_lp_coarse, rel=1e-12)
     assert bound([[]], far) == pytest.approx(from_zero, rel=1e-12)
     assert bound([[prices]], time.perf_counter()) == pytest.approx(from_zero, rel=1e-12)
     # nor when the first pricing took more than its share of a batch of parts' time
