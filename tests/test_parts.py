@@ -69,13 +69,18 @@ def test_a_fleet_solved_in_parts_keeps_every_rule(monkeypatch):
     assert start is not None
     scale = plan.solver["money_scale"]
     # or from the first batch's prices, which there was time for, and every part's (a
-    # retry's too) when more and there was time: the best one
+    # retry's too) when more and there was time: the best one (at the cells chosen for
+    # each: BOUND_CELLS where there was time)
+    cells = priced["cells"]
+    assert cells and set(cells) <= {engine.BOUND_CELLS, engine.INSTANCE_CELLS}
     at_first = max(
         engine._price_capacity(candidates, problem.policy, scale, start=start).bound,
         engine._price_capacity(candidates, problem.policy, scale,
-                               start=averaged(prices, candidates.rows)).bound) / scale
+                               start=averaged(prices, candidates.rows),
+                               cells=cells[0]).bound) / scale
     at_every = engine._price_capacity(candidates, problem.policy, scale,
-                                      start=averaged(priced["every"], candidates.rows)).bound
+                                      start=averaged(priced["every"], candidates.rows),
+                                      cells=cells[-1]).bound
     assert plan.bound_usd == pytest.approx(at_first, rel=1e-9) \
         or plan.bound_usd == pytest.approx(max(at_first, at_every / scale), rel=1e-9)
     units, left_out = placement_of(plan, candidates)
@@ -87,11 +92,17 @@ def _prices_for_the_bound(monkeypatch) -> dict:
     """Recorded as the fleet is solved in parts: when the bound got the first batch's
     prices, and those prices ("prices"); when each part's worker answered ("answers");
     when the bound at the sample's prices was priced ("first") and the parts started
-    ("parts")."""
+    ("parts"); the cells each set of the parts' prices was priced at ("cells")."""
     engine = sys.modules["placer.solve"]
     workers = sys.modules["placer.workers"]
-    times = {"answers": []}
+    times = {"answers": [], "cells": []}
     bound_in_parts, solve = engine._bound_in_parts, workers.PartWorkers.solve
+    price_capacity = engine._price_capacity
+
+    def price_recorded(*args, **kwargs):
+        if len(args) > 5:  # the parts' prices: at the cells chosen for them
+            times["cells"].append(args[5])
+        return price_capacity(*args, **kwargs)
 
     def bound_when_priced(candidates, policy, scale, first, price_sets, deadline, batch):
         times["prices"] = (time.perf_counter(), price_sets[0].result())
@@ -116,6 +127,7 @@ def _prices_for_the_bound(monkeypatch) -> dict:
         return in_parts(*args, **kwargs)
 
     monkeypatch.setattr(engine, "_bound_in_parts", bound_when_priced)
+    monkeypatch.setattr(engine, "_price_capacity", price_recorded)
     monkeypatch.setattr(workers.PartWorkers, "solve", answer_timed)
     monkeypatch.setattr(engine, "_first_bound", first_timed)
     monkeypatch.setattr(engine, "solve_in_parts", parts_timed)
