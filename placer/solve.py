@@ -799,7 +799,7 @@ BOUND_AGAIN_SHARE = 0.5
 # 4,096 cells $198.68M / $198.99M / $199.07M in 1.0 / 2.8 / 13.2 s alone (the
 # Lagrangian there, its pieces searched, is about 0.3 % above the 256 cells' bound at
 # 1,000 workloads); in the fleet at 60 s, 1,024 cells: seeds 0 / 1 0.83 % / 0.95-0.98 %
-# -> 0.62 % / 0.82 %, the plans within their spread.
+# -> 0.62-0.66 % / 0.82-0.84 %, the plans within their spread.
 BOUND_CELLS = 1024
 BOUND_CELLS_COST = 3.0
 SUMMED_OVER_PARTS = ("build_s", "warm_start_s", "core_rows", "core_s",

@@ -643,6 +643,20 @@ def test_whole_instances_never_exceed_the_cheapest_cover(data):
             assert found[j] == pytest.approx(best)
 
 
+def test_whole_instances_keep_every_row_of_a_workload_with_a_negative_cost():
+    # The caps' prices can make a unit cost less than nothing (found by hypothesis, in
+    # the bound without an LP): which rows a cheapest cover takes is then not told from
+    # their costs, and the programme runs over all of them (it raised on none).
+    from placer.relax import INSTANCE_CELLS, _cover_costs, whole_instances
+
+    cost = np.array([-25551.286, 6099494.516, 7014089.838])
+    supply, need, counts = np.array([2.304, 2.5, 2.5]), np.array([2.5]), np.array([3])
+    once, which = np.full(3, 60000.0), np.array([True])
+    found = whole_instances(cost, supply, need, np.array([0]), counts, which, once)
+    every_row = _cover_costs(cost, supply, need, counts, which, once)[:, INSTANCE_CELLS]
+    assert found.tolist() == every_row.tolist()
+
+
 @settings(deadline=None, max_examples=200)
 @given(data=st.data())
 def test_spread_covers_never_exceed_the_cheapest_cover_within_the_shares(data):
