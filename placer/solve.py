@@ -795,11 +795,12 @@ BOUND_AGAIN_SHARE = 0.5
 # The parts' prices are priced with serving workloads' demand cut into this many cells
 # (relax.whole_instances: a unit's supply rounds up to whole cells, so the bound gains
 # with them), when the time left allows BOUND_AGAIN_FACTOR times what the first took
-# times BOUND_CELLS_COST. The 10,000 fleet, every part's prices: with 256 / 1,024 /
-# 4,096 cells $198.68M / $198.99M / $199.07M in 1.0 / 2.8 / 13.2 s alone (the
-# Lagrangian there, its pieces searched, is about 0.3 % above the 256 cells' bound at
-# 1,000 workloads); in the fleet at 60 s, 1,024 cells: seeds 0 / 1 0.83 % / 0.95-0.98 %
-# -> 0.62-0.66 % / 0.82-0.84 %, the plans within their spread.
+# times BOUND_CELLS_COST (what the finer cells cost against INSTANCE_CELLS). The 10,000
+# fleet, every part's prices: with 256 / 1,024 / 4,096 cells $198.68M / $198.99M /
+# $199.07M in 1.0-1.4 / 2.8-3.6 / 13.2-16.1 s alone (the Lagrangian there, its pieces
+# searched, is about 0.3 % above the 256 cells' bound at 1,000 workloads); in the fleet
+# at 60 s, 1,024 cells: seeds 0 / 1 0.83 % / 0.95-0.98 % -> 0.62-0.66 % / 0.82-0.84 %,
+# the plans within their spread.
 BOUND_CELLS = 1024
 BOUND_CELLS_COST = 3.0
 SUMMED_OVER_PARTS = ("build_s", "warm_start_s", "core_rows", "core_s",
