@@ -635,7 +635,7 @@ def _cover_costs(cost: np.ndarray, supply: np.ndarray, need: np.ndarray,
 
 def _useful_rows(cost: np.ndarray, supply: np.ndarray, need: np.ndarray, owner: np.ndarray,
                  once: np.ndarray | None) -> np.ndarray:
-    """Per row (of workloads `owner`, sorted; `need` per workload), whether a cover of
+    """Per row (of workload `owner`; `need` per workload), whether a cover of
     the whole need at its cheapest may use it: one using it pays its once cost, a unit,
     and the rest of the need at least at the lowest cost per supply of any row, which
     must not pass the cheapest cover by one row alone. A workload with no finite cover

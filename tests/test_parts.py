@@ -71,7 +71,7 @@ def test_a_fleet_solved_in_parts_keeps_every_rule(monkeypatch):
     # or from the first batch's prices, which there was time for, and every part's (a
     # retry's too) when more and there was time: the best one (at the cells chosen for
     # each: BOUND_CELLS where there was time)
-    cells = priced["cells"]
+    cells = list(priced["cells"])  # (the pricings below are recorded too)
     assert cells and set(cells) <= {engine.BOUND_CELLS, engine.INSTANCE_CELLS}
     at_first = max(
         engine._price_capacity(candidates, problem.policy, scale, start=start).bound,
@@ -99,10 +99,11 @@ def _prices_for_the_bound(monkeypatch) -> dict:
     bound_in_parts, solve = engine._bound_in_parts, workers.PartWorkers.solve
     price_capacity = engine._price_capacity
 
-    def price_recorded(*args, **kwargs):
-        if len(args) > 5:  # the parts' prices: at the cells chosen for them
-            times["cells"].append(args[5])
-        return price_capacity(*args, **kwargs)
+    def price_recorded(candidates, policy, scale, upper=None, start=None, cells=None):
+        if cells is not None:  # the parts' prices: at the cells chosen for them
+            times["cells"].append(cells)
+        return price_capacity(candidates, policy, scale, upper, start,
+                              engine.INSTANCE_CELLS if cells is None else cells)
 
     def bound_when_priced(candidates, policy, scale, first, price_sets, deadline, batch):
         times["prices"] = (time.perf_counter(), price_sets[0].result())
