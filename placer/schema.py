@@ -645,6 +645,9 @@ class SolverInfo(Strict):
     columns_rounds: int = Field(default=0, description="rounds of column generation over "
                                 "the Lagrangian pieces (0: none ran)")
     columns: int = Field(default=0, description="columns its master held at the end")
+    columns_perturbed_rounds: int = Field(
+        default=0, description="rounds at prices near the master's last ones, for columns "
+        "its search in integers can combine")
     columns_s: float = Field(default=0.0, description="wall-clock seconds of column "
                              "generation and of its master in integers")
     columns_bound_usd: float | None = Field(

@@ -42,6 +42,7 @@ from placer.colgen import (
     ColumnGeneration,
     Master,
     generate_columns,
+    perturbed_columns,
     price_without_search,
     solve_master,
 )
@@ -170,6 +171,13 @@ LP_PRICES_SEARCH_SHARE = 0.05
 COLUMNS_SHARE = 0.3
 MASTER_SHARE = 0.1
 COLUMNS_WALL_FACTOR = 1.5
+# ... and, a guide's master, after the rounds columns from prices near its LP's for at
+# most this share (colgen.perturbed_columns), out of what the rounds leave it: the
+# 10,000 fleet at 60 s (parts of 27 s), two runs each, seeds 0 / 1: $200.16-200.23M /
+# $200.35-200.41M against $200.32-200.33M / $200.58-200.61M; 100,000 workloads 0.98 %
+# (1.03 % the session before). Not with a bound wanted: the 1,000 fleet at 10 s, three
+# runs, 0.18-0.34 % against 0.15-0.17 % (its master has 1.5 s; BENCHMARKS.md).
+PERTURBED_SHARE = 0.1
 # ... and the search after them keeps at least this share; the warm start before them
 # has this share rather than WARM_START_SHARE (the master soon does better)
 SEARCH_SHARE = 0.1
@@ -648,6 +656,8 @@ class Columns:
     cut_by_time: bool
     # the Lagrangian bound at the master's prices, when asked for (bound_wanted)
     lagrangian: Future[LagrangianBound | None] | None = None
+    columns: int = 0           # the master's at the end
+    perturbed_rounds: int = 0  # rounds at prices near its LP's (colgen.perturbed_columns)
 
 
 def _by_columns(built: BuiltModel, candidates: Candidates, policy: Policy, pieces: Pieces,
@@ -687,6 +697,15 @@ def _by_columns(built: BuiltModel, candidates: Candidates, policy: Policy, piece
         # a full round, once started, may take half the master's time: it gives the bound
         finish_by=deadline - search_share - master_limit / 2)
     cut = generated.cut_by_time
+    perturbed = 0
+    if not options.lagrangian and generated.duals is not None:
+        # a guide's master: columns it can combine better, from prices near its LP's
+        # (colgen.PERTURBED_ROUNDS), out of the time its rounds leave it
+        perturbed = perturbed_columns(
+            master, generated.duals, incumbent,
+            min(time.perf_counter() + PERTURBED_SHARE * options.time_limit,
+                deadline - master_limit - search_share),
+            options.seed, options.resolved_workers(), stop)
     if not options.lagrangian:
         # a guide's rounds spent before their deadline leave their time to the master,
         # not to the search after it, which gains less there: the 10,000 fleet's parts
@@ -741,7 +760,7 @@ def _by_columns(built: BuiltModel, candidates: Candidates, policy: Policy, piece
                 and not candidate_violations(candidates, units, left_out, policy):
             found = Found(units, left_out)
     return Columns(generated, found, master_units, status, time.perf_counter() - started, cut,
-                   lagrangian)
+                   lagrangian, master.columns, perturbed)
 
 
 def _price_for_bound(master: Master, prices: np.ndarray, hint: np.ndarray, deadline: float,
@@ -1062,7 +1081,8 @@ def _columns_info(columns: Columns | None, scale: float) -> dict[str, Any]:
     if columns is None:
         return {}
     generated = columns.generated
-    return {"columns_rounds": generated.rounds, "columns": generated.columns,
+    return {"columns_rounds": generated.rounds, "columns": columns.columns,
+            "columns_perturbed_rounds": columns.perturbed_rounds,
             "columns_s": round(columns.time_s, 4),
             "columns_bound_usd": _usd(generated.bound, scale),
             "master_usd": _usd(columns.master_units, scale),

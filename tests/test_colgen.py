@@ -17,10 +17,12 @@ from placer.candidates import build_candidates
 from placer.check import candidate_violations
 from placer.colgen import (
     FULL_MASTER_S,
+    PERTURBED_ROUNDS,
     SUPPORT_MIN_S,
     SUPPORT_SHARE,
     Master,
     generate_columns,
+    perturbed_columns,
     price_without_search,
     solve_master,
 )
@@ -246,6 +248,7 @@ def test_a_fleet_plan_reports_column_generation_and_goes_on_from_its_master():
     info = plan.solver
     assert info["columns_rounds"] >= 1
     assert info["columns"] > 300
+    assert info["columns_perturbed_rounds"] == 0  # a bound wanted: not a guide
     assert info["lp_bound_usd"] <= info["columns_bound_usd"] <= plan.bound_usd + 0.01
     # the neighbourhoods go on from the master's plan (when it beat the warm start)
     assert plan.total_usd <= info["master_usd"] + 0.01
@@ -351,9 +354,44 @@ def test_a_guides_column_generation_runs_when_its_pieces_were_all_priced_without
     plan = solve_built_candidates(candidates, problem.policy, SolveOptions(
         time_limit=6, workers=1, explain=False, in_parts=False, lagrangian=False))
     assert plan.solver["columns_rounds"] >= 1
+    # a guide's master also has columns from prices near its last ones
+    assert 1 <= plan.solver["columns_perturbed_rounds"] <= PERTURBED_ROUNDS
     assert plan.total_usd <= plan.solver["master_usd"] + 0.01
     units, left_out = placement_of(plan, candidates)
     assert candidate_violations(candidates, units, left_out, problem.policy) == []
+
+
+def test_columns_from_prices_near_the_masters_keep_their_pieces_rules_seed_for_seed():
+    import time
+
+    masters = [guided_master(60) for _ in range(2)]
+    added = []
+    for _, relaxation, _, master, start in masters:
+        before = master.columns
+        duals = relaxation.duals[master.coupling]
+        assert perturbed_columns(master, duals, start, math.inf, seed=3, rounds=4) == 4
+        assert master.columns > before
+        added.append(np.arange(before, master.columns))
+        # each new column is a solution of its piece: its piece's rows all kept
+        for column in added[-1].tolist():
+            piece = int(master.col_piece[column])
+            variables, rows = master.vars_of[piece], master.rows_of[piece]
+            values = master._batches[master.col_batch[column]][variables]
+            activity = master.matrix[rows][:, variables] @ values
+            assert np.all(activity >= master.row_lo[rows] - 1e-9)
+            assert np.all(activity <= master.row_hi[rows] + 1e-9)
+            assert master.col_cost[column] == pytest.approx(
+                float(master.objective[variables] @ values))
+    # the same seed, the same columns
+    (_, _, _, first, _), (_, _, _, second, _) = masters
+    assert np.array_equal(first.col_piece[added[0]], second.col_piece[added[1]])
+    assert np.array_equal(first.col_cost[added[0]], second.col_cost[added[1]])
+    # none where the deadline has passed
+    _, relaxation, _, master, start = masters[0]
+    before = master.columns
+    assert perturbed_columns(master, relaxation.duals[master.coupling], start,
+                             time.perf_counter() - 1.0, seed=3) == 0
+    assert master.columns == before
 
 
 def test_with_no_full_round_and_none_fitting_the_bound_is_the_lps_duals(monkeypatch):
