@@ -597,6 +597,8 @@ class PartInfo(Strict):
     lp_bound_usd: float | None = Field(description="its LP's bound (None: its LP did not "
                                        "finish in its time)")
     columns_rounds: int
+    columns_perturbed_rounds: int = Field(default=0, description="its rounds at prices near "
+                                          "its master's last ones")
     master_status: str | None
     stop_reason: str
 

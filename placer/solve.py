@@ -1021,6 +1021,7 @@ def _part_info(number: int, workloads: int, seconds: float, info: dict[str, Any]
             "time_s": info["time_s"], "total_usd": info["total_usd"],
             "lp_bound_usd": info.get("lp_bound_usd"),
             "columns_rounds": info.get("columns_rounds", 0),
+            "columns_perturbed_rounds": info.get("columns_perturbed_rounds", 0),
             "master_status": info.get("master_status"), "stop_reason": info["stop_reason"]}
 
 

@@ -12,6 +12,7 @@ import pytest
 
 from placer.candidates import build_candidates, port_ids
 from placer.check import candidate_violations, check_plan
+from placer.colgen import PERTURBED_ROUNDS
 from placer.parts import partition
 from placer.plan import placement_of
 from placer.sample import averaged
@@ -245,6 +246,7 @@ def test_a_fleet_in_parts_side_by_side_keeps_every_rule(monkeypatch, capacity):
     assert sum(p["workloads"] for p in found) == 300
     assert sum(p["total_usd"] for p in found) == pytest.approx(plan.total_usd, rel=1e-9)
     assert all(p["time_limit_s"] > 0 and p["time_s"] > 0 for p in part_plans)
+    assert all(0 <= p["columns_perturbed_rounds"] <= PERTURBED_ROUNDS for p in part_plans)
     assert all(p["lp_bound_usd"] <= p["total_usd"] for p in found
                if p["lp_bound_usd"] is not None)
     if capacity == 2:
