@@ -174,9 +174,10 @@ COLUMNS_WALL_FACTOR = 1.5
 # ... and, a guide's master, after the rounds columns from prices near its LP's for at
 # most this share (colgen.perturbed_columns), out of what the rounds leave it: the
 # 10,000 fleet at 60 s (parts of 27 s), two runs each, seeds 0 / 1: $200.16-200.23M /
-# $200.35-200.41M against $200.32-200.33M / $200.58-200.61M; 100,000 workloads 0.98 %
-# (1.03 % the session before). Not with a bound wanted: the 1,000 fleet at 10 s, three
-# runs, 0.18-0.34 % against 0.15-0.17 % (its master has 1.5 s; BENCHMARKS.md).
+# $200.35-200.41M against $200.32-200.33M / $200.58-200.61M; 100,000 workloads 0.95 %
+# and 0.98 % (1.03 % the session before). Not with a bound wanted: the 1,000 fleet at
+# 10 s, whose master has 1.5 s, three runs, 0.18-0.34 % against 0.15-0.17 % (BENCHMARKS.md,
+# What did not help).
 PERTURBED_SHARE = 0.1
 # ... and the search after them keeps at least this share; the warm start before them
 # has this share rather than WARM_START_SHARE (the master soon does better)
