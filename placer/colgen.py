@@ -316,6 +316,14 @@ class Master:
         whole = [k for k in range(self.pieces) if not fractional[self.vars_of[k]].any()]
         return self.add(rounded.astype(np.int64), np.array(whole, dtype=np.int64))
 
+    def add_priced(self, priced: Priced) -> np.ndarray:
+        """A round's columns: each piece's solution at its prices and the choose-one
+        pieces' next cheapest variables. Returns the pieces its solutions gave a new one."""
+        added = self.add(priced.values)
+        for other in priced.runners_up:
+            self.add(other, self.filled_choose_one(other))
+        return added
+
     def filled_choose_one(self, values: np.ndarray) -> np.ndarray:
         """The choose-one pieces `values` sets a variable of."""
         return np.unique(self._one_piece[values[self._one_vars] > 0])
@@ -674,9 +682,7 @@ def perturbed_columns(master: Master, duals: np.ndarray, hint: np.ndarray | None
                               should_stop=should_stop, searched=small)
         if priced is None:
             break
-        master.add(priced.values)
-        for other in priced.runners_up:
-            master.add(other, master.filled_choose_one(other))
+        master.add_priced(priced)
         done += 1
         last_s = time.perf_counter() - started
     return done
@@ -825,9 +831,7 @@ def generate_columns(master: Master, center: np.ndarray, center_bound: float,
             objectives, spent_partial = [], False
         if priced.bound is not None and priced.bound > best:
             best, center = priced.bound, duals
-        added = master.add(priced.values)
-        for other in priced.runners_up:
-            master.add(other, master.filled_choose_one(other))
+        added = master.add_priced(priced)
         searched_now = needs_search if searched is None else searched
         fresh[searched_now] = False
         fresh[added] = True
