@@ -699,15 +699,15 @@ def _by_columns(built: BuiltModel, candidates: Candidates, policy: Policy, piece
         finish_by=deadline - search_share - master_limit / 2)
     cut = generated.cut_by_time
     perturbed = 0
-    if not options.lagrangian and generated.duals is not None:
-        # a guide's master: columns it can combine better, from prices near its LP's
-        # (colgen.PERTURBED_ROUNDS), out of the time its rounds leave it
-        perturbed = perturbed_columns(
-            master, generated.duals, incumbent,
-            min(time.perf_counter() + PERTURBED_SHARE * options.time_limit,
-                deadline - master_limit - search_share),
-            options.seed, options.resolved_workers(), stop)
     if not options.lagrangian:
+        if generated.duals is not None:
+            # columns the master can combine better, from prices near its LP's
+            # (colgen.PERTURBED_ROUNDS), out of the time its rounds leave it
+            perturbed = perturbed_columns(
+                master, generated.duals, incumbent,
+                min(time.perf_counter() + PERTURBED_SHARE * options.time_limit,
+                    deadline - master_limit - search_share),
+                options.seed, options.resolved_workers(), stop)
         # a guide's rounds spent before their deadline leave their time to the master,
         # not to the search after it, which gains less there: the 10,000 fleet's parts
         # (27 s each, their rounds spent about 6 s before their deadline), with the

@@ -333,6 +333,7 @@ def test_a_guides_column_generation_runs_when_its_pieces_were_all_priced_without
         monkeypatch):
     # gangs and plain serving workloads only (no port, no spread rule, no cap): every
     # fractional piece is priced at once, which raises no bound; the rounds run anyway
+    import sys
     import tempfile
     from pathlib import Path
 
@@ -351,12 +352,26 @@ def test_a_guides_column_generation_runs_when_its_pieces_were_all_priced_without
         problem = problem_from_dict(fleet, load_catalog([tmp]))
     candidates = build_candidates(problem)
     assert candidates.rows["port_ecosystem"].null_count() == candidates.rows.height
+    engine = sys.modules["placer.solve"]
+    perturbed = engine.perturbed_columns
+    done: list[tuple[int, int]] = []  # (rounds, the master's columns after them)
+
+    def traced(master, *args, **kwargs):
+        rounds = perturbed(master, *args, **kwargs)
+        done.append((rounds, master.columns))
+        return rounds
+
+    monkeypatch.setattr(engine, "perturbed_columns", traced)
     plan = solve_built_candidates(candidates, problem.policy, SolveOptions(
         time_limit=6, workers=1, explain=False, in_parts=False, lagrangian=False))
     assert plan.solver["columns_rounds"] >= 1
     # a guide's master may also have columns from prices near its last ones (as many
-    # rounds as the time its rounds leave allows)
+    # rounds as the time its rounds leave allows), and the plan says how many rounds and
+    # the columns its master held at the end, these among them
     assert 0 <= plan.solver["columns_perturbed_rounds"] <= PERTURBED_ROUNDS
+    [(rounds, columns)] = done
+    assert plan.solver["columns_perturbed_rounds"] == rounds
+    assert plan.solver["columns"] == columns
     assert plan.total_usd <= plan.solver["master_usd"] + 0.01
     units, left_out = placement_of(plan, candidates)
     assert candidate_violations(candidates, units, left_out, problem.policy) == []
