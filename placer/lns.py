@@ -44,6 +44,10 @@ from placer.model import BuiltModel, Held, build_model, group_ids
 from placer.schema import Policy
 from placer.warmstart import complete_hint
 
+# A plan (units per candidate row, left out per workload) and the wall-clock seconds
+# left -> a cheaper plan, or None (improve_by_chains' between_rounds)
+Recombine = Callable[[np.ndarray, np.ndarray, float], tuple[np.ndarray, np.ndarray] | None]
+
 # A wide neighbourhood: this many workloads over the core's rows; a narrow one: this
 # many over all their rows. Narrow of 3 / 10 / 25 at 1,000 workloads, 10 s: $21.72M /
 # $21.55M / $21.65M.
@@ -307,18 +311,22 @@ def improve_by_chains(candidates: Candidates, policy: Policy, built: BuiltModel,
                       wall_s: float, seed: int, stop: Callable[[], bool], chains: int,
                       cost: Callable[[np.ndarray, np.ndarray], int],
                       on_better: Callable[[int], None] | None = None,
-                      core: np.ndarray | None = None) -> Improved:
+                      core: np.ndarray | None = None,
+                      between_rounds: Recombine | None = None) -> Improved:
     """improve_by_neighbourhoods on `chains` threads, in rounds: each chain from the
     round's plan with a seed of its own, then the cheapest plan among them by `cost`
     (units, left_out -> solver units; the first chain's on a tie) starts the next round.
-    `budget_s` is each chain's."""
-    if chains <= 1:
+    `budget_s` is each chain's. `between_rounds`: called with a round's plan when it is
+    cheaper than the last (and the wall-clock seconds left); a plan it returns, when
+    cheaper still, starts the next round."""
+    if chains <= 1 and between_rounds is None:
         return improve_by_neighbourhoods(candidates, policy, built, units, left_out, budget_s,
                                          wall_s, seed, stop, on_better, core)
     started = time.perf_counter()
     draws = _Draws.of(candidates, built, core)
     current = cost(units, left_out)
     searches, improvements, spent, total_time, cut, round_ = 0, 0, 0.0, 0.0, False, 0
+    chains = max(1, chains)
     with ThreadPoolExecutor(max_workers=chains, thread_name_prefix="chain") as pool:
         while spent < budget_s and not stop():
             wall_left = wall_s - (time.perf_counter() - started)
@@ -343,4 +351,10 @@ def improve_by_chains(candidates: Candidates, policy: Policy, built: BuiltModel,
                 if on_better is not None:
                     on_better(current - costs[best])
                 units, left_out, current = ends[best].units, ends[best].left_out, costs[best]
+                other = None if between_rounds is None else between_rounds(
+                    units, left_out, wall_s - (time.perf_counter() - started))
+                if other is not None and cost(*other) < current:
+                    if on_better is not None:
+                        on_better(current - cost(*other))
+                    (units, left_out), current = other, cost(*other)
     return Improved(units, left_out, searches, improvements, total_time, cut)

@@ -61,7 +61,7 @@ from placer.lagrange import (
     price_pieces,
     search_pieces,
 )
-from placer.lns import free_workloads, improve_by_chains
+from placer.lns import Recombine, free_workloads, improve_by_chains
 from placer.model import (
     BuiltModel,
     build_model,
@@ -207,6 +207,10 @@ BESIDE_ROUND_FITS = 0.5
 # neighbourhoods after it gain more a second (10,000 workloads, 60 s: 0.25 / 0.1 / 0.03
 # $220.1M / $218.0M / $218.3M; 1,000, 10 s: 0.25 / 0.1 about the same).
 WARM_START_SHARE = 0.1
+# A plan of the neighbourhoods recombined with a small master's columns (one its search
+# proved optimal over them), deterministic seconds: 100 workloads, three fleets, the 10 s
+# plan's columns added to the master, optimal in 0.05-0.13 s.
+RECOMBINE_DETERMINISTIC_S = 0.5
 # The bound without an LP (_price_capacity): subgradient steps from zero, or from the
 # prices of a sample's LP (placer.sample), which may take this share of the time. From
 # the sample's prices more steps lowered the bound at 100,000 workloads once whole
@@ -347,7 +351,7 @@ def solve_built_candidates(candidates: Candidates, policy: Policy, options: Solv
         core = CoreSearch()
         if fallback is not None and not stop() and not proven:
             core = _search_core(built, candidates, policy, options, workers, fallback,
-                                start.core_units,
+                                start.core_units, start.columns,
                                 time_left=options.time_limit - (time.perf_counter() - started),
                                 bound_units=start.bound_units, stop=stop,
                                 search_started=started)
@@ -659,6 +663,9 @@ class Columns:
     lagrangian: Future[LagrangianBound | None] | None = None
     columns: int = 0           # the master's at the end
     perturbed_rounds: int = 0  # rounds at prices near its LP's (colgen.perturbed_columns)
+    # the master, when its search proved its plan the best over its columns (a small
+    # one) and nothing prices at it beside: the search after it recombines with it
+    master: Master | None = None
 
 
 def _by_columns(built: BuiltModel, candidates: Candidates, policy: Policy, pieces: Pieces,
@@ -716,6 +723,7 @@ def _by_columns(built: BuiltModel, candidates: Candidates, policy: Policy, piece
         # plan went from 0.93-1.15 % above its bound (17 runs) to 0.86-0.95 % (6 runs)
         master_limit += max(0.0, rounds_deadline - time.perf_counter())
     lagrangian: Future[LagrangianBound | None] | None = None
+    priced_beside = False  # a thread prices at the master while the searches run
     if bound_wanted and generated.full_rounds:
         lagrangian = Future()
         lagrangian.set_result(LagrangianBound(
@@ -726,6 +734,7 @@ def _by_columns(built: BuiltModel, candidates: Candidates, policy: Policy, piece
         # on one thread beside the master and the search after it: where it fits, or it
         # only takes their time (a part of 2,500 workloads on one core: 10 s, cut short)
         prices = duals[master.coupling] if generated.duals is None else generated.duals
+        priced_beside = True
         lagrangian = _beside("lagrangian", _price_for_bound, master, prices, incumbent,
                              deadline, stop, generated.bound)
     elif bound_wanted:
@@ -761,7 +770,8 @@ def _by_columns(built: BuiltModel, candidates: Candidates, policy: Policy, piece
                 and not candidate_violations(candidates, units, left_out, policy):
             found = Found(units, left_out)
     return Columns(generated, found, master_units, status, time.perf_counter() - started, cut,
-                   lagrangian, master.columns, perturbed)
+                   lagrangian, master.columns, perturbed,
+                   master if status == "OPTIMAL" and not priced_beside else None)
 
 
 def _price_for_bound(master: Master, prices: np.ndarray, hint: np.ndarray, deadline: float,
@@ -1148,7 +1158,7 @@ class CoreSearch:
 
 def _search_core(built: BuiltModel, candidates: Candidates, policy: Policy,
                  options: SolveOptions, workers: int, start: Placement | Found,
-                 core_units: np.ndarray | None, time_left: float,
+                 core_units: np.ndarray | None, columns: Columns | None, time_left: float,
                  bound_units: float | None, stop: _Interrupt,
                  search_started: float) -> CoreSearch:
     """Search the core (placer.core) from the warm start, with all the time left: on
@@ -1186,8 +1196,11 @@ def _search_core(built: BuiltModel, candidates: Candidates, policy: Policy,
     if not search.solved and not stop() and time_left > 0:
         rows = np.union1d(rows, cheapest_rows(candidates, CHEAPEST_ROWS_PER_WORKLOAD))
         core[rows] = True
+        recombine = None if columns is None or columns.master is None else \
+            _recombiner(built, candidates, policy, columns.master, options.seed, stop)
         by_neighbourhoods, found = _core_by_neighbourhoods(
-            candidates, policy, built, core, found, options, time_left, stop, reporter)
+            candidates, policy, built, core, found, options, time_left, stop, reporter,
+            recombine)
         search = CoreSearch(
             status=by_neighbourhoods.status,
             searches=search.searches + by_neighbourhoods.searches,
@@ -1228,10 +1241,11 @@ def _core_at_once(model: BuiltModel, options: SolveOptions, workers: int, time_l
 
 def _core_by_neighbourhoods(candidates: Candidates, policy: Policy, built: BuiltModel,
                             core: np.ndarray, start: Found, options: SolveOptions,
-                            time_left: float, stop: _Interrupt, reporter: _Progress
-                            ) -> tuple[CoreSearch, Found]:
+                            time_left: float, stop: _Interrupt, reporter: _Progress,
+                            recombine: Recombine | None = None) -> tuple[CoreSearch, Found]:
     """Many small searches, each re-placing a few workloads (placer.lns): the wide ones
-    over the core's rows (a mask), the narrow ones over all rows."""
+    over the core's rows (a mask), the narrow ones over all rows; each cheaper plan
+    recombined with column generation's master's columns by `recombine`, when given."""
     reporter.best = objective_units(built, candidates, start.units, start.left_out) \
         / built.scale
 
@@ -1243,11 +1257,35 @@ def _core_by_neighbourhoods(candidates: Candidates, policy: Policy, built: Built
         wall_s=max(0.1, time_left), seed=options.seed, stop=stop,
         chains=options.resolved_workers(),
         cost=lambda units, left_out: objective_units(built, candidates, units, left_out),
-        on_better=better, core=core)
+        on_better=better, core=core, between_rounds=recombine)
     search = CoreSearch(status="FEASIBLE", searches=improved.searches,
                         deterministic_time=improved.deterministic_time,
                         cut_by_time=improved.cut_by_time)
     return search, Found(improved.units, improved.left_out)
+
+
+def _recombiner(built: BuiltModel, candidates: Candidates, policy: Policy, master: Master,
+                seed: int, stop: _Interrupt) -> Recombine:
+    """A plan of the search's recombined with `master`'s columns: its pieces added as
+    columns, the master searched again from it (RECOMBINE_DETERMINISTIC_S); its plan
+    when cheaper and keeping every rule, else None."""
+    def recombined(units: np.ndarray, left_out: np.ndarray, seconds: float
+                   ) -> tuple[np.ndarray, np.ndarray] | None:
+        if stop() or seconds <= 0:
+            return None
+        values = full_values(built, candidates, units, left_out)
+        master.add(values)
+        solved = master.solve_ip(values, RECOMBINE_DETERMINISTIC_S, seconds, seed)
+        if solved.values is None:
+            return None
+        found = solved.values[built.units], _left_out(built, solved.values)
+        if objective_units(built, candidates, *found) \
+                >= objective_units(built, candidates, units, left_out) \
+                or candidate_violations(candidates, *found, policy):
+            return None
+        return found
+
+    return recombined
 
 
 def _price_capacity(candidates: Candidates, policy: Policy, scale: float,

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import sys
 
 import numpy as np
 import pytest
@@ -27,13 +28,16 @@ from placer.colgen import (
     solve_master,
 )
 from placer.lagrange import price_pieces, search_pieces
-from placer.model import INT64_SAFE, ProtoBuilder, build_model
+from placer.model import INT64_SAFE, ProtoBuilder, build_model, force_unplaced
 from placer.plan import placement_of
+from placer.problem import problem_from_dict
 from placer.relax import solve_relaxation
 from placer.solve import (
     MASTER_SHARE,
     SolveOptions,
+    _left_out,
     _price_for_bound,
+    _recombiner,
     full_round_seconds,
     objective_units,
     solve,
@@ -747,3 +751,114 @@ def test_the_first_full_round_starts_when_most_of_its_estimate_fits():
                                  deadline=time.perf_counter() + 100,
                                  full_round_s=90 / FIRST_ROUND_FITS)
     assert generated.full_rounds >= 1 and generated.bound > center_bound
+
+
+@settings(EXHAUSTIVE, max_examples=40)
+@given(problem=small_problems())
+def test_a_plan_recombined_with_the_masters_columns_is_the_cheapest_mix_of_both(problem):
+    # the master holds an optimal plan's columns; the search's plan (here the warm start)
+    # recombined with them comes back as the cheapest mix, piece by piece, of the two
+    # plans that keeps every rule, or not at all where no mix is cheaper than it
+    candidates, expected, built, relaxation = relaxed(problem)
+    warm = warm_start(built, candidates, problem.policy, relaxation)
+    if candidate_violations(candidates, warm.units, warm.left_out, problem.policy):
+        event("no warm start")
+        return
+    optimal = solve(problem, time_limit=20, workers=1)
+    assert optimal.status == "optimal"
+    assert optimal.total_usd == pytest.approx(expected, abs=cent_rounding(candidates))
+    pieces = price_pieces(built.builder, relaxation)
+    master = Master(built.builder, pieces, inference_covers(workload_vars(candidates, built)))
+    best = full_values(built, candidates, *placement_of(optimal, candidates))
+    master.add(best)
+    start = full_values(built, candidates, warm.units, warm.left_out)
+    assert not master.objective[master.free].any()  # a mix's cost is its pieces'
+
+    def placement(values):
+        return values[built.units], _left_out(built, values)
+
+    mixes = []  # the master's cost of each mix that keeps every rule
+    for taken in itertools.product((False, True), repeat=master.pieces):
+        mix = start.copy()
+        for k in np.flatnonzero(taken).tolist():
+            mix[master.vars_of[k]] = best[master.vars_of[k]]
+        if not candidate_violations(candidates, *placement(mix), problem.policy):
+            mixes.append(int(master.objective @ mix))
+    cheapest = min(mixes)
+    warm_cost = objective_units(built, candidates, warm.units, warm.left_out)
+    recombined = _recombiner(built, candidates, problem.policy, master, 0,
+                             lambda: False)(warm.units, warm.left_out, 30.0)
+    if cheapest >= warm_cost:
+        assert recombined is None
+        event("no mix cheaper")
+        return
+    assert recombined is not None
+    assert candidate_violations(candidates, *recombined, problem.policy) == []
+    # (a port a column buys unused is paid in the master, not in the plan)
+    assert objective_units(built, candidates, *recombined) <= cheapest < warm_cost
+    event("recombined")
+
+
+def test_a_plan_recombined_with_the_masters_columns_takes_each_piece_from_either():
+    # two training workloads, each $11,042.40 on an H100 offering and $10,635.43 on an
+    # H200 one. The master holds w0 on H200 and w1 on H100 ($21,677.83), the search's
+    # plan is the other way round: recombined, both on H200 ($21,270.85, the optimum);
+    # recombined again, nothing cheaper
+    from tests.test_engine import CUDA_IDS, catalog_of
+
+    h100, h200 = "aws/eu-north-1/h100", "aws/eu-north-1/h200"
+    assert {h100, h200} <= set(CUDA_IDS)
+    problem = problem_from_dict({"horizon_days": 30, "workloads": [
+        {"name": f"w{i}", "kind": "training", "chip_hours": 1500, "deadline_days": 30,
+         "runs_on": ["cuda"]} for i in range(2)]}, catalog=catalog_of({h100: 512, h200: 512}))
+    candidates = build_candidates(problem)
+    assert candidates.rows["offering"].to_list() == [h100, h200, h100, h200]
+    built = build_model(candidates, problem.policy)
+    force_unplaced(built, {0, 1})
+    pieces = price_pieces(built.builder, solve_relaxation(built.builder))
+    master = Master(built.builder, pieces, inference_covers(workload_vars(candidates, built)))
+    placed = np.zeros(2, dtype=bool)
+    master.add(full_values(built, candidates, np.array([0, 1, 1, 0]), placed))
+    recombine = _recombiner(built, candidates, problem.policy, master, 0, lambda: False)
+    recombined = recombine(np.array([1, 0, 0, 1]), placed, 30.0)
+    assert recombined is not None
+    assert recombined[0].tolist() == [0, 1, 0, 1]
+    assert not recombined[1].any()
+    assert objective_units(built, candidates, *recombined) / built.scale == \
+        pytest.approx(2 * 10_635.427136, abs=0.01)
+    assert recombine(*recombined, 30.0) is None
+    assert recombine(np.array([1, 0, 0, 1]), placed, 0.0) is None  # no time left
+
+
+def test_a_small_fleets_search_recombines_its_plans_with_the_masters_columns(monkeypatch):
+    # at 100 workloads the master's search proves its plan the best over its columns: the
+    # neighbourhoods after it hand their cheaper plans to it, and what comes back cheaper
+    # keeps every rule and is where they go on from
+    engine = sys.modules["placer.solve"]
+    problem = _fleet(100)
+    original = engine._recombiner
+    given: list[int] = []
+    returned: list[int] = []
+
+    def traced(built, candidates, policy, master, seed, stop):
+        recombine = original(built, candidates, policy, master, seed, stop)
+
+        def recombined(units, left_out, seconds):
+            given.append(objective_units(built, candidates, units, left_out))
+            found = recombine(units, left_out, seconds)
+            if found is not None:
+                assert candidate_violations(candidates, *found, policy) == []
+                returned.append(objective_units(built, candidates, *found))
+                assert returned[-1] < given[-1]
+            return found
+        return recombined
+
+    monkeypatch.setattr(engine, "_recombiner", traced)
+    plan = solve(problem, time_limit=10, workers=2)
+    assert plan.solver["master_status"] == "OPTIMAL"
+    assert given  # the neighbourhoods found a cheaper plan, and handed it over
+    scale = plan.solver["money_scale"]
+    assert plan.total_usd * scale <= min(given + returned) + 1
+    units, left_out = placement_of(plan, build_candidates(problem))
+    assert candidate_violations(build_candidates(problem), units, left_out,
+                                problem.policy) == []

@@ -1336,6 +1336,49 @@ def test_chains_side_by_side_go_on_from_the_cheapest_and_repeat_themselves(monke
     assert np.array_equal(second.left_out, first.left_out)
 
 
+def test_chains_hand_a_cheaper_rounds_plan_between_rounds_and_go_on_from_a_cheaper_one(
+        monkeypatch):
+    # between_rounds sees the plan of each round that improved on the last; a plan it
+    # returns starts the next round when cheaper (and counts as found), not when dearer
+    from placer.lns import improve_by_chains
+
+    ROUND_DETERMINISTIC_S = 0.15  # shorter rounds than the engine's, for the suite's time
+    monkeypatch.setattr(sys.modules["placer.lns"], "ROUND_DETERMINISTIC_S",
+                        ROUND_DETERMINISTIC_S)
+    problem, candidates, built, start, core, cost = _started_fleet(300)
+
+    def chains(rounds, between_rounds=None):
+        return improve_by_chains(candidates, problem.policy, built, start.units,
+                                 start.left_out, budget_s=rounds * ROUND_DETERMINISTIC_S,
+                                 wall_s=120, seed=3, stop=lambda: False, chains=2, cost=cost,
+                                 core=core, between_rounds=between_rounds)
+
+    plain = chains(3)
+    seen: list[int] = []
+
+    def dearer(units, left_out, seconds):
+        assert seconds > 0
+        seen.append(cost(units, left_out))
+        return start.units, start.left_out
+
+    ignored = chains(3, dearer)
+    assert np.array_equal(ignored.units, plain.units)
+    assert seen == sorted(set(seen), reverse=True) and seen[0] < cost(start.units, start.left_out)
+    assert seen[-1] == cost(plain.units, plain.left_out)
+    longer = chains(8)
+    assert cost(longer.units, longer.left_out) < seen[0]
+    handed: list[int] = []
+
+    def cheaper(units, left_out, seconds):
+        handed.append(cost(units, left_out))
+        return (longer.units, longer.left_out) if len(handed) == 1 else None
+
+    went_on = chains(3, cheaper)
+    assert handed[0] == seen[0]
+    assert all(later <= cost(longer.units, longer.left_out) for later in handed[1:])
+    assert cost(went_on.units, went_on.left_out) <= cost(longer.units, longer.left_out)
+
+
 @settings(EXHAUSTIVE, max_examples=30)  # 60 took 12 s of the suite
 @given(problem=small_problems(), data=st.data())
 def test_a_neighbourhood_model_is_the_whole_model_with_the_rest_held(problem, data):
