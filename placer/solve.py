@@ -1268,7 +1268,8 @@ def _recombiner(built: BuiltModel, candidates: Candidates, policy: Policy, maste
                 seed: int, stop: _Interrupt) -> Recombine:
     """A plan of the search's recombined with `master`'s columns: its pieces added as
     columns, the master searched again from it (RECOMBINE_DETERMINISTIC_S); its plan
-    when cheaper and keeping every rule, else None."""
+    when cheaper and keeping every rule, else None (also where the wall clock stopped
+    the search: the same input and seed then give the same plan)."""
     def recombined(units: np.ndarray, left_out: np.ndarray, seconds: float
                    ) -> tuple[np.ndarray, np.ndarray] | None:
         if stop() or seconds <= 0:
@@ -1276,7 +1277,7 @@ def _recombiner(built: BuiltModel, candidates: Candidates, policy: Policy, maste
         values = full_values(built, candidates, units, left_out)
         master.add(values)
         solved = master.solve_ip(values, RECOMBINE_DETERMINISTIC_S, seconds, seed)
-        if solved.values is None:
+        if solved.values is None or solved.cut_by_time:
             return None
         found = solved.values[built.units], _left_out(built, solved.values)
         if objective_units(built, candidates, *found) \
