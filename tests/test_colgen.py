@@ -337,7 +337,6 @@ def test_a_guides_column_generation_runs_when_its_pieces_were_all_priced_without
         monkeypatch):
     # gangs and plain serving workloads only (no port, no spread rule, no cap): every
     # fractional piece is priced at once, which raises no bound; the rounds run anyway
-    import sys
     import tempfile
     from pathlib import Path
 
@@ -418,7 +417,6 @@ def test_with_no_full_round_and_none_fitting_the_bound_is_the_lps_duals(monkeypa
     # a bound wanted, but column generation's partial rounds not spent by its deadline
     # and no round at the master's prices fitting the time left: the bound at the LP's
     # duals, its pieces searched beside, not the LP's alone
-    import sys
 
     engine = sys.modules["placer.solve"]
     generate, by_columns = engine.generate_columns, engine._by_columns
@@ -439,7 +437,6 @@ def test_a_guides_rounds_end_by_their_deadline_and_the_master_keeps_its_share(mo
     # no bound wanted: every LP of the rounds ends by their deadline, not by finish_by
     # (which is for a full round's); and where the rounds run late (a busy core), the
     # master still gets its share of the wall clock, out of the search's after it
-    import sys
     import time
 
     problem, relaxation, pieces, master, start = guided_master(60)
@@ -491,7 +488,6 @@ def test_a_guides_master_gets_the_time_its_rounds_leave_and_a_master_with_a_boun
     # parts of the 10,000 fleet: the partial rounds are spent 6 s before their deadline,
     # and the master's search over all its columns gains more in that time than the
     # neighbourhoods after it; with a bound wanted the rounds' time is the full rounds'
-    import sys
     import time
 
     problem = _fleet(60)
