@@ -353,8 +353,8 @@ def improve_by_chains(candidates: Candidates, policy: Policy, built: BuiltModel,
                 units, left_out, current = ends[best].units, ends[best].left_out, costs[best]
                 other = None if between_rounds is None else between_rounds(
                     units, left_out, wall_s - (time.perf_counter() - started))
-                if other is not None and cost(*other) < current:
+                if other is not None and (other_cost := cost(*other)) < current:
                     if on_better is not None:
-                        on_better(current - cost(*other))
-                    (units, left_out), current = other, cost(*other)
+                        on_better(current - other_cost)
+                    (units, left_out), current = other, other_cost
     return Improved(units, left_out, searches, improvements, total_time, cut)

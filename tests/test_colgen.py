@@ -141,14 +141,24 @@ def test_the_master_searches_all_its_columns_in_what_a_10_s_limit_gives_it():
     assert solved.values.tolist() == [0, 0, 3, 1, 1, 1]
 
 
-@settings(EXHAUSTIVE, max_examples=40)
-@given(problem=small_problems())
-def test_the_masters_plan_keeps_every_rule_and_its_bound_never_passes_the_optimum(problem):
+def warm_started(problem) -> tuple | None:
+    """relaxed(problem) and its warm start, or None (an event) where the warm start breaks
+    a rule."""
     candidates, expected, built, relaxation = relaxed(problem)
     warm = warm_start(built, candidates, problem.policy, relaxation)
     if candidate_violations(candidates, warm.units, warm.left_out, problem.policy):
         event("no warm start")
+        return None
+    return candidates, expected, built, relaxation, warm
+
+
+@settings(EXHAUSTIVE, max_examples=40)
+@given(problem=small_problems())
+def test_the_masters_plan_keeps_every_rule_and_its_bound_never_passes_the_optimum(problem):
+    started = warm_started(problem)
+    if started is None:
         return
+    candidates, expected, built, relaxation, warm = started
     pieces = price_pieces(built.builder, relaxation)
     search_pieces(pieces, time_budget=30)
     master = Master(built.builder, pieces, inference_covers(workload_vars(candidates, built)))
@@ -755,11 +765,10 @@ def test_a_plan_recombined_with_the_masters_columns_is_the_cheapest_mix_of_both(
     # the master holds an optimal plan's columns; the search's plan (here the warm start)
     # recombined with them comes back as the cheapest mix, piece by piece, of the two
     # plans that keeps every rule, or not at all where no mix is cheaper than it
-    candidates, expected, built, relaxation = relaxed(problem)
-    warm = warm_start(built, candidates, problem.policy, relaxation)
-    if candidate_violations(candidates, warm.units, warm.left_out, problem.policy):
-        event("no warm start")
+    started = warm_started(problem)
+    if started is None:
         return
+    candidates, expected, built, relaxation, warm = started
     optimal = solve(problem, time_limit=20, workers=1)
     assert optimal.status == "optimal"
     assert optimal.total_usd == pytest.approx(expected, abs=cent_rounding(candidates))
