@@ -650,6 +650,9 @@ class SolverInfo(Strict):
     columns_perturbed_rounds: int = Field(
         default=0, description="rounds at prices near the master's last ones, for columns "
         "its search in integers can combine")
+    columns_across_caps: int = Field(
+        default=0, description="columns from rounds at the share caps' prices scaled up "
+        "and down, which its master's first search may also use")
     columns_s: float = Field(default=0.0, description="wall-clock seconds of column "
                              "generation and of its master in integers")
     columns_bound_usd: float | None = Field(

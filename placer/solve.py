@@ -41,6 +41,7 @@ from placer.check import candidate_violations
 from placer.colgen import (
     ColumnGeneration,
     Master,
+    cap_columns,
     generate_columns,
     perturbed_columns,
     price_without_search,
@@ -179,6 +180,8 @@ COLUMNS_WALL_FACTOR = 1.5
 # 10 s, whose master has 1.5 s, three runs, 0.18-0.34 % against 0.15-0.17 % (BENCHMARKS.md,
 # What did not help).
 PERTURBED_SHARE = 0.1
+# ... and then rounds across the caps (colgen.cap_columns) for at most this share
+CAP_SHARE = 0.25
 # ... and the search after them keeps at least this share; the warm start before them
 # has this share rather than WARM_START_SHARE (the master soon does better)
 SEARCH_SHARE = 0.1
@@ -663,6 +666,7 @@ class Columns:
     lagrangian: Future[LagrangianBound | None] | None = None
     columns: int = 0           # the master's at the end
     perturbed_rounds: int = 0  # rounds at prices near its LP's (colgen.perturbed_columns)
+    across_caps: int = 0       # columns from rounds across the caps (colgen.cap_columns)
     # the master, when its search proved its plan the best over its columns (a small
     # one) and nothing prices at it beside: the search after it recombines with it
     master: Master | None = None
@@ -722,6 +726,14 @@ def _by_columns(built: BuiltModel, candidates: Candidates, policy: Policy, piece
         # searches over all columns 0-0.05 s before and 4.8-8.7 s after, and the fleet's
         # plan went from 0.93-1.15 % above its bound (17 runs) to 0.86-0.95 % (6 runs)
         master_limit += max(0.0, rounds_deadline - time.perf_counter())
+    # columns across the caps, for the master's first search (colgen.cap_columns)
+    across_caps: np.ndarray | None = None
+    if generated.duals is not None:
+        across_caps = cap_columns(
+            master, generated.duals, incumbent,
+            min(time.perf_counter() + CAP_SHARE * options.time_limit,
+                deadline - search_share - master_limit / 2),
+            options.resolved_workers(), stop)
     lagrangian: Future[LagrangianBound | None] | None = None
     priced_beside = False  # a thread prices at the master while the searches run
     if bound_wanted and generated.full_rounds:
@@ -758,7 +770,8 @@ def _by_columns(built: BuiltModel, candidates: Candidates, policy: Policy, piece
     master_deadline = min(deadline, max(lp_done + master_limit, min(
         deadline - search_share, lp_done + master_limit * COLUMNS_WALL_FACTOR)))
     solved = solve_master(master, incumbent, master_limit, master_deadline, options.seed,
-                          options.resolved_workers(), options.log) if not stop() else None
+                          options.resolved_workers(), options.log,
+                          also=across_caps) if not stop() else None
     status = solved.status if solved is not None else "NOT_STARTED"
     cut |= solved is not None and solved.cut_by_time
     found, master_units = None, None
@@ -771,6 +784,7 @@ def _by_columns(built: BuiltModel, candidates: Candidates, policy: Policy, piece
             found = Found(units, left_out)
     return Columns(generated, found, master_units, status, time.perf_counter() - started, cut,
                    lagrangian, master.columns, perturbed,
+                   0 if across_caps is None else len(across_caps),
                    master if status == "OPTIMAL" and not priced_beside else None)
 
 
@@ -1095,6 +1109,7 @@ def _columns_info(columns: Columns | None, scale: float) -> dict[str, Any]:
     generated = columns.generated
     return {"columns_rounds": generated.rounds, "columns": columns.columns,
             "columns_perturbed_rounds": columns.perturbed_rounds,
+            "columns_across_caps": columns.across_caps,
             "columns_s": round(columns.time_s, 4),
             "columns_bound_usd": _usd(generated.bound, scale),
             "master_usd": _usd(columns.master_units, scale),

@@ -8,6 +8,7 @@ from __future__ import annotations
 import itertools
 import math
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -17,11 +18,13 @@ from hypothesis import strategies as st
 from placer.candidates import build_candidates
 from placer.check import candidate_violations
 from placer.colgen import (
+    CAP_PRICE_FACTORS,
     FULL_MASTER_S,
     PERTURBED_ROUNDS,
     SUPPORT_MIN_S,
     SUPPORT_SHARE,
     Master,
+    cap_columns,
     generate_columns,
     perturbed_columns,
     price_without_search,
@@ -51,7 +54,7 @@ from placer.subproblems import (
     workload_vars,
 )
 from placer.warmstart import full_values, warm_start
-from tests.bruteforce import cent_rounding
+from tests.bruteforce import brute_force, cent_rounding
 from tests.conftest import no_search_after_the_warm_start
 from tests.test_engine import EXHAUSTIVE, _fleet, small_problems
 from tests.test_lagrange import relaxed, toy
@@ -263,6 +266,8 @@ def test_a_fleet_plan_reports_column_generation_and_goes_on_from_its_master():
     assert info["columns_rounds"] >= 1
     assert info["columns"] > 300
     assert info["columns_perturbed_rounds"] == 0  # a bound wanted: not a guide
+    # the fleet's caps bind: rounds across them added columns (within the master's)
+    assert 0 < info["columns_across_caps"] < info["columns"]
     assert info["lp_bound_usd"] <= info["columns_bound_usd"] <= plan.bound_usd + 0.01
     # the neighbourhoods go on from the master's plan (when it beat the warm start)
     assert plan.total_usd <= info["master_usd"] + 0.01
@@ -391,8 +396,6 @@ def test_a_guides_column_generation_runs_when_its_pieces_were_all_priced_without
 
 
 def test_columns_from_prices_near_the_masters_keep_their_pieces_rules_seed_for_seed():
-    import time
-
     masters = [guided_master(60) for _ in range(2)]
     added = []
     for _, relaxation, _, master, start in masters:
@@ -401,16 +404,7 @@ def test_columns_from_prices_near_the_masters_keep_their_pieces_rules_seed_for_s
         assert perturbed_columns(master, duals, start, math.inf, seed=3, rounds=4) == 4
         assert master.columns > before
         added.append(np.arange(before, master.columns))
-        # each new column is a solution of its piece: its piece's rows all kept
-        for column in added[-1].tolist():
-            piece = int(master.col_piece[column])
-            variables, rows = master.vars_of[piece], master.rows_of[piece]
-            values = master._batches[master.col_batch[column]][variables]
-            activity = master.matrix[rows][:, variables] @ values
-            assert np.all(activity >= master.row_lo[rows] - 1e-9)
-            assert np.all(activity <= master.row_hi[rows] + 1e-9)
-            assert master.col_cost[column] == pytest.approx(
-                float(master.objective[variables] @ values))
+        _assert_columns_keep_their_pieces_rows(master, added[-1])
     # the same seed, the same columns
     (_, _, _, first, _), (_, _, _, second, _) = masters
     assert np.array_equal(first.col_piece[added[0]], second.col_piece[added[1]])
@@ -421,6 +415,89 @@ def test_columns_from_prices_near_the_masters_keep_their_pieces_rules_seed_for_s
     assert perturbed_columns(master, relaxation.duals[master.coupling], start,
                              time.perf_counter() - 1.0, seed=3) == 0
     assert master.columns == before
+
+
+def _capped_master() -> tuple:
+    """Three training workloads of 1,000, 1,700 and 2,500 chip-hours, each on one H200
+    ($7,090.28 / $12,053.48 / $17,725.71) or one MI300X ($8,527.92 / $14,497.46 /
+    $21,319.80), no chip vendor above 60 % of the spend. Two plans keep that: w2 on
+    H200 and the others on MI300X ($40,751.09, the start), and w0 and w1 on H200
+    ($40,463.57, the optimum). Column generation run to its end from the start: (the
+    candidates, the policy, the model, the master, the start, its last duals)."""
+    from tests.test_engine import catalog_of
+
+    h200, mi300x = "aws/eu-north-1/h200", "azure/swedencentral/mi300x"
+    problem = problem_from_dict({
+        "horizon_days": 30, "policy": {"max_share": {"chip_vendor": 0.6}},
+        "workloads": [{"name": f"w{i}", "kind": "training", "chip_hours": hours,
+                       "deadline_days": 30, "runs_on": ["cuda", "rocm"]}
+                      for i, hours in enumerate([1000, 1700, 2500])]},
+        catalog=catalog_of({h200: 512, mi300x: 512}))
+    candidates = build_candidates(problem)
+    rows = candidates.rows
+    assert rows["offering"].to_list() == [h200, mi300x] * 3
+    assert rows["max_units"].to_list() == [1] * 6
+    assert brute_force(candidates, problem.policy) == pytest.approx(40_463.57, abs=0.01)
+    built = build_model(candidates, problem.policy)
+    relaxation = solve_relaxation(built.builder)
+    pieces = price_pieces(built.builder, relaxation)
+    search_pieces(pieces, time_budget=30)
+    master = Master(built.builder, pieces, inference_covers(workload_vars(candidates, built)))
+    placed = np.zeros(3, dtype=bool)
+    start = full_values(built, candidates, np.array([0, 1, 0, 1, 1, 0]), placed)
+    assert candidate_violations(candidates, start[built.units], placed, problem.policy) == []
+    master.add(start)
+    master.add_integral(pieces.values)
+    generated = generate_columns(master, relaxation.duals[master.coupling],
+                                 pieces.result().bound, start, 30, time.perf_counter() + 30)
+    assert generated.lp_objective is not None
+    return candidates, problem.policy, built, master, start, generated.duals
+
+
+def test_columns_across_a_binding_cap_give_the_masters_first_search_the_optimum():
+    # the LP mixes w2's two columns and at its prices no piece gives w1 on H200: the
+    # first search of the master, over the LP's columns, keeps the start. The rounds
+    # across the cap add w1 on H200, and the same search finds the optimum
+    candidates, policy, built, master, start, duals = _capped_master()
+    alone = solve_master(master, start, FULL_MASTER_S / 2, time.perf_counter() + 30)
+    assert alone.objective / built.scale == pytest.approx(40_751.09, abs=0.02)
+    before = master.columns
+    across = cap_columns(master, duals, start, time.perf_counter() + 30)
+    assert across.tolist() == list(range(before, master.columns)) and len(across)
+    _assert_columns_keep_their_pieces_rows(master, across)
+    found = solve_master(master, start, FULL_MASTER_S / 2, time.perf_counter() + 30,
+                         also=across)
+    # the master's objective is in whole cents per column
+    assert found.objective / built.scale == pytest.approx(40_463.57, abs=0.02)
+    units, left_out = found.values[built.units], _left_out(built, found.values)
+    assert units.tolist() == [1, 0, 1, 0, 0, 1]
+    assert candidate_violations(candidates, units, left_out, policy) == []
+
+
+def test_no_rounds_across_the_caps_where_none_binds_or_the_deadline_has_passed():
+    _, _, _, master, start, duals = _capped_master()
+    families = np.array(master.builder.row_family)[master.coupling]
+    assert np.any(duals[families == "spend"] != 0)
+    unpriced = np.where(families == "spend", 0.0, duals)
+    before = master.columns
+    assert len(cap_columns(master, unpriced, start, time.perf_counter() + 30)) == 0
+    assert len(cap_columns(master, duals, start, time.perf_counter() - 1.0)) == 0
+    assert master.columns == before
+    assert CAP_PRICE_FACTORS[0] > 1  # the full round presses the caps
+
+
+def _assert_columns_keep_their_pieces_rows(master: Master, columns: np.ndarray) -> None:
+    """Each column is a solution of its piece: its piece's rows all kept, its cost its
+    variables'."""
+    for column in columns.tolist():
+        piece = int(master.col_piece[column])
+        variables, rows = master.vars_of[piece], master.rows_of[piece]
+        values = master._batches[master.col_batch[column]][variables]
+        activity = master.matrix[rows][:, variables] @ values
+        assert np.all(activity >= master.row_lo[rows] - 1e-9)
+        assert np.all(activity <= master.row_hi[rows] + 1e-9)
+        assert master.col_cost[column] == pytest.approx(
+            float(master.objective[variables] @ values))
 
 
 def test_with_no_full_round_and_none_fitting_the_bound_is_the_lps_duals(monkeypatch):
@@ -447,7 +524,6 @@ def test_a_guides_rounds_end_by_their_deadline_and_the_master_keeps_its_share(mo
     # no bound wanted: every LP of the rounds ends by their deadline, not by finish_by
     # (which is for a full round's); and where the rounds run late (a busy core), the
     # master still gets its share of the wall clock, out of the search's after it
-    import time
 
     problem, relaxation, pieces, master, start = guided_master(60)
     limits: list[float] = []
@@ -498,7 +574,6 @@ def test_a_guides_master_gets_the_time_its_rounds_leave_and_a_master_with_a_boun
     # parts of the 10,000 fleet: the partial rounds are spent 6 s before their deadline,
     # and the master's search over all its columns gains more in that time than the
     # neighbourhoods after it; with a bound wanted the rounds' time is the full rounds'
-    import time
 
     problem = _fleet(60)
     candidates = build_candidates(problem)
@@ -531,7 +606,6 @@ def test_a_guides_master_gets_the_time_its_rounds_leave_and_a_master_with_a_boun
 def test_the_masters_first_search_leaves_time_to_its_search_over_all_columns():
     # the search over the LP's support finds its plan early and spends the rest proving
     # it; the search over all columns, after it, improves most
-    import time
 
     builder = toy(capacity=10)
     master, _, _, start = _master(builder)
@@ -561,7 +635,6 @@ def test_the_masters_first_search_leaves_time_to_its_search_over_all_columns():
 def test_a_guides_round_starts_only_where_it_and_the_masters_lp_after_it_fit():
     # a part of the 100,000 fleet on a busy core started a round 0.4 s before its
     # deadline: it ended after it, and its master's LP left its search 0.17 s and no plan
-    import time
 
     _, relaxation, pieces, master, start = guided_master(60)
     lps: list[tuple[int, float]] = []  # per master LP: its columns and its seconds
@@ -605,7 +678,6 @@ def test_a_full_round_comes_when_the_partial_rounds_are_spent():
     # the bound is a full round's: one comes only when the round before found nothing
     # new or the master's LP stalled over the partial rounds since the last full one; and
     # no round starts past the deadline before one is wanted
-    import time
 
     from placer.colgen import STALL_ROUNDS, STALLED
 
@@ -700,7 +772,6 @@ def test_a_full_round_cut_by_its_deadline_keeps_the_bound_its_pieces_reached():
     # past its deadline a full round is not lost: each piece keeps the bound its search
     # reached (one starting late searches only briefly), never above the whole round's;
     # a partial round (no bound) reaching its deadline is
-    import time
 
     _, relaxation, _, master, start = guided_master(60)
     duals = relaxation.duals[master.coupling]
@@ -741,7 +812,6 @@ def test_the_first_full_round_starts_when_most_of_its_estimate_fits():
     # cut short near its end a full round keeps most of its bound, so the first one
     # starts when FIRST_ROUND_FITS of its estimate fits before finish_by (here the
     # deadline), not only all of it
-    import time
 
     from placer.colgen import FIRST_ROUND_FITS
 
