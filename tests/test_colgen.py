@@ -554,9 +554,10 @@ def test_a_guides_rounds_end_by_their_deadline_and_the_master_keeps_its_share(mo
         time.sleep(max(0.0, kwargs["finish_by"] - time.perf_counter()))
         return generated
 
-    def solve_master(master, incumbent, deterministic_s, deadline, *args):
+    def solve_master(master, incumbent, deterministic_s, deadline, *args, **kwargs):
         given.append((deterministic_s, deadline - time.perf_counter()))
-        return original_master(master, incumbent, deterministic_s, deadline, *args)
+        return original_master(master, incumbent, deterministic_s, deadline, *args,
+                               **kwargs)
 
     monkeypatch.setattr(engine, "generate_columns", generate_late)
     monkeypatch.setattr(engine, "solve_master", solve_master)
@@ -587,9 +588,10 @@ def test_a_guides_master_gets_the_time_its_rounds_leave_and_a_master_with_a_boun
         left.append(deadline - time.perf_counter())
         return generated
 
-    def solve_master(master, incumbent, deterministic_s, deadline, *args):
+    def solve_master(master, incumbent, deterministic_s, deadline, *args, **kwargs):
         limits.append(deterministic_s)
-        return original_master(master, incumbent, deterministic_s, deadline, *args)
+        return original_master(master, incumbent, deterministic_s, deadline, *args,
+                               **kwargs)
 
     monkeypatch.setattr(engine, "generate_columns", generate)
     monkeypatch.setattr(engine, "solve_master", solve_master)
