@@ -638,12 +638,12 @@ def solve_master(master: Master, incumbent: np.ndarray, deterministic_s: float,
                  deadline: float, seed: int = 0, workers: int = 1,
                  log: bool = False, also: np.ndarray | None = None) -> MasterSolution:
     """The master in integers from `incumbent` (a plan whose columns it has): first over
-    the columns its LP uses and the columns `also` (with presolve, in a fraction of a
-    second; the LP at the caps' prices leaves out what moves spend across them,
-    cap_columns), then, given
+    the columns its LP uses (with presolve, in a fraction of a second), and again over
+    those and the columns `also` from its plan (the LP at the caps' prices leaves out
+    the columns that move spend across them, cap_columns); then, given
     FULL_MASTER_S or more, over all of them, one search per worker (seeds seed, seed + 1,
-    ...), the cheapest kept (the first on a tie). The first has SUPPORT_SHARE of the wall
-    clock, at least SUPPORT_MIN_S, when the second follows."""
+    ...), the cheapest kept (the first on a tie). The first searches have SUPPORT_SHARE of
+    the wall clock, at least SUPPORT_MIN_S, when the last follows."""
     lp = master.solve_lp(deadline - time.perf_counter())
     start = MasterSolution(incumbent, None, "NOT_STARTED", 0.0, False)
     if lp is not None:
@@ -657,9 +657,8 @@ def solve_master(master: Master, incumbent: np.ndarray, deterministic_s: float,
         if support.values is not None:
             start = support
         if also is not None and len(also) and time.perf_counter() < support_ends:
-            # again with the columns across the caps, from its plan: a superset, but not
-            # always proven in the time (the 1,000 fleets' seed 2, one run in two:
-            # $21.26M where the support alone gave $21.21M)
+            # a second search rather than one over both: the first search's plan stays
+            # where this one, larger, is cut short without a better one
             allowed[also] = True
             wider = master.solve_ip(start.values, deterministic_s - start.deterministic_time,
                                     support_ends - time.perf_counter(), seed, allowed, log)
