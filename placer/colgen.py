@@ -142,14 +142,15 @@ PERTURBED_SPREAD = 0.5
 # Columns on both sides of the share caps (cap_columns): rounds at the master's last
 # prices with the spend rows' prices, through which a binding cap prices every piece,
 # times each of these factors (0: the caps free; 2 and 3: pressed twice and three times
-# as hard). The 1,000 fleets' gaps are the chip-vendor cap's: without it both are solved
-# within 0.06 % in 7.5 s, with it alone 0.23 % / 0.51 %. At the LP's prices each piece
-# gives only its column on one side of the cap, and the master cannot move the cap's
-# spend between whole pieces: two 10 s masters' best plans over their columns were
-# $20.274M / $20.230M (seeds 0 / 1), with these rounds $20.246M / below $20.205M. The
-# first factor's round searches every piece (the large ones sharing ports too: seed 0
-# over the LP's support and these columns $20.278M with partial rounds only, $20.259M
-# with it), the others the small pieces (0.06 s a round against 0.5-1 s).
+# as hard). The 1,000 fleets' gaps are the chip-vendor cap's: without it two fleets are
+# solved within 0.06 % in 7.5 s, with it alone 0.23 % / 0.51 %. At the LP's prices each
+# piece gives only its column on one side of the cap, and the master cannot move the
+# cap's spend between whole pieces: two 10 s masters' best plans over their columns were
+# $20.274M / $20.230M (seeds 0 / 1), with ten such rounds searching every piece
+# $20.246M / (four rounds, 15 s) $20.205M. The first factor's round searches every piece
+# (the large ones sharing ports too: seed 0 over the LP's support and these columns
+# $20.278M with partial rounds only, $20.259M with it), the others the small pieces
+# (0.06 s a round against 0.5-1 s).
 CAP_PRICE_FACTORS = (2.0, 0.0, 0.25, 0.5, 0.75, 0.9, 1.1, 1.25, 1.5, 3.0)
 CAP_FULL_ROUNDS = 1
 
@@ -722,7 +723,7 @@ def cap_columns(master: Master, duals: np.ndarray, hint: np.ndarray | None,
     """Rounds at `duals` (the master's last prices) with the spend rows' prices scaled by
     each of CAP_PRICE_FACTORS in turn, the first searching every piece, the others the
     small ones that need a search; their solutions into the master as columns. Nothing
-    where no spend row is priced (no cap binds). The first round's searches end by
+    where no spend row is priced (no cap or budget binds). The first round's searches end by
     `deadline`; a later one is not started where it would end after it (as long as the
     last), nor once stopped. Returns the columns added (the last ones)."""
     families = np.array(master.builder.row_family)[master.coupling]
