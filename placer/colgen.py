@@ -35,9 +35,9 @@ from __future__ import annotations
 import math
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from ortools.sat.python import cp_model
@@ -663,12 +663,12 @@ def solve_master(master: Master, incumbent: np.ndarray, deterministic_s: float,
             allowed[also] = True
             wider = master.solve_ip(start.values, deterministic_s - start.deterministic_time,
                                     support_ends - time.perf_counter(), seed, allowed, log)
-            spent = start.deterministic_time + wider.deterministic_time
-            if wider.values is not None and (start.objective is None
-                                             or wider.objective < start.objective):
-                start = wider
-            start = MasterSolution(start.values, start.objective, start.status, spent,
-                                   start.cut_by_time or wider.cut_by_time)
+            cheaper = wider.values is not None and (start.objective is None
+                                                    or wider.objective < start.objective)
+            start = replace(wider if cheaper else start,
+                            deterministic_time=start.deterministic_time
+                            + wider.deterministic_time,
+                            cut_by_time=start.cut_by_time or wider.cut_by_time)
     left = deterministic_s - start.deterministic_time
     if left < FULL_MASTER_S or time.perf_counter() >= deadline:
         return start
@@ -693,61 +693,57 @@ def perturbed_columns(master: Master, duals: np.ndarray, hint: np.ndarray | None
                       deadline: float, seed: int, workers: int = 1,
                       should_stop: Callable[[], bool] | None = None,
                       rounds: int = PERTURBED_ROUNDS) -> int:
-    """Up to `rounds` partial rounds at `duals` (the master's last prices), each price
-    times a factor drawn within PERTURBED_SPREAD of 1 (seeded: the same `seed`, the same
-    draws), every small piece that needs a search searched; their solutions into the
-    master as columns. Stops before a round that would end after `deadline` (as long as
-    the last one) or when stopped. Returns the rounds done."""
+    """Up to `rounds` partial rounds (_rounds_at) at `duals` (the master's last prices),
+    each price times a factor drawn within PERTURBED_SPREAD of 1 (seeded: the same
+    `seed`, the same draws). Returns the rounds done."""
     rng = np.random.default_rng(seed)
-    needs_search = np.flatnonzero(~master.choose_one)
-    small = needs_search[master.sizes[needs_search] <= LARGE_PIECE]
-    done, last_s = 0, 0.0
-    while done < rounds:
-        started = time.perf_counter()
-        if started + last_s > deadline or (should_stop is not None and should_stop()):
-            break
-        factors = rng.uniform(1 - PERTURBED_SPREAD, 1 + PERTURBED_SPREAD, len(duals))
-        priced = master.price(duals * factors, hint, workers, deadline,
-                              should_stop=should_stop, searched=small)
-        if priced is None:
-            break
-        master.add_priced(priced)
-        done += 1
-        last_s = time.perf_counter() - started
-    return done
+    perturbed = ((duals * rng.uniform(1 - PERTURBED_SPREAD, 1 + PERTURBED_SPREAD, len(duals)),
+                  False) for _ in range(rounds))
+    return _rounds_at(master, perturbed, hint, deadline, workers, should_stop)
 
 
 def cap_columns(master: Master, duals: np.ndarray, hint: np.ndarray | None,
                 deadline: float, workers: int = 1,
                 should_stop: Callable[[], bool] | None = None) -> np.ndarray:
-    """Rounds at `duals` (the master's last prices) with the spend rows' prices scaled by
-    each of CAP_PRICE_FACTORS in turn, the first searching every piece, the others the
-    small ones that need a search; their solutions into the master as columns. Nothing
-    where no spend row is priced (no cap or budget binds). The first round's searches end by
-    `deadline`; a later one is not started where it would end after it (as long as the
-    last), nor once stopped. Returns the columns added (the last ones)."""
+    """Rounds (_rounds_at) at `duals` (the master's last prices) with the spend rows'
+    prices scaled by each of CAP_PRICE_FACTORS in turn, the first CAP_FULL_ROUNDS
+    searching every piece. Nothing where no spend row is priced (no cap or budget
+    binds). Returns the columns added (the last ones)."""
     families = np.array(master.builder.row_family)[master.coupling]
     spend = (families == "spend") & (duals != 0)
     first = master.columns
-    if not spend.any():
-        return np.arange(first, first)
+    if spend.any():
+        scaled = ((np.where(spend, duals * factor, duals), k < CAP_FULL_ROUNDS)
+                  for k, factor in enumerate(CAP_PRICE_FACTORS))
+        _rounds_at(master, scaled, hint, deadline, workers, should_stop)
+    return np.arange(first, master.columns)
+
+
+def _rounds_at(master: Master, rounds: Iterable[tuple[np.ndarray, bool]],
+               hint: np.ndarray | None, deadline: float, workers: int,
+               should_stop: Callable[[], bool] | None) -> int:
+    """A round at each of `rounds`' prices (of the coupling rows), in turn: every piece
+    searched where its flag says so (a full round, whose searches end by `deadline`),
+    else the small pieces that need a search; their solutions into the master as columns.
+    A partial round is not started where it would end after `deadline` (as long as the
+    last partial one), and no round once stopped. Returns the rounds done."""
     needs_search = np.flatnonzero(~master.choose_one)
     small = needs_search[master.sizes[needs_search] <= LARGE_PIECE]
-    last_s = 0.0  # the last partial round's wall clock
-    for k, factor in enumerate(CAP_PRICE_FACTORS):
+    done, partial_s = 0, 0.0  # partial_s: the last partial round's wall clock
+    for prices, full in rounds:
         started = time.perf_counter()
-        if started + last_s > deadline or (should_stop is not None and should_stop()):
+        if started + (0.0 if full else partial_s) > deadline \
+                or (should_stop is not None and should_stop()):
             break
-        prices = duals.copy()
-        prices[spend] *= factor
         priced = master.price(prices, hint, workers, deadline, should_stop=should_stop,
-                              searched=None if k < CAP_FULL_ROUNDS else small)
+                              searched=None if full else small)
         if priced is None:
             break
         master.add_priced(priced)
-        if k >= CAP_FULL_ROUNDS:
-            last_s = time.perf_counter() - started
-    return np.arange(first, master.columns)
+        done += 1
+        if not full:
+            partial_s = time.perf_counter() - started
+    return done
 
 
 def price_without_search(master: Master, pieces: Pieces) -> int:

@@ -738,7 +738,7 @@ def _by_columns(built: BuiltModel, candidates: Candidates, policy: Policy, piece
         # plan went from 0.93-1.15 % above its bound (17 runs) to 0.86-0.95 % (6 runs)
         master_limit += max(0.0, rounds_deadline - time.perf_counter())
     # columns across the caps, for the master's first search (colgen.cap_columns)
-    across_caps: np.ndarray | None = None
+    across_caps = np.zeros(0, dtype=np.int64)
     if generated.duals is not None:
         across_caps = cap_columns(
             master, generated.duals, incumbent,
@@ -778,7 +778,7 @@ def _by_columns(built: BuiltModel, candidates: Candidates, policy: Policy, piece
     # master_limit is its search's; its LP comes first, as long as the rounds' last per
     # column (a part of the 100,000 fleet: 0.67 s of the 0.84 s the master had)
     lp_done = time.perf_counter() + generated.lp_s
-    if across_caps is not None and len(across_caps):
+    if len(across_caps):
         master_limit += ACROSS_CAPS_MASTER_S
     master_deadline = min(deadline, max(lp_done + master_limit, min(
         deadline - search_share, lp_done + master_limit * COLUMNS_WALL_FACTOR)))
@@ -797,7 +797,7 @@ def _by_columns(built: BuiltModel, candidates: Candidates, policy: Policy, piece
             found = Found(units, left_out)
     return Columns(generated, found, master_units, status, time.perf_counter() - started, cut,
                    lagrangian, master.columns, perturbed,
-                   0 if across_caps is None else len(across_caps),
+                   len(across_caps),
                    master if status == "OPTIMAL" and not priced_beside else None)
 
 
