@@ -10,9 +10,11 @@ the choice (Dantzig-Wolfe). Its LP gives the prices of the next round; the piece
 solved at those prices give new columns and a Lagrangian bound; and the master solved
 in integers by CP-SAT, over a few thousand columns, is a plan that keeps every rule.
 
-The prices are smoothed towards those of the best bound so far (Wentges): the first
-rounds' master LP, over few columns, has wild duals; priced at them the pieces give
-useless columns and a bound far below the LP's.
+The prices of a partial round are smoothed towards those of the best bound so far
+(Wentges): the first rounds' master LP, over few columns, has wild duals; priced at them
+the pieces give useless columns and a bound far below the LP's. A full round, which
+comes once the partial rounds are spent, prices at the master LP's own duals: there its
+bound is near the LP's (measured at SMOOTHING).
 
 Rounds must be cheap: a CP-SAT search costs milliseconds of Python and set-up however
 small the piece. So in a partial round the pieces that choose one variable (a gang) are
@@ -66,9 +68,16 @@ from placer.subproblems import (
 # A piece's search when pricing: CP-SAT's deterministic time (as the Lagrangian's
 # pieces), presolved only when large (lagrange.LARGE_PIECE, piece_solver).
 PRICE_DETERMINISTIC_S = 0.05
-# Wentges smoothing: the prices of a round are this share of the best bound's prices,
-# the rest the master LP's duals.
+# Wentges smoothing: the prices of a partial round are this share of the best bound's
+# prices, the rest the master LP's duals.
 SMOOTHING = 0.5
+# A full round prices at the master LP's own duals, not smoothed: once the partial rounds
+# are spent, the master's LP is near its optimum and so is the bound at its duals. Three
+# 1,000-workload fleets at 10 s, the bound at the last round's duals against that of the
+# full rounds at smoothed ones: $20,227,945 / $20,120,848 / $21,172,115 against
+# $20,227,227 / $20,118,932 / $21,164,635 (the LP $20,228,067 / $20,120,873 /
+# $21,174,028). With full rounds there the rounds also meet the bound sooner and leave
+# their time to the master and the search after it (measured in BENCHMARKS.md).
 # What a round costs beyond its pieces' searches (the master LP, vectorised pricing), and
 # a piece's search beyond CP-SAT's deterministic time (building and loading it), in
 # deterministic seconds: the budget tracks the wall clock roughly.
@@ -794,8 +803,7 @@ def generate_columns(master: Master, center: np.ndarray, center_bound: float,
     A partial round prices the choose-one pieces and the serving workloads alone (Covers)
     without a search, and searches only the other small pieces whose last search gave a
     new column. A full round solves every piece (the only kind that gives a bound), at
-    the round's smoothed duals (the master's own after a full round found nothing new):
-    when the partial rounds are spent (one found nothing new, or
+    the master's own duals (see the module's docstring): when the partial rounds are spent (one found nothing new, or
     the master's LP stalled, STALLED) and the wall clock leaves what the last full round
     took (`full_round_s` before the first) before `deadline`, or for the first one
     before `finish_by` (default `deadline`), to which a full round may run. Without
@@ -867,7 +875,7 @@ def generate_columns(master: Master, center: np.ndarray, center_bound: float,
                      else finish_by - round_started < FIRST_ROUND_FITS * full_round_s):
             cut = True  # the wall clock chose: another run may choose otherwise
             break
-        duals = smoothing * center + (1 - smoothing) * lp.duals
+        duals = lp.duals if full else smoothing * center + (1 - smoothing) * lp.duals
         # a partial round searches no large piece (workloads sharing a port: 21 of 332
         # searched pieces at 1,000 workloads, half the time of a round; priced by their
         # port sets instead, Master.price)
