@@ -725,6 +725,39 @@ def test_a_full_round_comes_when_the_partial_rounds_are_spent():
     assert rounds == [] and late.rounds == 0 and late.cut_by_time
 
 
+def test_a_full_round_prices_at_the_masters_own_duals_a_partial_one_at_smoothed_ones():
+    # a full round's bound is near the master's LP at its own duals, once the partial
+    # rounds are spent; a partial round's columns want the smoothed prices (SMOOTHING)
+    from placer.colgen import SMOOTHING
+
+    _, relaxation, pieces, master, start = guided_master(60)
+    center, center_bound = relaxation.duals[master.coupling], pieces.result().bound
+    rounds: list[tuple[bool, np.ndarray, np.ndarray]] = []  # full, priced at, LP's duals
+    price, solve_lp = master.price, master.solve_lp
+    last_duals: list[np.ndarray] = []
+
+    def traced_lp(time_limit):
+        lp = solve_lp(time_limit)
+        last_duals[:] = [] if lp is None else [lp.duals]
+        return lp
+
+    def traced_price(duals, hint, *args, searched=None, **kwargs):
+        rounds.append((searched is None, duals.copy(), last_duals[0]))
+        return price(duals, hint, *args, searched=searched, **kwargs)
+
+    master.price, master.solve_lp = traced_price, traced_lp
+    generated = generate_columns(master, center, center_bound, start, budget_s=3,
+                                 deadline=math.inf)
+    full = [at for is_full, at, lp in rounds if is_full]
+    assert generated.full_rounds == len(full) >= 1
+    assert all(np.array_equal(at, lp) for is_full, at, lp in rounds if is_full)
+    # the first round is partial, halfway between the relaxation's duals and its LP's
+    first_full, first_at, first_lp = rounds[0]
+    assert not first_full
+    np.testing.assert_allclose(first_at, SMOOTHING * center + (1 - SMOOTHING) * first_lp)
+    assert not np.allclose(first_at, first_lp)
+
+
 def test_a_full_round_takes_the_proven_covers_without_a_search_and_keeps_its_bound(
         monkeypatch):
     # serving workloads alone whose cheapest cover meets its floor are not searched: the
