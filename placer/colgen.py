@@ -803,9 +803,10 @@ def generate_columns(master: Master, center: np.ndarray, center_bound: float,
     A partial round prices the choose-one pieces and the serving workloads alone (Covers)
     without a search, and searches only the other small pieces whose last search gave a
     new column. A full round solves every piece (the only kind that gives a bound), at
-    the master's own duals (see the module's docstring): when the partial rounds are spent (one found nothing new, or
-    the master's LP stalled, STALLED) and the wall clock leaves what the last full round
-    took (`full_round_s` before the first) before `deadline`, or for the first one
+    the master's own duals (see the module's docstring): when the partial rounds are
+    spent (one found nothing new, or the master's LP stalled, STALLED) and the wall
+    clock leaves what the last full round took (`full_round_s` before the first) before
+    `deadline`, or for the first one
     before `finish_by` (default `deadline`), to which a full round may run. Without
     `full_rounds` (no bound wanted: a guide) every round is partial, and the rounds stop
     where a full round would come, or where the next round's pricing and the master's LP

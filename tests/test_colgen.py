@@ -748,8 +748,7 @@ def test_a_full_round_prices_at_the_masters_own_duals_a_partial_one_at_smoothed_
     master.price, master.solve_lp = traced_price, traced_lp
     generated = generate_columns(master, center, center_bound, start, budget_s=3,
                                  deadline=math.inf)
-    full = [at for is_full, at, lp in rounds if is_full]
-    assert generated.full_rounds == len(full) >= 1
+    assert generated.full_rounds == sum(is_full for is_full, _, _ in rounds) >= 1
     assert all(np.array_equal(at, lp) for is_full, at, lp in rounds if is_full)
     # the first round is partial, halfway between the relaxation's duals and its LP's
     first_full, first_at, first_lp = rounds[0]
