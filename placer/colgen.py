@@ -14,7 +14,8 @@ The prices of a partial round are smoothed towards those of the best bound so fa
 (Wentges): the first rounds' master LP, over few columns, has wild duals; priced at them
 the pieces give useless columns and a bound far below the LP's. A full round, which
 comes once the partial rounds are spent, prices at the master LP's own duals: there its
-bound is near the LP's (measured at SMOOTHING).
+bound is mostly near the LP's (measured at SMOOTHING); where it is far below (a
+degenerate LP's duals, or an LP still far from the bound), the best bound so far stays.
 
 Rounds must be cheap: a CP-SAT search costs milliseconds of Python and set-up however
 small the piece. So in a partial round the pieces that choose one variable (a gang) are
