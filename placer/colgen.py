@@ -807,8 +807,8 @@ def generate_columns(master: Master, center: np.ndarray, center_bound: float,
     the master's own duals (see the module's docstring): when the partial rounds are
     spent (one found nothing new, or the master's LP stalled, STALLED) and the wall
     clock leaves what the last full round took (`full_round_s` before the first) before
-    `deadline`, or for the first one
-    before `finish_by` (default `deadline`), to which a full round may run. Without
+    `deadline`, or for the first one before `finish_by` (default `deadline`), to which a
+    full round may run; a full round that finds nothing new ends them. Without
     `full_rounds` (no bound wanted: a guide) every round is partial, and the rounds stop
     where a full round would come, or where the next round's pricing and the master's LP
     after it would not end by `deadline` (the pricing as long as the last round's, the
@@ -905,11 +905,13 @@ def generate_columns(master: Master, center: np.ndarray, center_bound: float,
         fresh[added] = True
         adds = master.columns - columns_before
         if len(added) == 0:
-            if smoothing == 0 and (full or not full_rounds):
-                break  # nothing new even at the master's own duals
-            # with a bound wanted, the next round a full one (at the master's own duals
-            # after a full one), else a partial one at the master's own duals
-            smoothing = 0.0 if full or not full_rounds else smoothing
+            # nothing new at the master's own duals (a full round's are): the next round,
+            # at the same duals, would find nothing either
+            if full or (smoothing == 0 and not full_rounds):
+                break
+            # with a bound wanted, the next round a full one, else a partial one at the
+            # master's own duals
+            smoothing = smoothing if full_rounds else 0.0
             spent_partial = full_rounds
         else:
             smoothing = SMOOTHING
