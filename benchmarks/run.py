@@ -6,14 +6,18 @@ same instances, in the same run.
     python benchmarks/run.py --json results.json     # also keep every figure
     python benchmarks/run.py --sizes --peer-factor 10  # hard sets, peers get 10x the time
     python benchmarks/run.py --sizes 1000 10000 --hard --time-limit 60 --peers  # placer alone
+    python benchmarks/run.py --sizes 1000 --hard --peers --seed 0 1 2 --repeat 5  # spread
 
 Every solver gets the same wall-clock limit per instance and stops early once its proven
 gap is 0.1 %: the cost columns compare plans at equal time limits, and "to 0.1 %" is the
 time a solver took to prove its plan within 0.1 % of optimal ("-" when it did not). The
 peers solve exactly placer's model (benchmarks/peers.py); every plan, placer's included,
 is checked against placer's rules. placer runs in its own process so that its peak memory
-is its own. Peers are extras: pip install pulp highspy (HiGHS runs in a subprocess; set
-PLACER_HIGHS_PYTHON to an interpreter that has highspy if this one does not).
+is its own. A solve cut by the wall clock differs from run to run (the 1,000 fleet's gap
+at 10 s: 0.08-0.17 % over a dozen runs), so --repeat runs placer again and sums up the
+spread, and --seed takes several fleets: one run of one fleet is one draw. Peers are
+extras: pip install pulp highspy (HiGHS runs in a subprocess; set PLACER_HIGHS_PYTHON to
+an interpreter that has highspy if this one does not).
 """
 
 from __future__ import annotations
@@ -182,7 +186,7 @@ def gap_of(r: dict) -> float | None:
     return max(0.0, (cost - bound) / cost)
 
 
-def reached(r: dict, limit: float) -> float | None:
+def reached(r: dict) -> float | None:
     g = gap_of(r)
     ok = r["status"] in ("optimal", "feasible") and not r.get("violations")
     return r["time_s"] if ok and g is not None and g <= TARGET_GAP + 1e-12 else None
@@ -218,10 +222,10 @@ def parts_line(part_plans: list[dict], dearest: int = 3) -> str:
             + "; ".join(said(p) for p in worst))
 
 
-def print_row(name: str, r: dict, base: dict | None, limit: float) -> None:
+def print_row(r: dict, base: dict | None) -> None:
     g = gap_of(r)
     gap = "-" if g is None else f"{g * 100:.2f}%"
-    to_target = reached(r, limit)
+    to_target = reached(r)
     broken = r.get("violations") or []
     status = r["status"] + (" (breaks rules)" if broken and "breaks" not in r["status"] else "")
     ratio = ""
@@ -232,7 +236,7 @@ def print_row(name: str, r: dict, base: dict | None, limit: float) -> None:
             ratio = "peer: no plan"
         else:
             ratio = "not comparable"
-        mine, theirs = reached(base, limit), to_target
+        mine, theirs = reached(base), to_target
         if mine is not None and theirs is not None and theirs > 0:
             ratio += f"  {mine / theirs:.2f}x time"
         elif mine is not None:
@@ -244,6 +248,31 @@ def print_row(name: str, r: dict, base: dict | None, limit: float) -> None:
         print(f"  {'':<34}   breaks: {v[:110]}")
     if r.get("note") and not broken:
         print(f"  {'':<34}   {r['note'][:110]}")
+
+
+def runs_line(runs: list[dict]) -> str:
+    """placer's runs of one instance at a glance: the least, median and largest gap and
+    cost (runs without a plan, or whose plan breaks a rule, counted apart), and how many
+    proved the target gap, with the median time they took."""
+    found = [r for r in runs if gap_of(r) is not None and r.get("cost_usd") is not None
+             and not r.get("violations")]
+    if not found:
+        return f"  placer over {len(runs)} runs: none found a plan that keeps the rules"
+
+    def spread(values: list[float], fmt: str) -> str:
+        ordered = sorted(values)
+        return " / ".join(fmt.format(v) for v in
+                          (ordered[0], ordered[(len(ordered) - 1) // 2], ordered[-1]))
+
+    gaps = spread([gap_of(r) * 100 for r in found], "{:.3f}%")
+    costs = spread([r["cost_usd"] for r in found], "${:,.0f}")
+    times = sorted(t for t in (reached(r) for r in found) if t is not None)
+    within = f"{len(times)} of {len(runs)}" + (
+        f" (median {times[(len(times) - 1) // 2]:.1f} s)" if times else "")
+    missing = len(runs) - len(found)
+    return (f"  placer over {len(runs)} runs: gap {gaps} (least / median / most), "
+            f"cost {costs}; within {TARGET_GAP:.1%}: {within}"
+            + (f"; {missing} without a plan that keeps the rules" if missing else ""))
 
 
 def machine() -> str:
@@ -267,7 +296,10 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="*", default=[100, 1000, 10000])
     parser.add_argument("--hard", type=int, nargs="*", default=[2000, 5000],
                         help="hard candidates-format instances (workloads × 60 offerings)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, nargs="+", default=[0],
+                        help="the fleets' and hard sets' seeds (and placer's): one or more")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="run placer this many times on each instance (peers once)")
     parser.add_argument("--time-limit", type=float, help="one limit for every instance")
     parser.add_argument("--peers", nargs="*", default=["highs", "cbc", "greedy"])
     parser.add_argument("--peer-factor", type=float, default=1.0,
@@ -279,6 +311,8 @@ def main() -> None:
         kind, n, seed, limit = args.child
         print(json.dumps(run_placer(kind, int(n), int(seed), float(limit))))
         return
+    if args.repeat < 1:
+        parser.error("--repeat must be at least 1")
     print(f"machine: {machine()}")
     limits = "the time limit" if args.peer_factor == 1 else \
         f"its time limit (peers: {args.peer_factor:g}x placer's)"
@@ -288,11 +322,14 @@ def main() -> None:
     header = (f"  {'solver':<34} {'status':<26} {'cost $':>15} {'bound $':>15} {'gap':>8} "
               f"{'time s':>8} {'to 0.1%':>8}  ratio")
     results = []
-    jobs = [("fleet", n) for n in args.sizes] + [("hard", n) for n in args.hard]
-    for kind, n in jobs:
+    jobs = [("fleet", n, seed) for n in args.sizes for seed in args.seed] \
+        + [("hard", n, seed) for n in args.hard for seed in args.seed]
+    for kind, n, seed in jobs:
         limit = args.time_limit or (DEFAULT_LIMITS.get(n, 60.0) if kind == "fleet" else 10.0)
-        name = f"fleet-{n}" if kind == "fleet" else f"tight-{n}x60"
-        mine = placer_in_child(kind, n, args.seed, limit)
+        name = (f"fleet-{n}" if kind == "fleet" else f"tight-{n}x60") \
+            + (f", seed {seed}" if args.seed != [0] else "")
+        runs = [placer_in_child(kind, n, seed, limit) for _ in range(args.repeat)]
+        mine = runs[0]
         extra = ""
         if mine.get("candidates") is not None:
             extra = (f"; {mine['candidates']:,} candidate rows in {mine['candidates_s']:.2f} s, "
@@ -300,19 +337,23 @@ def main() -> None:
                      f"{mine['warm_start_s'] or 0:.2f} s, peak {mine['peak_mb']:,} MB")
         print(f"{name} (limit {limit:g} s{extra})")
         print(header)
-        print_row(name, mine, None, limit)
+        print_row(mine, None)
         if mine.get("part_plans"):
             print(parts_line(mine["part_plans"]))
-        others = peers(kind, n, args.seed, limit * args.peer_factor, args.peers)
+        if len(runs) > 1:
+            print(runs_line(runs))
+        others = peers(kind, n, seed, limit * args.peer_factor, args.peers)
         for r in others:
-            print_row(name, r, mine, limit)
+            print_row(r, mine)
         print()
-        results.append({"instance": name, "time_limit": limit,
+        results.append({"instance": name, "seed": seed, "time_limit": limit,
                         "peer_time_limit": limit * args.peer_factor, "placer": mine,
-                        "peers": others})
+                        "placer_runs": runs, "peers": others})
     if args.json:
-        args.json.write_text(json.dumps({"machine": machine(), "results": results}, indent=2,
-                                        default=str))
+        from placer.io import write_atomic
+
+        write_atomic(args.json, json.dumps({"machine": machine(), "results": results},
+                                           indent=2, default=str))
 
 
 if __name__ == "__main__":

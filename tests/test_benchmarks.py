@@ -38,3 +38,46 @@ def test_the_parts_line_names_the_dearest_parts_against_the_median_and_their_own
         "dearest: part 2 +9.1% (+20.0% on its LP, 3 rounds, master OPTIMAL, 12.4 of "
         "12.5 s); part 1 +0.0% (no LP, 0 rounds, master None, 12.4 of 12.5 s)")
     assert parts_line([part(0, None, None)]) == "  parts: 1, none found a plan"
+
+
+def test_the_runs_line_sums_up_placers_spread_over_repeated_runs():
+    sys.path.insert(0, str(ROOT))
+    from benchmarks.run import runs_line
+
+    def run(cost, bound, time_s=10.0, violations=()):
+        return {"status": "feasible", "cost_usd": cost, "bound_usd": bound,
+                "gap": None if cost is None else (cost - bound) / cost, "time_s": time_s,
+                "violations": list(violations)}
+
+    # gaps 0.05 % (proven at 9.1 s), 0.2 %, 0.08 % (at 7.0 s), 0.5 % but breaking a rule
+    runs = [run(20_000, 19_990, 9.1), run(20_000, 19_960), run(25_000, 24_980, 7.0),
+            run(20_000, 19_900, violations=["too much on one provider"]),
+            {"status": "unknown", "cost_usd": None, "bound_usd": None, "gap": None,
+             "time_s": 10.0, "violations": []}]
+    assert runs_line(runs) == (
+        "  placer over 5 runs: gap 0.050% / 0.080% / 0.200% (least / median / most), "
+        "cost $20,000 / $20,000 / $25,000; within 0.1%: 2 of 5 (median 7.0 s); 2 without "
+        "a plan that keeps the rules")
+    assert runs_line(runs[3:]) == \
+        "  placer over 2 runs: none found a plan that keeps the rules"
+
+
+def test_the_benchmark_runs_placer_again_on_each_fleet_and_keeps_every_run(tmp_path):
+    import json
+    import subprocess
+
+    out = tmp_path / "results.json"
+    command = [sys.executable, str(ROOT / "benchmarks" / "run.py"), "--sizes", "100",
+               "--hard", "--peers", "--seed", "3", "4", "--repeat", "2",
+               "--time-limit", "1", "--json", str(out)]
+    shown = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    results = json.loads(out.read_text())["results"]
+    assert [(r["instance"], r["seed"], len(r["placer_runs"])) for r in results] == [
+        ("fleet-100, seed 3", 3, 2), ("fleet-100, seed 4", 4, 2)]
+    assert all(r["placer"] == r["placer_runs"][0] for r in results)
+    assert shown.count("placer over 2 runs: gap ") == 2
+    refused = subprocess.run([*command[:-4], "--repeat", "0"], capture_output=True,
+                             text=True)
+    assert refused.returncode == 2
+    assert refused.stdout == ""
+    assert "--repeat must be at least 1" in refused.stderr
