@@ -137,14 +137,8 @@ MASTER_CUT_LEVEL = 0
 # and spends the rest proving it (a part's: within 0.01 % of its final plan at 0.65 s
 # of 2.7 s), and where it is hard (two parts of the 10,000 fleet: 5.3 s and 6.5 s of a
 # 9-10 s master) the search over all columns, which improves most, was left 3-4 s.
-# The search over the support and the columns across the caps, after it, shares that
-# time. At 1,000 workloads in 10 s the master has 1.4-1.7 s: with at least 2 s the
-# first searches had all of it, and on three fleets of six (seeds 1, 4, 5), where the
-# second takes 1.8-4 s to prove its plan, the search over all columns never ran. At
-# 0.5, masters captured from 10 s runs of seeds 1 / 3 / 4 (1.1 s, CP-SAT seed 0):
-# $20,245,927 / $19,949,606 / $19,580,153 -> $20,228,699 / $19,936,593 / $19,526,197.
 SUPPORT_SHARE = 0.35
-SUPPORT_MIN_S = 0.5
+SUPPORT_MIN_S = 2.0
 SUPPORT = 1e-6  # an LP weight above this: the column is in the LP's support
 # Columns for the master in integers (perturbed_columns): after the rounds, partial rounds
 # at the master's last prices, each price times a random factor within this spread of 1.
