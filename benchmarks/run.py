@@ -254,21 +254,23 @@ def runs_line(runs: list[dict]) -> str:
     """placer's runs of one instance at a glance: the least, median and largest gap and
     cost (runs without a plan, or whose plan breaks a rule, counted apart), and how many
     proved the target gap, with the median time they took."""
-    found = [r for r in runs if gap_of(r) is not None and r.get("cost_usd") is not None
-             and not r.get("violations")]
+    # gap_of is None without a cost (no plan)
+    found = [r for r in runs if gap_of(r) is not None and not r.get("violations")]
     if not found:
         return f"  placer over {len(runs)} runs: none found a plan that keeps the rules"
 
+    def median(ordered: list[float]) -> float:
+        return ordered[(len(ordered) - 1) // 2]  # the lower one of an even count
+
     def spread(values: list[float], fmt: str) -> str:
         ordered = sorted(values)
-        return " / ".join(fmt.format(v) for v in
-                          (ordered[0], ordered[(len(ordered) - 1) // 2], ordered[-1]))
+        return " / ".join(fmt.format(v) for v in (ordered[0], median(ordered), ordered[-1]))
 
     gaps = spread([gap_of(r) * 100 for r in found], "{:.3f}%")
     costs = spread([r["cost_usd"] for r in found], "${:,.0f}")
     times = sorted(t for t in (reached(r) for r in found) if t is not None)
     within = f"{len(times)} of {len(runs)}" + (
-        f" (median {times[(len(times) - 1) // 2]:.1f} s)" if times else "")
+        f" (median {median(times):.1f} s)" if times else "")
     missing = len(runs) - len(found)
     return (f"  placer over {len(runs)} runs: gap {gaps} (least / median / most), "
             f"cost {costs}; within {TARGET_GAP:.1%}: {within}"
