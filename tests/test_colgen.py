@@ -474,6 +474,31 @@ def test_columns_across_a_binding_cap_give_the_masters_first_search_the_optimum(
     assert candidate_violations(candidates, units, left_out, policy) == []
 
 
+def test_the_masters_spend_totals_are_substituted_out_and_its_plan_keeps_every_rule():
+    # each spend total is a sum over the columns chosen: the master in integers has a
+    # 0/1 variable per column and none for them, the cap a row over the columns; it
+    # still finds the optimum, and the totals recovered keep every coupling row
+    candidates, policy, built, master, start, duals = _capped_master()
+    cap_columns(master, duals, start, time.perf_counter() + 30)
+    substitution = master.spend_substitution()
+    families = np.array(built.builder.row_family)[master.coupling]
+    assert len(master.free) == 3  # the spend of each chip vendor and the total
+    assert sorted(substitution.variables.tolist()) == [0, 1, 2]
+    assert families[substitution.rows].tolist() == ["spend"] * 3
+    assert len(master.ip_model(start).proto.variables) == master.columns
+    solved = master.solve_ip(start, 30, 30)
+    assert solved.status == "OPTIMAL"
+    assert solved.objective / built.scale == pytest.approx(40_463.57, abs=0.02)
+    activity = master.link @ solved.values
+    assert np.all(activity >= master.link_lo - 1e-9)
+    assert np.all(activity <= master.link_hi + 1e-9)
+    spend = master.link[families == "spend"][:, master.free].toarray()
+    assert np.all(np.abs(spend).sum(axis=1) == 1)  # each spend row defines one total
+    units, left_out = solved.values[built.units], _left_out(built, solved.values)
+    assert units.tolist() == [1, 0, 1, 0, 0, 1]
+    assert candidate_violations(candidates, units, left_out, policy) == []
+
+
 def test_no_rounds_across_the_caps_where_none_binds_or_the_deadline_has_passed():
     _, _, _, master, start, duals = _capped_master()
     families = np.array(master.builder.row_family)[master.coupling]
