@@ -499,6 +499,44 @@ def test_the_masters_spend_totals_are_substituted_out_and_its_plan_keeps_every_r
     assert candidate_violations(candidates, units, left_out, policy) == []
 
 
+def test_a_master_with_providers_used_beside_its_substituted_totals_finds_the_optimum():
+    # min_providers adds a variable per provider used, tied to its spend by a row of
+    # two free variables: it stays in the master beside the substituted totals, and the
+    # budget becomes a row over the columns
+    from tests.test_engine import catalog_of
+
+    h200, mi300x = "aws/eu-north-1/h200", "azure/swedencentral/mi300x"
+    problem = problem_from_dict({
+        "horizon_days": 30,
+        "policy": {"max_share": {"chip_vendor": 0.7}, "min_providers": 2,
+                   "budget_usd": 60_000},
+        "workloads": [{"name": f"w{i}", "kind": "training", "chip_hours": hours,
+                       "deadline_days": 30, "runs_on": ["cuda", "rocm"]}
+                      for i, hours in enumerate([1000, 1700, 2500])]},
+        catalog=catalog_of({h200: 512, mi300x: 512}))
+    candidates = build_candidates(problem)
+    built = build_model(candidates, problem.policy)
+    relaxation = solve_relaxation(built.builder)
+    pieces = price_pieces(built.builder, relaxation)
+    search_pieces(pieces, time_budget=30)
+    master = Master(built.builder, pieces, inference_covers(workload_vars(candidates, built)))
+    start = full_values(built, candidates, np.array([0, 1, 0, 1, 1, 0]), np.zeros(3, bool))
+    master.add(start)
+    master.add_integral(pieces.values)
+    generate_columns(master, relaxation.duals[master.coupling], pieces.result().bound,
+                     start, 30, time.perf_counter() + 30)
+    substitution = master.spend_substitution()
+    assert len(master.free) == 5 and len(substitution.variables) == 3
+    solved = solve_master(master, start, 5, time.perf_counter() + 30)
+    optimum = brute_force(candidates, problem.policy)
+    assert solved.objective / built.scale == pytest.approx(optimum, abs=0.02)
+    activity = master.link @ solved.values
+    assert np.all(activity >= master.link_lo - 1e-9)
+    assert np.all(activity <= master.link_hi + 1e-9)
+    units, left_out = solved.values[built.units], _left_out(built, solved.values)
+    assert candidate_violations(candidates, units, left_out, problem.policy) == []
+
+
 def test_no_rounds_across_the_caps_where_none_binds_or_the_deadline_has_passed():
     _, _, _, master, start, duals = _capped_master()
     families = np.array(master.builder.row_family)[master.coupling]
