@@ -173,6 +173,7 @@ class SpendSubstitution:
     rows: np.ndarray          # the coupling row defining each
     matrix: sparse.csr_matrix  # variables x columns
     constant: np.ndarray
+    kept: np.ndarray          # the other free variables (indices in Master.free)
 
 
 @dataclass
@@ -573,9 +574,11 @@ class Master:
 
     # ------------------------------------------------------------------ the master IP
 
-    def spend_substitution(self) -> SpendSubstitution:
+    def spend_substitution(self, columns: sparse.csr_matrix | None = None
+                           ) -> SpendSubstitution:
         """The free variables each defined by a coupling row of its own (a spend total:
-        sum of the columns' spend - the variable = 0), as functions of the columns."""
+        sum of the columns' spend - the variable = 0), as functions of the columns
+        (`columns`: the coupling rows x columns matrix, when the caller has it)."""
         free_link = self.link[:, self.free].tocsr()
         rows = np.flatnonzero(np.diff(free_link.indptr) == 1)  # one free variable each
         at = free_link.indptr[rows]
@@ -586,31 +589,34 @@ class Master:
         rows, variable, sign = rows[defines], variable[defines], sign[defines]
         variables, first = np.unique(variable, return_index=True)  # one row a variable
         rows, signs = rows[first], sign[first]
-        columns = self._columns_matrix().tocsr()
+        if columns is None:
+            columns = self._columns_matrix().tocsr()
         # sum(a x) + sign * variable = rhs: variable = sign * (rhs - sum(a x)), sign +-1
         return SpendSubstitution(
             variables=variables, rows=rows,
-            matrix=sparse.diags(signs) @ columns[rows],
-            constant=signs * self.link_lo[rows])
+            matrix=sparse.csr_matrix(sparse.diags(signs) @ columns[rows]),
+            constant=signs * self.link_lo[rows],
+            kept=np.setdiff1d(np.arange(len(self.free)), variables))
 
-    def ip_model(self, hint: np.ndarray | None, allowed: np.ndarray | None = None
-                 ) -> cp_model.CpModel:
+    def ip_model(self, hint: np.ndarray | None, allowed: np.ndarray | None = None,
+                 substitution: SpendSubstitution | None = None) -> cp_model.CpModel:
         """The master in integers: one column per piece (a 0/1 variable each, then the
         free variables that stay), the coupling rows kept; hinted with the columns of
         `hint` (a value per variable) when the master has them all. `allowed`: a mask of
         the columns it may choose (the others are fixed to 0).
 
-        The spend totals are substituted out (spend_substitution): the caps become rows
-        over the columns alone, knapsacks CP-SAT's search and LP handle directly. On 13
-        masters of 1,000-workload fleets at 10 s, the search over all columns from the
-        same plan, two seeds, 1.2 s: mean 0.232 % above the master's LP with them
-        substituted, 0.256 % without (seeds 2 and 3: 0.229 / 0.250 %; 2.5 s: 0.203 /
-        0.234 %); 21 masters, 1.3 s: 0.208 / 0.223 % and 0.206 / 0.227 %. In whole 10 s
-        solves the plans moved within their spread (BENCHMARKS.md, thirty-fifth session)."""
-        substitution = self.spend_substitution()
+        The spend totals are substituted out (`substitution`, by default
+        spend_substitution's): the caps become rows over the columns alone, knapsacks
+        CP-SAT's search and LP handle directly. On 13 masters of 1,000-workload fleets
+        at 10 s, the search over all columns from the same plan, two seeds, 1.2 s: mean
+        0.232 % above the master's LP with them substituted, 0.256 % without (seeds 2 and
+        3: 0.229 / 0.250 %; 2.5 s: 0.203 / 0.234 %); 21 masters, 1.3 s: 0.208 / 0.223 %
+        and 0.206 / 0.227 %. In whole 10 s solves the plans moved within their spread
+        (BENCHMARKS.md, thirty-fifth session)."""
         columns = self._columns_matrix().tocsr()
-        n_cols = self.columns
-        kept = np.setdiff1d(np.arange(len(self.free)), substitution.variables)
+        if substitution is None:
+            substitution = self.spend_substitution(columns)
+        n_cols, kept = self.columns, substitution.kept
         free_link = self.link[:, self.free].tocsc()
         through = free_link[:, substitution.variables]  # rows x substituted variables
         # a row sum(b x) + sum(d f) over f = c - H x: sum((b - d H) x) + d c
@@ -651,7 +657,7 @@ class Master:
                     np.concatenate((rows.data[span], kept_link.data[free_span])),
                     rows_lo[r], rows_hi[r])
         # the substituted variables' bounds: lo <= c - H x <= hi
-        matrix = substitution.matrix.tocsr()
+        matrix = substitution.matrix
         for j, variable in enumerate(substitution.variables.tolist()):
             span = slice(matrix.indptr[j], matrix.indptr[j + 1])
             lo, hi = self.lower[self.free[variable]], self.upper[self.free[variable]]
@@ -671,16 +677,16 @@ class Master:
                 proto.solution_hint.values.extend(on.tolist() + hint[self.free[kept]].tolist())
         return model
 
-    def free_values(self, chosen: np.ndarray, kept_values: np.ndarray) -> np.ndarray:
-        """The free variables' values for one column per piece (`chosen`): the
-        substituted ones from the columns, the others `kept_values` (in order)."""
-        substitution = self.spend_substitution()
+    def free_values(self, chosen: np.ndarray, kept_values: np.ndarray,
+                    substitution: SpendSubstitution) -> np.ndarray:
+        """The free variables' values for one column per piece (`chosen`): those
+        `substitution` defines from the columns, its kept ones `kept_values` (in order)."""
         on = np.zeros(self.columns)
         on[chosen] = 1.0
         values = np.zeros(len(self.free), dtype=np.int64)
         values[substitution.variables] = np.rint(
             substitution.constant - substitution.matrix @ on).astype(np.int64)
-        values[np.setdiff1d(np.arange(len(self.free)), substitution.variables)] = kept_values
+        values[substitution.kept] = kept_values
         return values
 
     def solve_ip(self, hint: np.ndarray | None, deterministic_s: float, wall_s: float,
@@ -689,7 +695,8 @@ class Master:
         """The master in integers by CP-SAT (ip_model) on one worker, not dwelling on the
         hint; without presolve over all columns (see FULL_MASTER_S), with it over a few
         (`allowed`): there it removes the others."""
-        model = self.ip_model(hint, allowed)
+        substitution = self.spend_substitution()
+        model = self.ip_model(hint, allowed, substitution)
         solver = cp_model.CpSolver()
         params = solver.parameters
         params.num_workers = 1
@@ -711,7 +718,8 @@ class Master:
             on = solution[:self.columns] > 0
             chosen = np.zeros(self.pieces, dtype=np.int64)
             chosen[self.col_piece[on]] = np.flatnonzero(on)
-            values = self.values(chosen, self.free_values(chosen, solution[self.columns:]))
+            values = self.values(chosen, self.free_values(chosen, solution[self.columns:],
+                                                          substitution))
             objective = round(solver.objective_value)
         return MasterSolution(values, objective, solver.status_name(status),
                               solver.deterministic_time,
