@@ -82,9 +82,11 @@ def _columns_phase(solver: dict[str, Any]) -> str:
         return ""
     bound = solver.get("columns_bound_usd")
     master = solver.get("master_usd")
+    early = solver.get("master_early_usd")
+    beside = "" if early is None else f" (beside the rounds ${early:,.0f})"
     return (f"column generation: {solver['columns_rounds']} rounds, {solver['columns']:,} "
             f"columns, bound {'-' if bound is None else f'${bound:,.0f}'}, master in "
-            f"integers {'-' if master is None else f'${master:,.0f}'}, "
+            f"integers {'-' if master is None else f'${master:,.0f}'}{beside}, "
             f"{solver['columns_s']:.2f} s; ")
 
 

@@ -663,6 +663,11 @@ class SolverInfo(Strict):
         "(the search went on from it when cheaper than the warm start)")
     master_status: str | None = Field(default=None,
                                       description="CP-SAT's status on that master")
+    master_early_usd: float | None = Field(
+        default=None, description="the plan a search of that master found beside the "
+        "rounds, over the columns it had once they neared their bound (None: none ran, "
+        "or it found none); the master's own search started from it when cheaper than "
+        "the warm start")
     objective_units: int | None = None
     bound_units: int | None = None
 

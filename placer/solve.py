@@ -40,6 +40,7 @@ from placer.candidates import Candidates, build_candidates, offering_ids, port_g
 from placer.check import candidate_violations
 from placer.colgen import (
     ColumnGeneration,
+    EarlySearch,
     Master,
     cap_columns,
     generate_columns,
@@ -205,6 +206,9 @@ COLUMNS_WARM_START_SHARE = 0.03
 # pieces priced without search (below), $94.0M / $90.5M with this as well (0.15: the
 # master too short to better the warm start).
 LEFT_SHARE = 0.2
+# The master's search beside the rounds (colgen.EarlySearch) wants a core of its own:
+# with fewer workers (a part of a large fleet, side by side with another) none runs.
+EARLY_SEARCH_WORKERS = 2
 # Column generation runs when the Lagrangian bound at the LP's duals is above the LP's by
 # more than this share: where it is not (the tight candidates-format sets, each workload
 # one row of its own), the master's columns are few rows the LP's prices pick, and its
@@ -678,6 +682,7 @@ class Columns:
     columns: int = 0           # the master's at the end
     perturbed_rounds: int = 0  # rounds at prices near its LP's (colgen.perturbed_columns)
     across_caps: int = 0       # columns from rounds across the caps (colgen.cap_columns)
+    early_units: int | None = None  # the plan of the master's search beside the rounds
     # the master, when its search proved its plan the best over its columns (a small
     # one) and nothing prices at it beside: the search after it recombines with it
     master: Master | None = None
@@ -711,6 +716,11 @@ def _by_columns(built: BuiltModel, candidates: Candidates, policy: Policy, piece
     search_share = min(SEARCH_SHARE * options.time_limit, LEFT_SHARE * left)
     rounds_deadline = min(deadline - master_limit - search_share,
                           started + budget * COLUMNS_WALL_FACTOR)
+    # the master in integers over the columns so far, beside the rounds once they near
+    # their bound, on the core they leave idle (one of two); stopped before the master's
+    # own searches, which start from its plan where cheaper
+    early = EarlySearch(master, incumbent, deadline - search_share, options.seed) \
+        if options.resolved_workers() >= EARLY_SEARCH_WORKERS else None
     generated = generate_columns(
         master, duals[master.coupling], pieces.result().bound, incumbent, budget_s=budget,
         deadline=rounds_deadline,
@@ -718,7 +728,8 @@ def _by_columns(built: BuiltModel, candidates: Candidates, policy: Policy, piece
         full_round_s=full_round_s, partial_round_s=partial_round_s,
         full_rounds=options.lagrangian,
         # a full round, once started, may take half the master's time: it gives the bound
-        finish_by=deadline - search_share - master_limit / 2)
+        finish_by=deadline - search_share - master_limit / 2,
+        near_bound=early.start if early is not None else None)
     cut = generated.cut_by_time
     perturbed = 0
     if not options.lagrangian:
@@ -782,7 +793,11 @@ def _by_columns(built: BuiltModel, candidates: Candidates, policy: Policy, piece
         master_limit += ACROSS_CAPS_MASTER_S
     master_deadline = min(deadline, max(lp_done + master_limit, min(
         deadline - search_share, lp_done + master_limit * COLUMNS_WALL_FACTOR)))
-    solved = solve_master(master, incumbent, master_limit, master_deadline, options.seed,
+    early_found = early.result() if early is not None else None
+    master_start = incumbent
+    if early_found is not None and early_found.objective < master.cost(incumbent):
+        master_start = early_found.values
+    solved = solve_master(master, master_start, master_limit, master_deadline, options.seed,
                           options.resolved_workers(), options.log,
                           also=across_caps) if not stop() else None
     status = solved.status if solved is not None else "NOT_STARTED"
@@ -797,7 +812,7 @@ def _by_columns(built: BuiltModel, candidates: Candidates, policy: Policy, piece
             found = Found(units, left_out)
     return Columns(generated, found, master_units, status, time.perf_counter() - started, cut,
                    lagrangian, master.columns, perturbed,
-                   len(across_caps),
+                   len(across_caps), None if early_found is None else early_found.objective,
                    master if status == "OPTIMAL" and not priced_beside else None)
 
 
@@ -1126,6 +1141,7 @@ def _columns_info(columns: Columns | None, scale: float) -> dict[str, Any]:
             "columns_s": round(columns.time_s, 4),
             "columns_bound_usd": _usd(generated.bound, scale),
             "master_usd": _usd(columns.master_units, scale),
+            "master_early_usd": _usd(columns.early_units, scale),
             "master_status": columns.master_status}
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import itertools
 import math
 import sys
+import threading
 import time
 
 import numpy as np
@@ -19,10 +20,13 @@ from placer.candidates import build_candidates
 from placer.check import candidate_violations
 from placer.colgen import (
     FULL_MASTER_S,
+    NEAR_BOUND,
     PERTURBED_ROUNDS,
     SUPPORT_MIN_S,
     SUPPORT_SHARE,
+    EarlySearch,
     Master,
+    SearchStop,
     cap_columns,
     generate_columns,
     perturbed_columns,
@@ -259,7 +263,17 @@ def test_an_optional_workload_is_left_out_when_its_cover_costs_more_than_its_val
     assert values.tolist() == [1, 0]
 
 
-def test_a_fleet_plan_reports_column_generation_and_goes_on_from_its_master():
+def test_a_fleet_plan_reports_column_generation_and_goes_on_from_its_master(monkeypatch):
+    import placer.colgen
+
+    started: list[int] = []  # the columns the master's search beside the rounds had
+    start = placer.colgen.EarlySearch.start
+
+    def traced(self):
+        started.append(self.master.columns)
+        start(self)
+
+    monkeypatch.setattr(placer.colgen.EarlySearch, "start", traced)
     problem = _fleet(300)
     plan = solve(problem, time_limit=10, workers=2)
     info = plan.solver
@@ -271,6 +285,10 @@ def test_a_fleet_plan_reports_column_generation_and_goes_on_from_its_master():
     assert info["lp_bound_usd"] <= info["columns_bound_usd"] <= plan.bound_usd + 0.01
     # the neighbourhoods go on from the master's plan (when it beat the warm start)
     assert plan.total_usd <= info["master_usd"] + 0.01
+    # its search beside the rounds ran once, over fewer columns than it has at the end,
+    # and the master's searches went on from its plan
+    assert len(started) == 1 and started[0] < info["columns"]
+    assert info["master_usd"] <= info["master_early_usd"] + 0.01
     candidates = build_candidates(problem)
     units, left_out = placement_of(plan, candidates)
     assert candidate_violations(candidates, units, left_out, problem.policy) == []
@@ -282,6 +300,19 @@ def test_without_column_generation_the_lagrangian_bound_is_searched_beside():
                                   SolveOptions(time_limit=5, workers=2, columns=False))
     assert "columns_rounds" not in plan.solver
     assert plan.solver["lagrangian_bound_usd"] >= plan.solver["lp_bound_usd"]
+
+
+def test_on_one_worker_no_search_of_the_master_runs_beside_the_rounds(monkeypatch):
+    import placer.colgen
+
+    def refuse(self):
+        raise AssertionError("a search beside the rounds on one worker")
+
+    monkeypatch.setattr(placer.colgen.EarlySearch, "start", refuse)
+    problem = _fleet(300)
+    plan = solve(problem, time_limit=5, workers=1)
+    assert plan.solver["columns_rounds"] >= 1
+    assert plan.solver["master_early_usd"] is None
 
 
 def fleet_pieces(n: int) -> tuple:
@@ -667,6 +698,104 @@ def test_a_guides_master_gets_the_time_its_rounds_leave_and_a_master_with_a_boun
     assert bounded <= MASTER_SHARE * 20 + (ACROSS_CAPS_MASTER_S if across else 0.0)
 
 
+def test_a_frozen_master_keeps_its_columns_while_the_master_gains_more():
+    # the toy's master with the start's columns alone, frozen; then B's 1 X and 1 Z
+    # ($360, the optimum) added: the master finds it, the frozen copy keeps the start
+    master, _, _, start = _master(toy(capacity=1), with_pieces=False)
+    frozen = master.frozen()
+    optimum = np.array([0, 0, 3, 1, 1])
+    assert master.column_of(optimum).min() == -1
+    master.add(optimum)
+    assert master.column_of(optimum).min() >= 0
+    assert frozen.columns == master.pieces < master.columns
+    assert frozen.column_of(optimum).min() == -1
+    assert solve_master(master, start, 5, math.inf).objective == 360
+    assert solve_master(frozen, start, 5, math.inf).objective == 390
+    assert master.cost(optimum) == 360 and master.cost(start) == 390
+
+
+def test_a_stopped_search_of_the_master_keeps_its_start_and_a_running_one_ends():
+    master, _, _, start = _master(toy(capacity=1))
+    stop = SearchStop()
+    stop.stop()
+    solved = solve_master(master, start, 5, math.inf, stop=stop)
+    assert solved.objective is None and solved.values.tolist() == start.tolist()
+    assert master.solve_ip(start, 5, 5, stop=stop).status == "NOT_STARTED"
+    # a search stopped from another thread ends then: a Golomb ruler of 11 marks
+    # (optimum 72), which one CP-SAT worker does not prove in seconds
+    from ortools.sat.python import cp_model
+
+    model = cp_model.CpModel()
+    marks = [model.new_int_var(0, 200, f"m{i}") for i in range(11)]
+    model.add(marks[0] == 0)
+    for a, b in itertools.pairwise(marks):
+        model.add(a < b)
+    differences = [b - a for a, b in itertools.combinations(marks, 2)]
+    model.add_all_different(differences)
+    model.minimize(marks[-1])
+    solver = cp_model.CpSolver()
+    solver.parameters.num_workers = 1
+    solver.parameters.max_time_in_seconds = 60
+    running = SearchStop()
+    assert running.running(solver)
+    timer = threading.Timer(0.5, running.stop)
+    timer.start()
+    started = time.perf_counter()
+    status = solver.solve(model)
+    timer.join()
+    assert time.perf_counter() - started < 30
+    assert status != cp_model.OPTIMAL and running.stopped
+    assert not running.running(None)  # stopped: no search starts after
+
+
+def test_a_search_beside_the_rounds_finds_the_plan_over_the_columns_it_started_with():
+    # with the pieces' columns the toy's master holds the optimum, $360
+    master, _, _, start = _master(toy(capacity=1))
+    early = EarlySearch(master, start, time.perf_counter() + 30, seed=0)
+    early.start()
+    found = early.result(stop=False)  # to its end: the toy's master takes milliseconds
+    assert found.objective == 360
+    assert found.values.tolist() == [0, 0, 3, 1, 1]
+    activity = master.link @ found.values
+    assert np.all(activity >= master.link_lo - 1e-9)
+    assert np.all(activity <= master.link_hi + 1e-9)
+    # never started: no plan; stopped before it starts: none starts
+    idle = EarlySearch(master, start, time.perf_counter() + 30, seed=0)
+    assert idle.result() is None
+    idle.start()
+    assert idle.result() is None
+
+
+def test_the_rounds_say_once_when_the_masters_lp_first_nears_the_bound_after_a_full_round():
+    _, relaxation, pieces, master, start = guided_master(60)
+    center, center_bound = relaxation.duals[master.coupling], pieces.result().bound
+    lps: list[tuple[float, float, int]] = []  # per LP: its objective, best bound, fulls
+    state = {"best": center_bound, "fulls": 0}
+    calls: list[int] = []  # the LPs solved when near_bound was called
+    price, solve_lp = master.price, master.solve_lp
+
+    def traced_lp(time_limit):
+        lp = solve_lp(time_limit)
+        lps.append((lp.objective, state["best"], state["fulls"]))
+        return lp
+
+    def traced_price(duals, hint, *args, searched=None, **kwargs):
+        priced = price(duals, hint, *args, searched=searched, **kwargs)
+        if searched is None:
+            state["fulls"] += 1
+        if priced is not None and priced.bound is not None:
+            state["best"] = max(state["best"], priced.bound)
+        return priced
+
+    master.price, master.solve_lp = traced_price, traced_lp
+    generated = generate_columns(master, center, center_bound, start, budget_s=10,
+                                 deadline=math.inf, near_bound=lambda: calls.append(len(lps)))
+    near = [i + 1 for i, (lp, best, fulls) in enumerate(lps)
+            if fulls and lp - best <= NEAR_BOUND * abs(lp)]
+    assert generated.full_rounds >= 1 and near
+    assert calls == near[:1]
+
+
 def test_the_masters_first_search_leaves_time_to_its_search_over_all_columns():
     # the search over the LP's support finds its plan early and spends the rest proving
     # it; the search over all columns, after it, improves most
@@ -675,9 +804,9 @@ def test_the_masters_first_search_leaves_time_to_its_search_over_all_columns():
     walls: list[tuple[bool, float]] = []  # per search: over the support?, its wall clock
     solve_ip = master.solve_ip
 
-    def traced(hint, deterministic_s, wall_s, seed=0, allowed=None, log=False):
+    def traced(hint, deterministic_s, wall_s, seed=0, allowed=None, log=False, stop=None):
         walls.append((allowed is not None, wall_s))
-        return solve_ip(hint, deterministic_s, wall_s, seed, allowed, log)
+        return solve_ip(hint, deterministic_s, wall_s, seed, allowed, log, stop)
 
     master.solve_ip = traced
     # ten seconds: the support's search has SUPPORT_SHARE of them, at least SUPPORT_MIN_S
