@@ -35,7 +35,9 @@ plan before cost $21.12M): $20.59M-$20.65M; at 20 s $20.30M-$20.32M.
 
 from __future__ import annotations
 
+import contextlib
 import math
+import os
 import sys
 import threading
 import time
@@ -862,19 +864,44 @@ class EarlySearch:
         if self._future is not None or self._stop.stopped:
             return
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="early-master")
-        self._future = pool.submit(solve_master, self.master.frozen(), self.incumbent,
-                                   math.inf, self.deadline, self.seed, 1, stop=self._stop)
+        self._future = pool.submit(self._search, self.master.frozen())
         pool.shutdown(wait=False)
+
+    def _search(self, frozen: Master) -> MasterSolution:
+        _yield_to_other_threads()
+        return solve_master(frozen, self.incumbent, math.inf, self.deadline, self.seed, 1,
+                            stop=self._stop)
 
     def result(self, stop: bool = True) -> MasterSolution | None:
         """Its plan when it found one (None: it never started, or found none), the
-        search stopped first (`stop`; else it ends by its deadline)."""
+        search stopped first (`stop`; else it ends by its deadline). Stopped before its
+        end, its plan is the clock's: cut_by_time."""
+        # done before the stop: it ended on its own (or by its deadline: cut_by_time)
+        ended = not stop or (self._future is not None and self._future.done())
         if stop:
             self._stop.stop()
         if self._future is None:
             return None
         found = self._future.result()
-        return found if found.objective is not None else None
+        if found.objective is None:
+            return None
+        return found if ended else replace(found, cut_by_time=True)
+
+
+# The search beside the rounds runs at this nice value (Linux: per thread, and its CP-SAT
+# threads inherit it): the rounds' full rounds search pieces on both cores, and they
+# give the bound.
+EARLY_SEARCH_NICE = 10
+
+
+def _yield_to_other_threads() -> None:
+    """This thread at EARLY_SEARCH_NICE, where the system allows (Linux)."""
+    if not sys.platform.startswith("linux"):
+        return
+    thread = threading.get_native_id()
+    with contextlib.suppress(OSError):
+        os.setpriority(os.PRIO_PROCESS, thread,
+                       max(os.getpriority(os.PRIO_PROCESS, thread), EARLY_SEARCH_NICE))
 
 
 def perturbed_columns(master: Master, duals: np.ndarray, hint: np.ndarray | None,

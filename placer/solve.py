@@ -797,6 +797,7 @@ def _by_columns(built: BuiltModel, candidates: Candidates, policy: Policy, piece
     master_start = incumbent
     if early_found is not None and early_found.objective < master.cost(incumbent):
         master_start = early_found.values
+        cut |= early_found.cut_by_time  # stopped by the rounds' end: not reproducible
     solved = solve_master(master, master_start, master_limit, master_deadline, options.seed,
                           options.resolved_workers(), options.log,
                           also=across_caps) if not stop() else None

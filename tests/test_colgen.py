@@ -10,6 +10,7 @@ import math
 import sys
 import threading
 import time
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -764,6 +765,63 @@ def test_a_search_beside_the_rounds_finds_the_plan_over_the_columns_it_started_w
     assert idle.result() is None
     idle.start()
     assert idle.result() is None
+
+
+def test_a_search_beside_the_rounds_stopped_before_its_end_says_its_plan_is_the_clocks(
+        monkeypatch):
+    # stopped while it runs, its plan depends on when: cut_by_time (the solve's plan, if
+    # it takes it, is not reproducible); ended on its own before the stop, it is not cut
+    import os
+
+    import placer.colgen
+    from placer.colgen import EARLY_SEARCH_NICE, MasterSolution
+
+    master, _, _, start = _master(toy(capacity=1))
+    nice: list[int] = []
+
+    def until_stopped(frozen, incumbent, deterministic_s, deadline, seed, workers, stop):
+        nice.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
+        while not stop.stopped:
+            time.sleep(0.01)
+        return MasterSolution(incumbent, 390, "FEASIBLE", 0.0, False)
+
+    monkeypatch.setattr(placer.colgen, "solve_master", until_stopped)
+    early = EarlySearch(master, start, time.perf_counter() + 30, seed=0)
+    early.start()
+    stopped = early.result()
+    assert stopped.objective == 390 and stopped.cut_by_time
+    if sys.platform.startswith("linux"):  # below the rounds' threads
+        assert nice[0] >= EARLY_SEARCH_NICE
+    monkeypatch.undo()
+    done = EarlySearch(master, start, time.perf_counter() + 30, seed=0)
+    done.start()
+    waited = time.perf_counter() + 30
+    while not done._future.done() and time.perf_counter() < waited:
+        time.sleep(0.01)
+    found = done.result()
+    assert found.objective == 360 and not found.cut_by_time
+
+
+def test_a_plan_from_a_search_stopped_beside_the_rounds_is_not_called_reproducible(
+        monkeypatch):
+    # the enterprise example: its master's search beside the rounds finds a plan cheaper
+    # than the warm start, and the master's searches go on from it. Were it stopped
+    # before its end, that plan would be the clock's: the solve says so
+    from placer.problem import load
+    from tests.conftest import EXAMPLES
+
+    class StoppedEarly(EarlySearch):
+        def result(self, stop: bool = True):
+            found = super().result(stop=False)
+            return None if found is None else replace(found, cut_by_time=True)
+
+    problem = load(EXAMPLES / "enterprise.yaml")
+    monkeypatch.setattr(sys.modules["placer.solve"], "EarlySearch", StoppedEarly)
+    plan = solve(problem, time_limit=30, workers=2)
+    info = plan.solver
+    assert info["master_early_usd"] is not None
+    assert info["master_usd"] <= info["master_early_usd"] + 0.01
+    assert info["deterministic"] is False
 
 
 def test_the_rounds_say_once_when_the_masters_lp_first_nears_the_bound_after_a_full_round():
