@@ -42,7 +42,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -184,6 +184,7 @@ class SearchStop:
         self._solver: cp_model.CpSolver | None = None
 
     def stop(self) -> None:
+        """Stops the search running now (when CP-SAT has set it up) and any after."""
         with self._lock:
             self._stopped = True
             if self._solver is not None:
@@ -884,6 +885,10 @@ class EarlySearch:
             self._stop.stop()
         if self._future is None:
             return None
+        # a stop just before CP-SAT sets its search up is lost (ortools stops only a
+        # search under way): said again until the search ends
+        while stop and not wait([self._future], timeout=STOP_AGAIN_S).done:
+            self._stop.stop()
         found = self._future.result()
         if found.objective is None:
             return None
@@ -894,6 +899,7 @@ class EarlySearch:
 # threads inherit it): the rounds' full rounds search pieces on both cores, and they
 # give the bound.
 EARLY_SEARCH_NICE = 10
+STOP_AGAIN_S = 0.05  # how often a stop is said again until the search ends
 
 
 def _yield_to_other_threads() -> None:

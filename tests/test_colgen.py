@@ -802,6 +802,37 @@ def test_a_search_beside_the_rounds_stopped_before_its_end_says_its_plan_is_the_
     assert found.objective == 360 and not found.cut_by_time
 
 
+def test_a_stop_lost_before_the_search_set_up_is_said_again_until_it_ends(monkeypatch):
+    # ortools drops a stop_search that comes before its search is set up: the search
+    # beside the rounds is stopped again and again until it ends, not left to its deadline
+    import placer.colgen
+    from placer.colgen import MasterSolution
+
+    class LateSolver:  # takes the second stop only, as if the first came too early
+        stops = 0
+
+        def stop_search(self) -> None:
+            self.stops += 1
+
+    solver = LateSolver()
+
+    def slow_to_stop(frozen, incumbent, deterministic_s, deadline, seed, workers, stop):
+        stop.running(solver)
+        given_up = time.perf_counter() + 10
+        while solver.stops < 2 and time.perf_counter() < given_up:
+            time.sleep(0.01)
+        return MasterSolution(incumbent, 390, "FEASIBLE", 0.0, False)
+
+    monkeypatch.setattr(placer.colgen, "solve_master", slow_to_stop)
+    master, _, _, start = _master(toy(capacity=1))
+    early = EarlySearch(master, start, time.perf_counter() + 30, seed=0)
+    early.start()
+    time.sleep(0.1)
+    asked = time.perf_counter()
+    assert early.result().objective == 390
+    assert time.perf_counter() - asked < 5 and solver.stops >= 2
+
+
 def test_a_plan_from_a_search_stopped_beside_the_rounds_is_not_called_reproducible(
         monkeypatch):
     # the enterprise example: its master's search beside the rounds finds a plan cheaper
