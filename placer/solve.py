@@ -718,8 +718,10 @@ def _by_columns(built: BuiltModel, candidates: Candidates, policy: Policy, piece
                           started + budget * COLUMNS_WALL_FACTOR)
     # the master in integers over the columns so far, beside the rounds once they near
     # their bound, on the core they leave idle (one of two); stopped before the master's
-    # own searches, which start from its plan where cheaper
-    early = EarlySearch(master, incumbent, deadline - search_share, options.seed) \
+    # own searches, which start from its plan where cheaper, and by the latest they may
+    # start in any case (the full rounds' finish_by below)
+    early = EarlySearch(master, incumbent, deadline - search_share - master_limit / 2,
+                        options.seed) \
         if options.resolved_workers() >= EARLY_SEARCH_WORKERS else None
     generated = generate_columns(
         master, duals[master.coupling], pieces.result().bound, incumbent, budget_s=budget,
