@@ -147,7 +147,7 @@ SUPPORT = 1e-6  # an LP weight above this: the column is in the LP's support
 # within this share of the best bound: the columns then are nearly those the master will
 # have, and generate_columns says so (near_bound), for a search of the master beside the
 # rounds left (EarlySearch). The first 1,000-workload fleet gets there after its second
-# full round, 4.5 s into a 10 s solve, 1.7 s before its rounds end.
+# full round, 4.2-4.9 s into a 10 s solve, 1.5-1.9 s before its rounds end (four traces).
 NEAR_BOUND = 1e-4
 # Columns for the master in integers (perturbed_columns): after the rounds, partial rounds
 # at the master's last prices, each price times a random factor within this spread of 1.
@@ -419,10 +419,6 @@ class Master:
         copy._seen = [dict(seen) for seen in self._seen]
         copy._models = {}
         return copy
-
-    def cost(self, values: np.ndarray) -> float:
-        """The objective of a plan (a value per variable), in solver units."""
-        return float(self.objective @ values)
 
     def values(self, chosen: np.ndarray, free_values: np.ndarray) -> np.ndarray:
         """The variable vector of one column per piece (`chosen`) and the free variables'

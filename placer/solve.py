@@ -795,9 +795,15 @@ def _by_columns(built: BuiltModel, candidates: Candidates, policy: Policy, piece
         master_limit += ACROSS_CAPS_MASTER_S
     master_deadline = min(deadline, max(lp_done + master_limit, min(
         deadline - search_share, lp_done + master_limit * COLUMNS_WALL_FACTOR)))
+    def plan_units(values: np.ndarray) -> int:
+        return objective_units(built, candidates, values[built.units],
+                               _left_out(built, values))
+
+    start_units = objective_units(built, candidates, start.units, start.left_out)
     early_found = early.result() if early is not None else None
+    early_units = None if early_found is None else plan_units(early_found.values)
     master_start = incumbent
-    if early_found is not None and early_found.objective < master.cost(incumbent):
+    if early_units is not None and early_units < start_units:
         master_start = early_found.values
         cut |= early_found.cut_by_time  # stopped by the rounds' end: not reproducible
     solved = solve_master(master, master_start, master_limit, master_deadline, options.seed,
@@ -809,13 +815,13 @@ def _by_columns(built: BuiltModel, candidates: Candidates, policy: Policy, piece
     if solved is not None and solved.values is not None:
         units = solved.values[built.units]
         left_out = _left_out(built, solved.values)
-        master_units = objective_units(built, candidates, units, left_out)
-        if master_units < objective_units(built, candidates, start.units, start.left_out) \
+        master_units = plan_units(solved.values)
+        if master_units < start_units \
                 and not candidate_violations(candidates, units, left_out, policy):
             found = Found(units, left_out)
     return Columns(generated, found, master_units, status, time.perf_counter() - started, cut,
                    lagrangian, master.columns, perturbed,
-                   len(across_caps), None if early_found is None else early_found.objective,
+                   len(across_caps), early_units,
                    master if status == "OPTIMAL" and not priced_beside else None)
 
 

@@ -712,7 +712,6 @@ def test_a_frozen_master_keeps_its_columns_while_the_master_gains_more():
     assert frozen.column_of(optimum).min() == -1
     assert solve_master(master, start, 5, math.inf).objective == 360
     assert solve_master(frozen, start, 5, math.inf).objective == 390
-    assert master.cost(optimum) == 360 and master.cost(start) == 390
 
 
 def test_a_stopped_search_of_the_master_keeps_its_start_and_a_running_one_ends():
