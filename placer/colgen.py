@@ -143,6 +143,14 @@ MASTER_CUT_LEVEL = 0
 SUPPORT_SHARE = 0.35
 SUPPORT_MIN_S = 2.0
 SUPPORT = 1e-6  # an LP weight above this: the column is in the LP's support
+# With two workers or more the master's second search first searches its columns
+# cheapest at the LP's prices, this many a piece (Master.cheapest_columns), with those of
+# the first searches, with presolve: on the 1,000-workload fleets it proves their best
+# plan in 0.4-1.6 s where the search over all columns finds none as cheap, and then
+# searches all columns from it. Six fleets at 10 s, three runs each: mean gap 0.203 %
+# (within 0.1 %: 5 of 18) against 0.235 % (2 of 18); two more each: 0.213 % (3 of 12)
+# against 0.236 % (2 of 12), and 0.216 % (4 of 12) with three a piece.
+CHEAPEST_COLUMNS = 2
 # The rounds are near their bound once a full round was done and the master's LP is
 # within this share of the best bound: the columns then are nearly those the master will
 # have, and generate_columns says so (near_bound), for a search of the master beside the
@@ -404,6 +412,16 @@ class Master:
         """Per piece, the column `values` takes (-1 where it is not in the master)."""
         return np.array([self._seen[k].get(values[self.vars_of[k]].tobytes(), -1)
                          for k in range(self.pieces)], dtype=np.int64)
+
+    def cheapest_columns(self, duals: np.ndarray, per_piece: int) -> np.ndarray:
+        """A mask of each piece's `per_piece` columns cheapest at the prices `duals` (of
+        the coupling rows: by reduced cost; on a tie the first added)."""
+        priced = self.col_cost - self._columns_matrix().T @ duals
+        order = np.lexsort((priced, self.col_piece))
+        sorted_pieces = self.col_piece[order]
+        rank = np.empty(self.columns, dtype=np.int64)
+        rank[order] = np.arange(self.columns) - np.searchsorted(sorted_pieces, sorted_pieces)
+        return rank < per_piece
 
     def _columns_matrix(self) -> sparse.csc_matrix:
         return sparse.hstack(self._blocks, format="csc") if self._blocks else \
@@ -821,10 +839,27 @@ def solve_master(master: Master, incumbent: np.ndarray, deterministic_s: float,
             or (stop is not None and stop.stopped):
         return start
     hint = start.values
+    cheapest: np.ndarray | None = None
+    if lp is not None and CHEAPEST_COLUMNS and workers >= 2:
+        cheapest = allowed | master.cheapest_columns(lp.duals, CHEAPEST_COLUMNS)
+        cheapest[master.column_of(hint)] = True
 
     def search(k: int) -> MasterSolution:
-        return master.solve_ip(hint, left, deadline - time.perf_counter(), seed + k, log=log,
-                               stop=stop)
+        if cheapest is None or k != 1:
+            return master.solve_ip(hint, left, deadline - time.perf_counter(), seed + k,
+                                   log=log, stop=stop)
+        first = master.solve_ip(hint, left, deadline - time.perf_counter(), seed + k,
+                                cheapest, log, stop)
+        if first.status != "OPTIMAL" or left - first.deterministic_time < 0.01:
+            return first
+        if time.perf_counter() >= deadline or (stop is not None and stop.stopped):
+            return replace(first, cut_by_time=True)  # the clock's, not the search's, end
+        rest = master.solve_ip(first.values, left - first.deterministic_time,
+                               deadline - time.perf_counter(), seed + k, log=log, stop=stop)
+        cheaper = rest.values is not None and rest.objective < first.objective
+        return replace(rest if cheaper else first,
+                       deterministic_time=first.deterministic_time + rest.deterministic_time,
+                       cut_by_time=rest.cut_by_time)
 
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         found = list(pool.map(search, range(max(1, workers))))

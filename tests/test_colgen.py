@@ -884,6 +884,82 @@ def test_the_rounds_say_once_when_the_masters_lp_first_nears_the_bound_after_a_f
     assert calls == near[:1]
 
 
+def _toy_master_with_more_columns() -> tuple[Master, np.ndarray]:
+    """The toy's master (one chip of X) with A's 1 X + 1 Y ($220, 2 chips) and 2 X ($250,
+    4 chips) and B's 2 X ($120, 2 chips) added: columns A 3 Y, B 2 Z, B 1 X + 1 Z, A 1 X
+    + 1 Y, B 2 X, A 2 X; and its start, A on 3 Y and B on 2 Z ($390)."""
+    master, _, _, start = _master(toy(capacity=1))
+    master.add(np.array([1, 1, 1, 2, 0]))
+    master.add(np.array([2, 1, 0, 2, 0]))
+    assert master.col_cost.tolist() == [210, 180, 150, 220, 120, 250]
+    return master, start
+
+
+def test_a_pieces_cheapest_columns_at_a_chips_price_are_those_by_hand():
+    # reduced cost = cost + price x chips (the capacity row's dual is minus the price)
+    master, _ = _toy_master_with_more_columns()
+    free = master.cheapest_columns(np.array([0.0]), 1)  # A: 210 220 250; B: 180 150 120
+    assert np.flatnonzero(free).tolist() == [0, 4]
+    assert np.flatnonzero(master.cheapest_columns(np.array([0.0]), 2)).tolist() == [0, 2, 3, 4]
+    dear = master.cheapest_columns(np.array([-50.0]), 1)  # A: 210 320 450; B: 180 200 220
+    assert np.flatnonzero(dear).tolist() == [0, 1]
+    assert np.flatnonzero(master.cheapest_columns(np.array([-50.0]), 2)).tolist() == [0, 1, 2, 3]
+    # a tie (at $30 B's are all $180): the first added
+    assert np.flatnonzero(master.cheapest_columns(np.array([-30.0]), 1)).tolist() == [0, 1]
+    assert master.cheapest_columns(np.array([0.0]), 3).all()
+
+
+def test_the_masters_second_worker_searches_its_cheapest_columns_then_all_from_that_plan(
+        monkeypatch):
+    # the LP (one chip, priced $0-30) takes A on 3 Y and B half on 2 X, half on 2 Z: over
+    # those columns and the start's the best plan is $390; the second worker's first
+    # search also has A's 1 X + 1 Y and B's 1 X + 1 Z, each piece's two cheapest, and
+    # proves the optimum, $360 (A on 3 Y, B on 1 X and 1 Z), then searches all columns
+    # from it. Its seed is the solve's plus one, as the search over all columns it
+    # replaces
+    import placer.colgen
+    from placer.colgen import MasterSolution
+
+    monkeypatch.setattr(placer.colgen, "CHEAPEST_COLUMNS", 2)
+    master, start = _toy_master_with_more_columns()
+    searches: list[tuple[int, list[int] | None, list[int], str, int | None]] = []
+    solve_ip = master.solve_ip
+
+    def traced(hint, deterministic_s, wall_s, seed=0, allowed=None, log=False, stop=None):
+        found = solve_ip(hint, deterministic_s, wall_s, seed, allowed, log, stop)
+        searches.append((seed, None if allowed is None else np.flatnonzero(allowed).tolist(),
+                         hint.tolist(), found.status, found.objective))
+        return found
+
+    master.solve_ip = traced
+    solved = solve_master(master, start, 5.0, time.perf_counter() + 10, seed=7, workers=2)
+    assert solved.objective == 360 and solved.values.tolist() == [0, 0, 3, 1, 1]
+    support, *rest = searches
+    assert support[:2] == (7, [0, 1, 4]) and support[4] == 390
+    second = [s for s in rest if s[0] == 8]
+    assert second == [(8, [0, 1, 2, 3, 4], [0, 0, 3, 0, 2], "OPTIMAL", 360),
+                      (8, None, [0, 0, 3, 1, 1], "OPTIMAL", 360)]
+    assert [s[:3] for s in rest if s[0] == 7] == [(7, None, [0, 0, 3, 0, 2])]
+    # not proven, the cheapest columns' search is the second worker's whole answer
+    searches.clear()
+
+    def unproven(hint, deterministic_s, wall_s, seed=0, allowed=None, log=False, stop=None):
+        if seed == 8:
+            searches.append((seed, allowed is not None))
+            return MasterSolution(hint, 390, "FEASIBLE", deterministic_s, True)
+        return solve_ip(hint, deterministic_s, wall_s, seed, allowed, log, stop)
+
+    master.solve_ip = unproven
+    solved = solve_master(master, start, 5.0, time.perf_counter() + 10, seed=7, workers=2)
+    assert searches == [(8, True)] and solved.objective == 360  # the first worker's
+    assert solved.cut_by_time
+    # one worker: no such search
+    searches.clear()
+    master.solve_ip = traced
+    solve_master(master, start, 5.0, time.perf_counter() + 10, seed=7, workers=1)
+    assert [s[:2] for s in searches] == [(7, [0, 1, 4]), (7, None)]
+
+
 def test_the_masters_first_search_leaves_time_to_its_search_over_all_columns():
     # the search over the LP's support finds its plan early and spends the rest proving
     # it; the search over all columns, after it, improves most
