@@ -802,15 +802,21 @@ def solve_master(master: Master, incumbent: np.ndarray, deterministic_s: float,
                  log: bool = False, also: np.ndarray | None = None,
                  stop: SearchStop | None = None) -> MasterSolution:
     """The master in integers from `incumbent` (a plan whose columns it has): first over
-    the columns its LP uses (with presolve, in a fraction of a second), and again over
-    those and the columns `also` from its plan (the LP at the caps' prices leaves out
-    the columns that move spend across them, cap_columns); then, given
-    FULL_MASTER_S or more, over all of them, one search per worker (seeds seed, seed + 1,
-    ...), the cheapest kept (the first on a tie). The first searches have SUPPORT_SHARE of
-    the wall clock, at least SUPPORT_MIN_S, when the last follows. `stop`: another thread
-    may end them (the best plan found by then is the answer)."""
+    the columns its LP uses (with presolve, in a fraction of a second); then, one search
+    per worker (seeds seed, seed + 1, ...), over some of the columns with presolve and,
+    given FULL_MASTER_S or more, over all of them from the cheaper plan; the cheapest
+    plan kept (the first on a tie). The first worker's first search has the LP's columns
+    and `also` (the LP at the caps' prices leaves out the columns that move spend across
+    them, cap_columns), the second's these and each piece's CHEAPEST_COLUMNS cheapest at
+    the LP's prices (Master.cheapest_columns); the others search all columns at once.
+    The searches over some columns have SUPPORT_SHARE of the wall clock, at least
+    SUPPORT_MIN_S, when the searches over all follow. `stop`: another thread may end
+    them (the best plan found by then is the answer)."""
     lp = master.solve_lp(deadline - time.perf_counter())
     start = MasterSolution(incumbent, None, "NOT_STARTED", 0.0, False)
+    workers = max(1, workers)
+    subsets: list[np.ndarray | None] = [None] * workers  # per worker: its first search's
+    support_ends = deadline
     if lp is not None:
         allowed = lp.weights > SUPPORT
         allowed[master.column_of(incumbent)] = True
@@ -821,56 +827,53 @@ def solve_master(master: Master, incumbent: np.ndarray, deterministic_s: float,
         support = master.solve_ip(incumbent, deterministic_s, wall, seed, allowed, log, stop)
         if support.values is not None:
             start = support
-        if also is not None and len(also) and time.perf_counter() < support_ends:
-            # a second search rather than one over both: the first search's plan stays
-            # where this one, larger, is cut short without a better one
+        # searches after it rather than one over all these columns: its plan stays where
+        # a larger one is cut short without a better one
+        if also is not None and len(also):
             allowed[also] = True
-            wider = master.solve_ip(start.values, deterministic_s - start.deterministic_time,
-                                    support_ends - time.perf_counter(), seed, allowed, log,
-                                    stop)
-            cheaper = wider.values is not None and (start.objective is None
-                                                    or wider.objective < start.objective)
-            start = replace(wider if cheaper else start,
-                            deterministic_time=start.deterministic_time
-                            + wider.deterministic_time,
-                            cut_by_time=start.cut_by_time or wider.cut_by_time)
+            subsets[0] = allowed
+        if workers >= 2 and CHEAPEST_COLUMNS:
+            subsets[1] = allowed | master.cheapest_columns(lp.duals, CHEAPEST_COLUMNS)
+            subsets[1][master.column_of(start.values)] = True
     left = deterministic_s - start.deterministic_time
-    if left < FULL_MASTER_S or time.perf_counter() >= deadline \
-            or (stop is not None and stop.stopped):
+    if time.perf_counter() >= deadline or (stop is not None and stop.stopped) \
+            or (left < FULL_MASTER_S and all(subset is None for subset in subsets)):
         return start
-    hint = start.values
-    cheapest: np.ndarray | None = None
-    if lp is not None and CHEAPEST_COLUMNS and workers >= 2:
-        cheapest = allowed | master.cheapest_columns(lp.duals, CHEAPEST_COLUMNS)
-        cheapest[master.column_of(hint)] = True
 
     def search(k: int) -> MasterSolution:
-        if cheapest is None or k != 1:
-            return master.solve_ip(hint, left, deadline - time.perf_counter(), seed + k,
-                                   log=log, stop=stop)
-        first = master.solve_ip(hint, left, deadline - time.perf_counter(), seed + k,
-                                cheapest, log, stop)
-        if first.status != "OPTIMAL" or left - first.deterministic_time < 0.01:
+        first = replace(start, deterministic_time=0.0, cut_by_time=False)
+        subset = subsets[k]
+        if subset is not None and time.perf_counter() < support_ends:
+            found = master.solve_ip(start.values, left, support_ends - time.perf_counter(),
+                                    seed + k, subset, log, stop)
+            first = replace(found if _cheaper(found, start) else start,
+                            deterministic_time=found.deterministic_time,
+                            cut_by_time=found.cut_by_time)
+        if left - first.deterministic_time < FULL_MASTER_S:
             return first
         if time.perf_counter() >= deadline or (stop is not None and stop.stopped):
             return replace(first, cut_by_time=True)  # the clock's, not the search's, end
         rest = master.solve_ip(first.values, left - first.deterministic_time,
                                deadline - time.perf_counter(), seed + k, log=log, stop=stop)
-        cheaper = rest.values is not None and rest.objective < first.objective
-        return replace(rest if cheaper else first,
+        return replace(rest if _cheaper(rest, first) else first,
                        deterministic_time=first.deterministic_time + rest.deterministic_time,
-                       cut_by_time=rest.cut_by_time)
+                       cut_by_time=first.cut_by_time or rest.cut_by_time)
 
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        found = list(pool.map(search, range(max(1, workers))))
-    best = min((f for f in found if f.values is not None), default=start,
-               key=lambda f: f.objective if f.objective is not None else math.inf)
-    if start.objective is not None and (best.objective is None
-                                        or start.objective <= best.objective):
-        best = start
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        found = list(pool.map(search, range(workers)))
+    best = start
+    for solution in found:
+        if _cheaper(solution, best):
+            best = solution
     return MasterSolution(best.values, best.objective, best.status,
                           start.deterministic_time + max(f.deterministic_time for f in found),
                           any(f.cut_by_time for f in (start, *found)))
+
+
+def _cheaper(solution: MasterSolution, than: MasterSolution) -> bool:
+    """`solution` has a plan, and `than` none or a dearer one."""
+    return solution.objective is not None and solution.values is not None and (
+        than.objective is None or solution.objective < than.objective)
 
 
 class EarlySearch:

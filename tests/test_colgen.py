@@ -916,7 +916,7 @@ def test_the_masters_second_worker_searches_its_cheapest_columns_then_all_from_t
     # search also has A's 1 X + 1 Y and B's 1 X + 1 Z, each piece's two cheapest, and
     # proves the optimum, $360 (A on 3 Y, B on 1 X and 1 Z), then searches all columns
     # from it. Its seed is the solve's plus one, as the search over all columns it
-    # replaces
+    # replaced
     import placer.colgen
     from placer.colgen import MasterSolution
 
@@ -958,6 +958,16 @@ def test_the_masters_second_worker_searches_its_cheapest_columns_then_all_from_t
     master.solve_ip = traced
     solve_master(master, start, 5.0, time.perf_counter() + 10, seed=7, workers=1)
     assert [s[:2] for s in searches] == [(7, [0, 1, 4]), (7, None)]
+    # columns from the caps' rounds (A's 2 X): the first worker searches them with the
+    # LP's, the second those and the cheapest, side by side; each then all columns
+    searches.clear()
+    solved = solve_master(master, start, 5.0, time.perf_counter() + 10, seed=7, workers=2,
+                          also=np.array([5]))
+    assert solved.objective == 360
+    for seed, first, then in ((7, [0, 1, 4, 5], [0, 0, 3, 0, 2]),
+                              (8, [0, 1, 2, 3, 4, 5], [0, 0, 3, 1, 1])):
+        assert [s[1:3] for s in searches[1:] if s[0] == seed] == [
+            (first, [0, 0, 3, 0, 2]), (None, then)]
 
 
 def test_the_masters_first_search_leaves_time_to_its_search_over_all_columns():
