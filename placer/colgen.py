@@ -146,13 +146,13 @@ SUPPORT = 1e-6  # an LP weight above this: the column is in the LP's support
 # With two workers or more the master's second worker first searches the LP's columns
 # and each piece's this many cheapest at the LP's prices (Master.cheapest_columns), with
 # presolve (solve_master). On nine captured masters of the 1,000-workload fleets that
-# come near 0.1 % (seeds 0 and 2), it proves its best plan in 0.5-1.6 s: at 1.5 s, 0.096 %
-# above the master's LP on average, where the search over all columns on two workers
-# reaches 0.137 % (cheaper on one master of the nine). Six fleets at 10 s, three runs
-# each: mean gap 0.203 % (within 0.1 %: 5 of 18) against 0.235 % (2 of 18); two more
-# each: 0.213 % (3 of 12) against 0.236 % (2 of 12), and 0.216 % (4 of 12) with three a
-# piece. On one worker (the search beside the rounds, the parts of large fleets) it was
-# worse: BENCHMARKS.md, thirty-seventh session.
+# come near 0.1 % (seeds 0 and 2), it proves its best plan in 0.4-1.6 s; at 1.5 s (with
+# 3, 5, 8 a piece after) 0.096 % above the master's LP on average, where the search over
+# all columns on two workers reaches 0.137 % (cheaper on one of the nine). Six fleets at
+# 10 s, three runs each: mean gap 0.203 % (within 0.1 %: 5 of 18) against 0.235 % (2 of
+# 18); two more each: 0.213 % (3 of 12) against 0.236 % (2 of 12), and 0.216 % (4 of 12)
+# with three a piece. On one worker (the search beside the rounds, the parts of large
+# fleets) it was worse: BENCHMARKS.md, thirty-seventh session.
 CHEAPEST_COLUMNS = 2
 # The rounds are near their bound once a full round was done and the master's LP is
 # within this share of the best bound: the columns then are nearly those the master will
