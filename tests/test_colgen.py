@@ -940,7 +940,8 @@ def test_the_masters_second_worker_searches_its_cheapest_columns_then_all_from_t
     assert second == [(8, [0, 1, 2, 3, 4], [0, 0, 3, 0, 2], "OPTIMAL", 360),
                       (8, None, [0, 0, 3, 1, 1], "OPTIMAL", 360)]
     assert [s[:3] for s in rest if s[0] == 7] == [(7, None, [0, 0, 3, 0, 2])]
-    # not proven, the cheapest columns' search is the second worker's whole answer
+    # not proven in all the deterministic time there is, the cheapest columns' search is
+    # the second worker's whole answer
     searches.clear()
 
     def unproven(hint, deterministic_s, wall_s, seed=0, allowed=None, log=False, stop=None):
@@ -953,6 +954,22 @@ def test_the_masters_second_worker_searches_its_cheapest_columns_then_all_from_t
     solved = solve_master(master, start, 5.0, time.perf_counter() + 10, seed=7, workers=2)
     assert searches == [(8, True)] and solved.objective == 360  # the first worker's
     assert solved.cut_by_time
+    # proven, but past the deadline: no search over all columns, and the plan is the
+    # clock's (another run might have gone on from it)
+    deadline = time.perf_counter() + 1
+
+    def proven_late(hint, deterministic_s, wall_s, seed=0, allowed=None, log=False,
+                    stop=None):
+        found = solve_ip(hint, deterministic_s, wall_s, seed, allowed, log, stop)
+        if seed == 8:
+            searches.append((seed, allowed is not None))
+            time.sleep(max(0.0, deadline - time.perf_counter()) + 0.05)
+        return found
+
+    searches.clear()
+    master.solve_ip = proven_late
+    solved = solve_master(master, start, 5.0, deadline, seed=7, workers=2)
+    assert searches == [(8, True)] and solved.objective == 360 and solved.cut_by_time
     # one worker: no such search
     searches.clear()
     master.solve_ip = traced
