@@ -909,6 +909,38 @@ def test_a_pieces_cheapest_columns_at_a_chips_price_are_those_by_hand():
     assert master.cheapest_columns(np.array([0.0]), 3).all()
 
 
+@settings(deadline=None, max_examples=60)
+@given(a_columns=st.lists(st.tuples(st.integers(0, 2), st.integers(0, 1), st.integers(0, 3)),
+                          max_size=8),
+       b_columns=st.lists(st.tuples(st.integers(0, 2), st.integers(0, 2)), max_size=6),
+       price=st.integers(-100, 100), per_piece=st.integers(1, 4))
+def test_each_pieces_cheapest_columns_cost_no_more_at_the_prices_than_its_others(
+        a_columns, b_columns, price, per_piece):
+    # any columns of the toy's two pieces, any price of X's chips: per piece, the
+    # per_piece cheapest by cost + price x chips (the first added on a tie), recomputed
+    # from the toy's costs (A: $100 an X instance of 2 chips, $50 egress, $70 a Y; B: $60
+    # an X instance of 1 chip, $90 a Z)
+    master, _, _, start = _master(toy(capacity=1), with_pieces=False)
+    for a, b in itertools.zip_longest(a_columns, b_columns):
+        master.add(np.array([*(a or start[:3]), *(b or start[3:])]))
+    reduced: dict[int, float] = {}
+    for values in [start, *(np.array([*a, *b]) for a, b in itertools.product(
+            a_columns or [tuple(start[:3])], b_columns or [tuple(start[3:])]))]:
+        a_col, b_col = master.column_of(values).tolist()
+        if a_col >= 0:
+            reduced[a_col] = 100 * values[0] + 50 * values[1] + 70 * values[2] \
+                + price * 2 * values[0]
+        if b_col >= 0:
+            reduced[b_col] = 60 * values[3] + 90 * values[4] + price * values[3]
+    assert sorted(reduced) == list(range(master.columns))
+    chosen = master.cheapest_columns(np.array([-float(price)]), per_piece)
+    for piece in range(master.pieces):
+        columns = np.flatnonzero(master.col_piece == piece).tolist()
+        by_cost = sorted(columns, key=lambda c: (reduced[c], c))
+        assert sorted(np.flatnonzero(chosen[columns]).tolist()) == sorted(
+            columns.index(c) for c in by_cost[:per_piece])
+
+
 def test_the_masters_second_worker_searches_its_cheapest_columns_then_all_from_that_plan(
         monkeypatch):
     # the LP (one chip, priced $0-30) takes A on 3 Y and B half on 2 X, half on 2 Z: over
