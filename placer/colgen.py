@@ -810,8 +810,9 @@ def solve_master(master: Master, incumbent: np.ndarray, deterministic_s: float,
     given FULL_MASTER_S or more, over all of them from the cheaper plan; the cheapest
     plan kept (the first on a tie). The first worker's first search has the LP's columns
     and `also` (the LP at the caps' prices leaves out the columns that move spend across
-    them, cap_columns), the second's these and each piece's CHEAPEST_COLUMNS cheapest at
-    the LP's prices (Master.cheapest_columns); the others search all columns at once.
+    them, cap_columns; without them it searches all columns at once), the second's these
+    and each piece's CHEAPEST_COLUMNS cheapest at the LP's prices
+    (Master.cheapest_columns); the others search all columns at once.
     The searches over some columns have SUPPORT_SHARE of the wall clock, at least
     SUPPORT_MIN_S, when the searches over all follow. `stop`: another thread may end
     them (the best plan found by then is the answer)."""
