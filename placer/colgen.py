@@ -837,8 +837,8 @@ def solve_master(master: Master, incumbent: np.ndarray, deterministic_s: float,
             allowed[also] = True
             subsets[0] = allowed
         if workers >= 2 and CHEAPEST_COLUMNS:
+            # its start is over the LP's columns and the incumbent's, all in `allowed`
             subsets[1] = allowed | master.cheapest_columns(lp.duals, CHEAPEST_COLUMNS)
-            subsets[1][master.column_of(start.values)] = True
     left = deterministic_s - start.deterministic_time
     if time.perf_counter() >= deadline or (stop is not None and stop.stopped) \
             or (left < FULL_MASTER_S and all(subset is None for subset in subsets)):
