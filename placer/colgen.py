@@ -840,9 +840,10 @@ def solve_master(master: Master, incumbent: np.ndarray, deterministic_s: float,
             # its start is over the LP's columns and the incumbent's, all in `allowed`
             subsets[1] = allowed | master.cheapest_columns(lp.duals, CHEAPEST_COLUMNS)
     left = deterministic_s - start.deterministic_time
-    if time.perf_counter() >= deadline or (stop is not None and stop.stopped) \
-            or (left < FULL_MASTER_S and all(subset is None for subset in subsets)):
+    if left < FULL_MASTER_S and all(subset is None for subset in subsets):
         return start
+    if time.perf_counter() >= deadline or (stop is not None and stop.stopped):
+        return replace(start, cut_by_time=True)  # the clock's end, as in search below
 
     def search(k: int) -> MasterSolution:
         first = replace(start, deterministic_time=0.0, cut_by_time=False)

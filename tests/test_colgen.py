@@ -720,6 +720,7 @@ def test_a_stopped_search_of_the_master_keeps_its_start_and_a_running_one_ends()
     stop.stop()
     solved = solve_master(master, start, 5, math.inf, stop=stop)
     assert solved.objective is None and solved.values.tolist() == start.tolist()
+    assert solved.cut_by_time  # stopped before its searches: the clock's, not theirs
     assert master.solve_ip(start, 5, 5, stop=stop).status == "NOT_STARTED"
     # a search stopped from another thread ends then: a Golomb ruler of 11 marks
     # (optimum 72), which one CP-SAT worker does not prove in seconds
