@@ -876,9 +876,10 @@ def solve_master(master: Master, incumbent: np.ndarray, deterministic_s: float,
 
 
 def _cheaper(solution: MasterSolution, than: MasterSolution) -> bool:
-    """`solution` has a plan, and `than` none or a dearer one."""
-    return solution.objective is not None and solution.values is not None and (
-        than.objective is None or solution.objective < than.objective)
+    """`solution` has a plan (an objective: solve_ip gives both or neither), and `than`
+    none or a dearer one."""
+    return solution.objective is not None and (than.objective is None
+                                               or solution.objective < than.objective)
 
 
 class EarlySearch:

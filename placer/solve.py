@@ -795,13 +795,10 @@ def _by_columns(built: BuiltModel, candidates: Candidates, policy: Policy, piece
         master_limit += ACROSS_CAPS_MASTER_S
     master_deadline = min(deadline, max(lp_done + master_limit, min(
         deadline - search_share, lp_done + master_limit * COLUMNS_WALL_FACTOR)))
-    def plan_units(values: np.ndarray) -> int:
-        return objective_units(built, candidates, values[built.units],
-                               _left_out(built, values))
-
     start_units = objective_units(built, candidates, start.units, start.left_out)
     early_found = early.result() if early is not None else None
-    early_units = None if early_found is None else plan_units(early_found.values)
+    early_units = None if early_found is None else objective_units(
+        built, candidates, early_found.values[built.units], _left_out(built, early_found.values))
     master_start = incumbent
     if early_units is not None and early_units < start_units:
         master_start = early_found.values
@@ -815,7 +812,7 @@ def _by_columns(built: BuiltModel, candidates: Candidates, policy: Policy, piece
     if solved is not None and solved.values is not None:
         units = solved.values[built.units]
         left_out = _left_out(built, solved.values)
-        master_units = plan_units(solved.values)
+        master_units = objective_units(built, candidates, units, left_out)
         if master_units < start_units \
                 and not candidate_violations(candidates, units, left_out, policy):
             found = Found(units, left_out)
