@@ -160,6 +160,13 @@ CHEAPEST_COLUMNS = 2
 # rounds left (EarlySearch). The first 1,000-workload fleet gets there after its second
 # full round, 4.2-4.9 s into a 10 s solve, 1.5-1.9 s before its rounds end (four traces).
 NEAR_BOUND = 1e-4
+# ... or once this many full rounds were done, however far the LP: on some fleets it
+# stays 0.02-0.04 % above the bound to the end (1,000 workloads, seed 4: no search beside
+# the rounds, the second core idle for 2 s). Six fleets at 10 s, five runs each, taking
+# turns: mean gap 0.200 % against 0.236 % (seeds 4 and 5: 0.173 / 0.116 % against 0.290
+# / 0.193 %; seed 0, eleven runs each, 0.098 % both); after one full round 0.202 %
+# against 0.195 % (twelve runs each). BENCHMARKS.md, thirty-eighth session.
+NEAR_BOUND_FULL_ROUNDS = 2
 # Columns for the master in integers (perturbed_columns): after the rounds, partial rounds
 # at the master's last prices, each price times a random factor within this spread of 1.
 # At the LP's own prices each piece gives the column the LP wants; a plan in integers
@@ -1066,7 +1073,8 @@ def generate_columns(master: Master, center: np.ndarray, center_bound: float,
     where a full round would come, or where the next round's pricing and the master's LP
     after it would not end by `deadline` (the pricing as long as the last round's, the
     first's `partial_round_s`). `near_bound` is called once, when the master's LP first
-    comes within NEAR_BOUND of the best bound after a full round."""
+    comes within NEAR_BOUND of the best bound after a full round, or first follows the
+    NEAR_BOUND_FULL_ROUNDS-th full round."""
     started = time.perf_counter()
     finish_by = deadline if finish_by is None else max(deadline, finish_by)
     best, spent, rounds, cut = center_bound, 0.0, 0, False
@@ -1113,7 +1121,8 @@ def generate_columns(master: Master, center: np.ndarray, center_bound: float,
             break
         lp_objective, last_duals = lp.objective, lp.duals
         if near_bound is not None and full_done \
-                and lp.objective - best <= NEAR_BOUND * abs(lp.objective):
+                and (lp.objective - best <= NEAR_BOUND * abs(lp.objective)
+                     or full_done >= NEAR_BOUND_FULL_ROUNDS):
             near_bound()
             near_bound = None
         if lp.objective - best <= CONVERGED * abs(lp.objective):

@@ -17,6 +17,7 @@ import pytest
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
+from placer import colgen
 from placer.candidates import build_candidates
 from placer.check import candidate_violations
 from placer.colgen import (
@@ -25,6 +26,7 @@ from placer.colgen import (
     PERTURBED_ROUNDS,
     SUPPORT_MIN_S,
     SUPPORT_SHARE,
+    ColumnGeneration,
     EarlySearch,
     Master,
     SearchStop,
@@ -855,7 +857,14 @@ def test_a_plan_from_a_search_stopped_beside_the_rounds_is_not_called_reproducib
     assert info["deterministic"] is False
 
 
-def test_the_rounds_say_once_when_the_masters_lp_first_nears_the_bound_after_a_full_round():
+def _near_bound_calls(monkeypatch: pytest.MonkeyPatch, near_bound: float, full_rounds: int
+                      ) -> tuple[ColumnGeneration, list[tuple[float, float, int]], list[int]]:
+    """generate_columns on a 60-workload fleet with colgen's NEAR_BOUND and
+    NEAR_BOUND_FULL_ROUNDS as given: what it reached, per master LP its objective, the
+    best bound before it and the full rounds done, and the LPs solved (a count) each
+    time it called near_bound."""
+    monkeypatch.setattr(colgen, "NEAR_BOUND", near_bound)
+    monkeypatch.setattr(colgen, "NEAR_BOUND_FULL_ROUNDS", full_rounds)
     _, relaxation, pieces, master, start = guided_master(60)
     center, center_bound = relaxation.duals[master.coupling], pieces.result().bound
     lps: list[tuple[float, float, int]] = []  # per LP: its objective, best bound, fulls
@@ -879,10 +888,28 @@ def test_the_rounds_say_once_when_the_masters_lp_first_nears_the_bound_after_a_f
     master.price, master.solve_lp = traced_price, traced_lp
     generated = generate_columns(master, center, center_bound, start, budget_s=10,
                                  deadline=math.inf, near_bound=lambda: calls.append(len(lps)))
+    return generated, lps, calls
+
+
+def test_the_rounds_say_once_when_the_masters_lp_first_nears_the_bound_after_a_full_round(
+        monkeypatch):
+    generated, lps, calls = _near_bound_calls(monkeypatch, NEAR_BOUND, full_rounds=99)
     near = [i + 1 for i, (lp, best, fulls) in enumerate(lps)
             if fulls and lp - best <= NEAR_BOUND * abs(lp)]
     assert generated.full_rounds >= 1 and near
     assert calls == near[:1]
+
+
+def test_the_rounds_say_they_near_the_bound_after_so_many_full_rounds_however_far(
+        monkeypatch):
+    # never near by the LP (a negative share): said once, at the first LP after the
+    # first full round; never without a count of full rounds reached
+    generated, lps, calls = _near_bound_calls(monkeypatch, -1.0, full_rounds=1)
+    after_full = [i + 1 for i, (_, _, fulls) in enumerate(lps) if fulls >= 1]
+    assert generated.full_rounds >= 1 and after_full
+    assert calls == after_full[:1]
+    generated, _, calls = _near_bound_calls(monkeypatch, -1.0, full_rounds=99)
+    assert generated.full_rounds >= 1 and calls == []
 
 
 def _toy_master_with_more_columns() -> tuple[Master, np.ndarray]:
