@@ -162,11 +162,12 @@ CHEAPEST_COLUMNS = 2
 NEAR_BOUND = 1e-4
 # ... or once this many full rounds were done, however far the LP: on some fleets it
 # stays 0.02-0.04 % above the bound to the end (1,000 workloads, seed 4: no search beside
-# the rounds, the second core idle for 2 s). Six fleets at 10 s, five runs each, taking
-# turns: mean gap 0.200 % against 0.236 % (seeds 4 and 5: 0.173 / 0.116 % against 0.290
-# / 0.193 %), and three more each 0.202 % against 0.228 %; seed 0, thirty runs each,
-# 0.096 % against 0.102 %, 19 of 30 within 0.1 % both ways. After one full round:
-# 0.202 % against 0.195 %. BENCHMARKS.md, thirty-eighth session.
+# the rounds; from 2.2 s to 6.4 s the second core ran only the full rounds, 2.7 s of it).
+# Six fleets at 10 s, five runs each, taking turns: mean gap 0.200 % against 0.236 %
+# (seeds 4 and 5: 0.173 / 0.116 % against 0.290 / 0.193 %), and three more each 0.202 %
+# against 0.228 %; seed 0, thirty runs each, 0.096 % against 0.102 %, 19 of 30 within
+# 0.1 % both ways. After one full round: 0.202 % against 0.195 %. BENCHMARKS.md,
+# thirty-eighth session.
 NEAR_BOUND_FULL_ROUNDS = 2
 # Columns for the master in integers (perturbed_columns): after the rounds, partial rounds
 # at the master's last prices, each price times a random factor within this spread of 1.
