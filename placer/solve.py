@@ -63,7 +63,7 @@ from placer.lagrange import (
     price_pieces,
     search_pieces,
 )
-from placer.lns import Recombine, free_workloads, improve_by_chains
+from placer.lns import SMALL_FLEET_TURNS, TURNS, Recombine, free_workloads, improve_by_chains
 from placer.model import (
     BuiltModel,
     build_model,
@@ -1217,7 +1217,8 @@ def _search_core(built: BuiltModel, candidates: Candidates, policy: Policy,
     adds to the bound but not to the plan. A core with many workloads to choose for is
     widened (core.cheapest_rows) and searched a neighbourhood at a time (placer.lns; the
     narrow neighbourhoods also reach rows outside it); a small one in one short search
-    first, which may prove it, then by neighbourhoods."""
+    first, which may prove it, then by neighbourhoods, those around full offerings too
+    (lns.SMALL_FLEET_TURNS)."""
     started = time.perf_counter()
     rows = core_rows(start.units, core_units)
     if len(rows) > CORE_MAX_SHARE * candidates.rows.height:
@@ -1231,7 +1232,8 @@ def _search_core(built: BuiltModel, candidates: Candidates, policy: Policy,
     core[rows] = True
     found = Found(start.units, start.left_out)
     search = CoreSearch()
-    if len(free_workloads(candidates, core)) <= LNS_ABOVE_WORKLOADS:
+    small = len(free_workloads(candidates, core)) <= LNS_ABOVE_WORKLOADS
+    if small:
         core_table = core_candidates(candidates, rows)
         model = build_model(core_table, policy, scale=built.scale)  # the progress's units
         force_unplaced(model, set(core_table.rows["w"].unique().to_list()))
@@ -1250,7 +1252,7 @@ def _search_core(built: BuiltModel, candidates: Candidates, policy: Policy,
             _recombiner(built, candidates, policy, columns.master, options.seed, stop)
         by_neighbourhoods, found = _core_by_neighbourhoods(
             candidates, policy, built, core, found, options, time_left, stop, reporter,
-            recombine)
+            recombine, SMALL_FLEET_TURNS if small else TURNS)
         search = CoreSearch(
             status=by_neighbourhoods.status,
             searches=search.searches + by_neighbourhoods.searches,
@@ -1292,10 +1294,12 @@ def _core_at_once(model: BuiltModel, options: SolveOptions, workers: int, time_l
 def _core_by_neighbourhoods(candidates: Candidates, policy: Policy, built: BuiltModel,
                             core: np.ndarray, start: Found, options: SolveOptions,
                             time_left: float, stop: _Interrupt, reporter: _Progress,
-                            recombine: Recombine | None = None) -> tuple[CoreSearch, Found]:
-    """Many small searches, each re-placing a few workloads (placer.lns): the wide ones
-    over the core's rows (a mask), the narrow ones over all rows; each cheaper plan
-    recombined with column generation's master's columns by `recombine`, when given."""
+                            recombine: Recombine | None = None, turns: str = TURNS
+                            ) -> tuple[CoreSearch, Found]:
+    """Many small searches, each re-placing a few workloads (placer.lns), their kinds in
+    `turns`: the wide ones over the core's rows (a mask), the others over all rows; each
+    cheaper plan recombined with column generation's master's columns by `recombine`,
+    when given."""
     reporter.best = objective_units(built, candidates, start.units, start.left_out) \
         / built.scale
 
@@ -1307,7 +1311,7 @@ def _core_by_neighbourhoods(candidates: Candidates, policy: Policy, built: Built
         wall_s=max(0.1, time_left), seed=options.seed, stop=stop,
         chains=options.resolved_workers(),
         cost=lambda units, left_out: objective_units(built, candidates, units, left_out),
-        on_better=better, core=core, between_rounds=recombine)
+        on_better=better, core=core, between_rounds=recombine, turns=turns)
     search = CoreSearch(status="FEASIBLE", searches=improved.searches,
                         deterministic_time=improved.deterministic_time,
                         cut_by_time=improved.cut_by_time)

@@ -1197,19 +1197,38 @@ def test_candidates_do_not_depend_on_the_order_of_the_catalog():
                                                      .sort("w", "offering"))
 
 
-def test_a_core_its_first_short_search_does_not_prove_goes_on_by_neighbourhoods():
+def test_a_core_its_first_short_search_does_not_prove_goes_on_by_neighbourhoods(monkeypatch):
     # 100 workloads: the core (about 56 to choose for) is not proven within its first
-    # search's CORE_AT_ONCE_SHARE, so neighbourhoods go on from that search's plan
+    # search's CORE_AT_ONCE_SHARE, so neighbourhoods go on from that search's plan, with
+    # turns around full offerings (a small fleet's)
+    engine = sys.modules["placer.solve"]
+    turns = _record_turns(monkeypatch, engine)
     problem = _fleet(100)
     plan = solve(problem, time_limit=6)
     assert plan.solver["core_searches"] > 1
+    assert turns == ["wno"]
     assert check_plan(PlanDocument.model_validate(plan.to_dict()), problem) == []
+
+
+def _record_turns(monkeypatch: pytest.MonkeyPatch, engine: object) -> list[str]:
+    """The turns each search by neighbourhoods is given, as the solve goes."""
+    turns: list[str] = []
+    by_chains = engine.improve_by_chains
+
+    def recorded(*args: object, **kwargs: object) -> object:
+        turns.append(kwargs["turns"])
+        return by_chains(*args, **kwargs)
+
+    monkeypatch.setattr(engine, "improve_by_chains", recorded)
+    return turns
 
 
 def test_neighbourhood_search_improves_the_warm_start_and_keeps_every_rule(monkeypatch):
     # (against the plan this run's search started from: column generation's master,
-    # which the wall clock makes differ from run to run)
+    # which the wall clock makes differ from run to run); a core not small: wide and
+    # narrow turns alone
     engine = sys.modules["placer.solve"]
+    turns = _record_turns(monkeypatch, engine)
     problem = _fleet(300)
     started_from = []
     search_core = engine._search_core
@@ -1229,6 +1248,7 @@ def test_neighbourhood_search_improves_the_warm_start_and_keeps_every_rule(monke
     assert plan.solver["core_searches"] > 1
     assert plan.total_usd < started_from[0] - 1.0
     assert check_plan(PlanDocument.model_validate(plan.to_dict()), problem) == []
+    assert turns == ["wn"]
 
 
 @functools.cache
@@ -1477,6 +1497,103 @@ def test_a_narrow_neighbourhood_moves_a_workload_to_a_row_outside_the_core():
     assert engine.objective_units(built, candidates, improved.units, improved.left_out) \
         / built.scale == pytest.approx(optimum.total_usd, abs=0.01)
     assert not (improved.units[dearer]).any()
+
+
+def test_a_neighbourhood_around_a_full_offering_swaps_the_workloads_on_it(monkeypatch):
+    # Both offerings hold one 8-chip gang. The warm start has the small job on the
+    # cheaper one and the big job on the dearer: only freeing the one on the full
+    # cheaper offering together with one that could use it swaps them, the optimum.
+    from placer.lns import improve_by_neighbourhoods
+    from placer.model import build_model
+
+    def no_other_kind(*args: object) -> None:
+        raise AssertionError("a wide or narrow neighbourhood was drawn")
+
+    monkeypatch.setattr(sys.modules["placer.lns"], "_draw", no_other_kind)
+    two = PRICED.filter(pl.col("offering").is_in(["seeweb/it-fr2/h100", "verda/fin-02/h100"]))
+    two = two.with_columns(pl.lit(8).cast(two.schema["capacity_chips"]).alias("capacity_chips"))
+    problem = problem_from_dict({"horizon_days": 30, "workloads": [
+        {"name": n, "kind": "training", "chip_hours": hours, "min_chips": 8,
+         "deadline_days": 30} for n, hours in (("small", 1000), ("big", 4000))]},
+        catalog=default_catalog().with_offerings(two))
+    candidates = build_candidates(problem)
+    built = build_model(candidates, problem.policy)
+    offering = candidates.rows["offering"].to_numpy()
+    w_of_row = candidates.rows["w"].to_numpy()
+    cheaper = offering == "seeweb/it-fr2/h100"
+    units = np.zeros(candidates.rows.height, dtype=np.int64)
+    units[(w_of_row == 0) & cheaper] = 1
+    units[(w_of_row == 1) & ~cheaper] = 1
+    improved = improve_by_neighbourhoods(
+        candidates, problem.policy, built, units, np.zeros(2, dtype=bool), budget_s=1.0,
+        wall_s=60, seed=0, stop=lambda: False, turns="o")  # that kind alone
+    assert improved.improvements == 1
+    assert improved.units.tolist() == ((w_of_row == 0) ^ cheaper).astype(int).tolist()
+    engine = sys.modules["placer.solve"]
+    optimum = solve(problem, time_limit=10)
+    assert optimum.status == "optimal"
+    assert engine.objective_units(built, candidates, improved.units, improved.left_out) \
+        / built.scale == pytest.approx(optimum.total_usd, abs=0.01)
+
+
+@functools.cache
+def _generated_fleet() -> tuple:
+    from benchmarks.run import fleet_problem
+    from placer.lns import _Draws
+    from placer.model import build_model
+
+    problem = fleet_problem(100, seed=2)
+    candidates = build_candidates(problem)
+    return candidates, _Draws.of(candidates, build_model(candidates, problem.policy), None)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 2**16), size=st.integers(1, 40), most_units=st.integers(1, 4),
+       crowded=st.booleans())
+def test_a_neighbourhood_around_a_full_offering_is_drawn_from_those_on_it_or_who_could_use_it(
+        seed, size, most_units, crowded):
+    # any plan, one row per workload with 1..most_units units (crowded: the row on the
+    # first offering it has, so that many share one): the drawn workloads all have a
+    # choice and a row on one full offering, and take in as many of those on it as half
+    # the size allows
+    from placer.lns import _draw_around_offering, _Usage
+
+    candidates, draws = _generated_fleet()
+    fleet, rng = draws.fleet, np.random.default_rng(seed)
+    chosen = fleet.starts + (rng.random(len(fleet.starts))
+                             * (fleet.ends - fleet.starts)).astype(np.int64)
+    if crowded:
+        chosen = np.array([start + int(np.argmin(fleet.offering[start:end]))
+                           for start, end in zip(fleet.starts, fleet.ends, strict=True)])
+    units = np.zeros(candidates.rows.height, dtype=np.int64)
+    units[chosen] = rng.integers(1, most_units + 1, size=len(chosen))
+    plan = _Usage.of(fleet, np.arange(len(units)), units)
+    full = fleet.full(plan)
+    left = fleet.capacity - plan.chips
+    assert set(full.tolist()) == {o for o in range(fleet.offerings)
+                                  if left[o] < fleet.least_unit[o]}
+    usable = [o for o in full.tolist() if len(draws.could_use[o])]
+    freed = _draw_around_offering(np.random.default_rng(seed + 1), draws, plan, units, size)
+    if not usable:
+        assert freed is None
+        return
+    event(f"full offerings with a choice around: {min(len(usable), 5)}+")
+    assert freed.tolist() == sorted(set(freed.tolist()))
+    assert 0 < len(freed) <= size
+
+    def on(o: int) -> np.ndarray:
+        rows = draws.rows_by_offering[o]
+        return np.intersect1d(fleet.w_of_row[rows[units[rows] > 0]], draws.could_use[o])
+
+    def drawn_around(o: int) -> bool:
+        # all of it could use it; of those on it, as many as half the size allows (one
+        # at least), and as many others as the rest of it
+        taken = min(len(on(o)), max(1, size // 2))
+        return bool(np.isin(freed, draws.could_use[o]).all()) \
+            and int(np.isin(freed, on(o)).sum()) == taken \
+            and len(freed) == taken + min(len(draws.could_use[o]) - len(on(o)), size - taken)
+
+    assert any(drawn_around(o) for o in usable)
 
 
 def test_a_wide_neighbourhood_keeps_the_rows_in_use_outside_the_core():
