@@ -40,6 +40,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 from ortools.sat.python import cp_model
@@ -143,6 +144,8 @@ class _Fleet:
         chips = rows["unit_chips"].to_numpy()
         least_unit = np.full(candidates.offerings.height, np.iinfo(np.int64).max)
         np.minimum.at(least_unit, offering, chips.astype(np.int64))
+        # an offering no row uses is never full
+        least_unit[np.bincount(offering, minlength=len(least_unit)) == 0] = 0
         return cls(
             w_of_row=w_of_row, starts=np.searchsorted(w_of_row, np.arange(n_w)),
             ends=np.searchsorted(w_of_row, np.arange(n_w), side="right"),
@@ -231,6 +234,11 @@ class _Groups:
     def workloads(self) -> int:
         return int(self.sizes.sum())
 
+    @property
+    def ids(self) -> np.ndarray:
+        """All the workloads in the groups, by id."""
+        return np.concatenate(self.members) if self.members else np.zeros(0, dtype=np.int64)
+
     @classmethod
     def of(cls, workloads: np.ndarray, group: np.ndarray) -> _Groups:
         """`workloads` split by `group` (one id per workload)."""
@@ -259,23 +267,30 @@ class _Draws:
     fleet: _Fleet
     wide: _Groups
     narrow: _Groups
-    rows_by_offering: list[np.ndarray]
-    could_use: list[np.ndarray]   # per offering: the workloads with a choice and a row on it
 
     @classmethod
     def of(cls, candidates: Candidates, built: BuiltModel, core: np.ndarray | None) -> _Draws:
         group = port_groups(candidates)
         wide, narrow = free_workloads(candidates, core), free_workloads(candidates)
-        fleet = _Fleet.of(candidates, built)
-        order = np.argsort(fleet.offering, kind="stable")
-        bounds = np.searchsorted(fleet.offering[order], np.arange(1, fleet.offerings))
-        rows_by_offering = np.split(order, bounds)
-        has_choice = np.zeros(candidates.workloads.height, dtype=bool)
-        has_choice[narrow] = True
-        could_use = [np.unique(fleet.w_of_row[r][has_choice[fleet.w_of_row[r]]])
-                     for r in rows_by_offering]
-        return cls(fleet, _Groups.of(wide, group[wide]), _Groups.of(narrow, group[narrow]),
-                   rows_by_offering, could_use)
+        return cls(_Fleet.of(candidates, built), _Groups.of(wide, group[wide]),
+                   _Groups.of(narrow, group[narrow]))
+
+    # made on first use: only the turns around an offering need them
+    @cached_property
+    def rows_by_offering(self) -> list[np.ndarray]:
+        offering = self.fleet.offering
+        order = np.argsort(offering, kind="stable")
+        return np.split(order, np.searchsorted(offering[order],
+                                               np.arange(1, self.fleet.offerings)))
+
+    @cached_property
+    def could_use(self) -> list[np.ndarray]:
+        """Per offering, the workloads with a choice and a row on it."""
+        has_choice = np.zeros(len(self.fleet.starts), dtype=bool)
+        has_choice[self.narrow.ids] = True
+        w_of_row = self.fleet.w_of_row
+        return [np.unique(w_of_row[rows][has_choice[w_of_row[rows]]])
+                for rows in self.rows_by_offering]
 
 
 def _draw_around_offering(rng: np.random.Generator, draws: _Draws, plan: _Usage,

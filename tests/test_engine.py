@@ -1569,9 +1569,12 @@ def test_a_neighbourhood_around_a_full_offering_is_drawn_from_those_on_it_or_who
     units[chosen] = rng.integers(1, most_units + 1, size=len(chosen))
     plan = _Usage.of(fleet, np.arange(len(units)), units)
     full = fleet.full(plan)
-    left = fleet.capacity - plan.chips
-    assert set(full.tolist()) == {o for o in range(fleet.offerings)
-                                  if left[o] < fleet.least_unit[o]}
+    # full: no row on it can take one more unit (counted from the table itself)
+    used = candidates.rows.with_columns(units=pl.Series(units)).group_by("offering").agg(
+        used=(pl.col("unit_chips") * pl.col("units")).sum(), least=pl.col("unit_chips").min(),
+        capacity=pl.col("capacity_chips").first())
+    assert set(candidates.offerings["offering"].to_numpy()[full].tolist()) == set(
+        used.filter(pl.col("capacity") - pl.col("used") < pl.col("least"))["offering"])
     usable = [o for o in full.tolist() if len(draws.could_use[o])]
     freed = _draw_around_offering(np.random.default_rng(seed + 1), draws, plan, units, size)
     if not usable:
