@@ -1538,11 +1538,10 @@ def test_a_neighbourhood_around_a_full_offering_swaps_the_workloads_on_it(monkey
 
 @functools.cache
 def _generated_fleet() -> tuple:
-    from benchmarks.run import fleet_problem
     from placer.lns import _Draws
     from placer.model import build_model
 
-    problem = fleet_problem(100, seed=2)
+    problem = _fleet(100)
     candidates = build_candidates(problem)
     return candidates, _Draws.of(candidates, build_model(candidates, problem.policy), None)
 
