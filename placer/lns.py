@@ -342,7 +342,7 @@ def improve_by_neighbourhoods(candidates: Candidates, policy: Policy, built: Bui
         turn = turns[searches % len(turns)]
         freed = _draw_around_offering(rng, draws, plan, units, OFFERING_WORKLOADS) \
             if turn == "o" else None
-        if freed is None:  # a wide turn, or a narrow one in its place
+        if freed is None:  # wide or narrow; narrow for a turn with nothing to draw from
             turn = "w" if turn == "w" and wide_groups.workloads else "n"
             freed = _draw(rng, narrow_groups, NARROW_WORKLOADS) if turn == "n" \
                 else _draw(rng, wide_groups, NEIGHBOURHOOD_WORKLOADS)

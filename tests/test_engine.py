@@ -8,6 +8,7 @@ import json
 import math
 import sys
 import time
+from types import ModuleType
 
 import numpy as np
 import polars as pl
@@ -1210,7 +1211,7 @@ def test_a_core_its_first_short_search_does_not_prove_goes_on_by_neighbourhoods(
     assert check_plan(PlanDocument.model_validate(plan.to_dict()), problem) == []
 
 
-def _record_turns(monkeypatch: pytest.MonkeyPatch, engine: object) -> list[str]:
+def _record_turns(monkeypatch: pytest.MonkeyPatch, engine: ModuleType) -> list[str]:
     """The turns each search by neighbourhoods is given, as the solve goes."""
     turns: list[str] = []
     by_chains = engine.improve_by_chains
