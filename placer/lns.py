@@ -275,22 +275,16 @@ class _Draws:
         return cls(_Fleet.of(candidates, built), _Groups.of(wide, group[wide]),
                    _Groups.of(narrow, group[narrow]))
 
-    # made on first use: only the turns around an offering need them
-    @cached_property
-    def rows_by_offering(self) -> list[np.ndarray]:
-        offering = self.fleet.offering
-        order = np.argsort(offering, kind="stable")
-        return np.split(order, np.searchsorted(offering[order],
-                                               np.arange(1, self.fleet.offerings)))
-
     @cached_property
     def could_use(self) -> list[np.ndarray]:
-        """Per offering, the workloads with a choice and a row on it."""
-        has_choice = np.zeros(len(self.fleet.starts), dtype=bool)
-        has_choice[self.narrow.ids] = True
-        w_of_row = self.fleet.w_of_row
-        return [np.unique(w_of_row[rows][has_choice[w_of_row[rows]]])
-                for rows in self.rows_by_offering]
+        """Per offering, the workloads with a choice and a row on it (ascending); made on
+        first use, as only the turns around an offering need it."""
+        fleet, n_w = self.fleet, len(self.fleet.starts)
+        choice = np.isin(fleet.w_of_row, self.narrow.ids)
+        offering, workload = np.divmod(np.unique(  # (offering, workload) pairs, sorted
+            fleet.offering[choice].astype(np.int64) * n_w + fleet.w_of_row[choice]), n_w)
+        return np.split(workload, np.cumsum(np.bincount(offering,
+                                                        minlength=fleet.offerings))[:-1])
 
 
 def _draw_around_offering(rng: np.random.Generator, draws: _Draws, plan: _Usage,
@@ -303,8 +297,9 @@ def _draw_around_offering(rng: np.random.Generator, draws: _Draws, plan: _Usage,
     if not full:
         return None
     offering = full[int(rng.integers(len(full)))]
-    rows = draws.rows_by_offering[offering]
-    on = np.intersect1d(draws.fleet.w_of_row[rows[units[rows] > 0]], draws.could_use[offering])
+    # a pass over every row: these turns run on small fleets only
+    used = (draws.fleet.offering == offering) & (units > 0)
+    on = np.intersect1d(draws.fleet.w_of_row[used], draws.could_use[offering])
     others = np.setdiff1d(draws.could_use[offering], on)
     half = max(1, size // 2)  # at least one, so that a draw is never empty
     if len(on) > half:

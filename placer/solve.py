@@ -1294,7 +1294,7 @@ def _core_at_once(model: BuiltModel, options: SolveOptions, workers: int, time_l
 def _core_by_neighbourhoods(candidates: Candidates, policy: Policy, built: BuiltModel,
                             core: np.ndarray, start: Found, options: SolveOptions,
                             time_left: float, stop: _Interrupt, reporter: _Progress,
-                            recombine: Recombine | None = None, turns: str = TURNS
+                            recombine: Recombine | None, turns: str
                             ) -> tuple[CoreSearch, Found]:
     """Many small searches, each re-placing a few workloads (placer.lns), their kinds in
     `turns`: the wide ones over the core's rows (a mask), the others over all rows; each

@@ -1539,12 +1539,18 @@ def test_a_neighbourhood_around_a_full_offering_swaps_the_workloads_on_it(monkey
 
 @functools.cache
 def _generated_fleet() -> tuple:
-    from placer.lns import _Draws
+    from dataclasses import replace
+
+    from placer.lns import _Draws, _Groups
     from placer.model import build_model
 
     problem = _fleet(100)
     candidates = build_candidates(problem)
-    return candidates, _Draws.of(candidates, build_model(candidates, problem.policy), None)
+    draws = _Draws.of(candidates, build_model(candidates, problem.policy), None)
+    # every workload there has a choice; every third counted as without one, which a
+    # draw must leave out
+    kept = np.sort(draws.narrow.ids[draws.narrow.ids % 3 != 0])
+    return candidates, replace(draws, narrow=_Groups.of(kept, np.zeros(len(kept), dtype=int)))
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -1575,7 +1581,12 @@ def test_a_neighbourhood_around_a_full_offering_is_drawn_from_those_on_it_or_who
         capacity=pl.col("capacity_chips").first())
     assert set(candidates.offerings["offering"].to_numpy()[full].tolist()) == set(
         used.filter(pl.col("capacity") - pl.col("used") < pl.col("least"))["offering"])
-    usable = [o for o in full.tolist() if len(draws.could_use[o])]
+    # who could use an offering: a workload with a choice and a row on it (from the table)
+    names = candidates.offerings["offering"].to_list()
+    has_choice = draws.narrow.ids
+    could_use = {o: np.intersect1d(candidates.rows.filter(pl.col("offering") == names[o])["w"]
+                                   .to_numpy(), has_choice) for o in full.tolist()}
+    usable = [o for o in full.tolist() if len(could_use[o])]
     freed = _draw_around_offering(np.random.default_rng(seed + 1), draws, plan, units, size)
     if not usable:
         assert freed is None
@@ -1585,16 +1596,16 @@ def test_a_neighbourhood_around_a_full_offering_is_drawn_from_those_on_it_or_who
     assert 0 < len(freed) <= size
 
     def on(o: int) -> np.ndarray:
-        rows = draws.rows_by_offering[o]
-        return np.intersect1d(fleet.w_of_row[rows[units[rows] > 0]], draws.could_use[o])
+        used = (candidates.rows["offering"] == names[o]).to_numpy() & (units > 0)
+        return np.intersect1d(candidates.rows["w"].to_numpy()[used], could_use[o])
 
     def drawn_around(o: int) -> bool:
         # all of it could use it; of those on it, as many as half the size allows (one
         # at least), and as many others as the rest of it
         taken = min(len(on(o)), max(1, size // 2))
-        return bool(np.isin(freed, draws.could_use[o]).all()) \
+        return bool(np.isin(freed, could_use[o]).all()) \
             and int(np.isin(freed, on(o)).sum()) == taken \
-            and len(freed) == taken + min(len(draws.could_use[o]) - len(on(o)), size - taken)
+            and len(freed) == taken + min(len(could_use[o]) - len(on(o)), size - taken)
 
     assert any(drawn_around(o) for o in usable)
 
