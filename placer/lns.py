@@ -64,9 +64,10 @@ OFFERING_WORKLOADS = 30
 # The kinds' turns, in order: w wide, n narrow, o around a full offering. The third
 # kind pays on small fleets, where capacity holds a plan in place; 100 workloads, 10 s,
 # fifteen fleets, the plan "wn" -> "wno" 0.47 % cheaper on average (9 cheaper, 3 dearer
-# by at most 0.064 %; "wo" as good, 10 / 20 workloads around worse); at 1,000 the
-# same gap (six fleets, twice: mean 0.203 % / 0.209 %), at 10,000 a little dearer
-# (+0.017 %, +0.005 %: fewer searches).
+# by at most 0.064 %; "wo" as good; mean above the cheapest of six variants over twelve
+# of them, "wno" with 10 / 30 workloads around 0.179 % / 0.096 %, "wn" 0.537 %); at
+# 1,000 the same gap (six fleets, twice: mean 0.203 % / 0.209 %), at 10,000 a little
+# dearer (+0.017 %, +0.005 %: fewer searches).
 TURNS = "wn"
 SMALL_FLEET_TURNS = "wno"
 NEIGHBOURHOOD_DETERMINISTIC_S = 0.3
