@@ -9,6 +9,7 @@ import math
 import sys
 import time
 from types import ModuleType
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -1204,11 +1205,46 @@ def test_a_core_its_first_short_search_does_not_prove_goes_on_by_neighbourhoods(
     # turns around full offerings (a small fleet's)
     engine = sys.modules["placer.solve"]
     turns = _record_turns(monkeypatch, engine)
+    searched = _record_searches(monkeypatch, engine)
     problem = _fleet(100)
     plan = solve(problem, time_limit=6)
     assert plan.solver["core_searches"] > 1
     assert turns == ["wno"]
+    # their budget (WHOLE_AFTER_NEIGHBOURHOODS_S) is not spent in 6 s: no whole search
+    # (the core's first short search is recorded)
+    assert searched and plan.solver["variables"] not in [n for n, _ in searched]
     assert check_plan(PlanDocument.model_validate(plan.to_dict()), problem) == []
+
+
+def test_a_small_core_is_searched_whole_once_its_neighbourhoods_budget_is_spent(monkeypatch):
+    # the neighbourhoods stop on their budget with time left: CP-SAT then searches the
+    # whole model from their plan with its own portfolio, not the interleaved one (on
+    # such fleets it raises the bound: 60 s, the benchmark's 100, proven optimal), and the
+    # plan says it is not reproducible
+    engine = sys.modules["placer.solve"]
+    monkeypatch.setattr(engine, "WHOLE_AFTER_NEIGHBOURHOODS_S", 0.3)
+    searched = _record_searches(monkeypatch, engine)
+    problem = _fleet(100)
+    plan = solve(problem, time_limit=6)
+    assert searched[-1] == (plan.solver["variables"], False)
+    assert plan.solver["deterministic"] is False
+    assert plan.bound_usd >= plan.solver["columns_bound_usd"]
+    assert check_plan(PlanDocument.model_validate(plan.to_dict()), problem) == []
+
+
+def _record_searches(monkeypatch: pytest.MonkeyPatch, engine: ModuleType
+                     ) -> list[tuple[int, bool]]:
+    """Each CP-SAT search of a whole model or a core (not a neighbourhood's): its
+    variables, and whether its workers were interleaved."""
+    searched: list[tuple[int, bool]] = []
+    run = engine._run
+
+    def recorded(solver: Any, model: Any, *args: object) -> int:
+        searched.append((len(model.proto.variables), solver.parameters.interleave_search))
+        return run(solver, model, *args)
+
+    monkeypatch.setattr(engine, "_run", recorded)
+    return searched
 
 
 def _record_turns(monkeypatch: pytest.MonkeyPatch, engine: ModuleType) -> list[str]:
