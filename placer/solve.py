@@ -390,16 +390,17 @@ def solve_built_candidates(candidates: Candidates, policy: Policy, options: Solv
                 complete_hint(built, candidates, fallback.units, fallback.left_out)
         solver = cp_model.CpSolver()
         time_left = max(0.1, options.time_limit - (time.perf_counter() - started))
-        deterministic_limit = max(0.1, options.time_limit - core.deterministic_time)
+        # after a small core's neighbourhoods, CP-SAT's own portfolio (not interleaved):
+        # the bound rises where the interleaved one's hardly does, and the wall clock
+        # alone stops it (WHOLE_AFTER_NEIGHBOURHOODS_S)
+        deterministic_limit = math.inf if core.whole_after \
+            else max(0.1, options.time_limit - core.deterministic_time)
         _set_parameters(solver, options, workers, time_left=time_left,
                         num_vars=built.builder.num_vars,
                         deterministic_limit=deterministic_limit,
                         bound_worker=built.builder.num_vars > SMALL_MODEL_VARS or core.rows > 0)
         if core.whole_after:
-            # CP-SAT's own portfolio, not interleaved: the bound rises where the
-            # interleaved one's hardly does (WHOLE_AFTER_NEIGHBOURHOODS_S)
             solver.parameters.interleave_search = False
-            solver.parameters.max_deterministic_time = math.inf
         reporter = _Progress(options.progress, built.scale, started, best_units=fallback_units,
                              known_bound_units=start.bound_units)
         status, searched = cp_model.UNKNOWN, False
