@@ -120,10 +120,11 @@ CORE_AT_ONCE_SHARE = 0.02
 # chain); the time left after them goes to CP-SAT's search of the whole model from their
 # plan, with its full portfolio rather than the deterministic interleaved one, which
 # raises the bound and may find a cheaper plan, but not reproducibly (the plan says
-# deterministic false). 100 workloads, 60 s, eight fleets: plans the same or cheaper (by
-# up to 1.1 %), mean gap 1.49 % -> 0.68 %, three proven (seed 0 optimal in 30 s, where
-# HiGHS takes six minutes). At 10 s the neighbourhoods reach the wall clock first (5-7
-# deterministic seconds a chain), so nothing changes there.
+# deterministic false, as the wall clock made such runs before). 100 workloads, 60 s,
+# thirteen fleets: plans the same or cheaper (by up to 1.1 %), mean gap 1.22 % -> 0.49 %,
+# six within 0.1 % (one before), four proven optimal (seed 0 in 30 s, where HiGHS takes
+# six minutes); with the interleaved search instead, bounds hardly moved. At 10 s the
+# neighbourhoods reach the wall clock first (5-7 deterministic seconds a chain): no change.
 WHOLE_AFTER_NEIGHBOURHOODS_S = 8.0
 WHOLE_SEARCH_VARS = 1_000_000
 # The LP relaxation's time (lp_seconds): per candidate row, and more per row of a serving
