@@ -432,7 +432,7 @@ def solve_built_candidates(candidates: Candidates, policy: Policy, options: Solv
         if searched
         else "interrupted" if stop() else "gap limit" if proven
         else "core searched" if core.solved else "time limit",
-        "deterministic": not cut and not core.whole_after and (_deterministic(
+        "deterministic": not cut and not (core.whole_after and searched) and (_deterministic(
             status, solver, options, deterministic_limit, stop()) if searched else not stop()),
     }
     if not searched and core.rows:
