@@ -62,8 +62,12 @@ def _say_phases(plan: Plan) -> None:
         f"{_bound_phase(s)}{_columns_phase(s)}{_core_phase(s)}search: "
         f"{s['status']} ({s['stop_reason']}), {s['deterministic_time']:.1f} deterministic s, "
         f"{s['workers']} workers, seed {s['seed']}; total {s['time_s']:.2f} s; "
-        f"{'reproducible' if s['deterministic'] else 'not reproducible (stopped by the clock)'}",
+        f"{'reproducible' if s['deterministic'] else NOT_REPRODUCIBLE}",
         markup=False)
+
+
+NOT_REPRODUCIBLE = ("not reproducible (stopped by the clock, or searched last by CP-SAT's own "
+                     "portfolio: a small fleet given the time)")
 
 
 def _bound_phase(solver: dict[str, Any]) -> str:
