@@ -391,17 +391,15 @@ def solve_built_candidates(candidates: Candidates, policy: Policy, options: Solv
                 complete_hint(built, candidates, fallback.units, fallback.left_out)
         solver = cp_model.CpSolver()
         time_left = max(0.1, options.time_limit - (time.perf_counter() - started))
-        # after a small core's neighbourhoods, CP-SAT's own portfolio (not interleaved):
-        # the bound rises where the interleaved one's hardly does, and the wall clock
-        # alone stops it (WHOLE_AFTER_NEIGHBOURHOODS_S)
-        deterministic_limit = math.inf if core.whole_after \
-            else max(0.1, options.time_limit - core.deterministic_time)
-        _set_parameters(solver, options, workers, time_left=time_left,
+        # after a small core's neighbourhoods, CP-SAT's own portfolio, not interleaved and
+        # with no deterministic limit: the bound rises where the interleaved one's hardly
+        # does (WHOLE_AFTER_NEIGHBOURHOODS_S)
+        whole_options = replace(options, deterministic=False) if core.whole_after else options
+        deterministic_limit = max(0.1, options.time_limit - core.deterministic_time)
+        _set_parameters(solver, whole_options, workers, time_left=time_left,
                         num_vars=built.builder.num_vars,
                         deterministic_limit=deterministic_limit,
                         bound_worker=built.builder.num_vars > SMALL_MODEL_VARS or core.rows > 0)
-        if core.whole_after:
-            solver.parameters.interleave_search = False
         reporter = _Progress(options.progress, built.scale, started, best_units=fallback_units,
                              known_bound_units=start.bound_units)
         status, searched = cp_model.UNKNOWN, False
@@ -428,12 +426,13 @@ def solve_built_candidates(candidates: Candidates, policy: Policy, options: Solv
                                     + (solver.deterministic_time if searched else 0.0), 4),
         "core_rows": core.rows, "core_s": round(core.time_s, 4),
         "core_searches": core.searches,
-        "stop_reason": _stop_reason(status, solver, options, deterministic_limit, stop())
+        "stop_reason": _stop_reason(status, solver, whole_options, deterministic_limit, stop())
         if searched
         else "interrupted" if stop() else "gap limit" if proven
         else "core searched" if core.solved else "time limit",
-        "deterministic": not cut and not (core.whole_after and searched) and (_deterministic(
-            status, solver, options, deterministic_limit, stop()) if searched else not stop()),
+        "deterministic": not cut and (_deterministic(
+            status, solver, whole_options, deterministic_limit, stop()) if searched
+            else not stop()),
     }
     if not searched and core.rows:
         info["status"] = core.status
