@@ -122,7 +122,7 @@ CORE_AT_ONCE_SHARE = 0.02
 # raises the bound and may find a cheaper plan, but not reproducibly (the plan says
 # deterministic false, as the wall clock made such runs before). 100 workloads, 60 s,
 # thirteen fleets: plans the same or cheaper (by up to 1.1 %), mean gap 1.22 % -> 0.49 %,
-# six within 0.1 % (one before), four proven optimal (seed 0 in 30 s, where HiGHS takes
+# six within 0.1 % (one before), four proven optimal (seed 0 in 30-41 s, where HiGHS takes
 # six minutes); with the interleaved search instead, bounds hardly moved. At 10 s the
 # neighbourhoods reach the wall clock first (5-7 deterministic seconds a chain): no change.
 WHOLE_AFTER_NEIGHBOURHOODS_S = 8.0
