@@ -22,8 +22,10 @@ from placer.model import build_model
 from placer.relax import Relaxation
 from placer.solve import SolveOptions, _master, solve_built_candidates
 from placer.subproblems import (
+    COVER_CELLS,
     Covers,
     SpreadCovers,
+    _knapsack,
     cheapest_spread,
     cover_floors,
     port_set_columns,
@@ -159,6 +161,42 @@ def test_a_spread_cover_keeps_the_rule_and_never_passes_the_cheapest(data):
     assert chosen.cost[0] == pytest.approx(float(np.dot(n, cost)))
     assert chosen.cost[0] >= best - 1e-9
     event("cheapest" if chosen.cost[0] <= best + 1e-9 else "above the cheapest")
+
+
+@settings(deadline=None, max_examples=200)
+@given(data=st.data())
+def test_the_spread_knapsack_is_the_cheapest_way_its_providers_cover_every_cell(data):
+    # per workload, up to four providers' tables (the cost of covering exactly y cells,
+    # inf where no cover is exact), small integer costs so that ties are common: against
+    # every choice of y per provider that covers all COVER_CELLS cells with at least
+    # min_providers of them
+    width, tables, count = (data.draw(st.integers(1, 4)), data.draw(st.integers(1, 4)),
+                            data.draw(st.integers(1, 3)))
+    curve = np.full((tables, COVER_CELLS + 1), np.inf)
+    curve[:, 0] = 0.0
+    for table in range(tables):
+        for _ in range(data.draw(st.integers(0, 4))):
+            curve[table, data.draw(st.integers(1, COVER_CELLS))] = \
+                float(data.draw(st.integers(1, 20)))
+    slots = np.array([[data.draw(st.integers(-1, tables - 1)) for _ in range(width)]
+                      for _ in range(count)])
+    min_providers = np.array([data.draw(st.integers(1, 3)) for _ in range(count)])
+    chosen, total = _knapsack(curve, slots, min_providers)
+    for w in range(count):
+        options = [[0] + ([] if slot < 0 else np.flatnonzero(np.isfinite(curve[slot])).tolist())
+                   for slot in slots[w].tolist()]
+        costs = [sum(curve[slot, y] for slot, y in zip(slots[w], ys, strict=True) if y)
+                 for ys in itertools.product(*options)
+                 if sum(ys) >= COVER_CELLS and sum(y > 0 for y in ys) >= min_providers[w]]
+        assert total[w] == min(costs, default=np.inf)
+        if not costs:
+            event("no cover")
+            continue
+        ys = chosen[w]
+        assert ys.sum() >= COVER_CELLS and (ys > 0).sum() >= min_providers[w]
+        assert sum(curve[slot, y] for slot, y in zip(slots[w], ys, strict=True) if y) \
+            == total[w]
+        event("a cover")
 
 
 @settings(deadline=None, max_examples=150)
