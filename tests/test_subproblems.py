@@ -183,7 +183,9 @@ def test_the_spread_knapsack_is_the_cheapest_way_its_providers_cover_every_cell(
     min_providers = np.array([data.draw(st.integers(1, 3)) for _ in range(count)])
     chosen, total = _knapsack(curve, slots, min_providers)
     for w in range(count):
-        options = [[0] + ([] if slot < 0 else np.flatnonzero(np.isfinite(curve[slot])).tolist())
+        # per provider: no cells, or any number it covers exactly
+        options = [[0] + ([] if slot < 0 else
+                          (np.flatnonzero(np.isfinite(curve[slot, 1:])) + 1).tolist())
                    for slot in slots[w].tolist()]
         costs = [sum(curve[slot, y] for slot, y in zip(slots[w], ys, strict=True) if y)
                  for ys in itertools.product(*options)
