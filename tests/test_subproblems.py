@@ -196,6 +196,7 @@ def test_the_spread_knapsack_is_the_cheapest_way_its_providers_cover_every_cell(
             continue
         ys = chosen[w]
         assert ys.sum() >= COVER_CELLS and (ys > 0).sum() >= min_providers[w]
+        assert (ys[slots[w] < 0] == 0).all()  # a missing provider covers nothing
         assert sum(curve[slot, y] for slot, y in zip(slots[w], ys, strict=True) if y) \
             == total[w]
         event("a cover")
