@@ -392,6 +392,7 @@ def _knapsack(curve: np.ndarray, slots: np.ndarray, min_providers: np.ndarray
     state[:, 0, 0] = 0.0
     history: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
     rows = np.arange(count)
+    at = np.broadcast_to(np.arange(cells)[None, :, None], state.shape)  # each state's c
     for j in range(width):
         table = np.where(slots[:, j, None] >= 0, curve[np.maximum(slots[:, j], 0)], np.inf)
         # what reaches providers q from (c, q - 1); at `most`, from (c, most) too where
@@ -405,7 +406,6 @@ def _knapsack(curve: np.ndarray, slots: np.ndarray, min_providers: np.ndarray
         # the last cell is reached from any c >= top - y: the least from c on, and the
         # first c reaching it
         suffix = np.minimum.accumulate(merged[:, ::-1], axis=1)[:, ::-1]
-        at = np.broadcast_to(np.arange(cells)[None, :, None], state.shape)
         suffix_at = np.minimum.accumulate(
             np.where(merged == suffix, at, cells)[:, ::-1], axis=1)[:, ::-1]
         new = state.copy()
