@@ -59,7 +59,7 @@ def _say_phases(plan: Plan) -> None:
         f"candidates: {s['candidates']:,} rows in {s['candidates_s']:.2f} s; model: "
         f"{s['variables']:,} variables, {s['constraints']:,} constraints in {s['build_s']:.2f} s;"
         f" LP bound {lp} and warm start in {s.get('warm_start_s', 0):.2f} s; "
-        f"{_bound_phase(s)}{_columns_phase(s)}{_core_phase(s)}search: "
+        f"{_bound_phase(s)}{_columns_phase(s)}{_core_phase(s)}{_branch_phase(s)}search: "
         f"{s['status']} ({s['stop_reason']}), {s['deterministic_time']:.1f} deterministic s, "
         f"{s['workers']} workers, seed {s['seed']}; total {s['time_s']:.2f} s; "
         f"{'reproducible' if s['deterministic'] else NOT_REPRODUCIBLE}",
@@ -92,6 +92,17 @@ def _columns_phase(solver: dict[str, Any]) -> str:
             f"columns, bound {'-' if bound is None else f'${bound:,.0f}'}, master in "
             f"integers {'-' if master is None else f'${master:,.0f}'}{beside}, "
             f"{solver['columns_s']:.2f} s; ")
+
+
+def _branch_phase(solver: dict[str, Any]) -> str:
+    """--verbose: the solves after the first, where the fleet was branched on ports."""
+    nodes = solver.get("branch_nodes") or []
+    if not nodes:
+        return ""
+    in_part = ", ".join(f"{p['codebase']} to {p['ecosystem']} {p['share']:.2f}"
+                        for p in solver.get("ports_in_part") or []) or "none"
+    return (f"branched on ports (its master LP bought in part: {in_part}): "
+            f"{len(nodes)} more solves in {sum(n['time_s'] for n in nodes):.2f} s; ")
 
 
 def _core_phase(solver: dict[str, Any]) -> str:

@@ -280,6 +280,10 @@ class ColumnGeneration:
     full_rounds_s: float = 0.0      # their time
     # what the master's LP over all its columns should take (wall clock), from the last
     lp_s: float = 0.0
+    # the last master LP's weight per column (the columns it had then): where it buys a
+    # port in part (Master.lp_values), branching on that port raises the bound
+    # (placer.branching)
+    weights: np.ndarray | None = None
 
 
 class Master:
@@ -458,6 +462,20 @@ class Master:
             x[self.vars_of[k]] = self._batches[self.col_batch[col]][self.vars_of[k]]
         x[self.free] = free_values
         return x
+
+    def lp_values(self, weights: np.ndarray, variables: np.ndarray) -> np.ndarray:
+        """The values `variables` take in a master LP whose column weights are `weights`
+        (a weight per column it had then): each column's values, weighted. A variable no
+        piece holds is NaN."""
+        variables = np.asarray(variables, dtype=np.int64)
+        piece = self.piece_of[variables]
+        values = np.where(piece >= 0, 0.0, np.nan)
+        used = np.flatnonzero(weights > 0)
+        for column in used[np.isin(self.col_piece[used], piece)].tolist():
+            mine = piece == self.col_piece[column]
+            values[mine] += weights[column] \
+                * self._batches[self.col_batch[column]][variables[mine]]
+        return values
 
     # ------------------------------------------------------------------ the master LP
 
@@ -1083,6 +1101,7 @@ def generate_columns(master: Master, center: np.ndarray, center_bound: float,
     smoothing = SMOOTHING
     lp_objective: float | None = None
     last_duals: np.ndarray | None = None
+    last_weights: np.ndarray | None = None
     needs_search = np.flatnonzero(~master.choose_one)
     fresh = np.ones(master.pieces, dtype=bool)  # its last search gave a new column
     spent_partial = False  # the next round wants a full one (with a bound wanted)
@@ -1121,7 +1140,7 @@ def generate_columns(master: Master, center: np.ndarray, center_bound: float,
         if lp is None:
             cut = True
             break
-        lp_objective, last_duals = lp.objective, lp.duals
+        lp_objective, last_duals, last_weights = lp.objective, lp.duals, lp.weights
         if near_bound is not None and full_done \
                 and (lp.objective - best <= NEAR_BOUND * abs(lp.objective)
                      or full_done >= NEAR_BOUND_FULL_ROUNDS):
@@ -1186,4 +1205,4 @@ def generate_columns(master: Master, center: np.ndarray, center_bound: float,
             smoothing = SMOOTHING
     return ColumnGeneration(best, lp_objective, last_duals, rounds, master.columns, spent,
                             cut, time.perf_counter() - started, full_done, full_s,
-                            lp_per_column * master.columns)
+                            lp_per_column * master.columns, last_weights)

@@ -156,6 +156,16 @@ def part_answer(plan: Plan, candidates: Candidates
     return placement, {**plan.solver, "total_usd": plan.total_usd}
 
 
+def ports_used(candidates: Candidates, units: np.ndarray) -> pl.DataFrame:
+    """The ports a plan needs: those of the rows it uses (each at its first row's price,
+    as placer.model buys it)."""
+    keys = ["port_key", "port_ecosystem"]
+    ports = candidates.rows.filter(pl.col("port_ecosystem").is_not_null()).select(
+        *keys, "port_usd").unique(subset=keys, keep="first", maintain_order=True).sort(keys)
+    used = candidates.rows.filter(pl.Series(units > 0)).select(keys)
+    return ports.join(used.unique(), on=keys)
+
+
 def placement_of(plan: Plan, candidates: Candidates) -> tuple[np.ndarray, np.ndarray]:
     """Units per candidate row and left-out flags, read back from a plan of `candidates`."""
     rows = candidates.rows.with_row_index("r")

@@ -603,6 +603,35 @@ class PartInfo(Strict):
     stop_reason: str
 
 
+class PortRef(Strict):
+    codebase: str
+    ecosystem: str
+
+
+class PortInPart(PortRef):
+    """A port column generation's master LP buys in part: its bound pays that share of
+    the port, which no plan can do (placer.branching)."""
+
+    usd: float
+    share: float = Field(description="the share of the port the LP buys, strictly between "
+                         "0 and 1")
+
+
+class BranchNode(Strict):
+    """One solve of the fleet with some ports bought and some forbidden (placer.branching):
+    every plan is in one of the tree's leaves, so the lowest leaf's bound is the fleet's."""
+
+    bought: list[PortRef]
+    forbidden: list[PortRef]
+    total_usd: float | None = Field(description="the cheapest plan this node has found, "
+                                    "costed on the whole fleet (None: none)")
+    bound_usd: float | None = Field(description="no plan of this node costs less (None: "
+                                    "it has none)")
+    time_s: float
+    stop_reason: str
+    deterministic: bool
+
+
 class SolverInfo(Strict):
     engine: str
     status: str = Field(description="CP-SAT's own status name")
@@ -668,6 +697,12 @@ class SolverInfo(Strict):
         "rounds, over the columns it had once they neared their bound (None: none ran, "
         "or it found none); the master's own search started from it when cheaper than "
         "the warm start")
+    ports_in_part: list[PortInPart] = Field(
+        default_factory=list, description="the ports column generation's master LP buys in "
+        "part (for the first solve, where the fleet was branched on them)")
+    branch_nodes: list[BranchNode] = Field(
+        default_factory=list, description="the solves after the first, in order, where the "
+        "fleet was branched on ports its master LP buys in part (placer.branching)")
     objective_units: int | None = None
     bound_units: int | None = None
 

@@ -36,6 +36,7 @@ import numpy as np
 import polars as pl
 from ortools.sat.python import cp_model
 
+from placer.branching import PORT_IN_PART, branch_on_ports, node_seconds
 from placer.candidates import Candidates, build_candidates, offering_ids, port_groups
 from placer.check import candidate_violations
 from placer.colgen import (
@@ -75,7 +76,7 @@ from placer.model import (
     to_units,
 )
 from placer.parts import PART_WORKLOADS, partition, solve_in_parts
-from placer.plan import Plan, make_plan, part_answer
+from placer.plan import Plan, make_plan, part_answer, ports_used
 from placer.relax import (
     FULL_LP_COLUMNS,
     INSTANCE_CELLS,
@@ -272,6 +273,9 @@ class SolveOptions:
     in_parts: bool = True                   # when the whole is too large (placer.parts)
     lagrangian: bool = True                 # the Lagrangian bound (placer.lagrange)
     columns: bool = True                    # column generation (placer.colgen)
+    # branching on the ports column generation's master LP buys in part: the fleet solved
+    # again with each such port forbidden and bought (placer.branching)
+    branch: bool = True
     # called with the LP's prices as soon as the LP is solved, and again with column
     # generation's master's after its rounds (a part's, for the bound of the fleet it is
     # a part of: solve._bound_in_parts)
@@ -355,6 +359,14 @@ def solve_built_candidates(candidates: Candidates, policy: Policy, options: Solv
         plan = _solve_in_parts(candidates, policy, options, started, base_info, caps, reasons)
         if plan is not None:
             return plan
+    seconds = node_seconds(candidates, options)
+    if seconds is not None:
+        with _interruptible() as stop:
+            return branch_on_ports(
+                candidates, policy, options, seconds, started, stop,
+                solve_first=lambda first: solve_built_candidates(
+                    candidates, policy, first, candidates_s, rebuild),
+                solve_node=solve_built_candidates)
     build_started = time.perf_counter()
     built = build_model(candidates, policy)
     force_unplaced(built, placed_w)
@@ -420,6 +432,7 @@ def solve_built_candidates(candidates: Candidates, policy: Policy, options: Solv
         "lagrangian_bound_usd": _usd(lagrangian.bound if lagrangian else None, built.scale),
         "lagrangian_s": round(lagrangian.time_s, 4) if lagrangian else 0.0,
         **_columns_info(start.columns, built.scale),
+        "ports_in_part": _ports_in_part(built, start.columns),
         "money_scale": built.scale,
         "variables": built.builder.num_vars, "constraints": built.builder.num_constraints,
         "deterministic_time": round(core.deterministic_time
@@ -458,7 +471,7 @@ def solve_built_candidates(candidates: Candidates, policy: Policy, options: Solv
             info |= {"objective_units": round(solver.objective_value),
                      "bound_units": round(bound_units)}
             return make_plan(
-                candidates, units, left_out, _ports_used(candidates, units),
+                candidates, units, left_out, ports_used(candidates, units),
                 status="optimal" if _proved_optimal(status, solver) else "feasible",
                 bound_usd=bound_usd, solver=info, pricing=policy.pricing, caps=caps,
                 unplaced_reasons=reasons)
@@ -467,7 +480,7 @@ def solve_built_candidates(candidates: Candidates, policy: Policy, options: Solv
         info["engine"] += " (plan from the core search)" if core.found is not None \
             else " (plan from the warm start)"
         return make_plan(candidates, fallback.units, fallback.left_out,
-                         _ports_used(candidates, fallback.units), status="feasible",
+                         ports_used(candidates, fallback.units), status="feasible",
                          bound_usd=bound_usd, solver=info, pricing=policy.pricing, caps=caps,
                          unplaced_reasons=reasons)
     return _no_plan(candidates, policy, info, caps, "unknown", [
@@ -701,6 +714,8 @@ class Columns:
     # the master, when its search proved its plan the best over its columns (a small
     # one) and nothing prices at it beside: the search after it recombines with it
     master: Master | None = None
+    # per port (BuiltModel.ports' rows), what its master's last LP buys of it
+    port_shares: np.ndarray | None = None
 
 
 def _by_columns(built: BuiltModel, candidates: Candidates, policy: Policy, pieces: Pieces,
@@ -831,10 +846,12 @@ def _by_columns(built: BuiltModel, candidates: Candidates, policy: Policy, piece
         if master_units < start_units \
                 and not candidate_violations(candidates, units, left_out, policy):
             found = Found(units, left_out)
+    port_shares = None if generated.weights is None else \
+        master.lp_values(generated.weights, built.ports["var"].to_numpy())
     return Columns(generated, found, master_units, status, time.perf_counter() - started, cut,
                    lagrangian, master.columns, perturbed,
                    len(across_caps), early_units,
-                   master if status == "OPTIMAL" and not priced_beside else None)
+                   master if status == "OPTIMAL" and not priced_beside else None, port_shares)
 
 
 def _price_for_bound(master: Master, prices: np.ndarray, hint: np.ndarray, deadline: float,
@@ -1010,7 +1027,7 @@ def _solve_in_parts(candidates: Candidates, policy: Policy, options: SolveOption
                 if (ready or all_in) and not future.done():
                     future.set_result(list(latest.values()))
 
-    part_options = replace(options, progress=None, explain=False, in_parts=False,
+    part_options = replace(options, progress=None, explain=False, in_parts=False, branch=False,
                            workers=max(1, workers // at_once))
 
     def solve_part(sub: Candidates, part_policy: Policy, seconds: float,
@@ -1082,7 +1099,7 @@ def _solve_in_parts(candidates: Candidates, policy: Policy, options: SolveOption
         "deterministic": False,
     }
     return make_plan(candidates, whole.units, whole.left_out,
-                     _ports_used(candidates, whole.units), status="feasible",
+                     ports_used(candidates, whole.units), status="feasible",
                      bound_usd=bound_units / scale, solver=info, pricing=policy.pricing,
                      caps=caps, unplaced_reasons=reasons)
 
@@ -1164,6 +1181,18 @@ def _columns_info(columns: Columns | None, scale: float) -> dict[str, Any]:
             "master_usd": _usd(columns.master_units, scale),
             "master_early_usd": _usd(columns.early_units, scale),
             "master_status": columns.master_status}
+
+
+def _ports_in_part(built: BuiltModel, columns: Columns | None) -> list[dict[str, Any]]:
+    """The ports column generation's master LP buys in part, and how much of each."""
+    if columns is None or columns.port_shares is None:
+        return []
+    shares = columns.port_shares
+    part = np.flatnonzero((shares > PORT_IN_PART) & (shares < 1 - PORT_IN_PART))
+    ports = built.ports
+    return [{"codebase": ports["port_key"][i], "ecosystem": ports["port_ecosystem"][i],
+             "usd": float(ports["port_usd"][i]), "share": round(float(shares[i]), 6)}
+            for i in part.tolist()]
 
 
 def _usd(units: float | None, scale: float) -> float | None:
@@ -1450,7 +1479,7 @@ def objective_units(built: BuiltModel, candidates: Candidates, units: np.ndarray
                     left_out: np.ndarray) -> int:
     """The objective of a plan in solver units (to compare two plans exactly)."""
     egress = np.rint(candidates.rows["egress_usd"].to_numpy() * built.scale).astype(np.int64)
-    ports = _ports_used(candidates, units)["port_usd"].to_numpy()
+    ports = ports_used(candidates, units)["port_usd"].to_numpy()
     values = np.rint(candidates.workloads["value_usd"].fill_null(0).to_numpy()
                      * built.scale).astype(np.int64)
     return int((built.row_cost_units * units).sum() + egress[units > 0].sum()
@@ -1600,16 +1629,6 @@ def _stopped_by_wall(status: int, solver: cp_model.CpSolver, deterministic_limit
             _own_gap(solver) <= gap_limit + 1e-12:
         return False
     return solver.deterministic_time < deterministic_limit * 0.999
-
-
-def _ports_used(candidates: Candidates, units: np.ndarray) -> pl.DataFrame:
-    """The ports a plan needs: those of the rows it uses (each at its first row's price,
-    as placer.model buys it)."""
-    keys = ["port_key", "port_ecosystem"]
-    ports = candidates.rows.filter(pl.col("port_ecosystem").is_not_null()).select(
-        *keys, "port_usd").unique(subset=keys, keep="first", maintain_order=True).sort(keys)
-    used = candidates.rows.filter(pl.Series(units > 0)).select(keys)
-    return ports.join(used.unique(), on=keys)
 
 
 def _no_plan(candidates: Candidates, policy: Policy, info: dict[str, Any],

@@ -1408,3 +1408,20 @@ def test_a_small_fleets_search_recombines_its_plans_with_the_masters_columns(mon
     units, left_out = placement_of(plan, build_candidates(problem))
     assert candidate_violations(build_candidates(problem), units, left_out,
                                 problem.policy) == []
+
+
+def test_a_master_lps_values_are_its_columns_weighted():
+    # what the master LP makes of each variable (where it buys a port in part:
+    # placer.branching): its columns' values, weighted, so the coupling rows' activity
+    # over the columns is the same as over those values
+    _, _, _, master, _ = guided_master(120)
+    lp = master.solve_lp(30)
+    assert lp is not None
+    held = np.flatnonzero(master.piece_of >= 0)
+    values = master.lp_values(lp.weights, held)
+    columns = master._columns_matrix()[:, :len(lp.weights)]
+    assert np.allclose(columns @ lp.weights, master.link[:, held] @ values, atol=1e-6)
+    assert (values >= master.lower[held] - 1e-9).all()
+    assert (values <= master.upper[held] + 1e-9).all()
+    # a variable no piece holds has no value of its own there
+    assert np.isnan(master.lp_values(lp.weights, master.free[:1])).all()

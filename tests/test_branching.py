@@ -1,0 +1,221 @@
+"""Branching on ports (placer.branching): the tree's bound is its lowest leaf's, never
+above the optimum; its plan is the cheapest any solve found, costed on the whole fleet
+and keeping every rule."""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from dataclasses import replace
+from typing import Any
+
+import polars as pl
+import pytest
+
+from placer.branching import NODE_S, branch_on_ports, node_problem, node_seconds
+from placer.candidates import Candidates, build_candidates
+from placer.catalog import default_catalog
+from placer.check import candidate_violations, check_plan
+from placer.plan import Plan, placement_of
+from placer.problem import Problem, problem_from_dict
+from placer.schema import PlanDocument
+from placer.solve import SolveOptions, solve, solve_built_candidates
+
+H100, INF2 = "aws/us-east-1/h100", "aws/us-east-1/inf2"
+PORT = ("shared", "neuron")
+
+
+def two_gangs_and_room_for_one(port_share: float) -> tuple[Problem, dict[str, float], float]:
+    """Two gangs of one CUDA codebase that may be ported to Neuron, where each runs for d
+    less than on the H100s, and room on inf2 for one of them; the port costs
+    `port_share` d. The problem, a gang's cost per chip family, and the port's price."""
+    priced = default_catalog().offerings.filter(pl.col("offering").is_in([H100, INF2]))
+
+    def fleet(port_usd: float, inf2_chips: int) -> Problem:
+        offerings = priced.with_columns(
+            pl.when(pl.col("offering") == INF2).then(inf2_chips)
+            .otherwise(pl.col("capacity_chips")).alias("capacity_chips"))
+        return problem_from_dict({"horizon_days": 30, "workloads": [
+            {"name": n, "kind": "training", "chip_hours": 2000, "deadline_days": 30,
+             "runs_on": ["cuda"], "codebase": "shared", "port_usd": {"neuron": port_usd}}
+            for n in ("a", "b")]}, catalog=default_catalog().with_offerings(offerings))
+
+    rows = build_candidates(fleet(1.0, 10_000)).rows
+    on = {chip: float(usd) for chip, usd in rows.group_by("chip").agg(
+        (pl.col("unit_compute_usd") + pl.col("unit_carbon_usd")).min()).iter_rows()}
+    gang_on_inf2 = int(rows.filter(pl.col("offering") == INF2)["unit_chips"].max())
+    port = round(port_share * (on["h100"] - on["inf2"]), 2)
+    return fleet(port, gang_on_inf2), on, port
+
+
+def test_a_node_drops_a_forbidden_ports_rows_and_runs_a_bought_ones_natively():
+    problem, _, port = two_gangs_and_room_for_one(1.5)
+    candidates = build_candidates(problem)
+    policy = problem.policy.model_copy(update={"budget_usd": 50_000.0})
+    forbidden, same_policy, paid = node_problem(candidates, policy, (), (PORT,))
+    assert forbidden.rows["offering"].to_list() == [H100, H100]
+    assert paid == 0 and same_policy.budget_usd == 50_000.0
+    bought, bought_policy, paid = node_problem(candidates, policy, (PORT,), ())
+    assert bought.rows.height == candidates.rows.height
+    assert bought.rows["port_ecosystem"].null_count() == bought.rows.height
+    assert bought.rows["port_usd"].to_list() == [0.0] * bought.rows.height
+    # the port's price is paid up front: out of the budget
+    assert paid == pytest.approx(port)
+    assert bought_policy.budget_usd == pytest.approx(50_000.0 - port)
+    # another port of the same codebase is left as it is
+    untouched, _, paid = node_problem(candidates, policy, (("shared", "xla"),), ())
+    assert untouched.rows.equals(candidates.rows) and paid == 0
+
+
+def test_a_fleet_is_branched_on_where_it_has_ports_and_time_for_three_solves():
+    problem, _, _ = two_gangs_and_room_for_one(1.5)
+    candidates = build_candidates(problem)
+    big = replace(candidates, workloads=pl.concat([candidates.workloads] * 150))
+    assert node_seconds(big, SolveOptions(time_limit=3 * NODE_S)) == NODE_S
+    assert node_seconds(big, SolveOptions(time_limit=120)) == 20.0
+    assert node_seconds(big, SolveOptions(time_limit=3 * NODE_S - 0.1)) is None
+    assert node_seconds(big, SolveOptions(time_limit=60, branch=False)) is None
+    assert node_seconds(big, SolveOptions(time_limit=60, columns=False)) is None
+    # no port to buy
+    native = replace(big, rows=big.rows.with_columns(
+        pl.lit(None, dtype=pl.String).alias("port_ecosystem")))
+    assert node_seconds(native, SolveOptions(time_limit=60)) is None
+    # a small fleet's whole model is searched after its neighbourhoods instead
+    assert node_seconds(candidates, SolveOptions(time_limit=60)) is None
+
+
+def _weak_first(candidates: Candidates, problem: Problem, bound: float, share: float,
+                port: float):
+    """The first solve as the 1,000-workload fleets' is: its plan, but a bound from a
+    master LP that buys the port in part."""
+
+    def solve_first(options: SolveOptions) -> Plan:
+        plan = solve_built_candidates(candidates, problem.policy, replace(options, branch=False))
+        plan.solver["ports_in_part"] = [
+            {"codebase": PORT[0], "ecosystem": PORT[1], "usd": port, "share": share}]
+        total = plan.total_usd or 0.0
+        return replace(plan, status="feasible", bound_usd=bound, gap=(total - bound) / total)
+
+    return solve_first
+
+
+def test_branching_on_a_port_bought_in_part_proves_the_optimum():
+    # d = h100 - inf2 a gang. Room on inf2 for one gang, the port 1.5 d: the optimum (by
+    # hand) is both gangs on the H100s. A master LP buys half the port and puts half of
+    # each gang on inf2: 2 h100 - 0.25 d. Forbidden, the port leaves 2 h100; bought,
+    # one gang on inf2 costs 2 h100 + 0.5 d with the port. So the bound is the optimum.
+    problem, on, port = two_gangs_and_room_for_one(1.5)
+    candidates = build_candidates(problem)
+    d = on["h100"] - on["inf2"]
+    optimum = 2 * on["h100"]
+    nodes: list[Candidates] = []
+
+    def solve_node(sub: Candidates, policy: Any, options: SolveOptions) -> Plan:
+        nodes.append(sub)
+        assert not options.branch and not options.explain
+        return solve_built_candidates(sub, policy, options)
+
+    plan = branch_on_ports(candidates, problem.policy, SolveOptions(time_limit=30), 10,
+                           time.perf_counter(), lambda: False,
+                           _weak_first(candidates, problem, optimum - 0.25 * d, 0.5, port),
+                           solve_node)
+    assert [sub.rows.height for sub in nodes] == [2, 4]
+    assert plan.status == "optimal" and plan.solver["stop_reason"] == "optimal"
+    assert plan.total_usd == pytest.approx(optimum, abs=0.02)
+    assert plan.bound_usd == plan.total_usd and plan.gap == 0
+    forbidden, bought = plan.solver["branch_nodes"]
+    assert forbidden["forbidden"] == bought["bought"] == [
+        {"codebase": "shared", "ecosystem": "neuron"}]
+    assert forbidden["bound_usd"] == pytest.approx(optimum, abs=0.02)
+    # the bought node's plan and bound, costed on the whole fleet: its port included
+    assert bought["total_usd"] == pytest.approx(optimum + 0.5 * d, abs=0.02)
+    assert bought["bound_usd"] == pytest.approx(optimum + 0.5 * d, abs=0.02)
+    assert plan.solver["engine"].endswith("(branched on ports: 3 solves)")
+    PlanDocument.model_validate(plan.to_dict())
+
+
+def test_the_bought_nodes_plan_is_kept_when_cheaper_and_pays_its_port():
+    # The port at 0.5 d: both gangs cannot fit on inf2, so the optimum buys the port for
+    # one of them: 2 h100 - d + 0.5 d. The first solve's plan is replaced by nothing
+    # dearer; the plan returned buys the port and keeps every rule.
+    problem, on, port = two_gangs_and_room_for_one(0.5)
+    candidates = build_candidates(problem)
+    d = on["h100"] - on["inf2"]
+    optimum = 2 * on["h100"] - 0.5 * d
+    plan = branch_on_ports(candidates, problem.policy, SolveOptions(time_limit=30), 10,
+                           time.perf_counter(), lambda: False,
+                           _weak_first(candidates, problem, optimum - 0.1 * d, 0.75, port),
+                           lambda sub, policy, options: solve_built_candidates(
+                               sub, policy, options))
+    assert plan.total_usd == pytest.approx(optimum, abs=0.02)
+    assert plan.bound_usd == pytest.approx(optimum, abs=0.02)
+    assert plan.ports.select("codebase", "ecosystem", "usd").rows() == [
+        ("shared", "neuron", pytest.approx(port))]
+    units, left_out = placement_of(plan, candidates)
+    assert candidate_violations(candidates, units, left_out, problem.policy) == []
+    assert plan.cost is not None and plan.cost["porting_usd"] == pytest.approx(port)
+
+
+def test_an_interrupted_tree_returns_the_first_plan_and_says_so():
+    problem, on, port = two_gangs_and_room_for_one(1.5)
+    candidates = build_candidates(problem)
+    bound = 2 * on["h100"] - 1000
+    plan = branch_on_ports(candidates, problem.policy, SolveOptions(time_limit=30), 10,
+                           time.perf_counter(), lambda: True,
+                           _weak_first(candidates, problem, bound, 0.5, port),
+                           lambda *args: pytest.fail("no node after Ctrl-C"))
+    assert plan.solver["stop_reason"] == "interrupted"
+    assert plan.bound_usd == pytest.approx(bound) and plan.status == "feasible"
+    assert plan.solver["branch_nodes"] == []
+
+
+def test_a_generated_fleet_branched_on_keeps_every_rule_and_only_raises_its_bound(
+        monkeypatch):
+    from benchmarks.run import fleet_problem
+
+    branching = sys.modules["placer.branching"]
+    engine = sys.modules["placer.solve"]
+    # three solves of 3 s (the suite's time) on a fleet above the small fleets' size
+    monkeypatch.setattr(branching, "NODE_S", 3.0)
+    monkeypatch.setattr(branching, "SOLVES", 3)
+    problem = fleet_problem(300, seed=2)
+    solves: list[Plan] = []
+    original = engine.solve_built_candidates
+
+    def recorded(*args: Any, **kwargs: Any) -> Plan:
+        plan = original(*args, **kwargs)
+        if not args[2].branch:
+            solves.append(plan)
+        return plan
+
+    monkeypatch.setattr(engine, "solve_built_candidates", recorded)
+    plan = solve(problem, time_limit=9, workers=2)
+    first, nodes = solves[0], plan.solver["branch_nodes"]
+    assert first.solver["ports_in_part"], "the first solve's master buys no port in part"
+    assert all(0 < p["share"] < 1 for p in first.solver["ports_in_part"])
+    assert len(nodes) == 2 == len(solves) - 1
+    assert {p["codebase"] for n in nodes for p in n["bought"] + n["forbidden"]} <= {
+        p["codebase"] for p in first.solver["ports_in_part"]}
+    assert first.bound_usd is not None and plan.bound_usd is not None
+    assert first.bound_usd <= plan.bound_usd <= plan.total_usd
+    assert plan.bound_usd == pytest.approx(min(n["bound_usd"] for n in nodes), abs=0.01) \
+        or plan.bound_usd == pytest.approx(plan.total_usd)
+    totals = [first.total_usd] + [n["total_usd"] for n in nodes if n["total_usd"]]
+    assert plan.total_usd == pytest.approx(min(totals), abs=0.01)
+    doc = PlanDocument.model_validate(plan.to_dict())
+    assert check_plan(doc, problem) == []
+    assert doc.total_usd == pytest.approx(plan.total_usd, abs=0.01)
+    assert math.isclose(plan.gap or 0, (plan.total_usd - plan.bound_usd) / plan.total_usd)
+
+
+def test_verbose_says_which_ports_the_first_master_bought_in_part_and_what_followed():
+    from placer.cli import _branch_phase
+
+    assert _branch_phase({"ports_in_part": [], "branch_nodes": []}) == ""
+    said = _branch_phase({
+        "ports_in_part": [{"codebase": "cb0003", "ecosystem": "xla", "usd": 200_000.0,
+                           "share": 0.686087}],
+        "branch_nodes": [{"time_s": 9.1}, {"time_s": 10.15}]})
+    assert said == ("branched on ports (its master LP bought in part: cb0003 to xla 0.69): "
+                    "2 more solves in 19.25 s; ")
