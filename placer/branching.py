@@ -108,8 +108,9 @@ def node_problem(candidates: Candidates, policy: Policy, bought: tuple[Port, ...
         return expr
 
     paid = 0.0
-    for port in bought:
-        paid += float(rows.filter(needs((port,)))["port_usd"].max() or 0.0)
+    for port in bought:  # at its first row's price, as placer.model buys it
+        prices = rows.filter(needs((port,)))["port_usd"]
+        paid += float(prices[0]) if len(prices) else 0.0
     rows = rows.filter(~needs(forbidden)).with_columns(
         pl.when(needs(bought)).then(None).otherwise(pl.col("port_ecosystem"))
         .alias("port_ecosystem"),
