@@ -140,7 +140,12 @@ def branch_on_ports(candidates: Candidates, policy: Policy, options: SolveOption
     root = Node((), (), _bound(first, 0.0, -math.inf), None, first.solver.get(
         "ports_in_part", []), 1)
     if not first.has_plan:
-        return first  # no plan, or none proven: nothing to branch from
+        # nothing to branch from: proven infeasible, or no plan found in the first solve's
+        # time, which the whole limit might have found (the time left is the whole's)
+        left = deadline - time.perf_counter()
+        if first.status == "infeasible" or stop() or left < seconds / 2:
+            return first
+        return solve_first(replace(options, time_limit=left, branch=False))
     root.plan = first
     leaves, solved = [root], [root]
     reasons = no_candidate_reasons(candidates, policy.pricing)

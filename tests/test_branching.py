@@ -184,6 +184,25 @@ def test_a_branching_that_does_not_raise_the_bound_gives_the_time_left_to_the_wh
     assert plan.total_usd == pytest.approx(2 * on["h100"], abs=0.02)
 
 
+def test_a_first_solve_without_a_plan_leaves_the_time_left_to_the_whole():
+    # no plan in the first solve's share of the time, not proven infeasible: the whole
+    # fleet is solved again with the time left, unbranched
+    problem, _, _ = two_gangs_and_room_for_one(1.5)
+    candidates = build_candidates(problem)
+    limits: list[float] = []
+
+    def solve_first(options: SolveOptions) -> Plan:
+        limits.append(options.time_limit)
+        assert not options.branch
+        plan = solve_built_candidates(candidates, problem.policy, options)
+        return replace(plan, status="unknown") if len(limits) == 1 else plan
+
+    plan = branch_on_ports(candidates, problem.policy, SolveOptions(time_limit=60), 10,
+                           time.perf_counter(), lambda: False, solve_first,
+                           lambda *args: pytest.fail("no node without a plan to branch from"))
+    assert plan.has_plan and limits[0] == 10 and 55 < limits[1] <= 60
+
+
 def test_an_interrupted_tree_returns_the_first_plan_and_says_so():
     problem, on, port = two_gangs_and_room_for_one(1.5)
     candidates = build_candidates(problem)
