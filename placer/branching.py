@@ -45,8 +45,10 @@ if TYPE_CHECKING:
 # it, the LP's own tolerance).
 PORT_IN_PART = 1e-4
 # Each solve (the first, and each node) gets the time limit over this many, and at least
-# NODE_S: column generation at 1,000 workloads reaches its bound in about 7 s. So
-# branching starts at 3 * NODE_S (the first solve and two children).
+# NODE_S per 1,000 workloads (NODE_S below that): column generation at 1,000 workloads
+# reaches its bound in about 7 s; at 2,000 workloads nodes of 10 s stayed 0.1-0.2 % below
+# the first solve's bound. So branching starts at three times that (the first solve and
+# two children): 30 s up to 1,000 workloads, 60 s at 2,000.
 SOLVES = 6
 NODE_S = 10.0
 # A solve may end this share of its time after its limit: two children are started where
@@ -72,7 +74,8 @@ def node_seconds(candidates: Candidates, options: SolveOptions) -> float | None:
     """The time of each solve, or None where the fleet is not branched on: a small fleet,
     no port to buy, no column generation, or too little time for the first solve and two
     more."""
-    seconds = max(NODE_S, options.time_limit / SOLVES)
+    seconds = max(NODE_S * max(1.0, candidates.workloads.height / 1000),
+                  options.time_limit / SOLVES)
     if not (options.branch and options.columns) or options.time_limit < 3 * seconds \
             or candidates.workloads.height <= SMALL_FLEET_WORKLOADS:
         return None

@@ -75,6 +75,10 @@ def test_a_fleet_is_branched_on_where_it_has_ports_and_time_for_three_solves():
     assert node_seconds(big, SolveOptions(time_limit=3 * NODE_S)) == NODE_S
     assert node_seconds(big, SolveOptions(time_limit=120)) == 20.0
     assert node_seconds(big, SolveOptions(time_limit=3 * NODE_S - 0.1)) is None
+    # a larger fleet's column generation wants longer: NODE_S per 1,000 workloads
+    larger = replace(candidates, workloads=pl.concat([candidates.workloads] * 1000))
+    assert node_seconds(larger, SolveOptions(time_limit=60)) == 2 * NODE_S
+    assert node_seconds(larger, SolveOptions(time_limit=59)) is None
     assert node_seconds(big, SolveOptions(time_limit=60, branch=False)) is None
     assert node_seconds(big, SolveOptions(time_limit=60, columns=False)) is None
     # no port to buy
