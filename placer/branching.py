@@ -46,8 +46,8 @@ if TYPE_CHECKING:
 PORT_IN_PART = 1e-4
 # Each solve (the first, and each node) gets the time limit over this many, and at least
 # NODE_S per 1,000 workloads (NODE_S below that): column generation at 1,000 workloads
-# reaches its bound in about 7 s; at 2,000 workloads nodes of 10 s stayed 0.1-0.2 % below
-# the first solve's bound. So branching starts at three times that (the first solve and
+# reaches its bound in about 7 s; at 2,000 workloads nodes of 10 s ended 0.1-0.2 % below
+# the whole fleet's bound. So branching starts at three times that (the first solve and
 # two children): 30 s up to 1,000 workloads, 60 s at 2,000.
 SOLVES = 6
 NODE_S = 10.0
@@ -152,8 +152,7 @@ def branch_on_ports(candidates: Candidates, policy: Policy, options: SolveOption
     root.plan = first
     leaves, solved = [root], [root]
     reasons = no_candidate_reasons(candidates, policy.pricing)
-    caps = {dim: getattr(policy.max_share, dim) for dim in ("provider", "chip_vendor",
-                                                             "ecosystem")}
+    caps = policy.max_share.by_dimension()
     nodes_info: list[dict[str, Any]] = []
 
     def best_plan() -> Plan:

@@ -349,6 +349,10 @@ class ShareCaps(Strict):
     chip_vendor: Share | None = None
     ecosystem: Share | None = None
 
+    def by_dimension(self) -> dict[str, float | None]:
+        """Each dimension's cap (None: uncapped), as a plan's shares show them."""
+        return {dim: getattr(self, dim) for dim in DIMENSIONS}
+
 
 class Selector(Strict):
     """Offerings picked by attribute; used by allow/deny lists and scenario overlays."""

@@ -339,8 +339,7 @@ def solve_built_candidates(candidates: Candidates, policy: Policy, options: Solv
         "time_limit_s": options.time_limit, "gap_limit": options.gap,
         "candidates": candidates.rows.height, "candidates_s": round(candidates_s, 4),
     }
-    caps = {dim: getattr(policy.max_share, dim) for dim in ("provider", "chip_vendor",
-                                                             "ecosystem")}
+    caps = policy.max_share.by_dimension()
     reasons = no_candidate_reasons(candidates, policy.pricing)
     placed_w = set(candidates.rows["w"].unique().to_list())
     blocked = [
