@@ -623,14 +623,15 @@ class PortInPart(PortRef):
 
 class BranchNode(Strict):
     """One solve of the fleet with some ports bought and some forbidden (placer.branching):
-    every plan is in one of the tree's leaves, so the lowest leaf's bound is the fleet's."""
+    every plan is in one of the tree's leaves, so the lowest leaf's bound is the fleet's.
+    With none bought or forbidden, the whole fleet solved again for its plan."""
 
     bought: list[PortRef]
     forbidden: list[PortRef]
     total_usd: float | None = Field(description="the cheapest plan this node has found, "
                                     "costed on the whole fleet (None: none)")
     bound_usd: float | None = Field(description="no plan of this node costs less (None: "
-                                    "it has none)")
+                                    "proven to have no plan, or no bound known)")
     time_s: float
     stop_reason: str
     deterministic: bool
