@@ -26,6 +26,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import resource
 import subprocess
 import sys
@@ -99,11 +100,13 @@ def run_placer(kind: str, n: int, seed: int, time_limit: float) -> dict[str, Any
     left = candidates.workloads["workload"].is_in(plan.unplaced["workload"].implode()).to_numpy()
     violations = candidate_violations(candidates, units, left, policy) if plan.has_plan else []
     s = plan.solver
-    engine, _, note = s["engine"].partition(" (")
+    # "cp-sat 9.x (plan from the core search) (branched on ports: 4 solves)"
+    engine = s["engine"].partition(" (")[0]
+    note = ", ".join(re.findall(r"\(([^()]*)\)", s["engine"]))
     retried = s.get("part_retries") or 0
     return {
         "solver": f"placer ({engine})", "status": plan.status,
-        "note": note.rstrip(")") + (f", {retried} batches retried" if retried else ""),
+        "note": note + (f", {retried} batches retried" if retried else ""),
         "cost_usd": plan.total_usd, "bound_usd": plan.bound_usd, "gap": plan.gap,
         "time_s": s["time_s"], "candidates": s["candidates"], "candidates_s": candidates_s,
         "build_s": s["build_s"], "warm_start_s": s.get("warm_start_s"),
