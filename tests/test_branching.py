@@ -139,10 +139,11 @@ def test_branching_on_a_port_bought_in_part_proves_the_optimum():
     PlanDocument.model_validate(plan.to_dict())
 
 
-def test_the_bought_nodes_plan_is_kept_when_cheaper_and_pays_its_port():
+def test_an_optimum_that_buys_the_port_is_proven_by_its_children_and_pays_it():
     # The port at 0.5 d: both gangs cannot fit on inf2, so the optimum buys the port for
-    # one of them: 2 h100 - d + 0.5 d. The first solve's plan is replaced by nothing
-    # dearer; the plan returned buys the port and keeps every rule.
+    # one of them: 2 h100 - d + 0.5 d. Forbidden, the port leaves 2 h100; bought, the
+    # optimum: so the children's bound is the optimum, and the plan returned buys the
+    # port, pays it and keeps every rule.
     problem, on, port = two_gangs_and_room_for_one(0.5)
     candidates = build_candidates(problem)
     d = on["h100"] - on["inf2"]
