@@ -140,8 +140,6 @@ def branch_on_ports(candidates: Candidates, policy: Policy, options: SolveOption
     with options that branch no further)."""
     deadline = started + options.time_limit
     first = solve_first(replace(options, time_limit=seconds, branch=False))
-    root = Node((), (), _bound(first, 0.0, -math.inf), None, first.solver.get(
-        "ports_in_part", []), 1)
     if not first.has_plan:
         # nothing to branch from: proven infeasible, or no plan found in the first solve's
         # time, which the whole limit might have found (the time left is the whole's)
@@ -149,7 +147,8 @@ def branch_on_ports(candidates: Candidates, policy: Policy, options: SolveOption
         if first.status == "infeasible" or stop() or left < seconds / 2:
             return first
         return solve_first(replace(options, time_limit=left, branch=False))
-    root.plan = first
+    root = Node((), (), _bound(first, 0.0, -math.inf), first,
+                first.solver.get("ports_in_part", []), 1)
     leaves, solved = [root], [root]
     reasons = no_candidate_reasons(candidates, policy.pricing)
     caps = policy.max_share.by_dimension()
@@ -241,38 +240,36 @@ def branch_on_ports(candidates: Candidates, policy: Policy, options: SolveOption
 
 def _tree_plan(best: Plan, bound: float, first_info: dict[str, Any],
                nodes_info: list[dict[str, Any]], started: float, interrupted: bool) -> Plan:
-    """The best plan with the tree's bound (at most its cost), and the first solve's
-    info with how the tree went."""
+    """The best plan with the tree's bound (at most its cost; None where a leaf has none),
+    and the first solve's info with how the tree went."""
     total = best.total_usd or 0.0
-    bound = min(bound, total)
-    if not math.isfinite(bound):  # a leaf with no bound at all
-        return replace(best, status="feasible", bound_usd=None, gap=None, solver=first_info
-                       | {"branch_nodes": nodes_info, "deterministic": False,
-                          "time_s": round(time.perf_counter() - started, 4)})
-    info = dict(first_info)
-    gap_limit = info.get("gap_limit")
-    scale = info["money_scale"]
-    info |= {
+    # math.inf: every leaf closed (the plan is proven); -math.inf: a leaf with no bound
+    known: float | None = min(bound, total) if bound > -math.inf else None
+    proven = known is not None and known >= total
+    gap_limit = first_info.get("gap_limit")
+    scale = first_info["money_scale"]
+    info = first_info | {
         "time_s": round(time.perf_counter() - started, 4),
         "branch_nodes": nodes_info,
         "deterministic": bool(first_info.get("deterministic"))
         and all(n["deterministic"] for n in nodes_info),
-        "objective_units": round(total * scale), "bound_units": round(bound * scale),
+        "objective_units": round(total * scale),
+        "bound_units": None if known is None else round(known * scale),
     }
     if nodes_info:
         solves = 1 + len(nodes_info)
         info["engine"] = f"{best.solver['engine']} (branched on ports: {solves} solves)"
     if interrupted:
         info["stop_reason"] = "interrupted"
-    elif bound >= total:
+    elif proven:
         info["stop_reason"] = "optimal"
-    elif gap_limit is not None and total - bound <= gap_limit * total:
+    elif known is not None and gap_limit is not None and total - known <= gap_limit * total:
         info["stop_reason"] = "gap limit"
     elif nodes_info:
         info["stop_reason"] = "time limit"
-    status = "optimal" if bound >= total else "feasible"
-    return replace(best, status=status, bound_usd=bound,
-                   gap=(total - bound) / total if total > 0 else 0.0, solver=info)
+    gap = None if known is None else (total - known) / total if total > 0 else 0.0
+    return replace(best, status="optimal" if proven else "feasible", bound_usd=known,
+                   gap=gap, solver=info)
 
 
 def _bound(plan: Plan, paid: float, parent: float) -> float:

@@ -221,6 +221,23 @@ def test_an_interrupted_tree_returns_the_first_plan_and_says_so():
     assert plan.solver["branch_nodes"] == []
 
 
+def test_a_tree_with_no_bound_known_says_none_rather_than_a_number():
+    problem, _, _ = two_gangs_and_room_for_one(1.5)
+    candidates = build_candidates(problem)
+
+    def no_bound(options: SolveOptions) -> Plan:
+        plan = solve_built_candidates(candidates, problem.policy, options)
+        return replace(plan, status="feasible", bound_usd=None, gap=None)
+
+    plan = branch_on_ports(candidates, problem.policy, SolveOptions(time_limit=30), 10,
+                           time.perf_counter(), lambda: True, no_bound,
+                           lambda *args: pytest.fail("no node after Ctrl-C"))
+    assert plan.status == "feasible" and plan.has_plan
+    assert plan.bound_usd is None and plan.gap is None
+    assert plan.solver["bound_units"] is None
+    PlanDocument.model_validate(plan.to_dict())
+
+
 def test_a_generated_fleet_branched_on_keeps_every_rule_and_only_raises_its_bound(
         monkeypatch):
     from benchmarks.run import fleet_problem
@@ -255,8 +272,11 @@ def test_a_generated_fleet_branched_on_keeps_every_rule_and_only_raises_its_boun
     assert all(n["bought"] == n["forbidden"] == [] for n in nodes[2:])
     assert first.bound_usd is not None and plan.bound_usd is not None
     assert first.bound_usd <= plan.bound_usd <= plan.total_usd
-    assert plan.bound_usd == pytest.approx(min(n["bound_usd"] for n in nodes), abs=0.01) \
-        or plan.bound_usd == pytest.approx(plan.total_usd)
+    # the lower child's bound, or the whole fleet's solved again where higher; never
+    # above the plan
+    expected = max([min(n["bound_usd"] for n in nodes[:2])]
+                   + [n["bound_usd"] for n in nodes[2:]])
+    assert plan.bound_usd == pytest.approx(min(expected, plan.total_usd), abs=0.01)
     totals = [first.total_usd] + [n["total_usd"] for n in nodes if n["total_usd"]]
     assert plan.total_usd == pytest.approx(min(totals), abs=0.01)
     doc = PlanDocument.model_validate(plan.to_dict())
