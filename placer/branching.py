@@ -57,8 +57,8 @@ OVERRUN = 0.1
 # A branching whose lower child's bound rose by less than this share of the gap above the
 # leaf it split ends the tree, the time left going to the whole fleet again, for its
 # plan: there the gap is the plan's. 1,000 workloads at 60 s: seed 4's lower child at
-# its parent's bound (0.131 % -> 0.078-0.085 % with this rule); seeds 1, 3 and 5 a tenth
-# to a third of the gap (seed 3 once 9.8 %: at a tenth it stopped, 0.107 %).
+# its parent's bound (0.131 % -> 0.078-0.085 % with this rule); seeds 1, 3 and 5 go on
+# branching (at a tenth, seed 3 once stopped after its first branching: 0.107 %).
 STALLED = 0.05
 # Fleets of at most this many workloads are not branched on: their whole model is searched
 # after their neighbourhoods (solve.LNS_ABOVE_WORKLOADS), which proves many in 60 s and
