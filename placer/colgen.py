@@ -87,6 +87,9 @@ SMOOTHING = 0.5
 # deterministic seconds: the budget tracks the wall clock roughly.
 ROUND_OVERHEAD_S = 0.1
 PIECE_OVERHEAD_S = 0.005
+# A node's master LP (Master.fix) pays this for each unit a coupling row is relaxed by,
+# in its scaled costs (the dearest column costs 1,000 there)
+ARTIFICIAL_COST = 1e6
 # Stop when the master LP is this close to the best bound: no column can gain more.
 CONVERGED = 1e-5
 # The partial rounds are spent when the master LP gained less than this share over the
@@ -340,6 +343,32 @@ class Master:
             (np.ones(int((self.piece_of >= 0).sum())),
              (np.flatnonzero(self.piece_of >= 0), self.piece_of[self.piece_of >= 0])),
             shape=(n, len(self.vars_of)))
+        # variables fixed at a node of a branching (placer.branching): the pieces'
+        # searches keep them, the LP drops the columns that do not
+        self.fixed: dict[int, int] = {}
+        self._bounds = (self.lower, self.upper)
+
+    def fix(self, fixed: dict[int, int]) -> None:
+        """Fixes each variable of `fixed` (a piece's, e.g. a port) at its value, the
+        others as the pieces have them: the LP uses only the columns that agree and the
+        pieces' searches keep them. The columns stay: another node may want them."""
+        lower, upper = self._bounds[0].copy(), self._bounds[1].copy()
+        variables = np.fromiter(fixed, dtype=np.int64, count=len(fixed))
+        lower[variables] = upper[variables] = list(fixed.values())
+        changed = [v for v in set(fixed) | set(self.fixed) if fixed.get(v) != self.fixed.get(v)]
+        for k in set(self.piece_of[changed].tolist()):
+            self._models.pop(k, None)  # built with the bounds before
+        self.fixed, self.lower, self.upper = dict(fixed), lower, upper
+
+    def agreeing(self) -> np.ndarray:
+        """A mask of the columns that keep the variables fixed (Master.fix)."""
+        agree = np.ones(self.columns, dtype=bool)
+        for variable, value in self.fixed.items():
+            columns = np.flatnonzero(self.col_piece == self.piece_of[variable])
+            batch_values = np.array([self._batches[b][variable]
+                                     for b in self.col_batch[columns].tolist()])
+            agree[columns[batch_values != value]] = False
+        return agree
 
     def _own_pieces(self, covers: Covers | None
                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -495,14 +524,31 @@ class Master:
         le = np.flatnonzero(np.isfinite(hi) & ~equal)
         ge = np.flatnonzero(np.isfinite(lo) & ~equal)
         eq = np.flatnonzero(equal)
-        convexity = sparse.csr_matrix(
-            (col_scale[:n_cols], (self.col_piece, np.arange(n_cols))),
-            shape=(self.pieces, n_cols + n_free))
+        cost = cost * cost_scale
+        n_art = 0
         bounds = np.column_stack((
             np.concatenate((np.zeros(n_cols), self.lower[self.free] / col_scale[n_cols:])),
             np.concatenate((np.full(n_cols, np.inf), self.upper[self.free] / col_scale[n_cols:]))))
+        if self.fixed:
+            # a node of a branching: only the columns that keep its variables fixed, and
+            # the coupling rows relaxed at ARTIFICIAL_COST until its columns meet them
+            # (its parent's plan may not keep them)
+            bounds[:n_cols][~self.agreeing(), 1] = 0.0
+            rows = np.concatenate((le, ge, eq, eq))
+            signs = np.concatenate((-np.ones(len(le)), np.ones(len(ge) + len(eq)),
+                                    -np.ones(len(eq))))
+            n_art = len(rows)
+            scaled = sparse.hstack([scaled, sparse.csr_matrix(
+                (signs, (rows, np.arange(n_art))), shape=(scaled.shape[0], n_art))],
+                format="csr")
+            cost = np.concatenate((cost, np.full(n_art, ARTIFICIAL_COST)))
+            bounds = np.vstack((bounds, np.column_stack((np.zeros(n_art),
+                                                         np.full(n_art, np.inf)))))
+        convexity = sparse.csr_matrix(
+            (col_scale[:n_cols], (self.col_piece, np.arange(n_cols))),
+            shape=(self.pieces, n_cols + n_free + n_art))
         result = linprog(
-            cost * cost_scale,
+            cost,
             A_ub=sparse.vstack([scaled[le], -scaled[ge]], format="csr") if len(le) + len(ge)
             else None,
             b_ub=np.concatenate((hi[le], -lo[ge])) if len(le) + len(ge) else None,
@@ -581,7 +627,8 @@ class Master:
                 # prices, nearer their optima than the plan's values (21 large pieces of
                 # the 1,000-workload fleet: 2.0-2.4 s from those, 2.5-3.3 s from the plan's)
                 start = values.copy()
-                port_set_columns(self.port_sets, priced, start, np.ones(self.pieces, dtype=bool))
+                port_set_columns(self.port_sets, priced, start, np.ones(self.pieces, dtype=bool),
+                                 self.lower, self.upper)
         else:
             # serving workloads alone, and pieces sharing ports, by dynamic programming
             # (not searched)
@@ -590,7 +637,8 @@ class Master:
                 searched = searched[~self.is_cover[searched]]
             if self.port_sets is not None:
                 done = port_set_columns(self.port_sets, priced, values,
-                                        np.ones(self.pieces, dtype=bool))
+                                        np.ones(self.pieces, dtype=bool), self.lower,
+                                        self.upper)
                 searched = searched[~done[searched]]
         spent = 0.0
         cut = short = False
@@ -1062,7 +1110,8 @@ def price_without_search(master: Master, pieces: Pieces) -> int:
         done = cover_columns(master.covers, priced, own, values)
         taken[master.cover_piece[done]] = True
     if master.port_sets is not None:
-        taken |= port_set_columns(master.port_sets, priced, values, is_pending & ~taken)
+        taken |= port_set_columns(master.port_sets, priced, values, is_pending & ~taken,
+                                  master.lower, master.upper)
     taken &= is_pending
     write = (master.piece_of >= 0) & taken[np.maximum(master.piece_of, 0)]
     pieces.values[write] = values[write]

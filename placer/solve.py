@@ -43,6 +43,7 @@ from placer.colgen import (
     ColumnGeneration,
     EarlySearch,
     Master,
+    MasterSolution,
     cap_columns,
     generate_columns,
     perturbed_columns,
@@ -77,6 +78,7 @@ from placer.model import (
 )
 from placer.parts import PART_WORKLOADS, partition, solve_in_parts
 from placer.plan import Plan, make_plan, part_answer, ports_used
+from placer.port_tree import PortTree, grow_port_tree, tree_fits
 from placer.relax import (
     FULL_LP_COLUMNS,
     INSTANCE_CELLS,
@@ -762,6 +764,16 @@ def _by_columns(built: BuiltModel, candidates: Candidates, policy: Policy, piece
         finish_by=deadline - search_share - master_limit / 2,
         near_bound=early.start if early is not None else None)
     cut = generated.cut_by_time
+    tree: PortTree | None = None
+    early_found: MasterSolution | None = None
+    tree_deadline = deadline - search_share - master_limit
+    if bound_wanted and options.branch and built.ports.height \
+            and tree_fits(generated, tree_deadline - time.perf_counter()):
+        # the tree's rounds want both cores: the search beside the rounds ends first
+        early_found = early.result() if early is not None else None
+        early = None
+        tree = _port_tree(built, master, generated, incumbent, early_found, options, stop,
+                          tree_deadline)
     perturbed = 0
     if not options.lagrangian:
         if generated.duals is not None:
@@ -792,8 +804,9 @@ def _by_columns(built: BuiltModel, candidates: Candidates, policy: Policy, piece
     if bound_wanted and generated.full_rounds:
         lagrangian = Future()
         lagrangian.set_result(LagrangianBound(
-            generated.bound, master.pieces, int((~master.choose_one).sum()), 0,
-            generated.full_rounds_s, False))
+            generated.bound if tree is None else max(generated.bound, tree.bound),
+            master.pieces, int((~master.choose_one).sum()), 0, generated.full_rounds_s,
+            False))
     elif bound_wanted and full_round_s * options.resolved_workers() \
             <= BESIDE_ROUND_FITS * (deadline - time.perf_counter()):
         # on one thread beside the master and the search after it: where it fits, or it
@@ -825,16 +838,22 @@ def _by_columns(built: BuiltModel, candidates: Candidates, policy: Policy, piece
     master_deadline = min(deadline, max(lp_done + master_limit, min(
         deadline - search_share, lp_done + master_limit * COLUMNS_WALL_FACTOR)))
     start_units = objective_units(built, candidates, start.units, start.left_out)
-    early_found = early.result() if early is not None else None
+    if early is not None:
+        early_found = early.result()
     early_units = None if early_found is None else objective_units(
         built, candidates, early_found.values[built.units], _left_out(built, early_found.values))
     master_start = incumbent
     if early_units is not None and early_units < start_units:
         master_start = early_found.values
         cut |= early_found.cut_by_time  # stopped by the rounds' end: not reproducible
+    if tree is not None:
+        # the master's first search over the columns of the lowest leaf's LP, whose ports
+        # are bought or not (the searches after it have every column)
+        master.fix(tree.lowest.fixed)
     solved = solve_master(master, master_start, master_limit, master_deadline, options.seed,
                           options.resolved_workers(), options.log,
                           also=across_caps) if not stop() else None
+    master.fix({})
     status = solved.status if solved is not None else "NOT_STARTED"
     cut |= solved is not None and solved.cut_by_time
     found, master_units = None, None
@@ -851,6 +870,20 @@ def _by_columns(built: BuiltModel, candidates: Candidates, policy: Policy, piece
                    lagrangian, master.columns, perturbed,
                    len(across_caps), early_units,
                    master if status == "OPTIMAL" and not priced_beside else None, port_shares)
+
+
+def _port_tree(built: BuiltModel, master: Master, generated: ColumnGeneration,
+               incumbent: np.ndarray, early: MasterSolution | None, options: SolveOptions,
+               stop: Callable[[], bool], deadline: float) -> PortTree:
+    """The master's branch and price on ports (placer.port_tree) until `deadline`, from
+    column generation's rounds, to a bound within the gap limit of the cheaper of the
+    incumbent and the early search's plan."""
+    ports = built.ports["var"].to_numpy()
+    best = float(master.objective @ incumbent)
+    if early is not None and early.objective is not None:
+        best = min(best, float(early.objective))
+    return grow_port_tree(master, generated, ports, master.objective[ports], incumbent,
+                          deadline, options.resolved_workers(), stop, best, options.gap or 0.0)
 
 
 def _price_for_bound(master: Master, prices: np.ndarray, hint: np.ndarray, deadline: float,

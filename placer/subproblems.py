@@ -655,11 +655,13 @@ def _copy_covers(wv: WorkloadVars, copy_w: np.ndarray, copies: np.ndarray,
 
 
 def port_set_columns(sets: PortSets, priced: np.ndarray, values: np.ndarray,
-                     wanted: np.ndarray) -> np.ndarray:
+                     wanted: np.ndarray, lower: np.ndarray | None = None,
+                     upper: np.ndarray | None = None) -> np.ndarray:
     """For each piece of `sets` in `wanted` (a mask over the caller's pieces), its
     cheapest set of ports at `priced` (cost per variable) with each workload priced
     alone on the rows the set allows, written into `values` where the piece's own rows
-    all hold for it. Returns the pieces written (a mask over the caller's pieces)."""
+    all hold for it. `lower` and `upper` (per variable): only the sets that buy each
+    port within them. Returns the pieces written (a mask over the caller's pieces)."""
     copies = len(sets.copy_set)
     cost = np.zeros(copies)
     # gangs: the cheapest row the set allows, or leaving the workload out
@@ -689,6 +691,8 @@ def port_set_columns(sets: PortSets, priced: np.ndarray, values: np.ndarray,
     set_cost = np.bincount(sets.copy_set, weights=cost, minlength=len(sets.set_piece)) \
         + np.bincount(sets.bought_set, weights=priced[sets.bought_port],
                       minlength=len(sets.set_piece))
+    if lower is not None and upper is not None:
+        set_cost[_sets_outside(sets, lower, upper)] = np.inf
     order = np.lexsort((set_cost, sets.set_piece))
     first = np.flatnonzero(np.r_[True, np.diff(sets.set_piece[order]) != 0])
     best_set = order[first]  # per piece position (every piece has a set)
@@ -721,6 +725,20 @@ def port_set_columns(sets: PortSets, priced: np.ndarray, values: np.ndarray,
     done = np.zeros(len(wanted), dtype=bool)
     done[sets.pieces[write & ~bad]] = True
     return done
+
+
+def _sets_outside(sets: PortSets, lower: np.ndarray, upper: np.ndarray) -> np.ndarray:
+    """A mask of the sets that buy a port its `upper` forbids or leave out one its
+    `lower` requires."""
+    n_sets = len(sets.set_piece)
+    forbidden = np.bincount(sets.bought_set, weights=upper[sets.bought_port] < 1,
+                            minlength=n_sets) > 0
+    required = np.bincount(sets.bought_set, weights=lower[sets.bought_port] >= 1,
+                           minlength=n_sets)
+    # every port of a piece is bought in its last set (all bits on)
+    of_piece = np.zeros(int(sets.set_piece.max(initial=-1)) + 1)
+    np.maximum.at(of_piece, sets.set_piece, required)
+    return forbidden | (required < of_piece[sets.set_piece])
 
 
 def _only(chosen: _Chosen, keep: np.ndarray, owner: np.ndarray) -> _Chosen:

@@ -1,0 +1,173 @@
+"""Branch and price on ports: nodes of column generation's own master, with ports fixed.
+
+Column generation's bound (placer.colgen) is short where its master LP buys a port in
+part (placer.branching says why). Here the tree grows inside the master that column
+generation left: a node fixes some ports (bought: the port variable at 1; forbidden: at
+0), its LP uses only the columns that keep them (Master.fix), and its rounds price the
+pieces with them fixed, starting from its parent's prices and bound. Every plan keeps
+one side of each branching, so the lowest leaf's bound is a bound on the fleet; every
+column found at any node is one piece's integer solution of the fleet itself, so the
+master in integers after the tree searches over all of them.
+
+A node takes a few rounds where a solve of the fleet takes its whole pipeline: seed 1 of
+the generated 1,000-workload fleets, after its 4 s of rounds, cb0003's XLA port
+forbidden 2.5 s ($20,120,860 -> $20,170,057), bought 2.5 s ($20,137,243), then Neuron
+also bought 1.6 s ($20,146,590): the bounds the forty-fifth session's whole solves of
+10-20 s each gave (BENCHMARKS.md).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from placer.colgen import ColumnGeneration, Master, generate_columns
+
+# A port's share in a master LP counts as in part between this and 1 minus it.
+PORT_IN_PART = 1e-4
+# Two children are solved where the time left holds two nodes, each as long as the
+# last branching's slower child, or before any this share of the root's rounds (seed 1
+# of the 1,000-workload fleets: rounds of 3.5-4 s, its first children 2.6-4.4 s).
+NODE_OF_ROOT = 0.7
+# A branching that raised the lowest bound by less than this share of it ends the tree:
+# there the gap is the plan's, and the time left goes to the search for one. The 1,000
+# fleets' first branchings at 30 s: seeds 4 and 5 3.6e-5 and 2.7e-5 (their plans 0.11 %
+# above the bound after the tree took 11-14 s), seed 2 5.9e-5; seeds 0, 1 and 3 2.4e-4
+# to 8.2e-4, then 0.4e-4 to 4.6e-4. (A share of the gap to the plan known then stopped
+# seed 1 after its first: the warm start's plan is far above the bound.)
+STALLED = 1e-4
+
+
+@dataclass
+class PortNode:
+    """Some ports fixed, and what the master's rounds found there."""
+
+    fixed: dict[int, int]          # port variable -> 1 (bought) or 0 (forbidden)
+    bound: float                   # solver units: a bound on every plan keeping `fixed`
+    duals: np.ndarray | None       # its master LP's last prices (its children start there)
+    shares: np.ndarray | None      # per port, what its master LP buys of it
+    time_s: float = 0.0
+    rounds: int = 0
+    cut_by_time: bool = False      # its rounds ended by the wall clock
+
+
+@dataclass
+class PortTree:
+    root: PortNode
+    leaves: list[PortNode]
+    nodes: list[PortNode]          # those solved after the root, in order
+    # why it stopped: gap limit, no port in part, stalled, time limit or stopped
+    stop_reason: str = ""
+    # the wall clock ended it or a node's rounds: another run may end elsewhere
+    cut_by_time: bool = False
+
+    @property
+    def bound(self) -> float:
+        """The lowest leaf's bound: one on every plan (solver units)."""
+        return min(node.bound for node in self.leaves)
+
+    @property
+    def lowest(self) -> PortNode:
+        return min(self.leaves, key=lambda node: node.bound)
+
+
+def port_to_branch_on(shares: np.ndarray | None, ports: np.ndarray, cost: np.ndarray
+                      ) -> int | None:
+    """The port variable a master LP buys most in part: its cost times the share it lacks
+    of whole or none (on a tie the first); None where it buys none in part."""
+    if shares is None:
+        return None
+    lacking = np.minimum(shares, 1 - shares)
+    in_part = np.flatnonzero(np.nan_to_num(lacking) > PORT_IN_PART)
+    if len(in_part) == 0:
+        return None
+    return int(ports[in_part[np.argmax(cost[in_part] * lacking[in_part])]])
+
+
+def solve_node(master: Master, fixed: dict[int, int], parent: PortNode, ports: np.ndarray,
+               hint: np.ndarray, deadline: float, workers: int,
+               should_stop: Callable[[], bool], full_round_s: float) -> PortNode:
+    """Node `fixed` of `parent`: the master's rounds with its ports fixed, from the
+    parent's prices and bound (a bound of the parent's is one of each child's). Leaves
+    the master's variables fixed so."""
+    started = time.perf_counter()
+    master.fix(fixed)
+    node = PortNode(dict(fixed), parent.bound, parent.duals, None)
+    if parent.duals is None:
+        return node
+    # a column that keeps the ports fixed for each piece holding one, at the parent's
+    # prices: the parent's may all buy what the node forbids, or the other way round
+    pieces = np.unique(master.piece_of[np.fromiter(fixed, dtype=np.int64)])
+    priced = master.price(parent.duals, hint, workers, deadline, should_stop=should_stop,
+                          searched=pieces)
+    if priced is not None:
+        master.add_priced(priced)
+    generated = generate_columns(master, parent.duals, parent.bound, hint, math.inf, deadline,
+                                 workers, should_stop, full_round_s=full_round_s)
+    node.bound = max(parent.bound, generated.bound)
+    node.duals = parent.duals if generated.duals is None else generated.duals
+    node.shares = _shares(master, generated, ports)
+    node.time_s, node.rounds = time.perf_counter() - started, generated.rounds
+    node.cut_by_time = generated.cut_by_time
+    return node
+
+
+def tree_fits(root: ColumnGeneration, seconds: float) -> bool:
+    """Whether a tree may grow from column generation's `root` in `seconds`: a master
+    LP to branch on, and time for two nodes."""
+    return root.weights is not None and root.duals is not None \
+        and seconds >= 2 * NODE_OF_ROOT * root.time_s
+
+
+def grow_port_tree(master: Master, root: ColumnGeneration, ports: np.ndarray,
+                   cost: np.ndarray, hint: np.ndarray, deadline: float, workers: int,
+                   should_stop: Callable[[], bool], best: float, gap: float = 0.0
+                   ) -> PortTree:
+    """The tree from column generation's `root`, best-first: the lowest leaf branched on
+    the port its master LP buys most in part (`ports`: the port variables, `cost`: their
+    prices). Until the lowest leaf's bound is within `gap` of `best` (the cheapest plan
+    known, solver units), that leaf buys no port in part, a branching raised the lowest
+    bound by less than STALLED of it, or there is no time left for two
+    nodes (each as long as the last branching's slower child). The master is left with
+    no variable fixed."""
+    first = PortNode({}, root.bound, root.duals, _shares(master, root, ports),
+                     root.time_s, root.rounds)
+    tree = PortTree(first, [first], [])
+    full_round_s = root.full_rounds_s / max(1, root.full_rounds)
+    node_s = NODE_OF_ROOT * root.time_s  # until two nodes have taken theirs
+    try:
+        while True:
+            lowest = tree.lowest
+            port = port_to_branch_on(lowest.shares, ports, cost)
+            tree.stop_reason = "stopped" if should_stop() \
+                else "gap limit" if lowest.bound >= best - gap * abs(best) \
+                else "no port in part" if port is None \
+                else "time limit" if deadline - time.perf_counter() < 2 * node_s else ""
+            if tree.stop_reason or port is None:
+                break
+            tree.leaves.remove(lowest)
+            children = [solve_node(master, lowest.fixed | {port: value}, lowest, ports, hint,
+                                   deadline, workers, should_stop, full_round_s)
+                        for value in (0, 1)]
+            tree.nodes += children
+            tree.leaves += children
+            tree.cut_by_time |= any(child.cut_by_time for child in children)
+            node_s = max(child.time_s for child in children)
+            if tree.bound - lowest.bound < STALLED * abs(lowest.bound):
+                tree.stop_reason = "stalled"
+                break
+    finally:
+        master.fix({})
+    tree.cut_by_time |= tree.stop_reason == "time limit"
+    return tree
+
+
+def _shares(master: Master, generated: ColumnGeneration, ports: np.ndarray
+            ) -> np.ndarray | None:
+    if generated.weights is None:
+        return None
+    return master.lp_values(generated.weights, ports)

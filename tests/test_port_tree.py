@@ -1,0 +1,145 @@
+"""Branch and price on ports inside column generation's master (placer.port_tree): a node
+uses only the columns that keep its ports and prices its pieces with them fixed; the
+lowest leaf's bound is a bound on every plan, reaching the hand-computed optimum."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from placer import port_tree
+from placer.candidates import build_candidates
+from placer.colgen import Master, generate_columns, solve_master
+from placer.lagrange import price_pieces, search_pieces
+from placer.model import build_model
+from placer.port_tree import NODE_OF_ROOT, grow_port_tree, port_to_branch_on, tree_fits
+from placer.relax import solve_relaxation
+from placer.subproblems import inference_covers, port_set_columns, workload_vars
+from placer.warmstart import full_values, warm_start
+from tests.test_branching import two_gangs_and_room_for_one
+
+
+def _two_gangs(port_share: float) -> tuple:
+    """tests/test_branching's two gangs with room on inf2 for one, after column
+    generation: (master, its rounds, the port variable, a gang's cost per chip family in
+    solver units, the port's price in solver units, the plan it started from)."""
+    problem, on, port = two_gangs_and_room_for_one(port_share)
+    candidates = build_candidates(problem)
+    built = build_model(candidates, problem.policy)
+    relaxation = solve_relaxation(built.builder)
+    pieces = price_pieces(built.builder, relaxation)
+    search_pieces(pieces, time_budget=30)
+    workloads = workload_vars(candidates, built)
+    master = Master(built.builder, pieces, inference_covers(workloads), workloads)
+    warm = warm_start(built, candidates, problem.policy, relaxation)
+    start = full_values(built, candidates, warm.units, warm.left_out)
+    master.add(start)
+    master.add_integral(pieces.values)
+    root = generate_columns(master, relaxation.duals[master.coupling],
+                            pieces.result().bound, start, budget_s=30, deadline=math.inf)
+    (variable,) = built.ports["var"].to_list()
+    scale = built.scale
+    return master, root, variable, {k: v * scale for k, v in on.items()}, port * scale, start
+
+
+def test_a_master_lp_buys_the_port_in_part_and_the_tree_proves_the_optimum():
+    # d = h100 - inf2 a gang, the port 1.5 d, room on inf2 for one gang. By hand: the
+    # master LP buys half the port, both gangs on inf2 half the time: 2 h100 - 0.25 d.
+    # Forbidden, the port leaves both on the H100s: 2 h100, the optimum; bought, one gang
+    # on inf2 with the port: 2 h100 + 0.5 d. The lowest leaf's bound is the optimum.
+    master, root, port, on, price, start = _two_gangs(1.5)
+    d = on["h100"] - on["inf2"]
+    optimum = 2 * on["h100"]
+    assert root.bound == pytest.approx(optimum - 0.25 * d, abs=2)
+    shares = master.lp_values(root.weights, np.array([port]))
+    assert shares == pytest.approx([0.5], abs=1e-6)
+    assert port_to_branch_on(shares, np.array([port]), np.array([price])) == port
+
+    planned = float(master.objective @ start)  # both on the H100s: the optimum
+    assert planned == pytest.approx(optimum, abs=2)
+    tree = grow_port_tree(master, root, np.array([port]), np.array([price]), start,
+                          math.inf, 1, lambda: False, planned, gap=1e-6)
+    forbidden, bought = tree.nodes
+    assert (forbidden.fixed, bought.fixed) == ({port: 0}, {port: 1})
+    assert forbidden.bound == pytest.approx(optimum, abs=2)
+    assert bought.bound == pytest.approx(optimum + 0.5 * d, abs=2)
+    assert tree.bound == pytest.approx(optimum, abs=2) and tree.lowest is forbidden
+    # the lowest leaf meets the plan: the tree ends there, the master as it was
+    assert tree.stop_reason == "gap limit" and not tree.cut_by_time
+    assert tree.leaves == [forbidden, bought] and master.fixed == {}
+    # every column any node found is one of the fleet's: the plan over all of them
+    assert solve_master(master, start, 5, math.inf).objective == pytest.approx(optimum, abs=2)
+
+
+def test_a_node_uses_only_the_columns_that_keep_its_port_and_prices_it_fixed():
+    master, root, port, _, _, start = _two_gangs(1.5)
+    piece = master.piece_of[port]
+    buying = np.array([master._batches[b][port] for b in master.col_batch.tolist()])
+    of_piece = master.col_piece == piece
+    assert (buying[of_piece] == 1).any() and (buying[of_piece] == 0).any()
+    for value in (0, 1):
+        master.fix({port: value})
+        agree = master.agreeing()
+        assert (agree[of_piece] == (buying[of_piece] == value)).all()
+        assert agree[~of_piece].all()
+        lp = master.solve_lp(30)
+        assert lp is not None and (lp.weights[~agree] == 0).all()
+        # the pieces' search and their port sets keep it fixed, whatever the prices
+        for duals in (root.duals, -10 * root.duals, np.zeros_like(root.duals)):
+            priced = master.price(duals, start)
+            assert priced is not None and priced.values[port] == value
+            values = start.copy()
+            wanted = np.zeros(master.pieces, dtype=bool)
+            wanted[piece] = True
+            if master.port_sets is not None and port_set_columns(
+                    master.port_sets, master.objective.astype(float), values, wanted,
+                    master.lower, master.upper)[piece]:
+                assert values[port] == value
+    master.fix({})
+    assert master.agreeing().all()
+    assert (master.lower[port], master.upper[port]) == (0, 1)
+
+
+def test_a_child_whose_parents_columns_all_break_its_port_starts_from_its_own():
+    # the start buys no port: the bought child has a column that buys it only once it
+    # prices one, and its LP (the coupling rows relaxed until then) still ends at the
+    # bound by hand
+    master, root, port, on, price, start = _two_gangs(1.5)
+    assert start[port] == 0
+    d = on["h100"] - on["inf2"]
+    tree = grow_port_tree(master, root, np.array([port]), np.array([price]), start,
+                          math.inf, 1, lambda: False, math.inf)
+    assert tree.nodes[1].bound == pytest.approx(2 * on["h100"] + 0.5 * d, abs=2)
+
+
+def test_the_tree_stops_where_its_bound_is_enough_or_no_time_is_left(monkeypatch):
+    master, root, port, on, price, start = _two_gangs(1.5)
+    ports, cost = np.array([port]), np.array([price])
+    d = on["h100"] - on["inf2"]
+    enough = grow_port_tree(master, root, ports, cost, start, math.inf, 1, lambda: False,
+                            root.bound * 1.01, gap=0.01)
+    assert enough.nodes == [] and enough.bound == root.bound
+    assert enough.stop_reason == "gap limit" and not enough.cut_by_time
+    late = grow_port_tree(master, root, ports, cost, start, 0.0, 1, lambda: False, math.inf)
+    assert late.nodes == [] and late.leaves == [late.root]
+    assert late.stop_reason == "time limit" and late.cut_by_time
+    stopped = grow_port_tree(master, root, ports, cost, start, math.inf, 1, lambda: True,
+                             math.inf)
+    assert stopped.nodes == [] and stopped.stop_reason == "stopped"
+    # a branching that raises the bound by less than STALLED of it
+    monkeypatch.setattr(port_tree, "STALLED", 0.25 * d / root.bound * 1.01)
+    stalled = grow_port_tree(master, root, ports, cost, start, math.inf, 1, lambda: False,
+                             math.inf)
+    assert len(stalled.nodes) == 2 and stalled.stop_reason == "stalled"
+    monkeypatch.setattr(port_tree, "STALLED", 0.25 * d / root.bound * 0.99)
+    rose = grow_port_tree(master, root, ports, cost, start, math.inf, 1, lambda: False,
+                          math.inf)
+    assert len(rose.nodes) == 2 and rose.stop_reason == "no port in part"
+    # a tree grows where two nodes fit, each a share of the root's rounds
+    assert tree_fits(root, 2 * NODE_OF_ROOT * root.time_s)
+    assert not tree_fits(root, 2 * NODE_OF_ROOT * root.time_s * 0.99)
+    no_lp = replace(root, duals=None, weights=None)  # its rounds cut before an LP
+    assert not tree_fits(no_lp, math.inf)
