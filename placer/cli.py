@@ -95,14 +95,15 @@ def _columns_phase(solver: dict[str, Any]) -> str:
 
 
 def _branch_phase(solver: dict[str, Any]) -> str:
-    """--verbose: the solves after the first, where the fleet was branched on ports."""
+    """--verbose: the branching on the ports column generation's master LP bought in part."""
     nodes = solver.get("branch_nodes") or []
     if not nodes:
         return ""
     in_part = ", ".join(f"{p['codebase']} to {p['ecosystem']} {p['share']:.2f}"
                         for p in solver.get("ports_in_part") or []) or "none"
     return (f"branched on ports (its master LP bought in part: {in_part}): "
-            f"{len(nodes)} more solves in {sum(n['time_s'] for n in nodes):.2f} s; ")
+            f"{len(nodes)} nodes in {sum(n['time_s'] for n in nodes):.2f} s, "
+            f"{solver.get('branch_stop_reason') or 'ended'}; ")
 
 
 def _core_phase(solver: dict[str, Any]) -> str:

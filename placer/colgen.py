@@ -285,7 +285,7 @@ class ColumnGeneration:
     lp_s: float = 0.0
     # the last master LP's weight per column (the columns it had then): where it buys a
     # port in part (Master.lp_values), branching on that port raises the bound
-    # (placer.branching)
+    # (placer.port_tree)
     weights: np.ndarray | None = None
 
 
@@ -343,7 +343,7 @@ class Master:
             (np.ones(int((self.piece_of >= 0).sum())),
              (np.flatnonzero(self.piece_of >= 0), self.piece_of[self.piece_of >= 0])),
             shape=(n, len(self.vars_of)))
-        # variables fixed at a node of a branching (placer.branching): the pieces'
+        # variables fixed at a node of a branching (placer.port_tree): the pieces'
         # searches keep them, the LP drops the columns that do not
         self.fixed: dict[int, int] = {}
         self._bounds = (self.lower, self.upper)

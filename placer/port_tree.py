@@ -1,19 +1,28 @@
 """Branch and price on ports: nodes of column generation's own master, with ports fixed.
 
-Column generation's bound (placer.colgen) is short where its master LP buys a port in
-part (placer.branching says why). Here the tree grows inside the master that column
-generation left: a node fixes some ports (bought: the port variable at 1; forbidden: at
-0), its LP uses only the columns that keep them (Master.fix), and its rounds price the
-pieces with them fixed, starting from its parent's prices and bound. Every plan keeps
-one side of each branching, so the lowest leaf's bound is a bound on the fleet; every
-column found at any node is one piece's integer solution of the fleet itself, so the
-master in integers after the tree searches over all of them.
+Column generation's bound (placer.colgen) is the Dantzig-Wolfe dual: each piece (a
+workload, or the workloads sharing a port) convexified alone, the rules that tie them
+priced. Where its master LP buys a port in part (say 0.69 of a $200,000 port to XLA, the
+rest of that codebase on Nvidia), it pays a share of the port for a share of the
+capacity the port opens, which no plan can do: that is most of the gap left on the
+generated 1,000-workload fleets (with the ports' costs set to zero they are proven
+within 0.05 % in 10 s; BENCHMARKS.md, forty-fifth session).
+
+So the tree branches on such a port: forbidden (its variable at 0) or bought (at 1).
+Every plan keeps one side, so the lower child's bound is a bound on the fleet, and
+neither child's master can buy that port in part. It grows inside the master column
+generation left: a node's LP uses only the columns that keep its ports (Master.fix,
+its coupling rows relaxed at a price until its columns meet them), its rounds price
+the pieces with the ports fixed, starting from its parent's prices and bound (a bound
+on the parent is one on each child). Every column any node finds is an integer solution
+of one piece of the fleet itself, so the master in integers after the tree searches
+over all of them, first over the lowest leaf's LP (placer.solve).
 
 A node takes a few rounds where a solve of the fleet takes its whole pipeline: seed 1 of
 the generated 1,000-workload fleets, after its 4 s of rounds, cb0003's XLA port
 forbidden 2.5 s ($20,120,860 -> $20,170,057), bought 2.5 s ($20,137,243), then Neuron
 also bought 1.6 s ($20,146,590): the bounds the forty-fifth session's whole solves of
-10-20 s each gave (BENCHMARKS.md).
+10-20 s each gave.
 """
 
 from __future__ import annotations
@@ -27,8 +36,12 @@ import numpy as np
 
 from placer.colgen import ColumnGeneration, Master, generate_columns
 
-# A port's share in a master LP counts as in part between this and 1 minus it.
+# A port's share in a master LP counts as in part between this and 1 minus it (below
+# it, the LP's own tolerance).
 PORT_IN_PART = 1e-4
+# Fleets of at most this many workloads are not branched on: their whole model is searched
+# after their neighbourhoods (solve.LNS_ABOVE_WORKLOADS), which proves many in 60 s.
+SMALL_FLEET_WORKLOADS = 200
 # Two children are solved where the time left holds two nodes, each as long as the
 # last branching's slower child, or before any this share of the root's rounds (seed 1
 # of the 1,000-workload fleets: rounds of 3.5-4 s, its first children 2.6-4.4 s).

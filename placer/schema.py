@@ -614,7 +614,7 @@ class PortRef(Strict):
 
 class PortInPart(PortRef):
     """A port column generation's master LP buys in part: its bound pays that share of
-    the port, which no plan can do (placer.branching)."""
+    the port, which no plan can do (placer.port_tree)."""
 
     usd: float
     share: float = Field(description="the share of the port the LP buys, strictly between "
@@ -622,19 +622,17 @@ class PortInPart(PortRef):
 
 
 class BranchNode(Strict):
-    """One solve of the fleet with some ports bought and some forbidden (placer.branching):
-    every plan is in one of the tree's leaves, so the lowest leaf's bound is the fleet's.
-    With none bought or forbidden, the whole fleet solved again for its plan."""
+    """A node of the branching on ports (placer.port_tree): column generation's master
+    with some ports bought and some forbidden, and the bound its rounds reached. Every
+    plan keeps one side of each branching, so the lowest leaf's bound is the fleet's."""
 
     bought: list[PortRef]
     forbidden: list[PortRef]
-    total_usd: float | None = Field(description="the cheapest plan this node has found, "
-                                    "costed on the whole fleet (None: none)")
-    bound_usd: float | None = Field(description="no plan of this node costs less (None: "
-                                    "proven to have no plan, or no bound known)")
+    bound_usd: float | None = Field(description="no plan with these ports bought and "
+                                    "forbidden costs less")
+    rounds: int = Field(description="rounds of column generation at this node")
     time_s: float
-    stop_reason: str
-    deterministic: bool
+    deterministic: bool = Field(description="false where the wall clock ended its rounds")
 
 
 class SolverInfo(Strict):
@@ -704,10 +702,14 @@ class SolverInfo(Strict):
         "the warm start")
     ports_in_part: list[PortInPart] = Field(
         default_factory=list, description="the ports column generation's master LP buys in "
-        "part (for the first solve, where the fleet was branched on them)")
+        "part (before any branching on them)")
     branch_nodes: list[BranchNode] = Field(
-        default_factory=list, description="the solves after the first, in order, where the "
-        "fleet was branched on ports its master LP buys in part (placer.branching)")
+        default_factory=list, description="the nodes, in order, where the fleet was branched "
+        "on ports its master LP buys in part (placer.port_tree)")
+    branch_stop_reason: str | None = Field(
+        default=None, description="why the branching ended: gap limit, no port in part, "
+        "stalled (a branching hardly raised the bound), time limit or stopped (None: none "
+        "grew)")
     objective_units: int | None = None
     bound_units: int | None = None
 

@@ -36,7 +36,6 @@ import numpy as np
 import polars as pl
 from ortools.sat.python import cp_model
 
-from placer.branching import PORT_IN_PART, branch_on_ports, node_seconds
 from placer.candidates import Candidates, build_candidates, offering_ids, port_groups
 from placer.check import candidate_violations
 from placer.colgen import (
@@ -78,7 +77,13 @@ from placer.model import (
 )
 from placer.parts import PART_WORKLOADS, partition, solve_in_parts
 from placer.plan import Plan, make_plan, part_answer, ports_used
-from placer.port_tree import PortTree, grow_port_tree, tree_fits
+from placer.port_tree import (
+    PORT_IN_PART,
+    SMALL_FLEET_WORKLOADS,
+    PortTree,
+    grow_port_tree,
+    tree_fits,
+)
 from placer.relax import (
     FULL_LP_COLUMNS,
     INSTANCE_CELLS,
@@ -275,8 +280,8 @@ class SolveOptions:
     in_parts: bool = True                   # when the whole is too large (placer.parts)
     lagrangian: bool = True                 # the Lagrangian bound (placer.lagrange)
     columns: bool = True                    # column generation (placer.colgen)
-    # branching on the ports column generation's master LP buys in part: the fleet solved
-    # again with each such port forbidden and bought (placer.branching)
+    # branching on the ports column generation's master LP buys in part, inside its
+    # master, where the time left holds two nodes (placer.port_tree)
     branch: bool = True
     # called with the LP's prices as soon as the LP is solved, and again with column
     # generation's master's after its rounds (a part's, for the bound of the fleet it is
@@ -360,14 +365,6 @@ def solve_built_candidates(candidates: Candidates, policy: Policy, options: Solv
         plan = _solve_in_parts(candidates, policy, options, started, base_info, caps, reasons)
         if plan is not None:
             return plan
-    seconds = node_seconds(candidates, options)
-    if seconds is not None:
-        with _interruptible() as stop:
-            return branch_on_ports(
-                candidates, policy, options, seconds, started, stop,
-                solve_first=lambda first: solve_built_candidates(
-                    candidates, policy, first, candidates_s, rebuild),
-                solve_node=solve_built_candidates)
     build_started = time.perf_counter()
     built = build_model(candidates, policy)
     force_unplaced(built, placed_w)
@@ -434,6 +431,7 @@ def solve_built_candidates(candidates: Candidates, policy: Policy, options: Solv
         "lagrangian_s": round(lagrangian.time_s, 4) if lagrangian else 0.0,
         **_columns_info(start.columns, built.scale),
         "ports_in_part": _ports_in_part(built, start.columns),
+        **_tree_info(built, start.columns),
         "money_scale": built.scale,
         "variables": built.builder.num_vars, "constraints": built.builder.num_constraints,
         "deterministic_time": round(core.deterministic_time
@@ -450,6 +448,8 @@ def solve_built_candidates(candidates: Candidates, policy: Policy, options: Solv
     }
     if not searched and core.rows:
         info["status"] = core.status
+    if info.get("branch_nodes"):
+        info["engine"] += f" (branched on ports: {len(info['branch_nodes'])} nodes)"
     if status == cp_model.MODEL_INVALID:
         raise PlacerError(f"internal error: CP-SAT rejected the model ({solver.solution_info})")
     if status == cp_model.INFEASIBLE:
@@ -717,6 +717,7 @@ class Columns:
     master: Master | None = None
     # per port (BuiltModel.ports' rows), what its master's last LP buys of it
     port_shares: np.ndarray | None = None
+    tree: PortTree | None = None  # the branching on those ports, where one grew
 
 
 def _by_columns(built: BuiltModel, candidates: Candidates, policy: Policy, pieces: Pieces,
@@ -768,12 +769,14 @@ def _by_columns(built: BuiltModel, candidates: Candidates, policy: Policy, piece
     early_found: MasterSolution | None = None
     tree_deadline = deadline - search_share - master_limit
     if bound_wanted and options.branch and built.ports.height \
+            and candidates.workloads.height > SMALL_FLEET_WORKLOADS \
             and tree_fits(generated, tree_deadline - time.perf_counter()):
         # the tree's rounds want both cores: the search beside the rounds ends first
         early_found = early.result() if early is not None else None
         early = None
         tree = _port_tree(built, master, generated, incumbent, early_found, options, stop,
                           tree_deadline)
+        cut |= tree.cut_by_time
     perturbed = 0
     if not options.lagrangian:
         if generated.duals is not None:
@@ -801,7 +804,8 @@ def _by_columns(built: BuiltModel, candidates: Candidates, policy: Policy, piece
             options.resolved_workers(), stop)
     lagrangian: Future[LagrangianBound | None] | None = None
     priced_beside = False  # a thread prices at the master while the searches run
-    if bound_wanted and generated.full_rounds:
+    if bound_wanted and (generated.full_rounds or tree is not None):
+        # the rounds' bound, raised by the tree's where one grew
         lagrangian = Future()
         lagrangian.set_result(LagrangianBound(
             generated.bound if tree is None else max(generated.bound, tree.bound),
@@ -869,7 +873,8 @@ def _by_columns(built: BuiltModel, candidates: Candidates, policy: Policy, piece
     return Columns(generated, found, master_units, status, time.perf_counter() - started, cut,
                    lagrangian, master.columns, perturbed,
                    len(across_caps), early_units,
-                   master if status == "OPTIMAL" and not priced_beside else None, port_shares)
+                   master if status == "OPTIMAL" and not priced_beside else None, port_shares,
+                   tree)
 
 
 def _port_tree(built: BuiltModel, master: Master, generated: ColumnGeneration,
@@ -1225,6 +1230,26 @@ def _ports_in_part(built: BuiltModel, columns: Columns | None) -> list[dict[str,
     return [{"codebase": ports["port_key"][i], "ecosystem": ports["port_ecosystem"][i],
              "usd": float(ports["port_usd"][i]), "share": round(float(shares[i]), 6)}
             for i in part.tolist()]
+
+
+def _tree_info(built: BuiltModel, columns: Columns | None) -> dict[str, Any]:
+    """SolverInfo's fields for the branching on ports (placer.port_tree)."""
+    tree = None if columns is None else columns.tree
+    if tree is None:
+        return {}
+    ports = dict(zip(built.ports["var"].to_list(), zip(
+        built.ports["port_key"].to_list(), built.ports["port_ecosystem"].to_list(),
+        strict=True), strict=True))
+
+    def refs(fixed: dict[int, int], value: int) -> list[dict[str, str]]:
+        return [{"codebase": ports[v][0], "ecosystem": ports[v][1]}
+                for v, at in fixed.items() if at == value]
+
+    return {"branch_nodes": [
+        {"bought": refs(node.fixed, 1), "forbidden": refs(node.fixed, 0),
+         "bound_usd": _usd(node.bound, built.scale), "rounds": node.rounds,
+         "time_s": round(node.time_s, 4), "deterministic": not node.cut_by_time}
+        for node in tree.nodes], "branch_stop_reason": tree.stop_reason}
 
 
 def _usd(units: float | None, scale: float) -> float | None:

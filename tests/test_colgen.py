@@ -1412,7 +1412,7 @@ def test_a_small_fleets_search_recombines_its_plans_with_the_masters_columns(mon
 
 def test_a_master_lps_values_are_its_columns_weighted():
     # what the master LP makes of each variable (where it buys a port in part:
-    # placer.branching): its columns' values, weighted, so the coupling rows' activity
+    # placer.port_tree): its columns' values, weighted, so the coupling rows' activity
     # over the columns is the same as over those values
     _, _, _, master, _ = guided_master(120)
     lp = master.solve_lp(30)

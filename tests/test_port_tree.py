@@ -5,21 +5,55 @@ lowest leaf's bound is a bound on every plan, reaching the hand-computed optimum
 from __future__ import annotations
 
 import math
+import sys
 from dataclasses import replace
+from typing import Any
 
 import numpy as np
+import polars as pl
 import pytest
 
 from placer import port_tree
 from placer.candidates import build_candidates
+from placer.catalog import default_catalog
+from placer.check import candidate_violations, check_plan
 from placer.colgen import Master, generate_columns, solve_master
 from placer.lagrange import price_pieces, search_pieces
 from placer.model import build_model
-from placer.port_tree import NODE_OF_ROOT, grow_port_tree, port_to_branch_on, tree_fits
+from placer.plan import placement_of
+from placer.port_tree import NODE_OF_ROOT, PortTree, grow_port_tree, port_to_branch_on, tree_fits
+from placer.problem import Problem, problem_from_dict
 from placer.relax import solve_relaxation
+from placer.schema import PlanDocument
+from placer.solve import SolveOptions, solve, solve_built_candidates
 from placer.subproblems import inference_covers, port_set_columns, workload_vars
 from placer.warmstart import full_values, warm_start
-from tests.test_branching import two_gangs_and_room_for_one
+
+H100, INF2 = "aws/us-east-1/h100", "aws/us-east-1/inf2"
+PORT = ("shared", "neuron")
+
+
+def two_gangs_and_room_for_one(port_share: float) -> tuple[Problem, dict[str, float], float]:
+    """Two gangs of one CUDA codebase that may be ported to Neuron, where each runs for d
+    less than on the H100s, and room on inf2 for one of them; the port costs
+    `port_share` d. The problem, a gang's cost per chip family, and the port's price."""
+    priced = default_catalog().offerings.filter(pl.col("offering").is_in([H100, INF2]))
+
+    def fleet(port_usd: float, inf2_chips: int) -> Problem:
+        offerings = priced.with_columns(
+            pl.when(pl.col("offering") == INF2).then(inf2_chips)
+            .otherwise(pl.col("capacity_chips")).alias("capacity_chips"))
+        return problem_from_dict({"horizon_days": 30, "workloads": [
+            {"name": n, "kind": "training", "chip_hours": 2000, "deadline_days": 30,
+             "runs_on": ["cuda"], "codebase": "shared", "port_usd": {"neuron": port_usd}}
+            for n in ("a", "b")]}, catalog=default_catalog().with_offerings(offerings))
+
+    rows = build_candidates(fleet(1.0, 10_000)).rows
+    on = {chip: float(usd) for chip, usd in rows.group_by("chip").agg(
+        (pl.col("unit_compute_usd") + pl.col("unit_carbon_usd")).min()).iter_rows()}
+    gang_on_inf2 = int(rows.filter(pl.col("offering") == INF2)["unit_chips"].max())
+    port = round(port_share * (on["h100"] - on["inf2"]), 2)
+    return fleet(port, gang_on_inf2), on, port
 
 
 def _two_gangs(port_share: float) -> tuple:
@@ -143,3 +177,79 @@ def test_the_tree_stops_where_its_bound_is_enough_or_no_time_is_left(monkeypatch
     assert not tree_fits(root, 2 * NODE_OF_ROOT * root.time_s * 0.99)
     no_lp = replace(root, duals=None, weights=None)  # its rounds cut before an LP
     assert not tree_fits(no_lp, math.inf)
+
+
+def test_a_generated_fleet_branched_on_keeps_every_rule_and_reports_its_nodes(monkeypatch):
+    from benchmarks.run import fleet_problem
+
+    engine = sys.modules["placer.solve"]
+    # the suite's time: two nodes fit where a tenth of the root's rounds does
+    monkeypatch.setattr(port_tree, "NODE_OF_ROOT", 0.1)
+    trees: list[PortTree] = []
+    original = engine._port_tree
+
+    def recorded(*args: Any, **kwargs: Any) -> PortTree:
+        trees.append(original(*args, **kwargs))
+        return trees[-1]
+
+    monkeypatch.setattr(engine, "_port_tree", recorded)
+    problem = fleet_problem(300, seed=2)
+    plan = solve(problem, time_limit=9, workers=2)
+    (tree,) = trees
+    solver = plan.solver
+    assert solver["ports_in_part"], "the master LP buys no port in part"
+    assert all(0 < p["share"] < 1 for p in solver["ports_in_part"])
+    nodes = solver["branch_nodes"]
+    assert len(nodes) == len(tree.nodes) >= 2
+    # the first two: one port the master bought in part, forbidden then bought
+    port = nodes[0]["forbidden"]
+    assert port == nodes[1]["bought"] and nodes[0]["bought"] == nodes[1]["forbidden"] == []
+    assert len(port) == 1 and port[0]["codebase"] in {
+        p["codebase"] for p in solver["ports_in_part"]}
+    assert solver["branch_stop_reason"] == tree.stop_reason != ""
+    assert solver["engine"].startswith("cp-sat ") and \
+        f"(branched on ports: {len(nodes)} nodes)" in solver["engine"]
+    # each child's bound at least its parent's; the plan's at least the lowest leaf's
+    scale = solver["money_scale"]
+    assert all(n["bound_usd"] >= tree.root.bound / scale - 0.01 for n in nodes)
+    assert plan.bound_usd is not None and plan.total_usd is not None
+    assert tree.bound / scale - 0.01 <= plan.bound_usd <= plan.total_usd
+    doc = PlanDocument.model_validate(plan.to_dict())
+    assert check_plan(doc, problem) == []
+    units, left_out = placement_of(plan, build_candidates(problem))
+    assert candidate_violations(build_candidates(problem), units, left_out,
+                                problem.policy) == []
+
+
+def test_no_tree_for_a_small_fleet_or_with_branching_off(monkeypatch):
+    from benchmarks.run import fleet_problem
+
+    engine = sys.modules["placer.solve"]
+    monkeypatch.setattr(port_tree, "NODE_OF_ROOT", 0.1)
+    grown: list[int] = []
+    monkeypatch.setattr(engine, "grow_port_tree",
+                        lambda *a, **k: grown.append(1) or port_tree.grow_port_tree(*a, **k))
+    problem = fleet_problem(300, seed=2)
+    candidates = build_candidates(problem)
+    plan = solve_built_candidates(candidates, problem.policy,
+                                  SolveOptions(time_limit=9, workers=2, branch=False))
+    assert grown == [] and not plan.solver.get("branch_nodes")
+    monkeypatch.setattr(engine, "SMALL_FLEET_WORKLOADS", 300)
+    solve_built_candidates(candidates, problem.policy, SolveOptions(time_limit=9, workers=2))
+    assert grown == []
+    monkeypatch.setattr(engine, "SMALL_FLEET_WORKLOADS", 299)
+    solve_built_candidates(candidates, problem.policy, SolveOptions(time_limit=9, workers=2))
+    assert grown == [1]
+
+
+def test_verbose_says_which_ports_the_master_bought_in_part_and_how_the_tree_went():
+    from placer.cli import _branch_phase
+
+    assert _branch_phase({"ports_in_part": [], "branch_nodes": []}) == ""
+    said = _branch_phase({
+        "ports_in_part": [{"codebase": "cb0003", "ecosystem": "xla", "usd": 200_000.0,
+                           "share": 0.686087}],
+        "branch_nodes": [{"time_s": 2.1}, {"time_s": 2.45}],
+        "branch_stop_reason": "no port in part"})
+    assert said == ("branched on ports (its master LP bought in part: cb0003 to xla 0.69): "
+                    "2 nodes in 4.55 s, no port in part; ")
