@@ -46,13 +46,6 @@ SMALL_FLEET_WORKLOADS = 200
 # last branching's slower child, or before any this share of the root's rounds (seed 1
 # of the 1,000-workload fleets: rounds of 3.5-4 s, its first children 2.6-4.4 s).
 NODE_OF_ROOT = 0.7
-# A branching that raised the lowest bound by less than this share of it ends the tree:
-# there the gap is the plan's, and the time left goes to the search for one. The 1,000
-# fleets' first branchings at 30 s: seeds 4 and 5 3.6e-5 and 2.7e-5 (their plans 0.11 %
-# above the bound after the tree took 11-14 s), seed 2 5.9e-5; seeds 0, 1 and 3 2.4e-4
-# to 8.2e-4, then 0.4e-4 to 4.6e-4. (A share of the gap to the plan known then stopped
-# seed 1 after its first: the warm start's plan is far above the bound.)
-STALLED = 1e-4
 
 
 @dataclass
@@ -73,7 +66,7 @@ class PortTree:
     root: PortNode
     leaves: list[PortNode]
     nodes: list[PortNode]          # those solved after the root, in order
-    # why it stopped: gap limit, no port in part, stalled, time limit or stopped
+    # why it stopped: gap limit, no port in part, time limit or stopped
     stop_reason: str = ""
     # the wall clock ended it or a node's rounds: another run may end elsewhere
     cut_by_time: bool = False
@@ -143,10 +136,9 @@ def grow_port_tree(master: Master, root: ColumnGeneration, ports: np.ndarray,
     """The tree from column generation's `root`, best-first: the lowest leaf branched on
     the port its master LP buys most in part (`ports`: the port variables, `cost`: their
     prices). Until the lowest leaf's bound is within `gap` of `best` (the cheapest plan
-    known, solver units), that leaf buys no port in part, a branching raised the lowest
-    bound by less than STALLED of it, or there is no time left for two
-    nodes (each as long as the last branching's slower child). The master is left with
-    no variable fixed."""
+    known, solver units), that leaf buys no port in part, or there is no time left for
+    two nodes (each as long as the last branching's slower child). The master is left
+    with no variable fixed."""
     first = PortNode({}, root.bound, root.duals, _shares(master, root, ports),
                      root.time_s, root.rounds)
     tree = PortTree(first, [first], [])
@@ -170,9 +162,6 @@ def grow_port_tree(master: Master, root: ColumnGeneration, ports: np.ndarray,
             tree.leaves += children
             tree.cut_by_time |= any(child.cut_by_time for child in children)
             node_s = max(child.time_s for child in children)
-            if tree.bound - lowest.bound < STALLED * abs(lowest.bound):
-                tree.stop_reason = "stalled"
-                break
     finally:
         master.fix({})
     tree.cut_by_time |= tree.stop_reason == "time limit"

@@ -708,8 +708,7 @@ class SolverInfo(Strict):
         "on ports its master LP buys in part (placer.port_tree)")
     branch_stop_reason: str | None = Field(
         default=None, description="why the branching ended: gap limit, no port in part, "
-        "stalled (a branching hardly raised the bound), time limit or stopped (None: none "
-        "grew)")
+        "time limit or stopped (None: none grew)")
     objective_units: int | None = None
     bound_units: int | None = None
 
