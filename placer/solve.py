@@ -512,7 +512,7 @@ class WarmStart:
     def bound_units(self) -> float | None:
         """The best bound known before the search."""
         known = [b for b in (self.lp_bound_units, self.no_lp_bound,
-                             self.columns.generated.bound if self.columns else None)
+                             self.columns.bound if self.columns else None)
                  if b is not None]
         return max(known) if known else None
 
@@ -718,6 +718,12 @@ class Columns:
     # per port (BuiltModel.ports' rows), what its master's last LP buys of it
     port_shares: np.ndarray | None = None
     tree: PortTree | None = None  # the branching on those ports, where one grew
+
+    @property
+    def bound(self) -> float:
+        """The rounds' bound, or the tree's where one grew (solver units)."""
+        return self.generated.bound if self.tree is None \
+            else max(self.generated.bound, self.tree.bound)
 
 
 def _by_columns(built: BuiltModel, candidates: Candidates, policy: Policy, pieces: Pieces,

@@ -25,7 +25,7 @@ from placer.port_tree import NODE_OF_ROOT, PortTree, grow_port_tree, port_to_bra
 from placer.problem import Problem, problem_from_dict
 from placer.relax import solve_relaxation
 from placer.schema import PlanDocument
-from placer.solve import SolveOptions, solve, solve_built_candidates
+from placer.solve import Columns, SolveOptions, WarmStart, solve, solve_built_candidates
 from placer.subproblems import inference_covers, port_set_columns, workload_vars
 from placer.warmstart import full_values, warm_start
 
@@ -243,3 +243,17 @@ def test_verbose_says_which_ports_the_master_bought_in_part_and_how_the_tree_wen
         "branch_stop_reason": "no port in part"})
     assert said == ("branched on ports (its master LP bought in part: cb0003 to xla 0.69): "
                     "2 nodes in 4.55 s, no port in part; ")
+
+
+def test_the_trees_bound_is_the_bound_known_before_the_search():
+    # the search after the master stops, or never starts, where its plan is within the
+    # gap limit of the tree's bound, not only of the rounds'
+    master, root, port, _, price, start = _two_gangs(1.5)
+    tree = grow_port_tree(master, root, np.array([port]), np.array([price]), start,
+                          math.inf, 1, lambda: False, math.inf)
+    assert tree.bound > root.bound + 1
+    columns = Columns(root, None, None, "OPTIMAL", 0.0, False, tree=tree)
+    assert columns.bound == tree.bound
+    warm = WarmStart(root.bound - 100, None, False, None, None, columns=columns)
+    assert warm.bound_units == tree.bound
+    assert Columns(root, None, None, "OPTIMAL", 0.0, False).bound == root.bound
