@@ -63,6 +63,8 @@ class PortNode:
 
 @dataclass
 class PortTree:
+    """The nodes grown from column generation's root; every plan is in one leaf."""
+
     root: PortNode
     leaves: list[PortNode]
     nodes: list[PortNode]          # those solved after the root, in order
@@ -148,10 +150,12 @@ def grow_port_tree(master: Master, root: ColumnGeneration, ports: np.ndarray,
         while True:
             lowest = tree.lowest
             port = port_to_branch_on(lowest.shares, ports, cost)
+            # a leaf with no LP (its rounds cut before one) is one the clock stopped
             tree.stop_reason = "stopped" if should_stop() \
                 else "gap limit" if lowest.bound >= best - gap * abs(best) \
-                else "no port in part" if port is None \
-                else "time limit" if deadline - time.perf_counter() < 2 * node_s else ""
+                else "no port in part" if port is None and lowest.shares is not None \
+                else "time limit" if port is None \
+                or deadline - time.perf_counter() < 2 * node_s else ""
             if tree.stop_reason or port is None:
                 break
             tree.leaves.remove(lowest)
