@@ -30,18 +30,19 @@ from placer.subproblems import inference_covers, port_set_columns, workload_vars
 from placer.warmstart import full_values, warm_start
 
 H100, INF2 = "aws/us-east-1/h100", "aws/us-east-1/inf2"
-PORT = ("shared", "neuron")
 
 
-def two_gangs_and_room_for_one(port_share: float) -> tuple[Problem, dict[str, float], float]:
-    """Two gangs of one CUDA codebase that may be ported to Neuron, where each runs for d
-    less than on the H100s, and room on inf2 for one of them; the port costs
-    `port_share` d. The problem, a gang's cost per chip family, and the port's price."""
+def two_gangs_and_room_for_one(port_share: float, room_on: str = INF2
+                               ) -> tuple[Problem, dict[str, float], float]:
+    """Two required gangs of one CUDA codebase that may be ported to Neuron, where each
+    runs for d less than on the H100s, and room on `room_on` (inf2 or the H100s) for one
+    of them; the port costs `port_share` d. The problem, a gang's cost per chip family,
+    and the port's price."""
     priced = default_catalog().offerings.filter(pl.col("offering").is_in([H100, INF2]))
 
-    def fleet(port_usd: float, inf2_chips: int) -> Problem:
+    def fleet(port_usd: float, chips: int) -> Problem:
         offerings = priced.with_columns(
-            pl.when(pl.col("offering") == INF2).then(inf2_chips)
+            pl.when(pl.col("offering") == room_on).then(chips)
             .otherwise(pl.col("capacity_chips")).alias("capacity_chips"))
         return problem_from_dict({"horizon_days": 30, "workloads": [
             {"name": n, "kind": "training", "chip_hours": 2000, "deadline_days": 30,
@@ -51,16 +52,16 @@ def two_gangs_and_room_for_one(port_share: float) -> tuple[Problem, dict[str, fl
     rows = build_candidates(fleet(1.0, 10_000)).rows
     on = {chip: float(usd) for chip, usd in rows.group_by("chip").agg(
         (pl.col("unit_compute_usd") + pl.col("unit_carbon_usd")).min()).iter_rows()}
-    gang_on_inf2 = int(rows.filter(pl.col("offering") == INF2)["unit_chips"].max())
+    one_gang = int(rows.filter(pl.col("offering") == room_on)["unit_chips"].max())
     port = round(port_share * (on["h100"] - on["inf2"]), 2)
-    return fleet(port, gang_on_inf2), on, port
+    return fleet(port, one_gang), on, port
 
 
-def _two_gangs(port_share: float) -> tuple:
-    """tests/test_branching's two gangs with room on inf2 for one, after column
-    generation: (master, its rounds, the port variable, a gang's cost per chip family in
-    solver units, the port's price in solver units, the plan it started from)."""
-    problem, on, port = two_gangs_and_room_for_one(port_share)
+def _two_gangs(port_share: float, room_on: str = INF2) -> tuple:
+    """The two gangs with room on `room_on` for one, after column generation: (master,
+    its rounds, the port variable, a gang's cost per chip family in solver units, the
+    port's price in solver units, the plan it started from)."""
+    problem, on, port = two_gangs_and_room_for_one(port_share, room_on)
     candidates = build_candidates(problem)
     built = build_model(candidates, problem.policy)
     relaxation = solve_relaxation(built.builder)
@@ -257,3 +258,22 @@ def test_the_trees_bound_is_the_bound_known_before_the_search():
     warm = WarmStart(root.bound - 100, None, False, None, None, columns=columns)
     assert warm.bound_units == tree.bound
     assert Columns(root, None, None, "OPTIMAL", 0.0, False).bound == root.bound
+
+
+def test_a_child_with_no_plan_gets_a_bound_above_any_plan_and_the_other_proves_it():
+    # Room on the H100s for one gang, the port 3 d: a plan buys the port and puts at
+    # least one gang on inf2; both there is the optimum, 2 inf2 + 3 d = 2 h100 + d. The
+    # master LP puts each gang half on inf2 with half the port: 2 h100 - d + 1.5 d. With
+    # the port forbidden no plan fits: its LP keeps its rows relaxed, its prices rise, and
+    # so does its bound; bought, the bound is the optimum.
+    master, root, port, on, price, start = _two_gangs(3.0, room_on=H100)
+    d = on["h100"] - on["inf2"]
+    optimum = 2 * on["h100"] + d
+    assert root.bound == pytest.approx(2 * on["h100"] + 0.5 * d, abs=2)
+    assert float(master.objective @ start) == pytest.approx(optimum, abs=2)
+    tree = grow_port_tree(master, root, np.array([port]), np.array([price]), start,
+                          math.inf, 1, lambda: False, math.inf)
+    forbidden, bought = tree.nodes
+    assert forbidden.fixed == {port: 0} and forbidden.bound > optimum + d
+    assert bought.bound == pytest.approx(optimum, abs=2)
+    assert tree.lowest is bought and tree.bound == pytest.approx(optimum, abs=2)
