@@ -722,8 +722,11 @@ class Columns:
     @property
     def bound(self) -> float:
         """The rounds' bound, or the tree's where one grew (solver units)."""
-        return self.generated.bound if self.tree is None \
-            else max(self.generated.bound, self.tree.bound)
+        return _columns_bound(self.generated, self.tree)
+
+
+def _columns_bound(generated: ColumnGeneration, tree: PortTree | None) -> float:
+    return generated.bound if tree is None else max(generated.bound, tree.bound)
 
 
 def _by_columns(built: BuiltModel, candidates: Candidates, policy: Policy, pieces: Pieces,
@@ -814,9 +817,8 @@ def _by_columns(built: BuiltModel, candidates: Candidates, policy: Policy, piece
         # the rounds' bound, raised by the tree's where one grew
         lagrangian = Future()
         lagrangian.set_result(LagrangianBound(
-            generated.bound if tree is None else max(generated.bound, tree.bound),
-            master.pieces, int((~master.choose_one).sum()), 0, generated.full_rounds_s,
-            False))
+            _columns_bound(generated, tree), master.pieces, int((~master.choose_one).sum()), 0,
+            generated.full_rounds_s, False))
     elif bound_wanted and full_round_s * options.resolved_workers() \
             <= BESIDE_ROUND_FITS * (deadline - time.perf_counter()):
         # on one thread beside the master and the search after it: where it fits, or it

@@ -129,10 +129,10 @@ def test_a_node_uses_only_the_columns_that_keep_its_port_and_prices_it_fixed():
             values = start.copy()
             wanted = np.zeros(master.pieces, dtype=bool)
             wanted[piece] = True
-            if master.port_sets is not None and port_set_columns(
-                    master.port_sets, master.objective.astype(float), values, wanted,
-                    master.lower, master.upper)[piece]:
-                assert values[port] == value
+            assert master.port_sets is not None
+            assert port_set_columns(master.port_sets, master.objective.astype(float),
+                                    values, wanted, master.lower, master.upper)[piece]
+            assert values[port] == value
     master.fix({})
     assert master.agreeing().all()
     assert (master.lower[port], master.upper[port]) == (0, 1)
