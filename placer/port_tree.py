@@ -43,8 +43,8 @@ PORT_IN_PART = 1e-4
 # after their neighbourhoods (solve.LNS_ABOVE_WORKLOADS), which proves many in 60 s.
 SMALL_FLEET_WORKLOADS = 200
 # Two children are solved where the time left holds two nodes, each as long as the
-# last branching's slower child, or before any this share of the root's rounds (seed 1
-# of the 1,000-workload fleets: rounds of 3.5-4 s, its first children 2.6-4.4 s).
+# last branching's slower child, or before any this share of the root's rounds (the
+# 1,000-workload fleets: rounds of 3.3-6 s, first children 2-6 s, deeper ones 1-2 s).
 NODE_OF_ROOT = 0.7
 
 
