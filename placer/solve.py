@@ -779,8 +779,8 @@ def _by_columns(built: BuiltModel, candidates: Candidates, policy: Policy, piece
             and candidates.workloads.height > SMALL_FLEET_WORKLOADS \
             and tree_fits(generated, tree_deadline - time.perf_counter()):
         # the search beside the rounds goes on beside the tree, for the master's plan
-        # (stopped first, seeds 1 and 5 at 60 s: 0.102-0.110 % and 0.138 %; not, 0.057 %
-        # and 0.105 %)
+        # (stopped first, seeds 1 and 5 at 60 s ended 0.102-0.110 % and 0.137-0.138 %
+        # above their bounds; not, 0.057 % and 0.074-0.109 %)
         tree = _port_tree(built, master, generated, incumbent, options, stop, tree_deadline)
         cut |= tree.cut_by_time
     perturbed = 0
