@@ -100,7 +100,7 @@ def run_placer(kind: str, n: int, seed: int, time_limit: float) -> dict[str, Any
     left = candidates.workloads["workload"].is_in(plan.unplaced["workload"].implode()).to_numpy()
     violations = candidate_violations(candidates, units, left, policy) if plan.has_plan else []
     s = plan.solver
-    # "cp-sat 9.x (plan from the core search) (branched on ports: 4 solves)"
+    # "cp-sat 9.x (branched on ports: 4 nodes) (plan from the core search)"
     engine = s["engine"].partition(" (")[0]
     note = ", ".join(re.findall(r"\(([^()]*)\)", s["engine"]))
     retried = s.get("part_retries") or 0

@@ -89,11 +89,16 @@ def port_to_branch_on(shares: np.ndarray | None, ports: np.ndarray, cost: np.nda
     of whole or none (on a tie the first); None where it buys none in part."""
     if shares is None:
         return None
-    lacking = np.minimum(shares, 1 - shares)
-    in_part = np.flatnonzero(np.nan_to_num(lacking) > PORT_IN_PART)
-    if len(in_part) == 0:
+    part = np.flatnonzero(in_part(shares))
+    if len(part) == 0:
         return None
-    return int(ports[in_part[np.argmax(cost[in_part] * lacking[in_part])]])
+    lacking = np.minimum(shares[part], 1 - shares[part])
+    return int(ports[part[np.argmax(cost[part] * lacking)]])
+
+
+def in_part(shares: np.ndarray) -> np.ndarray:
+    """A mask of the ports a master LP buys in part, of their `shares` (NaN: none)."""
+    return np.nan_to_num(np.minimum(shares, 1 - shares)) > PORT_IN_PART
 
 
 def solve_node(master: Master, fixed: dict[int, int], parent: PortNode, ports: np.ndarray,

@@ -77,10 +77,10 @@ from placer.model import (
 from placer.parts import PART_WORKLOADS, partition, solve_in_parts
 from placer.plan import Plan, make_plan, part_answer, ports_used
 from placer.port_tree import (
-    PORT_IN_PART,
     SMALL_FLEET_WORKLOADS,
     PortTree,
     grow_port_tree,
+    in_part,
     tree_fits,
 )
 from placer.relax import (
@@ -1226,7 +1226,7 @@ def _ports_in_part(built: BuiltModel, columns: Columns | None) -> list[dict[str,
     if columns is None or columns.port_shares is None:
         return []
     shares = columns.port_shares
-    part = np.flatnonzero((shares > PORT_IN_PART) & (shares < 1 - PORT_IN_PART))
+    part = np.flatnonzero(in_part(shares))
     ports = built.ports
     return [{"codebase": ports["port_key"][i], "ecosystem": ports["port_ecosystem"][i],
              "usd": float(ports["port_usd"][i]), "share": round(float(shares[i]), 6)}

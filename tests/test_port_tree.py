@@ -21,7 +21,14 @@ from placer.colgen import Master, generate_columns, solve_master
 from placer.lagrange import price_pieces, search_pieces
 from placer.model import build_model
 from placer.plan import placement_of
-from placer.port_tree import NODE_OF_ROOT, PortTree, grow_port_tree, port_to_branch_on, tree_fits
+from placer.port_tree import (
+    NODE_OF_ROOT,
+    PortTree,
+    grow_port_tree,
+    in_part,
+    port_to_branch_on,
+    tree_fits,
+)
 from placer.problem import Problem, problem_from_dict
 from placer.relax import solve_relaxation
 from placer.schema import PlanDocument
@@ -92,6 +99,9 @@ def test_a_master_lp_buys_the_port_in_part_and_the_tree_proves_the_optimum():
     shares = master.lp_values(root.weights, np.array([port]))
     assert shares == pytest.approx([0.5], abs=1e-6)
     assert port_to_branch_on(shares, np.array([port]), np.array([price])) == port
+    # in part: strictly between none and whole, beyond the LP's tolerance; NaN not held
+    edges = np.array([0.0, 5e-5, 0.5, 1 - 5e-5, 1.0, np.nan])
+    assert in_part(edges).tolist() == [False, False, True, False, False, False]
 
     planned = float(master.objective @ start)  # both on the H100s: the optimum
     assert planned == pytest.approx(optimum, abs=2)
