@@ -66,6 +66,7 @@ from placer.subproblems import (
     WorkloadVars,
     cover_columns,
     port_set_columns,
+    port_set_floors,
     proven_cover_columns,
 )
 
@@ -90,6 +91,9 @@ PIECE_OVERHEAD_S = 0.005
 # A node's master LP (Master.fix) pays this for each unit a coupling row is relaxed by,
 # in its scaled costs (the dearest column costs 1,000 there)
 ARTIFICIAL_COST = 1e6
+# A piece sharing ports is not searched in a full round where its port sets' cover costs
+# at most this share above a floor under all of its solutions (that floor counts then)
+PROVEN_SLACK = 1e-9
 # Stop when the master LP is this close to the best bound: no column can gain more.
 CONVERGED = 1e-5
 # The partial rounds are spent when the master LP gained less than this share over the
@@ -287,6 +291,8 @@ class ColumnGeneration:
     # port in part (Master.lp_values), branching on that port raises the bound
     # (placer.port_tree)
     weights: np.ndarray | None = None
+    # ended once the bound reached generate_columns' stop_above, before its own end
+    stopped_above: bool = False
 
 
 class Master:
@@ -627,8 +633,15 @@ class Master:
                 # prices, nearer their optima than the plan's values (21 large pieces of
                 # the 1,000-workload fleet: 2.0-2.4 s from those, 2.5-3.3 s from the plan's)
                 start = values.copy()
-                port_set_columns(self.port_sets, priced, start, np.ones(self.pieces, dtype=bool),
-                                 self.lower, self.upper)
+                written = port_set_columns(self.port_sets, priced, start,
+                                           np.ones(self.pieces, dtype=bool), self.lower,
+                                           self.upper)
+                # ... and not searched where that cover meets a floor under all of them
+                proven, floors = self._proven_port_sets(priced, start, written)
+                bound += float(floors.sum())
+                for k in proven.tolist():
+                    values[self.vars_of[k]] = start[self.vars_of[k]]
+                searched = np.setdiff1d(searched, proven)
         else:
             # serving workloads alone, and pieces sharing ports, by dynamic programming
             # (not searched)
@@ -685,6 +698,22 @@ class Master:
             return None
         return Priced(None if partial else bound - 1e-7 * abs(bound), values,
                       spent / max(1, workers), runners_up, short)
+
+    def _proven_port_sets(self, priced: np.ndarray, columns: np.ndarray, written: np.ndarray
+                          ) -> tuple[np.ndarray, np.ndarray]:
+        """The pieces priced by their port sets whose column in `columns` (written: a
+        mask over the pieces) costs no more at `priced` than a floor under every
+        solution of theirs (subproblems.port_set_floors), and those floors."""
+        sets = self.port_sets
+        assert sets is not None
+        floors = port_set_floors(sets, priced, self.lower, self.upper)
+        cost = np.bincount(sets.piece_var_at, minlength=len(sets.pieces),
+                           weights=priced[sets.piece_vars] * columns[sets.piece_vars])
+        finite = np.isfinite(floors)
+        slack = PROVEN_SLACK * np.maximum(1.0, np.abs(np.where(finite, floors, 0.0)))
+        proven = written[sets.pieces] & finite \
+            & (cost <= np.where(finite, floors, 0.0) + slack)
+        return sets.pieces[proven], floors[proven]
 
     def large_piece_seconds(self, deterministic_s: float, seconds: float, workers: int
                             ) -> float:
@@ -1124,7 +1153,8 @@ def generate_columns(master: Master, center: np.ndarray, center_bound: float,
                      workers: int = 1, should_stop: Callable[[], bool] | None = None,
                      full_round_s: float = 0.0, full_rounds: bool = True,
                      finish_by: float | None = None, partial_round_s: float = 0.0,
-                     near_bound: Callable[[], None] | None = None) -> ColumnGeneration:
+                     near_bound: Callable[[np.ndarray, float], bool] | None = None,
+                     stop_above: float = math.inf) -> ColumnGeneration:
     """Rounds of: the master's LP, the pieces priced at its duals smoothed towards
     `center` (prices of the coupling rows whose Lagrangian bound is `center_bound`, the
     LP relaxation's), new columns into the master. Until the master's LP meets the
@@ -1141,12 +1171,16 @@ def generate_columns(master: Master, center: np.ndarray, center_bound: float,
     `full_rounds` (no bound wanted: a guide) every round is partial, and the rounds stop
     where a full round would come, or where the next round's pricing and the master's LP
     after it would not end by `deadline` (the pricing as long as the last round's, the
-    first's `partial_round_s`). `near_bound` is called once, when the master's LP first
-    comes within NEAR_BOUND of the best bound after a full round, or first follows the
-    NEAR_BOUND_FULL_ROUNDS-th full round."""
+    first's `partial_round_s`). `near_bound` is called once, with the master LP's column
+    weights and the share it is above the best bound, when that LP first comes within
+    NEAR_BOUND of the best bound after a full round, or first follows the
+    NEAR_BOUND_FULL_ROUNDS-th full round: where it returns True the rounds end there (a
+    branching goes on from them, placer.solve). They also
+    end once the bound reaches `stop_above` (a node of a branching above a leaf known
+    lower, placer.port_tree)."""
     started = time.perf_counter()
     finish_by = deadline if finish_by is None else max(deadline, finish_by)
-    best, spent, rounds, cut = center_bound, 0.0, 0, False
+    best, spent, rounds, cut, above = center_bound, 0.0, 0, False, False
     smoothing = SMOOTHING
     lp_objective: float | None = None
     last_duals: np.ndarray | None = None
@@ -1193,8 +1227,10 @@ def generate_columns(master: Master, center: np.ndarray, center_bound: float,
         if near_bound is not None and full_done \
                 and (lp.objective - best <= NEAR_BOUND * abs(lp.objective)
                      or full_done >= NEAR_BOUND_FULL_ROUNDS):
-            near_bound()
-            near_bound = None
+            behind = (lp.objective - best) / max(abs(lp.objective), 1e-12)
+            ends, near_bound = near_bound(lp.weights, behind), None
+            if ends:
+                break
         if lp.objective - best <= CONVERGED * abs(lp.objective):
             break
         objectives.append(lp.objective)
@@ -1237,6 +1273,9 @@ def generate_columns(master: Master, center: np.ndarray, center_bound: float,
         if priced.bound is not None and priced.bound > best:
             best, center = priced.bound, duals
         added = master.add_priced(priced)
+        if best >= stop_above:
+            above = True
+            break
         searched_now = needs_search if searched is None else searched
         fresh[searched_now] = False
         fresh[added] = True
@@ -1254,4 +1293,4 @@ def generate_columns(master: Master, center: np.ndarray, center_bound: float,
             smoothing = SMOOTHING
     return ColumnGeneration(best, lp_objective, last_duals, rounds, master.columns, spent,
                             cut, time.perf_counter() - started, full_done, full_s,
-                            lp_per_column * master.columns, last_weights)
+                            lp_per_column * master.columns, last_weights, above)

@@ -48,7 +48,7 @@ SMALL_FLEET_WORKLOADS = 200
 NODE_OF_ROOT = 0.7
 
 
-@dataclass
+@dataclass(eq=False)  # a node is itself: compared by identity
 class PortNode:
     """Some ports fixed, and what the master's rounds found there."""
 
@@ -59,6 +59,9 @@ class PortNode:
     time_s: float = 0.0
     rounds: int = 0
     cut_by_time: bool = False      # its rounds ended by the wall clock
+    # its rounds stopped once its bound passed a leaf's known lower: they go on if it
+    # becomes the lowest leaf
+    unfinished: bool = False
 
 
 @dataclass
@@ -103,13 +106,17 @@ def in_part(shares: np.ndarray) -> np.ndarray:
 
 def solve_node(master: Master, fixed: dict[int, int], parent: PortNode, ports: np.ndarray,
                hint: np.ndarray, deadline: float, workers: int,
-               should_stop: Callable[[], bool], full_round_s: float) -> PortNode:
+               should_stop: Callable[[], bool], full_round_s: float,
+               stop_above: float = math.inf) -> PortNode:
     """Node `fixed` of `parent`: the master's rounds with its ports fixed, from the
-    parent's prices and bound (a bound of the parent's is one of each child's). Leaves
-    the master's variables fixed so."""
+    parent's prices and bound (a bound of the parent's is one of each child's), until
+    their end or until the bound reaches `stop_above` (unfinished). `parent` may be the
+    node itself, unfinished: its rounds go on. Leaves the master's variables fixed so."""
     started = time.perf_counter()
     master.fix(fixed)
     node = PortNode(dict(fixed), parent.bound, parent.duals, None)
+    if parent.fixed == fixed:
+        node.time_s, node.rounds = parent.time_s, parent.rounds
     if parent.duals is None:
         return node
     # a column that keeps the ports fixed for each piece holding one, at the parent's
@@ -120,12 +127,15 @@ def solve_node(master: Master, fixed: dict[int, int], parent: PortNode, ports: n
     if priced is not None:
         master.add_priced(priced)
     generated = generate_columns(master, parent.duals, parent.bound, hint, math.inf, deadline,
-                                 workers, should_stop, full_round_s=full_round_s)
+                                 workers, should_stop, full_round_s=full_round_s,
+                                 stop_above=stop_above)
     node.bound = max(parent.bound, generated.bound)
     node.duals = parent.duals if generated.duals is None else generated.duals
     node.shares = _shares(master, generated, ports)
-    node.time_s, node.rounds = time.perf_counter() - started, generated.rounds
+    node.time_s += time.perf_counter() - started
+    node.rounds += generated.rounds
     node.cut_by_time = generated.cut_by_time
+    node.unfinished = generated.stopped_above
     return node
 
 
@@ -133,7 +143,12 @@ def tree_fits(root: ColumnGeneration, seconds: float) -> bool:
     """Whether a tree may grow from column generation's `root` in `seconds`: a master
     LP to branch on, and time for two nodes."""
     return root.weights is not None and root.duals is not None \
-        and seconds >= 2 * NODE_OF_ROOT * root.time_s
+        and two_nodes_fit(root.time_s, seconds)
+
+
+def two_nodes_fit(root_s: float, seconds: float) -> bool:
+    """Whether `seconds` hold two nodes, each NODE_OF_ROOT of the root's `root_s`."""
+    return seconds >= 2 * NODE_OF_ROOT * root_s
 
 
 def grow_port_tree(master: Master, root: ColumnGeneration, ports: np.ndarray,
@@ -154,19 +169,36 @@ def grow_port_tree(master: Master, root: ColumnGeneration, ports: np.ndarray,
     try:
         while True:
             lowest = tree.lowest
-            port = port_to_branch_on(lowest.shares, ports, cost)
+            port = None if lowest.unfinished \
+                else port_to_branch_on(lowest.shares, ports, cost)
             # a leaf with no LP (its rounds cut before one) is one the clock stopped
             tree.stop_reason = "stopped" if should_stop() \
                 else "gap limit" if lowest.bound >= best - gap * abs(best) \
                 else "no port in part" if port is None and lowest.shares is not None \
-                else "time limit" if port is None \
+                and not lowest.unfinished \
+                else "time limit" if (port is None and not lowest.unfinished) \
                 or deadline - time.perf_counter() < 2 * node_s else ""
-            if tree.stop_reason or port is None:
+            if tree.stop_reason:
                 break
             tree.leaves.remove(lowest)
-            children = [solve_node(master, lowest.fixed | {port: value}, lowest, ports, hint,
-                                   deadline, workers, should_stop, full_round_s)
-                        for value in (0, 1)]
+            others = min((leaf.bound for leaf in tree.leaves), default=math.inf)
+            if lowest.unfinished:
+                # the lowest leaf now: its rounds go on, up to the next lowest
+                resumed = solve_node(master, lowest.fixed, lowest, ports, hint, deadline,
+                                     workers, should_stop, full_round_s, others)
+                tree.nodes[tree.nodes.index(lowest)] = resumed
+                tree.leaves.append(resumed)
+                tree.cut_by_time |= resumed.cut_by_time
+                continue
+            assert port is not None and lowest.shares is not None
+            children = []
+            # the side the LP leans to first, to its end (or up to a leaf known lower);
+            # the other only until it passes that
+            for value in _sides(float(lowest.shares[np.flatnonzero(ports == port)[0]])):
+                child = solve_node(master, lowest.fixed | {port: value}, lowest, ports, hint,
+                                   deadline, workers, should_stop, full_round_s, others)
+                others = min(others, child.bound)
+                children.append(child)
             tree.nodes += children
             tree.leaves += children
             tree.cut_by_time |= any(child.cut_by_time for child in children)
@@ -175,6 +207,11 @@ def grow_port_tree(master: Master, root: ColumnGeneration, ports: np.ndarray,
         master.fix({})
     tree.cut_by_time |= tree.stop_reason == "time limit"
     return tree
+
+
+def _sides(share: float) -> tuple[int, int]:
+    """A port's two sides, bought (1) first where the LP buys half of it or more."""
+    return (1, 0) if share >= 0.5 else (0, 1)
 
 
 def _shares(master: Master, generated: ColumnGeneration, ports: np.ndarray

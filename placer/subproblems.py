@@ -727,6 +727,51 @@ def port_set_columns(sets: PortSets, priced: np.ndarray, values: np.ndarray,
     return done
 
 
+def port_set_floors(sets: PortSets, priced: np.ndarray, lower: np.ndarray | None = None,
+                    upper: np.ndarray | None = None) -> np.ndarray:
+    """Per piece of `sets` (by position), a lower bound on what any of its solutions
+    costs at `priced` (-inf where none is known): the least over its sets of ports
+    (within `lower` and `upper`) of what the set's ports cost and a floor under each of
+    its workloads on the rows the set allows. Given its ports, a piece's workloads share
+    no row, so each is priced alone: a gang exactly (its cheapest row, or leaving it
+    out), a serving workload by cover_floors, one with a spread rule by cover_floors
+    without that rule (dropping a rule only lowers a floor) and its "serves" variables
+    where their prices are negative."""
+    copies = len(sets.copy_set)
+    floor = np.zeros(copies)
+    if len(sets.gang_units):
+        cost = priced[sets.gang_units]
+        starts = np.flatnonzero(np.r_[True, np.diff(sets.gang_copy) != 0])
+        least = np.full(copies, np.inf)
+        least[sets.gang_copy[starts]] = np.minimum.reduceat(cost, starts)
+        leave = np.where(sets.gang_left_out >= 0,
+                         priced[np.maximum(sets.gang_left_out, 0)], np.inf)
+        floor = np.minimum(least, leave)
+    floor[sets.cover_copy] = cover_floors(sets.covers, priced,
+                                          np.ones(len(sets.cover_copy), dtype=bool))
+    spread = sets.spread.covers
+    serves_floor = np.zeros(len(sets.spread_copy))
+    with_serves = np.flatnonzero(sets.spread_serves >= 0)
+    if len(with_serves):
+        # each (workload, provider) "serves" variable once
+        pairs = np.unique(np.column_stack((spread.owner[with_serves],
+                                           sets.spread_serves[with_serves])), axis=0)
+        serves_floor = np.bincount(pairs[:, 0], weights=np.minimum(priced[pairs[:, 1]], 0.0),
+                                   minlength=len(sets.spread_copy))
+    floor[sets.spread_copy] = cover_floors(
+        spread, priced, np.ones(len(sets.spread_copy), dtype=bool)) + serves_floor
+    set_floor = np.bincount(sets.copy_set, weights=floor, minlength=len(sets.set_piece)) \
+        + np.bincount(sets.bought_set, weights=priced[sets.bought_port],
+                      minlength=len(sets.set_piece))
+    # a copy with no floor (nan from -inf + inf, or -inf) leaves its set none
+    set_floor = np.where(np.isnan(set_floor), -np.inf, set_floor)
+    if lower is not None and upper is not None:
+        set_floor[_sets_outside(sets, lower, upper)] = np.inf
+    piece_floor = np.full(len(sets.pieces), np.inf)
+    np.minimum.at(piece_floor, sets.set_piece, set_floor)
+    return piece_floor
+
+
 def _sets_outside(sets: PortSets, lower: np.ndarray, upper: np.ndarray) -> np.ndarray:
     """A mask of the sets that buy a port its `upper` forbids or leave out one its
     `lower` requires."""

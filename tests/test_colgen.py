@@ -857,12 +857,13 @@ def test_a_plan_from_a_search_stopped_beside_the_rounds_is_not_called_reproducib
     assert info["deterministic"] is False
 
 
-def _near_bound_calls(monkeypatch: pytest.MonkeyPatch, near_bound: float, full_rounds: int
+def _near_bound_calls(monkeypatch: pytest.MonkeyPatch, near_bound: float, full_rounds: int,
+                      ends: bool = False
                       ) -> tuple[ColumnGeneration, list[tuple[float, float, int]], list[int]]:
     """generate_columns on a 60-workload fleet with colgen's NEAR_BOUND and
     NEAR_BOUND_FULL_ROUNDS as given: what it reached, per master LP its objective, the
     best bound before it and the full rounds done, and the LPs solved (a count) each
-    time it called near_bound."""
+    time it called near_bound (which answers `ends`)."""
     monkeypatch.setattr(colgen, "NEAR_BOUND", near_bound)
     monkeypatch.setattr(colgen, "NEAR_BOUND_FULL_ROUNDS", full_rounds)
     _, relaxation, pieces, master, start = guided_master(60)
@@ -887,7 +888,8 @@ def _near_bound_calls(monkeypatch: pytest.MonkeyPatch, near_bound: float, full_r
 
     master.price, master.solve_lp = traced_price, traced_lp
     generated = generate_columns(master, center, center_bound, start, budget_s=10,
-                                 deadline=math.inf, near_bound=lambda: calls.append(len(lps)))
+                                 deadline=math.inf,
+                                 near_bound=lambda weights, behind: calls.append(len(lps)) or ends)
     return generated, lps, calls
 
 
@@ -910,6 +912,15 @@ def test_the_rounds_say_they_near_the_bound_after_so_many_full_rounds_however_fa
     assert calls == after_full[:1]
     generated, _, calls = _near_bound_calls(monkeypatch, -1.0, full_rounds=99)
     assert generated.full_rounds >= 1 and calls == []
+
+
+def test_the_rounds_end_where_near_bound_says_so_with_that_lps_weights(monkeypatch):
+    # ended at the first LP after the first full round: no round after it, and what the
+    # rounds reached is that LP's (a branching goes on from its weights)
+    generated, lps, calls = _near_bound_calls(monkeypatch, -1.0, full_rounds=1, ends=True)
+    assert calls == [len(lps)] and lps[-1][2] == generated.full_rounds == 1
+    assert generated.lp_objective == lps[-1][0] and generated.weights is not None
+    assert len(generated.weights) == generated.columns
 
 
 def _toy_master_with_more_columns() -> tuple[Master, np.ndarray]:

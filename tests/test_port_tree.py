@@ -107,14 +107,17 @@ def test_a_master_lp_buys_the_port_in_part_and_the_tree_proves_the_optimum():
     assert planned == pytest.approx(optimum, abs=2)
     tree = grow_port_tree(master, root, np.array([port]), np.array([price]), start,
                           math.inf, 1, lambda: False, planned, gap=1e-6)
-    forbidden, bought = tree.nodes
-    assert (forbidden.fixed, bought.fixed) == ({port: 0}, {port: 1})
+    # the LP buys half the port: the bought side first, then the forbidden one, which
+    # stays below it and so goes on to its end
+    bought, forbidden = tree.nodes
+    assert (bought.fixed, forbidden.fixed) == ({port: 1}, {port: 0})
     assert forbidden.bound == pytest.approx(optimum, abs=2)
     assert bought.bound == pytest.approx(optimum + 0.5 * d, abs=2)
+    assert not bought.unfinished and not forbidden.unfinished
     assert tree.bound == pytest.approx(optimum, abs=2) and tree.lowest is forbidden
     # the lowest leaf meets the plan: the tree ends there, the master as it was
     assert tree.stop_reason == "gap limit" and not tree.cut_by_time
-    assert tree.leaves == [forbidden, bought] and master.fixed == {}
+    assert tree.leaves == [bought, forbidden] and master.fixed == {}
     # every column any node found is one of the fleet's: the plan over all of them
     assert solve_master(master, start, 5, math.inf).objective == pytest.approx(optimum, abs=2)
 
@@ -157,7 +160,8 @@ def test_a_child_whose_parents_columns_all_break_its_port_starts_from_its_own():
     d = on["h100"] - on["inf2"]
     tree = grow_port_tree(master, root, np.array([port]), np.array([price]), start,
                           math.inf, 1, lambda: False, math.inf)
-    assert tree.nodes[1].bound == pytest.approx(2 * on["h100"] + 0.5 * d, abs=2)
+    (bought,) = [node for node in tree.nodes if node.fixed == {port: 1}]
+    assert bought.bound == pytest.approx(2 * on["h100"] + 0.5 * d, abs=2)
 
 
 def test_the_tree_stops_where_its_bound_is_enough_or_no_time_is_left():
@@ -202,9 +206,10 @@ def test_a_generated_fleet_branched_on_keeps_every_rule_and_reports_its_nodes(mo
     assert all(0 < p["share"] < 1 for p in solver["ports_in_part"])
     nodes = solver["branch_nodes"]
     assert len(nodes) == len(tree.nodes) >= 2
-    # the first two: one port the master bought in part, forbidden then bought
-    port = nodes[0]["forbidden"]
-    assert port == nodes[1]["bought"] and nodes[0]["bought"] == nodes[1]["forbidden"] == []
+    # the first two: one port the master bought in part, each side once
+    first, second = sorted(nodes[:2], key=lambda node: len(node["bought"]))
+    port = first["forbidden"]
+    assert port == second["bought"] and first["bought"] == second["forbidden"] == []
     assert len(port) == 1 and port[0]["codebase"] in {
         p["codebase"] for p in solver["ports_in_part"]}
     assert solver["branch_stop_reason"] == tree.stop_reason != ""
@@ -283,7 +288,19 @@ def test_a_child_with_no_plan_gets_a_bound_above_any_plan_and_the_other_proves_i
     assert float(master.objective @ start) == pytest.approx(optimum, abs=2)
     tree = grow_port_tree(master, root, np.array([port]), np.array([price]), start,
                           math.inf, 1, lambda: False, math.inf)
-    forbidden, bought = tree.nodes
-    assert forbidden.fixed == {port: 0} and forbidden.bound > optimum + d
+    # bought first (the LP buys half the port), to its end; forbidden, its rounds stop
+    # once its bound passes the bought side's, and it is left unfinished
+    bought, forbidden = tree.nodes
+    assert bought.fixed == {port: 1} and not bought.unfinished
     assert bought.bound == pytest.approx(optimum, abs=2)
+    assert forbidden.fixed == {port: 0} and forbidden.unfinished
+    assert forbidden.bound >= bought.bound
     assert tree.lowest is bought and tree.bound == pytest.approx(optimum, abs=2)
+    assert tree.stop_reason == "no port in part"
+    # its rounds go on from where they stopped, should it become the lowest leaf
+    resumed = port_tree.solve_node(master, forbidden.fixed, forbidden, np.array([port]),
+                                   start, math.inf, 1, lambda: False, 0.0)
+    assert not resumed.unfinished and resumed.bound > optimum + d
+    # (here its LP had met its bound already: no round more, its time and rounds kept)
+    assert resumed.rounds == forbidden.rounds and resumed.time_s > forbidden.time_s
+    master.fix({})

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import time
+from dataclasses import replace
 
 import numpy as np
 import polars as pl
@@ -29,6 +30,7 @@ from placer.subproblems import (
     cheapest_spread,
     cover_floors,
     port_set_columns,
+    port_set_floors,
     proven_cover_columns,
     workload_vars,
 )
@@ -129,6 +131,71 @@ def test_a_spread_cover_is_the_hand_computed_cheapest():
     assert chosen.done[0]
     assert chosen.units.tolist() == [7, 3]
     assert chosen.cost[0] == pytest.approx(13.0)
+
+
+@settings(EXHAUSTIVE, max_examples=60)
+@given(problem=small_problems(), tilt=st.sampled_from([None, 0.5, 2.0, -1.0]))
+def test_a_port_sets_floor_never_passes_its_pieces_optimum_and_a_proven_column_is_it(
+        problem, tilt):
+    # at the LP's duals (or those times a tilt, some prices then negative), each piece
+    # priced by its port sets against the same piece searched by CP-SAT to its end: its
+    # floor never above that optimum, and a column proven (Master._proven_port_sets) at it
+    candidates, _, built, relaxation = relaxed(problem)
+    if tilt is not None:
+        relaxation = replace(relaxation, duals=relaxation.duals * tilt)
+    pieces = price_pieces(built.builder, relaxation)
+    master = _master(built, candidates, pieces)
+    if master.port_sets is None:
+        event("no piece with a port or a spread rule")
+        return
+    priced = pieces.priced
+    values = pieces.values.copy()
+    written = port_set_columns(master.port_sets, priced, values,
+                               np.ones(master.pieces, dtype=bool))
+    floors = port_set_floors(master.port_sets, priced)
+    proven, proven_floors = master._proven_port_sets(priced, values, written)
+    exact = price_pieces(built.builder, relaxation)
+    exact.pending = list(range(exact.count))
+    for variables in exact.vars_of:
+        exact.position[variables] = np.arange(len(variables))
+    search_pieces(exact, time_budget=60, deterministic_s=10.0)
+    for at, k in enumerate(master.port_sets.pieces.tolist()):
+        k_vars = master.vars_of[k]
+        optimum = float(priced[k_vars] @ exact.values[k_vars])
+        assert floors[at] <= optimum + 1e-6 * max(1.0, abs(optimum))
+        if k in proven:
+            cost = float(priced[k_vars] @ values[k_vars])
+            assert cost == pytest.approx(optimum, rel=1e-9, abs=1e-6)
+            assert proven_floors[proven.tolist().index(k)] == floors[at]
+            event("proven")
+        else:
+            event("searched")
+
+
+def test_two_gangs_sharing_a_port_are_proven_without_a_search():
+    # gangs alone are priced exactly by their port sets: the floor is the optimum by hand
+    # (both on inf2 with the port, or both on the H100s), and the column is proven there
+    for share, ported in ((1.5, True), (2.5, False)):
+        problem, on, port = two_gangs_sharing_a_port(share)
+        candidates = build_candidates(problem)
+        built = build_model(candidates, problem.policy)
+        master = Master(built.builder, _no_prices(built), None,
+                        workload_vars(candidates, built))
+        assert master.port_sets is not None
+        priced = built.builder.objective().astype(float)
+        values = np.zeros(built.builder.num_vars, dtype=np.int64)
+        written = port_set_columns(master.port_sets, priced, values,
+                                   np.ones(master.pieces, bool))
+        (floor,) = port_set_floors(master.port_sets, priced)
+        expected = 2 * on["inf2"] + port if ported else 2 * on["h100"]
+        assert floor / built.scale == pytest.approx(expected, abs=0.02)
+        proven, floors = master._proven_port_sets(priced, values, written)
+        assert proven.tolist() == master.port_sets.pieces.tolist() and floors[0] == floor
+        # with the port forbidden the floor is the H100s' whatever it would save
+        lower, upper = master.lower.copy(), master.upper.copy()
+        upper[built.ports["var"].to_numpy()] = 0
+        (forbidden,) = port_set_floors(master.port_sets, priced, lower, upper)
+        assert forbidden / built.scale == pytest.approx(2 * on["h100"], abs=0.02)
 
 
 @settings(deadline=None, max_examples=150)
