@@ -1175,9 +1175,8 @@ def generate_columns(master: Master, center: np.ndarray, center_bound: float,
     weights and the share it is above the best bound, when that LP first comes within
     NEAR_BOUND of the best bound after a full round, or first follows the
     NEAR_BOUND_FULL_ROUNDS-th full round: where it returns True the rounds end there (a
-    branching goes on from them, placer.solve). They also
-    end once the bound reaches `stop_above` (a node of a branching above a leaf known
-    lower, placer.port_tree)."""
+    branching goes on from them, placer.solve). They also end once the bound reaches
+    `stop_above` (a node of a branching above a leaf known lower, placer.port_tree)."""
     started = time.perf_counter()
     finish_by = deadline if finish_by is None else max(deadline, finish_by)
     best, spent, rounds, cut, above = center_bound, 0.0, 0, False, False

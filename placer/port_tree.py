@@ -23,6 +23,13 @@ the generated 1,000-workload fleets, after its 4 s of rounds, cb0003's XLA port
 forbidden 2.5 s ($20,120,860 -> $20,170,057), bought 2.5 s ($20,137,243), then Neuron
 also bought 1.6 s ($20,146,590): the bounds the forty-fifth session's whole solves of
 10-20 s each gave.
+
+Of a port's two children the side the LP leans to is solved first; the other's rounds
+stop once its bound passes the first's (or any leaf's), since a leaf above another is
+not branched on, and go on only should it become the lowest leaf (PortNode.unfinished).
+Most full rounds here price the pieces sharing ports without a search, where their port
+sets' covers meet a floor (colgen.Master.price). Seed 0 at 30 s: the same four nodes
+and bounds in 6.1 s, not 10.9 s (BENCHMARKS.md, forty-seventh session).
 """
 
 from __future__ import annotations

@@ -774,8 +774,9 @@ def _by_columns(built: BuiltModel, candidates: Candidates, policy: Policy, piece
         """The search beside the rounds starts; the rounds end where their LP is within
         NEAR_BOUND of their bound (`behind`: the share it is above) and a tree on the
         ports it buys in part fits in the time left: the nodes converge further than the
-        root's rounds would (seed 0 of the 1,000 fleets at 30 s: its last two full
-        rounds, 2.9 s, raised the bound by $730, its first branching by $48,000)."""
+        root's rounds would (seed 0 of the 1,000 fleets at 30 s: after its second full
+        round its rounds went on for 2.5 s and raised the bound by $730, where its first
+        branching raised it by $48,000)."""
         if early is not None:
             early.start()
         return branching and behind <= NEAR_BOUND \
