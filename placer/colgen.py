@@ -291,7 +291,7 @@ class ColumnGeneration:
     # port in part (Master.lp_values), branching on that port raises the bound
     # (placer.port_tree)
     weights: np.ndarray | None = None
-    # ended once the bound reached generate_columns' stop_above, before its own end
+    # ended once the bound passed generate_columns' stop_above, before its own end
     stopped_above: bool = False
 
 
@@ -1175,7 +1175,7 @@ def generate_columns(master: Master, center: np.ndarray, center_bound: float,
     weights and the share it is above the best bound, when that LP first comes within
     NEAR_BOUND of the best bound after a full round, or first follows the
     NEAR_BOUND_FULL_ROUNDS-th full round: where it returns True the rounds end there (a
-    branching goes on from them, placer.solve). They also end once the bound reaches
+    branching goes on from them, placer.solve). They also end once the bound passes
     `stop_above` (a node of a branching above a leaf known lower, placer.port_tree)."""
     started = time.perf_counter()
     finish_by = deadline if finish_by is None else max(deadline, finish_by)
@@ -1272,7 +1272,7 @@ def generate_columns(master: Master, center: np.ndarray, center_bound: float,
         if priced.bound is not None and priced.bound > best:
             best, center = priced.bound, duals
         added = master.add_priced(priced)
-        if best >= stop_above:
+        if best > stop_above:  # (not on a tie: two leaves tied would take turns)
             above = True
             break
         searched_now = needs_search if searched is None else searched

@@ -117,7 +117,7 @@ def solve_node(master: Master, fixed: dict[int, int], parent: PortNode, ports: n
                stop_above: float = math.inf) -> PortNode:
     """Node `fixed` of `parent`: the master's rounds with its ports fixed, from the
     parent's prices and bound (a bound of the parent's is one of each child's), until
-    their end or until the bound reaches `stop_above` (unfinished). `parent` may be the
+    their end or until the bound passes `stop_above` (unfinished). `parent` may be the
     node itself, unfinished: its rounds go on. Leaves the master's variables fixed so."""
     started = time.perf_counter()
     master.fix(fixed)

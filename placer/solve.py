@@ -1267,7 +1267,8 @@ def _tree_info(built: BuiltModel, columns: Columns | None) -> dict[str, Any]:
     return {"branch_nodes": [
         {"bought": refs(node.fixed, 1), "forbidden": refs(node.fixed, 0),
          "bound_usd": _usd(node.bound, built.scale), "rounds": node.rounds,
-         "time_s": round(node.time_s, 4), "deterministic": not node.cut_by_time}
+         "time_s": round(node.time_s, 4), "deterministic": not node.cut_by_time,
+         "finished": not node.unfinished}
         for node in tree.nodes], "branch_stop_reason": tree.stop_reason}
 
 

@@ -923,6 +923,20 @@ def test_the_rounds_end_where_near_bound_says_so_with_that_lps_weights(monkeypat
     assert len(generated.weights) == generated.columns
 
 
+def test_the_rounds_end_once_their_bound_passes_stop_above_and_not_on_a_tie():
+    # from a bound already above stop_above: one round, and said so; at it (a tie), the
+    # partial rounds go on (they raise no bound) until a full round raises it, if one does
+    _, relaxation, pieces, master, start = guided_master(60)
+    center, center_bound = relaxation.duals[master.coupling], pieces.result().bound
+    stopped = generate_columns(master, center, center_bound, start, budget_s=10,
+                               deadline=math.inf, stop_above=center_bound - 1.0)
+    assert stopped.stopped_above and stopped.rounds == 1
+    tied = generate_columns(master, center, center_bound, start, budget_s=10,
+                            deadline=math.inf, stop_above=center_bound)
+    assert tied.rounds > 1 and tied.full_rounds >= 1
+    assert tied.stopped_above == (tied.bound > center_bound)
+
+
 def _toy_master_with_more_columns() -> tuple[Master, np.ndarray]:
     """The toy's master (one chip of X) with A's 1 X + 1 Y ($220, 2 chips) and 2 X ($250,
     4 chips) and B's 2 X ($120, 2 chips) added: columns A 3 Y, B 2 Z, B 1 X + 1 Z, A 1 X

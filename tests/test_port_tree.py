@@ -206,6 +206,7 @@ def test_a_generated_fleet_branched_on_keeps_every_rule_and_reports_its_nodes(mo
     assert all(0 < p["share"] < 1 for p in solver["ports_in_part"])
     nodes = solver["branch_nodes"]
     assert len(nodes) == len(tree.nodes) >= 2
+    assert [n["finished"] for n in nodes] == [not node.unfinished for node in tree.nodes]
     # the first two: one port the master bought in part, each side once
     first, second = sorted(nodes[:2], key=lambda node: len(node["bought"]))
     port = first["forbidden"]
