@@ -178,13 +178,10 @@ def grow_port_tree(master: Master, root: ColumnGeneration, ports: np.ndarray,
             lowest = tree.lowest
             port = None if lowest.unfinished \
                 else port_to_branch_on(lowest.shares, ports, cost)
-            # a leaf with no LP (its rounds cut before one) is one the clock stopped
             tree.stop_reason = "stopped" if should_stop() \
                 else "gap limit" if lowest.bound >= best - gap * abs(best) \
-                else "no port in part" if port is None and lowest.shares is not None \
-                and not lowest.unfinished \
-                else "time limit" if (port is None and not lowest.unfinished) \
-                or deadline - time.perf_counter() < 2 * node_s else ""
+                else _nothing_to_do(lowest, port) \
+                or ("time limit" if deadline - time.perf_counter() < 2 * node_s else "")
             if tree.stop_reason:
                 break
             tree.leaves.remove(lowest)
@@ -214,6 +211,14 @@ def grow_port_tree(master: Master, root: ColumnGeneration, ports: np.ndarray,
         master.fix({})
     tree.cut_by_time |= tree.stop_reason == "time limit"
     return tree
+
+
+def _nothing_to_do(lowest: PortNode, port: int | None) -> str:
+    """Why the lowest leaf can be neither branched on (`port`: none) nor resumed: its LP
+    buys no port in part, or it has no LP (its rounds cut before one: the clock's)."""
+    if port is not None or lowest.unfinished:
+        return ""
+    return "no port in part" if lowest.shares is not None else "time limit"
 
 
 def _sides(share: float) -> tuple[int, int]:

@@ -664,20 +664,7 @@ def port_set_columns(sets: PortSets, priced: np.ndarray, values: np.ndarray,
     port within them. Returns the pieces written (a mask over the caller's pieces)."""
     copies = len(sets.copy_set)
     cost = np.zeros(copies)
-    # gangs: the cheapest row the set allows, or leaving the workload out
-    gang_cost = priced[sets.gang_units]
-    gang_best = np.full(copies, np.inf)
-    gang_pick = np.full(copies, -1, dtype=np.int64)
-    if len(gang_cost):
-        starts = np.flatnonzero(np.r_[True, np.diff(sets.gang_copy) != 0])
-        least = np.minimum.reduceat(gang_cost, starts)
-        index = np.arange(len(gang_cost))
-        owner = np.repeat(np.arange(len(starts)), np.diff(np.r_[starts, len(gang_cost)]))
-        hit = np.where(gang_cost <= least[owner], index, len(index))
-        gang_best[sets.gang_copy[starts]] = least
-        gang_pick[sets.gang_copy[starts]] = np.minimum.reduceat(hit, starts)
-    leave_value = np.where(sets.gang_left_out >= 0,
-                           priced[np.maximum(sets.gang_left_out, 0)], np.inf)
+    gang_best, gang_pick, leave_value = _gang_costs(sets, priced)
     gang_leave = leave_value < gang_best
     gangs = np.ones(copies, dtype=bool)
     gangs[sets.cover_copy] = False
@@ -727,6 +714,28 @@ def port_set_columns(sets: PortSets, priced: np.ndarray, values: np.ndarray,
     return done
 
 
+def _gang_costs(sets: PortSets, priced: np.ndarray
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per copy of a gang: the cheapest row the set allows (its cost, and its index in
+    sets.gang_units; inf and -1 where none or not a gang) and leaving it out (inf where
+    it is required)."""
+    copies = len(sets.copy_set)
+    gang_cost = priced[sets.gang_units]
+    gang_best = np.full(copies, np.inf)
+    gang_pick = np.full(copies, -1, dtype=np.int64)
+    if len(gang_cost):
+        starts = np.flatnonzero(np.r_[True, np.diff(sets.gang_copy) != 0])
+        least = np.minimum.reduceat(gang_cost, starts)
+        index = np.arange(len(gang_cost))
+        owner = np.repeat(np.arange(len(starts)), np.diff(np.r_[starts, len(gang_cost)]))
+        hit = np.where(gang_cost <= least[owner], index, len(index))
+        gang_best[sets.gang_copy[starts]] = least
+        gang_pick[sets.gang_copy[starts]] = np.minimum.reduceat(hit, starts)
+    leave_value = np.where(sets.gang_left_out >= 0,
+                           priced[np.maximum(sets.gang_left_out, 0)], np.inf)
+    return gang_best, gang_pick, leave_value
+
+
 def port_set_floors(sets: PortSets, priced: np.ndarray, lower: np.ndarray | None = None,
                     upper: np.ndarray | None = None) -> np.ndarray:
     """Per piece of `sets` (by position), a lower bound on what any of its solutions
@@ -737,16 +746,8 @@ def port_set_floors(sets: PortSets, priced: np.ndarray, lower: np.ndarray | None
     out), a serving workload by cover_floors, one with a spread rule by cover_floors
     without that rule (dropping a rule only lowers a floor) and its "serves" variables
     where their prices are negative."""
-    copies = len(sets.copy_set)
-    floor = np.zeros(copies)
-    if len(sets.gang_units):
-        cost = priced[sets.gang_units]
-        starts = np.flatnonzero(np.r_[True, np.diff(sets.gang_copy) != 0])
-        least = np.full(copies, np.inf)
-        least[sets.gang_copy[starts]] = np.minimum.reduceat(cost, starts)
-        leave = np.where(sets.gang_left_out >= 0,
-                         priced[np.maximum(sets.gang_left_out, 0)], np.inf)
-        floor = np.minimum(least, leave)
+    gang_best, _, leave_value = _gang_costs(sets, priced)
+    floor = np.minimum(gang_best, leave_value)  # exact for a gang; the others' follow
     floor[sets.cover_copy] = cover_floors(sets.covers, priced,
                                           np.ones(len(sets.cover_copy), dtype=bool))
     spread = sets.spread.covers
