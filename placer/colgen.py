@@ -639,8 +639,9 @@ class Master:
                 # ... and not searched where that cover meets a floor under all of them
                 proven, floors = self._proven_port_sets(priced, start, written)
                 bound += float(floors.sum())
-                for k in proven.tolist():
-                    values[self.vars_of[k]] = start[self.vars_of[k]]
+                sets = self.port_sets
+                taken = sets.piece_vars[np.isin(sets.pieces[sets.piece_var_at], proven)]
+                values[taken] = start[taken]
                 searched = np.setdiff1d(searched, proven)
         else:
             # serving workloads alone, and pieces sharing ports, by dynamic programming

@@ -799,7 +799,7 @@ def _by_columns(built: BuiltModel, candidates: Candidates, policy: Policy, piece
         # the search beside the rounds goes on beside the tree, for the master's plan
         # (stopped first, seeds 1 and 5 at 60 s ended 0.102-0.110 % and 0.137-0.138 %
         # above their bounds; not, 0.057 % and 0.074-0.109 %)
-        tree = _port_tree(built, master, generated, incumbent, options, stop, tree_deadline)
+        tree = _port_tree(master, generated, ports, incumbent, options, stop, tree_deadline)
         cut |= tree.cut_by_time
     perturbed = 0
     if not options.lagrangian:
@@ -899,12 +899,12 @@ def _by_columns(built: BuiltModel, candidates: Candidates, policy: Policy, piece
                    tree)
 
 
-def _port_tree(built: BuiltModel, master: Master, generated: ColumnGeneration,
+def _port_tree(master: Master, generated: ColumnGeneration, ports: np.ndarray,
                incumbent: np.ndarray, options: SolveOptions, stop: Callable[[], bool],
                deadline: float) -> PortTree:
-    """The master's branch and price on ports (placer.port_tree) until `deadline`, from
-    column generation's rounds, to a bound within the gap limit of the incumbent."""
-    ports = built.ports["var"].to_numpy()
+    """The master's branch and price on `ports` (their variables; placer.port_tree) until
+    `deadline`, from column generation's rounds, to a bound within the gap limit of the
+    incumbent."""
     return grow_port_tree(master, generated, ports, master.objective[ports], incumbent,
                           deadline, options.resolved_workers(), stop,
                           float(master.objective @ incumbent), options.gap or 0.0)
