@@ -231,22 +231,28 @@ def test_a_generated_fleet_branched_on_keeps_every_rule_and_reports_its_nodes(mo
 def test_no_tree_for_a_small_fleet_or_with_branching_off(monkeypatch):
     from benchmarks.run import fleet_problem
 
+    # whether a tree may grow is asked only where branching is on and the fleet is not
+    # small; the answer is no, so that each solve stays short (a tree that grows:
+    # test_a_generated_fleet_branched_on_keeps_every_rule_and_reports_its_nodes)
     engine = sys.modules["placer.solve"]
-    monkeypatch.setattr(port_tree, "NODE_OF_ROOT", 0.1)
-    grown: list[int] = []
-    monkeypatch.setattr(engine, "grow_port_tree",
-                        lambda *a, **k: grown.append(1) or port_tree.grow_port_tree(*a, **k))
+    asked: list[float] = []
+    monkeypatch.setattr(engine, "tree_fits", lambda root, seconds: asked.append(seconds) and False)
     problem = fleet_problem(300, seed=2)
     candidates = build_candidates(problem)
-    plan = solve_built_candidates(candidates, problem.policy,
-                                  SolveOptions(time_limit=9, workers=2, branch=False))
-    assert grown == [] and not plan.solver.get("branch_nodes")
+
+    def solve_it(**options: object) -> None:
+        plan = solve_built_candidates(candidates, problem.policy,
+                                      SolveOptions(time_limit=4, workers=2, **options))
+        assert plan.solver["columns_rounds"] > 0 and not plan.solver.get("branch_nodes")
+
+    solve_it(branch=False)
+    assert asked == []
     monkeypatch.setattr(engine, "SMALL_FLEET_WORKLOADS", 300)
-    solve_built_candidates(candidates, problem.policy, SolveOptions(time_limit=9, workers=2))
-    assert grown == []
+    solve_it()
+    assert asked == []
     monkeypatch.setattr(engine, "SMALL_FLEET_WORKLOADS", 299)
-    solve_built_candidates(candidates, problem.policy, SolveOptions(time_limit=9, workers=2))
-    assert grown == [1]
+    solve_it()
+    assert len(asked) == 1
 
 
 def test_verbose_says_which_ports_the_master_bought_in_part_and_how_the_tree_went():
