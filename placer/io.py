@@ -4,6 +4,7 @@ and turning validation errors into messages that name the file, the field and th
 from __future__ import annotations
 
 import difflib
+import functools
 import json
 import math
 import os
@@ -13,11 +14,11 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import polars as pl
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 
 from placer.errors import InputError, Issue, Loc, fail, format_loc
 
@@ -328,10 +329,75 @@ def table_records(
 
 def table_document(path: str | Path, key: str, list_fields: Sequence[str] = ()) -> Document:
     """A table as a document {key: [rows]}, each row's line being its CSV line (header = 1)."""
-    frame = read_table(path)
+    return frame_document(read_table(path), str(path), key, list_fields)
+
+
+def frame_document(frame: pl.DataFrame, file: str, key: str,
+                   list_fields: Sequence[str] = ()) -> Document:
+    """A table read from `file` as a document {key: [rows]}, row i on line i + 2."""
     rows = table_records(frame, list_fields)
     positions: Positions = {(key, i): i + 2 for i in range(len(rows))}
-    return Document({key: rows}, str(path), positions)
+    return Document({key: rows}, file, positions)
+
+
+# The whitespace table_columns strips from text cells. Python's str.strip (table_records)
+# also strips other characters, none of them printable ASCII: a cell with any character
+# outside printable ASCII at an end goes row by row.
+_ASCII_SPACE = " \t\n\r\x0b\x0c"
+
+
+def table_columns(frame: pl.DataFrame, row_model: type[BaseModel]
+                  ) -> dict[str, list[Any]] | None:
+    """A table's columns, each validated at once by `row_model`'s type for that field
+    (pydantic, the model's config), as table_records and `row_model` would validate each
+    row, without a Python loop over the rows: 150,000 candidate rows in 0.14 s, row by
+    row 1.5 s. None where a cell might not pass, so that the rows go through
+    `row_model` one by one for their messages: a column the model lacks, a required one
+    missing or with an empty cell, a column of another type than text or numbers, a
+    cell pydantic rejects, or a text cell table_records reads otherwise (JSON, an end
+    outside printable ASCII)."""
+    fields = row_model.model_fields
+    if any(column not in fields for column in frame.columns):
+        return None
+    columns: dict[str, list[Any]] = {}
+    for name, info in fields.items():
+        if name not in frame.columns:
+            if info.is_required():
+                return None
+            continue
+        cells = _column_cells(frame[name])
+        if cells is None or (info.is_required() and cells.null_count() > 0):
+            return None
+        try:
+            columns[name] = _column_adapter(row_model, name).validate_python(cells.to_list())
+        except ValidationError:
+            return None
+    return columns
+
+
+def _column_cells(column: pl.Series) -> pl.Series | None:
+    """A column's cells as table_records reads them ('' and NaN absent, text stripped),
+    or None where it might read one otherwise."""
+    if column.dtype == pl.Null or column.dtype.is_integer():
+        return column
+    if column.dtype.is_float():
+        return column.fill_nan(None)
+    if column.dtype != pl.String:
+        return None
+    text = column.str.strip_chars(_ASCII_SPACE).replace("", None)
+    if text.str.contains(r"^[\[{]|^[^\x21-\x7e]|[^\x21-\x7e]$").any():
+        return None
+    return text
+
+
+@functools.cache
+def _column_adapter(row_model: type[BaseModel], name: str) -> TypeAdapter[list[Any]]:
+    """Validates a list of one field's values as `row_model` validates that field."""
+    info = row_model.model_fields[name]
+    field_type: Any = Annotated[(info.annotation, *info.metadata)] if info.metadata \
+        else info.annotation
+    config = {key: value for key, value in row_model.model_config.items() if key != "extra"}
+    return TypeAdapter(list[field_type], config=ConfigDict(**config))  # type: ignore[typeddict-item]
 
 
 # ---------------------------------------------------------------------------

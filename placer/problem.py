@@ -21,11 +21,13 @@ from placer.io import (
     DOCUMENT_SUFFIXES,
     TABLE_SUFFIXES,
     Document,
+    frame_document,
     issues_from_validation,
     raise_issues,
     read_document,
+    read_table,
+    table_columns,
     table_document,
-    table_records,
 )
 from placer.schema import (
     WORKLOAD_FIELDS,
@@ -274,8 +276,19 @@ def candidate_tables(
     Raises InputError naming file, row line and field for every bad row, unknown
     offerings and duplicates.
     """
-    cand_doc = _table_doc(candidates, "candidates")
-    offer_doc = _table_doc(offerings, "offerings")
+    cand_frame, cand_file = _table_frame(candidates, "candidates")
+    offer_frame, offer_file = _table_frame(offerings, "offerings")
+    clean = _clean_candidate_tables(cand_frame, offer_frame)
+    if clean is not None:
+        return clean
+    # some row may break a rule: row by row, to name each
+    return _candidate_tables_by_rows(frame_document(cand_frame, cand_file, "candidates"),
+                                     frame_document(offer_frame, offer_file, "offerings"))
+
+
+def _candidate_tables_by_rows(cand_doc: Document, offer_doc: Document
+                              ) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """candidate_tables, each row validated by its pydantic model, every issue named."""
     issues: list[Issue] = []
     parsed: dict[str, Any] = {}
     for doc, model, key in ((cand_doc, CandidatesFile, "candidates"),
@@ -286,8 +299,7 @@ def candidate_tables(
             issues += issues_from_validation(exc, doc, known_fields=frozenset(
                 CandidateRow.model_fields) | frozenset(OfferingCapacity.model_fields))
     raise_issues(issues)
-    offers = pl.DataFrame([o.model_dump() for o in parsed["offerings"]],
-                          schema={"offering": pl.String, "capacity_chips": pl.Int64})
+    offers = pl.DataFrame([o.model_dump() for o in parsed["offerings"]], schema=OFFERING_SCHEMA)
     seen: dict[str, int] = {}
     for i, name in enumerate(offers["offering"].to_list()):
         if name in seen:
@@ -313,22 +325,46 @@ def candidate_tables(
                 issues.append(Issue(f"{column} is empty here but given on other rows",
                                     where[0], f"candidates[{i}].{column}", where[1]))
     raise_issues(issues)
-    table = pl.DataFrame([r.model_dump() for r in rows], schema={
-        "workload": pl.String, "offering": pl.String, "chips": pl.Int64,
-        "cost_usd": pl.Float64, "provider": pl.String, "chip_vendor": pl.String,
-        "ecosystem": pl.String,
-    }).select("workload", "offering", "chips", "cost_usd", *sorted(present))
+    table = pl.DataFrame([r.model_dump() for r in rows], schema=CANDIDATE_SCHEMA).select(
+        "workload", "offering", "chips", "cost_usd", *sorted(present))
     return table, offers
 
 
-def _table_doc(source: pl.DataFrame | str | Path, key: str) -> Document:
+def _table_frame(source: pl.DataFrame | str | Path, key: str) -> tuple[pl.DataFrame, str]:
+    """A table of the candidates route and the file it is named by in messages."""
     if isinstance(source, pl.DataFrame):
-        return Document({key: table_records(source)}, f"<{key} frame>",
-                        {(key, i): i + 2 for i in range(source.height)})
+        return source, f"<{key} frame>"
     path = Path(source)
     if path.suffix.lower() not in TABLE_SUFFIXES:
         raise fail(f"the {key} table must be CSV or Parquet", file=str(path))
-    return table_document(path, key)
+    return read_table(path), str(path)
+
+
+CANDIDATE_SCHEMA = {"workload": pl.String, "offering": pl.String, "chips": pl.Int64,
+                    "cost_usd": pl.Float64, "provider": pl.String, "chip_vendor": pl.String,
+                    "ecosystem": pl.String}
+OFFERING_SCHEMA = {"offering": pl.String, "capacity_chips": pl.Int64}
+
+
+def _clean_candidate_tables(candidates: pl.DataFrame, offerings: pl.DataFrame
+                            ) -> tuple[pl.DataFrame, pl.DataFrame] | None:
+    """candidate_tables' two tables, validated a column at a time (io.table_columns), or
+    None where any row would raise an issue there."""
+    offer_columns = table_columns(offerings, OfferingCapacity)
+    cand_columns = table_columns(candidates, CandidateRow)
+    if offer_columns is None or cand_columns is None:
+        return None
+    offers = pl.DataFrame(offer_columns, schema=OFFERING_SCHEMA)
+    table = pl.DataFrame(cand_columns, schema={
+        name: dtype for name, dtype in CANDIDATE_SCHEMA.items() if name in cand_columns})
+    present = sorted(c for c in ("provider", "chip_vendor", "ecosystem")
+                     if c in table.columns and table[c].null_count() < table.height)
+    if offers["offering"].is_duplicated().any() \
+            or not table["offering"].is_in(offers["offering"].implode()).all() \
+            or table.select(pl.struct("workload", "offering").is_duplicated().any()).item() \
+            or any(table[c].null_count() for c in present):
+        return None
+    return table.select("workload", "offering", "chips", "cost_usd", *present), offers
 
 
 def candidate_policy(policy: Policy | str | Path | None, table: pl.DataFrame,
