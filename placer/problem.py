@@ -267,6 +267,13 @@ def problem_from_dict(
     return build_problem([(_validate_fleet(doc, cat), doc)], cat)
 
 
+# The candidates route's two tables as candidate_tables returns them
+CANDIDATE_SCHEMA = {"workload": pl.String, "offering": pl.String, "chips": pl.Int64,
+                    "cost_usd": pl.Float64, "provider": pl.String, "chip_vendor": pl.String,
+                    "ecosystem": pl.String}
+OFFERING_SCHEMA = {"offering": pl.String, "capacity_chips": pl.Int64}
+
+
 def candidate_tables(
     candidates: pl.DataFrame | str | Path,
     offerings: pl.DataFrame | str | Path,
@@ -338,12 +345,6 @@ def _table_frame(source: pl.DataFrame | str | Path, key: str) -> tuple[pl.DataFr
     if path.suffix.lower() not in TABLE_SUFFIXES:
         raise fail(f"the {key} table must be CSV or Parquet", file=str(path))
     return read_table(path), str(path)
-
-
-CANDIDATE_SCHEMA = {"workload": pl.String, "offering": pl.String, "chips": pl.Int64,
-                    "cost_usd": pl.Float64, "provider": pl.String, "chip_vendor": pl.String,
-                    "ecosystem": pl.String}
-OFFERING_SCHEMA = {"offering": pl.String, "capacity_chips": pl.Int64}
 
 
 def _clean_candidate_tables(candidates: pl.DataFrame, offerings: pl.DataFrame
