@@ -297,8 +297,13 @@ def machine() -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", type=int, nargs="*", default=[100, 1000, 10000])
+    # the docstring's first paragraph, then its examples and notes as written
+    summary, rest = __doc__.split("\n\n", 1)
+    parser = argparse.ArgumentParser(description=" ".join(summary.split()), epilog=rest,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", type=int, nargs="*", default=[100, 1000, 10000],
+                        help="generated fleets of these many workloads (none: the hard sets "
+                             "alone)")
     parser.add_argument("--hard", type=int, nargs="*", default=[2000, 5000],
                         help="hard candidates-format instances (workloads × 60 offerings)")
     parser.add_argument("--seed", type=int, nargs="+", default=[0],
@@ -306,7 +311,9 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=1,
                         help="run placer this many times on each instance (peers once)")
     parser.add_argument("--time-limit", type=float, help="one limit for every instance")
-    parser.add_argument("--peers", nargs="*", default=["highs", "cbc", "greedy"])
+    parser.add_argument("--peers", nargs="*", default=["highs", "cbc", "greedy"],
+                        choices=["highs", "cbc", "greedy"],
+                        help="the peers to run (none: placer alone)")
     parser.add_argument("--peer-factor", type=float, default=1.0,
                         help="peers get this many times placer's time limit")
     parser.add_argument("--json", type=Path, help="also write every figure here")
