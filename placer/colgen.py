@@ -245,6 +245,7 @@ class MasterLP:
     objective: float          # in solver units
     duals: np.ndarray         # per coupling row, such that reduced costs are c - A^T duals
     weights: np.ndarray       # per column
+    seconds: float            # the wall clock its solve took (a kept one: that solve's)
 
 
 @dataclass
@@ -353,6 +354,8 @@ class Master:
         # searches keep them, the LP drops the columns that do not
         self.fixed: dict[int, int] = {}
         self._bounds = (self.lower, self.upper)
+        # the last LP solved to its end, and what it was over (columns, fixed variables)
+        self._last_lp: tuple[tuple[int, tuple[tuple[int, int], ...]], MasterLP] | None = None
 
     def fix(self, fixed: dict[int, int]) -> None:
         """Fixes each variable of `fixed` (a piece's, e.g. a port) at its value, the
@@ -514,8 +517,31 @@ class Master:
 
     # ------------------------------------------------------------------ the master LP
 
+    def _lp_key(self) -> tuple[int, tuple[tuple[int, int], ...]]:
+        # columns are only ever added, so their count names the set
+        return self.columns, tuple(sorted(self.fixed.items()))
+
+    def has_lp(self) -> bool:
+        """Whether the LP over the columns so far is solved already (solve_lp keeps it)."""
+        return self._last_lp is not None and self._last_lp[0] == self._lp_key()
+
     def solve_lp(self, time_limit: float) -> MasterLP | None:
-        """The master's LP over the columns so far (HiGHS dual simplex)."""
+        """The master's LP over the columns so far (HiGHS dual simplex). The last one
+        solved to its end is kept and given again while no column is added and nothing
+        fixed changes: tight-5000x60's rounds end on an LP of 25,889 columns (1.9 s),
+        which the master's search would solve again before it starts."""
+        if self.has_lp():
+            return self._last_lp[1]
+        started = time.perf_counter()
+        solved = self._solve_lp(time_limit)
+        if solved is not None:
+            solved = replace(solved, seconds=time.perf_counter() - started)
+            solved.duals.setflags(write=False)  # given again: no one may change it
+            solved.weights.setflags(write=False)
+            self._last_lp = (self._lp_key(), solved)
+        return solved
+
+    def _solve_lp(self, time_limit: float) -> MasterLP | None:
         from scipy.optimize import linprog
 
         columns = self._columns_matrix()
@@ -573,7 +599,7 @@ class Master:
         duals[eq] += equalities[:len(eq)]
         return MasterLP(objective=float(result.fun) / cost_scale,
                         duals=duals * row_scale / cost_scale,
-                        weights=result.x[:n_cols] * col_scale[:n_cols])
+                        weights=result.x[:n_cols] * col_scale[:n_cols], seconds=0.0)
 
     # ------------------------------------------------------------------ pricing
 
@@ -1217,12 +1243,11 @@ def generate_columns(master: Master, center: np.ndarray, center_bound: float,
         # with a bound wanted its LP may run on too (it may find the partial rounds spent);
         # a guide's end by the deadline (a part of the 100,000 fleet, on a busy core, had
         # left its master 0.05 s and no plan)
-        lp_started = time.perf_counter()
-        lp = master.solve_lp((finish_by if full_rounds else deadline) - lp_started)
-        lp_per_column = (time.perf_counter() - lp_started) / max(1, master.columns)
+        lp = master.solve_lp((finish_by if full_rounds else deadline) - time.perf_counter())
         if lp is None:
             cut = True
             break
+        lp_per_column = lp.seconds / max(1, master.columns)  # a kept LP: its own solve's
         lp_objective, last_duals, last_weights = lp.objective, lp.duals, lp.weights
         if near_bound is not None and full_done \
                 and (lp.objective - best <= NEAR_BOUND * abs(lp.objective)

@@ -886,8 +886,9 @@ def _by_columns(built: BuiltModel, candidates: Candidates, policy: Policy, piece
     # the 100,000 fleet left 0.05-0.5 s found none, and their plans were 5-15 % dearer)
     # master_limit is its search's; its LP comes first, as long as the rounds' last per
     # column (a part of the 100,000 fleet: 0.67 s of the 0.84 s the master had); counted
-    # from here, so that waiting for the early search is not taken out of it
-    lp_done = time.perf_counter() + generated.lp_s
+    # from here, so that waiting for the early search is not taken out of it (an LP the
+    # rounds ended on, no column added since, is kept: none to wait for)
+    lp_done = time.perf_counter() + (0.0 if master.has_lp() else generated.lp_s)
     master_deadline = min(deadline, max(lp_done + master_limit, min(
         deadline - search_share, lp_done + master_limit * COLUMNS_WALL_FACTOR)))
     solved = solve_master(master, master_start, master_limit, master_deadline, options.seed,
