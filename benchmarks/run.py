@@ -344,9 +344,11 @@ def main() -> None:
         mine = runs[0]
         extra = ""
         if mine.get("candidates") is not None:
+            # everything before the search after the master (solve's warm_start_s)
+            summed = " (both summed over its parts)" if mine.get("part_plans") else ""
             extra = (f"; {mine['candidates']:,} candidate rows in {mine['candidates_s']:.2f} s, "
-                     f"model {mine['build_s']:.2f} s, LP + warm start "
-                     f"{mine['warm_start_s'] or 0:.2f} s, peak {mine['peak_mb']:,} MB")
+                     f"model {mine['build_s']:.2f} s, LP, warm start and columns "
+                     f"{mine['warm_start_s'] or 0:.2f} s{summed}, peak {mine['peak_mb']:,} MB")
         print(f"{name} (limit {limit:g} s{extra})")
         print(header)
         print_row(mine, None)

@@ -482,6 +482,8 @@ def solve_built_candidates(candidates: Candidates, policy: Policy, options: Solv
     if fallback is not None:
         # the search found nothing better in the time it had
         info["engine"] += " (plan from the core search)" if core.found is not None \
+            else " (plan from column generation's master)" \
+            if start.columns is not None and start.columns.found is not None \
             else " (plan from the warm start)"
         return make_plan(candidates, fallback.units, fallback.left_out,
                          ports_used(candidates, fallback.units), status="feasible",

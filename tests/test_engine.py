@@ -444,6 +444,9 @@ def test_the_warm_start_is_guided_by_the_pieces_plan_and_the_core_holds_its_rows
     guide = seen["guide"]
     assert plan.solver["lagrangian_bound_usd"] > plan.solver["lp_bound_usd"]
     assert guide is not None and np.array_equal(guide, np.round(guide))  # all priced
+    # no search after it: the plan is column generation's master's, and says so
+    assert plan.total_usd == pytest.approx(plan.solver["master_usd"], abs=1)  # (rounding)
+    assert plan.solver["engine"].endswith(" (plan from column generation's master)")
     assert np.all(core_units[-1] >= guide)
     # pieces priced without a search: the bound is column generation's full round's, at
     # its master's prices
