@@ -532,8 +532,10 @@ class Master:
         which the master's search would solve again before it starts."""
         if self.has_lp():
             return self._last_lp[1]
+        started = time.perf_counter()
         solved = self._solve_lp(time_limit)
         if solved is not None:
+            solved = replace(solved, seconds=time.perf_counter() - started)
             solved.duals.setflags(write=False)  # given again: no one may change it
             solved.weights.setflags(write=False)
             self._last_lp = (self._lp_key(), solved)
@@ -542,7 +544,6 @@ class Master:
     def _solve_lp(self, time_limit: float) -> MasterLP | None:
         from scipy.optimize import linprog
 
-        started = time.perf_counter()
         columns = self._columns_matrix()
         n_cols, n_free = columns.shape[1], len(self.free)
         coupling = sparse.hstack([columns, self.link[:, self.free]], format="csr")
@@ -598,8 +599,7 @@ class Master:
         duals[eq] += equalities[:len(eq)]
         return MasterLP(objective=float(result.fun) / cost_scale,
                         duals=duals * row_scale / cost_scale,
-                        weights=result.x[:n_cols] * col_scale[:n_cols],
-                        seconds=time.perf_counter() - started)
+                        weights=result.x[:n_cols] * col_scale[:n_cols], seconds=0.0)
 
     # ------------------------------------------------------------------ pricing
 
