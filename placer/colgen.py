@@ -245,7 +245,7 @@ class MasterLP:
     objective: float          # in solver units
     duals: np.ndarray         # per coupling row, such that reduced costs are c - A^T duals
     weights: np.ndarray       # per column
-    seconds: float            # the wall clock its solve took (a kept one: that solve's)
+    seconds: float = 0.0      # the wall clock its solve took (a kept one: that solve's)
 
 
 @dataclass
@@ -535,6 +535,7 @@ class Master:
         started = time.perf_counter()
         solved = self._solve_lp(time_limit)
         if solved is not None:
+            # all of the call's wall clock (on a busy core, more than HiGHS's own)
             solved = replace(solved, seconds=time.perf_counter() - started)
             solved.duals.setflags(write=False)  # given again: no one may change it
             solved.weights.setflags(write=False)
@@ -599,7 +600,7 @@ class Master:
         duals[eq] += equalities[:len(eq)]
         return MasterLP(objective=float(result.fun) / cost_scale,
                         duals=duals * row_scale / cost_scale,
-                        weights=result.x[:n_cols] * col_scale[:n_cols], seconds=0.0)
+                        weights=result.x[:n_cols] * col_scale[:n_cols])
 
     # ------------------------------------------------------------------ pricing
 
