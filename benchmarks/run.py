@@ -40,6 +40,7 @@ sys.path.insert(0, str(ROOT))
 
 DEFAULT_LIMITS = {100: 10.0, 1000: 10.0, 10000: 60.0, 100000: 300.0}
 TARGET_GAP = 0.001
+PEERS = ("highs", "cbc", "greedy")
 PEER_LIMIT = 10000  # above this many workloads the peers are not run (model too large)
 
 
@@ -311,8 +312,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=1,
                         help="run placer this many times on each instance (peers once)")
     parser.add_argument("--time-limit", type=float, help="one limit for every instance")
-    parser.add_argument("--peers", nargs="*", default=["highs", "cbc", "greedy"],
-                        choices=["highs", "cbc", "greedy"],
+    parser.add_argument("--peers", nargs="*", default=list(PEERS), choices=PEERS,
                         help="the peers to run (none: placer alone)")
     parser.add_argument("--peer-factor", type=float, default=1.0,
                         help="peers get this many times placer's time limit")

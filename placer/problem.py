@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import polars as pl
 from pydantic import ValidationError
@@ -33,6 +33,7 @@ from placer.schema import (
     WORKLOAD_FIELDS,
     CandidateRow,
     CandidatesFile,
+    Dimension,
     Fleet,
     InferenceWorkload,
     OfferingCapacity,
@@ -272,6 +273,8 @@ CANDIDATE_SCHEMA = {"workload": pl.String, "offering": pl.String, "chips": pl.In
                     "cost_usd": pl.Float64, "provider": pl.String, "chip_vendor": pl.String,
                     "ecosystem": pl.String}
 OFFERING_SCHEMA = {"offering": pl.String, "capacity_chips": pl.Int64}
+# a candidates table's optional columns, each given on every row or on none
+CANDIDATE_DIMENSIONS: tuple[str, ...] = get_args(Dimension)
 
 
 def candidate_tables(
@@ -314,8 +317,7 @@ def _candidate_tables_by_rows(cand_doc: Document, offer_doc: Document
                                 offer_doc.file, f"offerings[{i}].offering", i + 2))
         seen.setdefault(name, i)
     rows = parsed["candidates"]
-    present = {c for c in ("provider", "chip_vendor", "ecosystem")
-               if any(getattr(r, c) is not None for r in rows)}
+    present = {c for c in CANDIDATE_DIMENSIONS if any(getattr(r, c) is not None for r in rows)}
     pairs: dict[tuple[str, str], int] = {}
     for i, row in enumerate(rows):
         where = (cand_doc.file, i + 2)
@@ -358,7 +360,7 @@ def _clean_candidate_tables(candidates: pl.DataFrame, offerings: pl.DataFrame
     offers = pl.DataFrame(offer_columns, schema=OFFERING_SCHEMA)
     table = pl.DataFrame(cand_columns, schema={
         name: dtype for name, dtype in CANDIDATE_SCHEMA.items() if name in cand_columns})
-    present = sorted(c for c in ("provider", "chip_vendor", "ecosystem")
+    present = sorted(c for c in CANDIDATE_DIMENSIONS
                      if c in table.columns and table[c].null_count() < table.height)
     if offers["offering"].is_duplicated().any() \
             or not table["offering"].is_in(offers["offering"].implode()).all() \

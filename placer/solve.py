@@ -481,10 +481,7 @@ def solve_built_candidates(candidates: Candidates, policy: Policy, options: Solv
                 unplaced_reasons=reasons)
     if fallback is not None:
         # the search found nothing better in the time it had
-        info["engine"] += " (plan from the core search)" if core.found is not None \
-            else " (plan from column generation's master)" \
-            if start.columns is not None and start.columns.found is not None \
-            else " (plan from the warm start)"
+        info["engine"] += f" (plan from {_plan_source(core, start)})"
         return make_plan(candidates, fallback.units, fallback.left_out,
                          ports_used(candidates, fallback.units), status="feasible",
                          bound_usd=bound_usd, solver=info, pricing=policy.pricing, caps=caps,
@@ -493,6 +490,15 @@ def solve_built_candidates(candidates: Candidates, policy: Policy, options: Solv
         "the search was interrupted before it found a plan" if stop() else
         f"no plan found within {options.time_limit:g} s; the problem is not proven "
         "infeasible: give it more time (--time-limit)"])
+
+
+def _plan_source(core: CoreSearch, start: WarmStart) -> str:
+    """Which step found the plan returned where the last search found nothing cheaper."""
+    if core.found is not None:
+        return "the core search"
+    if start.columns is not None and start.columns.found is not None:
+        return "column generation's master"
+    return "the warm start"
 
 
 def _time_spent(started: float, options: SolveOptions) -> bool:
@@ -663,8 +669,9 @@ def _guide_lp(built: BuiltModel, candidates: Candidates, options: SolveOptions,
         left = max(0.0, deadline - time.perf_counter()) if options.lagrangian else math.inf
         return min(options.time_limit, left) * _lp_share(options)
 
-    seconds = lp_time() if options.lagrangian else options.time_limit * GUIDE_LP_LIMIT_SHARE
-    if stop() or not lp_within_reach(candidates.rows, lp_time()):
+    share = lp_time()
+    seconds = share if options.lagrangian else options.time_limit * GUIDE_LP_LIMIT_SHARE
+    if stop() or not lp_within_reach(candidates.rows, share):
         return None, False
     cut = False
     for cuts in (True, False) if options.lagrangian else (False,):

@@ -120,11 +120,9 @@ def test_within_gap_measures_as_the_plan_does():
 def test_no_search_starts_once_the_time_is_spent_with_a_plan_in_hand(monkeypatch):
     # column generation's master may end at the limit; a search started then only loads
     # its model past it (tight-5000x60 at 10 s: 0.13 s and 0.46 s more)
+    from benchmarks.run import fleet_problem
     from placer.candidates import build_candidates
     from placer.solve import SolveOptions, solve_built_candidates
-
-    sys.path.insert(0, str(ROOT))
-    from benchmarks.run import fleet_problem
 
     engine = sys.modules["placer.solve"]
     real_warm_start = engine._warm_start
