@@ -147,6 +147,15 @@ WHOLE_SEARCH_VARS = 1_000_000
 LP_SECONDS_PER_ROW = 1.8e-5
 LP_SECONDS_PER_SERVING_ROW = 6e-5
 LP_SHARE = 0.3  # of the time limit, at most, for the LP relaxation
+# ... which an LP with the cuts may overrun up to this share of the time left. It was
+# solved again without the cuts where it ran out of its share, in as much time again;
+# on tight-5000x60 that LP takes as long as with them (2.7 s on the forty-ninth
+# session's machine, against a share of 2.9 s), and on a busy machine both ran out:
+# its plan 0.64 % above the bound, against 0.26-0.42 % with this limit (two and three
+# busy loops beside it; fiftieth session). A fleet's LP with the cuts takes about
+# twice as long as without them (a 2,500-workload part: 7.5-10.1 s against 4.0-4.6 s),
+# so this covers what the LP without them did.
+LP_LIMIT_SHARE = 0.6
 # ... when no bound is wanted (a part of a fleet solved in parts), for an LP without the
 # rounding cuts: there it is only a guide. A 2,000-workload part's LP took 4.6-5.6 s
 # with them, 2.7-3.5 s without, on a machine where its share of a 10,000-workload
@@ -649,38 +658,26 @@ def _warm_start(built: BuiltModel, candidates: Candidates, policy: Policy,
 def _guide_lp(built: BuiltModel, candidates: Candidates, options: SolveOptions,
               stop: Callable[[], bool], deadline: float) -> tuple[Relaxation | None, bool]:
     """The LP relaxation, with the rounding cuts when a bound is wanted, and whether the
-    clock cut an LP short. With no bound wanted (a part) the LP is only a guide: no cuts,
-    and more of the time. An LP with the cuts that runs out of its time is solved again
-    without them, in as much time again: they make it about twice as slow, and without
-    any LP the warm start follows capacity prices alone (a 2,500-workload part of the
-    10,000 fleet, given 28.7 s: its LP 7.5-10.1 s with the cuts, 4.0-4.6 s without, its
-    share 8.6 s; where it ran out, that part's plan was 15 % dearer). A guide's LP may
-    overrun its share up to GUIDE_LP_LIMIT_SHARE. With a bound wanted the first LP has
-    at most its share of the time left before `deadline`, the second as much again: the
-    time limit counts the candidate table and the model's build, and two LPs each in a
-    share of the whole limit ran past it (5,000 candidates-format workloads at 10 s, a
-    slow hour: the table 4.7 s, both LPs out of time, the plan returned after 15.2 s);
-    the second in its share of the time left after the first was too short for the
-    same fleet's LP without the cuts, which takes as long as with them there (2.4 s;
-    out of time at 1.8 s, and its plan 0.64 % above the bound where 0.09-0.26 % with
-    an LP)."""
+    clock cut it short. With no bound wanted (a part) the LP is only a guide: no cuts,
+    and more of the time. Either LP is tried where its estimate (lp_within_reach) fits
+    its share of the time, and may overrun it: a guide's up to GUIDE_LP_LIMIT_SHARE of
+    its whole time, an LP with the cuts up to LP_LIMIT_SHARE of the time left before
+    `deadline` (the time limit counts the candidate table and the model's build: 5,000
+    candidates-format workloads at 10 s, a slow hour, the table 4.7 s, and LPs in shares
+    of the whole limit ran the plan to 15.2 s)."""
     def lp_time() -> float:
         """The LP's share: of a guide's whole time, else of the time left."""
         left = max(0.0, deadline - time.perf_counter()) if options.lagrangian else math.inf
         return min(options.time_limit, left) * _lp_share(options)
 
     share = lp_time()
-    seconds = share if options.lagrangian else options.time_limit * GUIDE_LP_LIMIT_SHARE
+    seconds = share * LP_LIMIT_SHARE / LP_SHARE if options.lagrangian \
+        else options.time_limit * GUIDE_LP_LIMIT_SHARE
     if stop() or not lp_within_reach(candidates.rows, share):
         return None, False
-    cut = False
-    for cuts in (True, False) if options.lagrangian else (False,):
-        started = time.perf_counter()
-        relaxation = _relax(built, candidates, seconds, stop, cuts=cuts)
-        cut |= relaxation is None and time.perf_counter() - started >= seconds * 0.99
-        if relaxation is not None or not cut or stop():
-            return relaxation, cut
-    return None, cut
+    started = time.perf_counter()
+    relaxation = _relax(built, candidates, seconds, stop, cuts=options.lagrangian)
+    return relaxation, relaxation is None and time.perf_counter() - started >= seconds * 0.99
 
 
 def _lp_share(options: SolveOptions) -> float:
