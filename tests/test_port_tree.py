@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 import sys
+import time
 from dataclasses import replace
 from typing import Any
 
@@ -310,4 +311,48 @@ def test_a_child_with_no_plan_gets_a_bound_above_any_plan_and_the_other_proves_i
     assert not resumed.unfinished and resumed.bound > optimum + d
     # (here its LP had met its bound already: no round more, its time and rounds kept)
     assert resumed.rounds == forbidden.rounds and resumed.time_s > forbidden.time_s
+    master.fix({})
+
+
+def test_the_first_child_has_half_the_time_left_and_goes_on_where_the_clock_cut_it(
+        monkeypatch):
+    # at 10 s a first child that ran to the tree's deadline left its sibling none, and
+    # the tree's bound was the root's
+    master, root, port, _, price, start = _two_gangs(1.5)
+    solved: list[tuple[dict[int, int], float, port_tree.PortNode]] = []
+    raised = {1: 1.0, 2: 5.0, 3: 3.0}  # the first child cut, its sibling above it, resumed
+
+    def node(master, fixed, parent, ports, hint, deadline, workers, should_stop,
+             full_round_s, stop_above=math.inf):
+        solved.append((dict(fixed), deadline, parent))
+        n = len(solved)
+        return port_tree.PortNode(dict(fixed), root.bound + raised[n], parent.duals,
+                                  np.array([1.0]), unfinished=n < 3, cut_by_time=n == 1)
+
+    monkeypatch.setattr(port_tree, "solve_node", node)
+    ports, cost = np.array([port]), np.array([price])
+    started = time.perf_counter()
+    deadline = started + 100
+    tree = grow_port_tree(master, root, ports, cost, start, deadline, 1, lambda: False,
+                          math.inf)
+    (first, first_ends, _), (second, second_ends, _), (again, _, resumed_from) = solved
+    assert first == {port: 1} and second == {port: 0} and again == first
+    assert first_ends == pytest.approx(started + 50, abs=1) and second_ends == deadline
+    assert resumed_from.fixed == first and resumed_from.cut_by_time
+    assert tree.bound == root.bound + 3 and tree.stop_reason == "no port in part"
+    assert [leaf.fixed for leaf in tree.nodes] == [first, second]
+    # a leaf the clock cut is not resumed where a full round no longer fits
+    solved.clear()
+    slow_rounds = replace(root, full_rounds=1, full_rounds_s=1000.0)
+    tree = grow_port_tree(master, slow_rounds, ports, cost, start, deadline, 1,
+                          lambda: False, math.inf)
+    assert len(solved) == 2 and tree.stop_reason == "time limit"
+    assert tree.bound == root.bound + 1 and tree.lowest.unfinished
+    # a node whose rounds the clock cut is left unfinished; one stopped is not
+    monkeypatch.undo()
+    first_node = port_tree.PortNode({}, root.bound, root.duals, None)
+    for stop, unfinished in ((False, True), (True, False)):
+        cut = port_tree.solve_node(master, {port: 1}, first_node, ports, start,
+                                   time.perf_counter(), 1, lambda stop=stop: stop, 0.0)
+        assert cut.cut_by_time and cut.unfinished == unfinished
     master.fix({})
