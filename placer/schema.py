@@ -634,8 +634,9 @@ class BranchNode(Strict):
     time_s: float
     deterministic: bool = Field(description="false where the wall clock ended its rounds")
     finished: bool = Field(True, description="false where its rounds stopped once its bound "
-                           "passed another leaf's (it was not branched on): a bound still, "
-                           "below what its rounds would have reached")
+                           "passed another leaf's, or the clock cut them (it was not "
+                           "branched on): a bound still, below what its rounds would have "
+                           "reached")
 
 
 class SolverInfo(Strict):
