@@ -149,8 +149,8 @@ LP_SECONDS_PER_SERVING_ROW = 6e-5
 LP_SHARE = 0.3  # of the time limit, at most, for the LP relaxation
 # ... which an LP with the cuts may overrun up to this share of the time left. It was
 # solved again without the cuts where it ran out of its share, in as much time again;
-# on tight-5000x60 that LP takes as long as with them (2.7 s on the forty-ninth
-# session's machine, against a share of 2.9 s), and on a busy machine both ran out:
+# on tight-5000x60 that LP takes as long as with them (with them 2.6-2.9 s in the
+# fiftieth session, against a share of 2.9 s), and on a busy machine both ran out:
 # its plan 0.64 % above the bound, against 0.26-0.42 % with this limit (two and three
 # busy loops beside it; fiftieth session). A fleet's LP with the cuts takes about
 # twice as long as without them (a 2,500-workload part: 7.5-10.1 s against 4.0-4.6 s),

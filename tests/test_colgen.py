@@ -1335,7 +1335,6 @@ def test_a_piece_its_limit_stopped_in_a_full_round_gets_twice_that_in_the_next(
     master.price(duals, start, deterministic_s=tiny)
     assert all(limits[k] == 2 * first[k] for k in stopped.tolist())
     assert all(limits[k] == first[k] for k in set(first) - set(stopped.tolist()))
-    # a partial round (no bound) searches each piece as long as before
     # a partial round (no bound) searches each piece no longer than before (the toy's
     # master searches every piece: no covers, no port sets)
     toy_master, toy_duals, _, toy_start = _master(toy(capacity=1))
