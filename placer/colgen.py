@@ -713,16 +713,15 @@ class Master:
                                   LATE_PIECE_S if late else deadline - time.perf_counter(),
                                   presolve=is_large)
             status = solver.solve(model)
-            if not partial and status != cp_model.OPTIMAL \
-                    and solver.deterministic_time >= limit * 0.9:
-                # its limit, not the clock, stopped it: twice that in the next full round
-                self.full_round_s[k] = min(LARGE_PIECE_DETERMINISTIC_S, 2 * limit)
             found = np.fromiter(solver.response_proto.solution, dtype=np.int64) \
                 if status in (cp_model.OPTIMAL, cp_model.FEASIBLE) else None
-            if status != cp_model.OPTIMAL and solver.deterministic_time \
-                    < solver.parameters.max_deterministic_time * 0.9:
-                short = True  # the wall clock stopped it
-                cut |= status == cp_model.UNKNOWN
+            if status != cp_model.OPTIMAL:
+                if solver.deterministic_time >= limit * 0.9:
+                    if not partial:  # its limit stopped it: twice that in the next full round
+                        self.full_round_s[k] = min(LARGE_PIECE_DETERMINISTIC_S, 2 * limit)
+                else:
+                    short = True  # the wall clock stopped it
+                    cut |= status == cp_model.UNKNOWN
             return solver.best_objective_bound / scale, found, solver.deterministic_time
 
         # the largest pieces first, so that the workers finish together

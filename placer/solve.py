@@ -665,14 +665,11 @@ def _guide_lp(built: BuiltModel, candidates: Candidates, options: SolveOptions,
     `deadline` (the time limit counts the candidate table and the model's build: 5,000
     candidates-format workloads at 10 s, a slow hour, the table 4.7 s, and LPs in shares
     of the whole limit ran the plan to 15.2 s)."""
-    def lp_time() -> float:
-        """The LP's share: of a guide's whole time, else of the time left."""
-        left = max(0.0, deadline - time.perf_counter()) if options.lagrangian else math.inf
-        return min(options.time_limit, left) * _lp_share(options)
-
-    share = lp_time()
-    seconds = share * LP_LIMIT_SHARE / LP_SHARE if options.lagrangian \
-        else options.time_limit * GUIDE_LP_LIMIT_SHARE
+    # a guide's shares are of its whole time, an LP with the cuts' of the time left
+    left = max(0.0, deadline - time.perf_counter()) if options.lagrangian else math.inf
+    shared = min(options.time_limit, left)
+    share = shared * _lp_share(options)
+    seconds = shared * (LP_LIMIT_SHARE if options.lagrangian else GUIDE_LP_LIMIT_SHARE)
     if stop() or not lp_within_reach(candidates.rows, share):
         return None, False
     started = time.perf_counter()
