@@ -345,7 +345,7 @@ class Master:
         # a node of seed 0's 1,000 fleet, near the end of a 10 s solve, gave its 971-
         # variable piece 0.05 s, and each full round's bound was $4.6-7.8k under its
         # LP, the piece's gap; at 0.1 s it was proven and the bound met the LP
-        self.full_round_s = np.zeros(len(self.vars_of))
+        self.full_round_limits = np.zeros(len(self.vars_of))
         # columns: piece, cost, coupling rows they use (a block per batch), values
         self.col_piece = np.zeros(0, dtype=np.int64)
         self.col_cost = np.zeros(0, dtype=np.float64)
@@ -624,7 +624,7 @@ class Master:
         (subproblems.proven_cover_columns); `hint` (a value per variable)
         starts each search and stands for the pieces not searched. In a full round a
         large piece's search may take longer (large_piece_seconds), one its limit stopped
-        in the full round before twice that (full_round_s), and the `deadline`
+        in the full round before twice that (full_round_limits), and the `deadline`
         cuts the searches short rather than the round: each piece keeps the bound its
         search reached, and one starting late searches for LATE_PIECE_S. None when
         stopped (`should_stop`), or for a partial round reaching the deadline."""
@@ -708,7 +708,7 @@ class Master:
             is_large = self.sizes[k] > LARGE_PIECE
             limit = large if is_large else deterministic_s
             if not partial:
-                limit = max(limit, self.full_round_s[k])
+                limit = max(limit, self.full_round_limits[k])
             solver = piece_solver(limit,
                                   LATE_PIECE_S if late else deadline - time.perf_counter(),
                                   presolve=is_large)
@@ -718,7 +718,7 @@ class Master:
             if status != cp_model.OPTIMAL:
                 if solver.deterministic_time >= limit * 0.9:
                     if not partial:  # its limit stopped it: twice that in the next full round
-                        self.full_round_s[k] = min(LARGE_PIECE_DETERMINISTIC_S, 2 * limit)
+                        self.full_round_limits[k] = min(LARGE_PIECE_DETERMINISTIC_S, 2 * limit)
                 else:
                     short = True  # the wall clock stopped it
                     cut |= status == cp_model.UNKNOWN

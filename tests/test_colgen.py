@@ -1324,13 +1324,13 @@ def test_a_piece_its_limit_stopped_in_a_full_round_gets_twice_that_in_the_next(
     traced(master)
     monkeypatch.setattr(colgen, "piece_solver", traced_solver)
     tiny = 1e-4
-    assert not master.full_round_s.any()
+    assert not master.full_round_limits.any()
     master.price(duals, start, deterministic_s=tiny)
     first = dict(limits)
-    stopped = np.flatnonzero(master.full_round_s)
+    stopped = np.flatnonzero(master.full_round_limits)
     assert len(stopped) and set(stopped.tolist()) <= set(first)
     for k in stopped.tolist():
-        assert master.full_round_s[k] == min(colgen.LARGE_PIECE_DETERMINISTIC_S, 2 * first[k])
+        assert master.full_round_limits[k] == min(colgen.LARGE_PIECE_DETERMINISTIC_S, 2 * first[k])
     limits.clear()
     master.price(duals, start, deterministic_s=tiny)
     assert all(limits[k] == 2 * first[k] for k in stopped.tolist())
@@ -1339,7 +1339,7 @@ def test_a_piece_its_limit_stopped_in_a_full_round_gets_twice_that_in_the_next(
     # master searches every piece: no covers, no port sets)
     toy_master, toy_duals, _, toy_start = _master(toy(capacity=1))
     searched = np.flatnonzero(~toy_master.choose_one)
-    toy_master.full_round_s[searched] = 0.3
+    toy_master.full_round_limits[searched] = 0.3
     traced(toy_master)
     limits.clear()
     toy_master.price(toy_duals, toy_start, deterministic_s=tiny, searched=searched)
