@@ -9,6 +9,11 @@ Three kinds of reason, cheapest first:
   a small set of rules (capacity of named offerings, a lock-in cap, min_providers, budget,
   a workload's spread), reduced to a minimal set; for each, re-solves find how far it
   would have to move for a plan to exist.
+
+On fleet-sized models CP-SAT finds no such set in its time (1,000 workloads: none in
+15 s), while HiGHS proves their LP relaxation infeasible in a third of a second. There
+the LP finds the set (lp_infeasible_core) and how far each rule must move at least; CP-SAT
+only where the LP has a solution (a conflict of whole instances or gangs alone).
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
+import numpy as np
 import polars as pl
 from ortools.sat.python import cp_model
 
@@ -28,6 +34,10 @@ if TYPE_CHECKING:
     from placer.schema import Policy
 
 EXPLAIN_BUDGET_S = 30.0
+# Above this many candidate rows the LP looks for the rules in conflict first, CP-SAT
+# after it (below, CP-SAT first: its set is minimal and its relaxations exact). A
+# 1,000-workload fleet has about 30,000 rows, a 100-workload one 3,000.
+LP_FIRST_ABOVE_ROWS = 5_000
 # Rebuild the candidate table with other capacities (rows can appear when capacity grows).
 Rebuild = Callable[[dict[str, int]], Candidates]
 
@@ -183,6 +193,46 @@ def infeasible_core(candidates: Candidates, policy: Policy,
     return minimal
 
 
+def lp_infeasible_core(candidates: Candidates, policy: Policy,
+                       time_limit: float = EXPLAIN_BUDGET_S) -> list[str] | None:
+    """A set of rule names whose LP relaxation has no solution (so neither has the
+    model), minimal as far as the LP tells (a smaller set may still have no plan of whole
+    instances); None when the LP of every rule has one, or time ran out first. Narrowed
+    to the rules the least violation of them all prices, then a deletion filter, one LP
+    each."""
+    from placer.model import build_model
+    from placer.relax import lp_has_solution, rows_in_conflict
+
+    clock = _Clock(time_limit)
+    built = build_model(candidates, policy, explain=True)
+    rule_of_row = np.asarray(built.builder.row_rule, dtype=np.int64)
+    names = {lit: name for name, lit in built.rule_literals.items()}
+
+    def rows_with(rules: np.ndarray) -> np.ndarray:
+        return np.flatnonzero((rule_of_row < 0) | np.isin(rule_of_row, rules))
+
+    def infeasible_with(rules: np.ndarray) -> bool | None:
+        if clock.left() <= 0:
+            return None
+        has = lp_has_solution(built.builder, rows_with(rules), clock.left())
+        return None if has is None else not has
+
+    core = np.array(sorted(names), dtype=np.int64)
+    if infeasible_with(core) is not True:
+        return None
+    priced = rows_in_conflict(built.builder, rows_with(core), np.flatnonzero(rule_of_row >= 0),
+                              clock.left())
+    if priced is not None:
+        narrowed = np.unique(rule_of_row[priced])
+        if len(narrowed) < len(core) and infeasible_with(narrowed) is True:
+            core = narrowed
+    for rule in core.tolist():  # deletion filter: drop what the conflict does not need
+        trial = core[core != rule]
+        if infeasible_with(trial) is True:
+            core = trial
+    return sorted(names[rule] for rule in core.tolist())
+
+
 def _feasible(candidates: Candidates, policy: Policy, clock: _Clock) -> bool | None:
     """Whether any plan keeps every rule (None when not decided in the time left)."""
     from placer.model import build_model
@@ -199,6 +249,18 @@ def _feasible(candidates: Candidates, policy: Policy, clock: _Clock) -> bool | N
     if status in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         return True
     return False if status == cp_model.INFEASIBLE else None
+
+
+def _lp_feasible(candidates: Candidates, policy: Policy, clock: _Clock) -> bool | None:
+    """Whether the LP relaxation of the model has a solution (None when not decided in
+    the time left): where it has none, neither has the model."""
+    from placer.model import build_model
+    from placer.relax import lp_has_solution
+
+    if clock.left() <= 0:
+        return None
+    built = build_model(candidates, policy)
+    return lp_has_solution(built.builder, np.arange(len(built.builder.rows)), clock.left())
 
 
 def _smallest(values: list, works: Callable[[object], bool | None]) -> object | None:
@@ -219,10 +281,17 @@ def _smallest(values: list, works: Callable[[object], bool | None]) -> object | 
     return values[hi]
 
 
+# Whether a plan (or, for the LP, a solution of the relaxation) exists in the time left
+Feasible = Callable[[Candidates, "Policy", _Clock], "bool | None"]
+
+
 def _suggest(rule: str, candidates: Candidates, policy: Policy,
-             rebuild: Rebuild | None, clock: _Clock) -> str | None:
-    """How far one rule would have to move, others kept, for a plan to exist."""
+             rebuild: Rebuild | None, clock: _Clock, feasible: Feasible,
+             at_least: bool) -> str | None:
+    """How far one rule would have to move, others kept, for `feasible` to hold;
+    `at_least`: feasible is the LP's, so the move found is a floor."""
     kind, _, subject = rule.partition(":")
+    least, most = (" at least", " or fewer") if at_least else ("", "")
     if kind.startswith("max_share."):
         dim = kind.split(".", 1)[1]
         cap = getattr(policy.max_share, dim)
@@ -230,21 +299,22 @@ def _suggest(rule: str, candidates: Candidates, policy: Policy,
 
         def with_cap(c: object) -> bool | None:
             caps = policy.max_share.model_copy(update={dim: float(c)})
-            return _feasible(candidates, policy.model_copy(update={"max_share": caps}), clock)
+            return feasible(candidates, policy.model_copy(update={"max_share": caps}), clock)
 
         found = _smallest(grid, with_cap)
-        return None if found is None else f"raise max_share.{dim} from {cap:g} to {found:g}"
+        return None if found is None else \
+            f"raise max_share.{dim} from {cap:g} to{least} {found:g}"
     if kind == "min_providers":
         for k in range(policy.min_providers - 1, 0, -1):
-            if _feasible(candidates, policy.model_copy(update={"min_providers": k}), clock):
-                return f"lower min_providers from {policy.min_providers} to {k}"
+            if feasible(candidates, policy.model_copy(update={"min_providers": k}), clock):
+                return f"lower min_providers from {policy.min_providers} to {k}{most}"
         return None
     if kind == "budget_usd":
         return _budget_needed(candidates, policy, clock)
     if kind == "capacity":
-        return _capacity_needed(subject, candidates, policy, rebuild, clock)
+        return _capacity_needed(subject, candidates, policy, rebuild, clock, feasible, least)
     if kind == "spread":
-        return _spread_needed(subject, candidates, policy, clock)
+        return _spread_needed(subject, candidates, policy, clock, feasible, least, most)
     return None
 
 
@@ -264,7 +334,8 @@ def _budget_needed(candidates: Candidates, policy: Policy, clock: _Clock) -> str
 
 
 def _capacity_needed(offering: str, candidates: Candidates, policy: Policy,
-                     rebuild: Rebuild | None, clock: _Clock) -> str | None:
+                     rebuild: Rebuild | None, clock: _Clock, feasible: Feasible,
+                     least: str) -> str | None:
     current = int(candidates.offerings.filter(pl.col("offering") == offering)
                   ["capacity_chips"].item())
     step = max(1, int(candidates.rows.filter(pl.col("offering") == offering)
@@ -277,17 +348,18 @@ def _capacity_needed(offering: str, candidates: Candidates, policy: Policy,
             table = replace(candidates, offerings=candidates.offerings.with_columns(
                 pl.when(pl.col("offering") == offering).then(pl.lit(int(cap)))
                 .otherwise(pl.col("capacity_chips")).alias("capacity_chips")))
-        return _feasible(table, policy, clock)
+        return feasible(table, policy, clock)
 
     ceiling = max(current * 16, current + 64 * step)
     found = _smallest(list(range(current + step, ceiling + 1, step)), with_capacity)
     if found is None:
         return None
-    return f"add {int(found) - current:,} chips to {offering} ({current:,} → {int(found):,})"
+    return (f"add{least} {int(found) - current:,} chips to {offering} "
+            f"({current:,} → {int(found):,})")
 
 
 def _spread_needed(workload: str, candidates: Candidates, policy: Policy,
-                   clock: _Clock) -> str | None:
+                   clock: _Clock, feasible: Feasible, least: str, most: str) -> str | None:
     w = candidates.workloads.filter(pl.col("workload") == workload).row(0, named=True)
 
     def with_spread(min_providers: int, fraction: float) -> bool | None:
@@ -296,16 +368,16 @@ def _spread_needed(workload: str, candidates: Candidates, policy: Policy,
             .otherwise(pl.col("spread_min_providers")).alias("spread_min_providers"),
             pl.when(pl.col("workload") == workload).then(pl.lit(fraction))
             .otherwise(pl.col("spread_max_fraction")).alias("spread_max_fraction")))
-        return _feasible(table, policy, clock)
+        return feasible(table, policy, clock)
 
     mp, mf = w["spread_min_providers"], w["spread_max_fraction"]
     for k in range(mp - 1, 0, -1):
         if with_spread(k, mf):
-            return f"lower spread.min_providers of {workload} from {mp} to {k}"
+            return f"lower spread.min_providers of {workload} from {mp} to {k}{most}"
     grid = [round(c / 100, 2) for c in range(math.floor(mf * 100) + 1, 101)]
     found = _smallest(grid, lambda f: with_spread(mp, float(f)))
     if found is not None:
-        return f"raise spread.max_fraction of {workload} from {mf:g} to {found:g}"
+        return f"raise spread.max_fraction of {workload} from {mf:g} to{least} {found:g}"
     return None
 
 
@@ -317,7 +389,14 @@ def explain_infeasible(candidates: Candidates, policy: Policy,
     if lone:
         return list(lone.values())
     clock = _Clock(budget_s)
-    core = infeasible_core(candidates, policy, time_limit=budget_s * 0.5)
+    by_lp = candidates.rows.height > LP_FIRST_ABOVE_ROWS
+    core = None
+    for lp in (by_lp, not by_lp):
+        core = lp_infeasible_core(candidates, policy, time_limit=clock.left(budget_s) * 0.5) \
+            if lp else infeasible_core(candidates, policy, time_limit=clock.left(budget_s) * 0.5)
+        if core is not None:
+            by_lp = lp
+            break
     if core is None:
         return ["no plan keeps every rule, and no smaller set of rules could be singled out "
                 f"within {budget_s:g} s; every workload has candidates, so the conflict is "
@@ -325,15 +404,19 @@ def explain_infeasible(candidates: Candidates, policy: Policy,
     if not core:
         return ["no plan exists even with every capacity, cap, spread, min_providers and "
                 "budget rule switched off"]
-    lines = ["these rules cannot all hold together: "
+    lines = [("these rules cannot all hold together (their LP relaxation has no solution): "
+              if by_lp else "these rules cannot all hold together: ")
              + "; ".join(_rule_text(n, candidates, policy) for n in core)]
+    feasible = _lp_feasible if by_lp else _feasible
     suggestions = []
     for name in core:
-        hint = _suggest(name, candidates, policy, rebuild, clock)
+        hint = _suggest(name, candidates, policy, rebuild, clock, feasible, at_least=by_lp)
         if hint is not None:
             suggestions.append(hint)
     if suggestions:
-        lines.append("relaxing one of them is enough: " + "; or ".join(suggestions))
+        lines.append(("relaxing one of them alone takes, by the LP: "
+                      if by_lp else "relaxing one of them is enough: ")
+                     + "; or ".join(suggestions))
     elif clock.left() <= 0:
         lines.append(f"(no relaxation was tried to the end within {budget_s:g} s)")
     else:

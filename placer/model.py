@@ -44,11 +44,13 @@ class ProtoBuilder:
         self.proto = self.model.proto
         self.num_vars = 0
         # A mirror of what is written, as arrays, for the LP relaxation, each row tagged
-        # with the family of rules it belongs to.
+        # with the family of rules it belongs to and (explain mode) the literal that
+        # switches it on, -1 where it always holds.
         self.lower: list[np.ndarray] = []
         self.upper: list[np.ndarray] = []
         self.rows: list[tuple[np.ndarray, np.ndarray, int, int]] = []
         self.row_family: list[str] = []
+        self.row_rule: list[int] = []
         self.family = ""
 
     @contextmanager
@@ -82,10 +84,12 @@ class ProtoBuilder:
         constraint = self.proto.constraints.add()
         if enforce is not None:
             constraint.enforcement_literal.append(enforce)
-        else:  # enforced rules (explain mode) have no place in the LP relaxation
-            self.rows.append((np.asarray(variables, dtype=np.int64),
-                              np.asarray(coeffs, dtype=np.int64), int(lower), int(upper)))
-            self.row_family.append(self.family)
+        # an enforced rule's row (explain mode) is mirrored too: an LP of some rules
+        # (explain.lp_infeasible_core) keeps the rows of those switched on
+        self.rows.append((np.asarray(variables, dtype=np.int64),
+                          np.asarray(coeffs, dtype=np.int64), int(lower), int(upper)))
+        self.row_family.append(self.family)
+        self.row_rule.append(-1 if enforce is None else enforce)
         linear = constraint.linear
         linear.vars.extend(variables)
         linear.coeffs.extend(coeffs)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import itertools
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy import sparse
@@ -65,6 +65,18 @@ class Relaxation:
 
 
 @dataclass(frozen=True)
+class Infeasible:
+    """HiGHS proved the LP relaxation has no solution; then the model has none either
+    (its rows, and the rounding cuts, hold for every plan)."""
+
+    time_s: float
+
+
+class _NoSolution(Exception):
+    """HiGHS proved an LP without elastic slacks infeasible."""
+
+
+@dataclass(frozen=True)
 class _ScaledLP:
     """The LP in scaled variables y = x / col_scale and rows multiplied by row_scale."""
 
@@ -81,7 +93,10 @@ class _ScaledLP:
     kept: np.ndarray           # per row: its index among the builder's rows
 
 
-def _scaled(builder: ProtoBuilder, fixed: dict[int, int] | None, with_cuts: bool) -> _ScaledLP:
+def _scaled(builder: ProtoBuilder, fixed: dict[int, int] | None, with_cuts: bool,
+            rows: np.ndarray | None = None) -> _ScaledLP:
+    """The LP of the builder's rows (those indexed by `rows`, else all; the rounding
+    cuts only `with_cuts`), equilibrated."""
     lower, upper = builder.bounds()
     lower, upper = lower.astype(np.float64), upper.astype(np.float64)
     if fixed:
@@ -91,6 +106,8 @@ def _scaled(builder: ProtoBuilder, fixed: dict[int, int] | None, with_cuts: bool
         upper[at] = values
     kept = np.array([i for i, family in enumerate(builder.row_family)
                      if with_cuts or family != "cut"], dtype=np.int64)
+    if rows is not None:
+        kept = np.intersect1d(kept, rows)
     matrix, lo, hi = builder.matrix(kept)
     # Rows mix chips, milli-H100s and cents (1 to 1e10), and spend variables reach 1e12:
     # equilibrate rows and columns (Ruiz): LP solvers lose accuracy otherwise.
@@ -134,7 +151,8 @@ def _solve_restricted(lp: _ScaledLP, active: np.ndarray, time_limit: float,
                       elastic: bool = True) -> _Solved | None:
     """Solve the LP over the active columns plus (if `elastic`) slacks on the rules that
     may not hold over them: +slack where a row has a lower bound, -slack where it has an
-    upper. Over all columns no slack is needed: the LP is feasible or the model is not.
+    upper. Over all columns no slack is needed: the LP is feasible or the model is not
+    (then, where HiGHS proves it has no solution, _NoSolution is raised).
 
     HiGHS's dual simplex (scipy's build, in this process): measured 4x faster than GLOP on
     generated 1k fleets and under 15 s where GLOP did not finish in 120 s at 10k.
@@ -169,6 +187,8 @@ def _solve_restricted(lp: _ScaledLP, active: np.ndarray, time_limit: float,
         method="highs-ds", options={"time_limit": float(time_limit), "presolve": True},
     )
     if result.x is None:
+        if result.status == 2 and not elastic:  # over every column: a proof
+            raise _NoSolution
         return None
     duals = np.zeros(lp.matrix.shape[0])
     if len(le) + len(ge):
@@ -186,14 +206,17 @@ def solve_relaxation(builder: ProtoBuilder, time_limit: float = 30.0,
                      unit_owner: np.ndarray | None = None,
                      start_units: np.ndarray | None = None,
                      should_stop: Callable[[], bool] | None = None,
-                     max_rounds: int = 60, cuts: bool = True) -> Relaxation | None:
+                     max_rounds: int = 60, cuts: bool = True
+                     ) -> Relaxation | Infeasible | None:
     """Solve the LP relaxation (some variables fixed, if given).
 
     unit_vars / unit_owner: the candidate-row variables and the workload each belongs to;
     with them the LP is solved by column generation over those variables, starting from
     each workload's cheapest rows and the rows `start_units` (a plan) uses. `cuts`: keep
-    the rounding cuts (rows implied for integers). Returns None when the LP solver finds
-    no solution in time or the LP is infeasible.
+    the rounding cuts (rows implied for integers). Returns Infeasible when HiGHS proves
+    the LP (solved whole) has no solution, None when it finds none in time, or when
+    column generation's restricted LPs end on their elastic slacks (no proof: the slacks
+    have a price).
     """
     started = time.perf_counter()
     if not builder.rows:
@@ -225,7 +248,10 @@ def solve_relaxation(builder: ProtoBuilder, time_limit: float = 30.0,
         left = time_limit - (time.perf_counter() - started)
         if left <= 0 or (should_stop is not None and should_stop()):
             return None
-        solved = _solve_restricted(lp, active, left, elastic=unit_vars is not None)
+        try:
+            solved = _solve_restricted(lp, active, left, elastic=unit_vars is not None)
+        except _NoSolution:
+            return Infeasible(time.perf_counter() - started)
         if solved is None:
             return None
         reduced = lp.objective - lp.matrix.T @ solved.duals
@@ -258,6 +284,36 @@ def solve_relaxation(builder: ProtoBuilder, time_limit: float = 30.0,
         columns=int(in_active[is_unit].sum()) if unit_vars is not None else n,
         duals=duals,
     )
+
+
+def lp_has_solution(builder: ProtoBuilder, rows: np.ndarray, time_limit: float
+                    ) -> bool | None:
+    """Whether the LP of the builder's rows `rows` (indices) has a solution: None when
+    HiGHS decides neither way in time."""
+    lp = _scaled(builder, None, with_cuts=True, rows=rows)
+    zero = replace(lp, objective=np.zeros_like(lp.objective))
+    try:
+        solved = _solve_restricted(zero, np.arange(lp.matrix.shape[1]), time_limit,
+                                   elastic=False)
+    except _NoSolution:
+        return False
+    return None if solved is None else True
+
+
+def rows_in_conflict(builder: ProtoBuilder, rows: np.ndarray, soft: np.ndarray,
+                     time_limit: float) -> np.ndarray | None:
+    """Of the rows `soft` (a subset of `rows`, indices), those an infeasible LP of `rows`
+    needs: the rows the least total violation of the soft ones (each equilibrated)
+    prices: its duals, a Farkas certificate's support, with the violated ones. None when
+    not solved in time."""
+    lp = _scaled(builder, None, with_cuts=True, rows=rows)
+    elastic = np.isin(lp.kept, soft)
+    phase_one = replace(lp, objective=np.zeros_like(lp.objective), elastic=elastic)
+    solved = _solve_restricted(phase_one, np.arange(lp.matrix.shape[1]), time_limit)
+    if solved is None:
+        return None
+    priced = np.abs(solved.duals) > 1e-9 * SLACK_PRICE
+    return lp.kept[priced & elastic]
 
 
 @dataclass(frozen=True)

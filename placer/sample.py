@@ -57,7 +57,10 @@ def sample_prices(candidates: Candidates, policy: Policy, seed: int, seconds: fl
     relaxation = solve_relaxation(
         built.builder, time_limit=max(0.0, seconds - (time.perf_counter() - started)),
         unit_vars=built.units, unit_owner=sample.rows["w"].to_numpy(), should_stop=stop)
-    if relaxation is None or not relaxation.optimal or relaxation.duals is None:
+    # a sample's LP without a solution proves nothing of the fleet's (its capacity is a
+    # share of the fleet's)
+    if not isinstance(relaxation, Relaxation) or not relaxation.optimal \
+            or relaxation.duals is None:
         return None
     return prices_at_duals(built, sample, relaxation, fleet_rows=candidates.rows)
 

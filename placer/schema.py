@@ -641,10 +641,15 @@ class BranchNode(Strict):
 
 class SolverInfo(Strict):
     engine: str
-    status: str = Field(description="CP-SAT's own status name")
+    status: str = Field(description="CP-SAT's own status name (INFEASIBLE also where the "
+                        "LP relaxation proved it: infeasible_by)")
     stop_reason: str = Field(description="optimal, gap limit, time limit, deterministic "
                              "time limit, interrupted, infeasible, no candidate, or core "
                              "searched (only the core of a very large model was searched)")
+    infeasible_by: str | None = Field(
+        default=None, description="what proved no plan keeps every rule: cp-sat (its "
+        "search), or lp relaxation (HiGHS proved the LP relaxation has no solution, "
+        "before any search)")
     deterministic: bool = Field(description="whether the same input and seed reproduce it")
     time_s: float = Field(description="wall-clock seconds, candidates to plan")
     candidates_s: float

@@ -89,6 +89,7 @@ from placer.relax import (
     FULL_LP_COLUMNS,
     INSTANCE_CELLS,
     Caps,
+    Infeasible,
     Once,
     Ports,
     PricedCapacity,
@@ -428,6 +429,7 @@ def solve_built_candidates(candidates: Candidates, policy: Policy, options: Solv
         # above WHOLE_SEARCH_VARS only when there is no plan at all to start from
         if (core.rows == 0 or core.solved or core.whole_after) \
                 and (search_whole or fallback is None) and not stop() and not proven \
+                and not start.infeasible \
                 and (fallback is None or not _time_spent(started, options)):
             status, searched = _run(solver, built.model, reporter, stop), True
         reporter.close()
@@ -464,8 +466,9 @@ def solve_built_candidates(candidates: Candidates, policy: Policy, options: Solv
         info["engine"] += f" (branched on ports: {len(info['branch_nodes'])} nodes)"
     if status == cp_model.MODEL_INVALID:
         raise PlacerError(f"internal error: CP-SAT rejected the model ({solver.solution_info})")
-    if status == cp_model.INFEASIBLE:
-        info |= {"stop_reason": "infeasible", "deterministic": True}
+    if status == cp_model.INFEASIBLE or start.infeasible:
+        info |= {"status": "INFEASIBLE", "stop_reason": "infeasible", "deterministic": True,
+                 "infeasible_by": "lp relaxation" if start.infeasible else "cp-sat"}
         explanation = explain_infeasible(candidates, policy, rebuild) if options.explain \
             else ["no plan keeps every rule (not explained: explanations were turned off)"]
         return _no_plan(candidates, policy, info, caps, "infeasible", explanation)
@@ -534,6 +537,7 @@ class WarmStart:
     # perhaps computed beside the search (None: cut short)
     lagrangian: Future[LagrangianBound | None] | None = None
     columns: Columns | None = None  # column generation, when it ran
+    infeasible: bool = False  # HiGHS proved the LP relaxation has no solution
 
     @property
     def bound_units(self) -> float | None:
@@ -549,6 +553,9 @@ def _warm_start(built: BuiltModel, candidates: Candidates, policy: Policy,
     """The LP relaxation (or capacity prices standing in for it), then a warm-start plan
     guided by it, written into the model as a complete hint."""
     relaxation, cut = _guide_lp(built, candidates, options, stop, deadline)
+    if isinstance(relaxation, Infeasible):
+        # then no plan keeps every rule: nothing to start from, nothing to search
+        return WarmStart(None, None, cut, None, None, infeasible=True)
     options = _after_lp(options, deadline)
     lp_bound_units = no_lp_bound = None
     lagrangian = None
@@ -656,7 +663,8 @@ def _warm_start(built: BuiltModel, candidates: Candidates, policy: Policy,
 
 
 def _guide_lp(built: BuiltModel, candidates: Candidates, options: SolveOptions,
-              stop: Callable[[], bool], deadline: float) -> tuple[Relaxation | None, bool]:
+              stop: Callable[[], bool], deadline: float
+              ) -> tuple[Relaxation | Infeasible | None, bool]:
     """The LP relaxation, with the rounding cuts when a bound is wanted, and whether the
     clock cut it short. With no bound wanted (a part) the LP is only a guide: no cuts,
     and more of the time. Either LP is tried where its estimate (lp_within_reach) fits
@@ -1015,7 +1023,7 @@ def in_parts(candidates: Candidates, time_limit: float) -> bool:
 
 
 def _relax(built: BuiltModel, candidates: Candidates, seconds: float,
-           stop: Callable[[], bool], cuts: bool = True) -> Relaxation | None:
+           stop: Callable[[], bool], cuts: bool = True) -> Relaxation | Infeasible | None:
     """The LP relaxation of the model of `candidates`, by column generation over its rows
     when they are many (placer.relax); `cuts`: with the rounding cuts, where not too
     many rows (relax.CUT_ROWS_UP_TO_COLUMNS)."""

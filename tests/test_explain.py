@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import numpy as np
+import polars as pl
 import pytest
 import yaml
 
+from placer import explain
 from placer.problem import problem_from_dict
-from placer.solve import solve
+from placer.schema import Policy
+from placer.solve import solve, solve_candidates
 
 CASES = [
     ("residency", """
@@ -146,3 +150,101 @@ def test_a_catalog_without_offerings_says_so():
     plan = solve(empty, time_limit=5)
     assert plan.status == "infeasible"
     assert plan.explanation == ["job: no offering passes its rules — the catalog has none"]
+
+
+def _six_chip_jobs(capacity: int) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Three 6-chip jobs and a 1-chip one on two offerings of `capacity` chips: at 10
+    the LP fits them (19 chips of 20) but whole jobs do not (one offering takes two
+    6-chip jobs); at 9 neither does."""
+    rows = [{"workload": f"w{w}", "offering": f"o{o}", "chips": 6, "cost_usd": 10.0 + o,
+             "provider": f"p{o}"} for w in range(3) for o in range(2)]
+    rows += [{"workload": "tiny", "offering": f"o{o}", "chips": 1, "cost_usd": 1.0,
+              "provider": f"p{o}"} for o in range(2)]
+    offers = pl.DataFrame({"offering": ["o0", "o1"], "capacity_chips": [capacity] * 2})
+    return pl.DataFrame(rows), offers
+
+
+def test_an_lp_without_a_solution_ends_the_solve_before_any_search():
+    plan = solve_candidates(*_six_chip_jobs(9), Policy(), time_limit=10)
+    assert plan.status == "infeasible"
+    assert plan.solver["infeasible_by"] == "lp relaxation"
+    assert plan.solver["stop_reason"] == "infeasible" and plan.solver["deterministic"]
+    assert plan.solver["deterministic_time"] == 0  # no CP-SAT search ran
+    assert plan.explanation == [
+        "these rules cannot all hold together: capacity of o0 (9 chips); capacity of o1 "
+        "(9 chips)",
+        "relaxing one of them is enough: add 3 chips to o0 (9 → 12); or add 3 chips to o1 "
+        "(9 → 12)"]
+
+
+def test_a_conflict_of_whole_jobs_alone_is_proven_by_the_search():
+    plan = solve_candidates(*_six_chip_jobs(10), Policy(), time_limit=10)
+    assert plan.status == "infeasible"
+    assert plan.solver["infeasible_by"] == "cp-sat"
+    assert plan.explanation[1] == ("relaxing one of them is enough: add 2 chips to o0 "
+                                   "(10 → 12); or add 2 chips to o1 (10 → 12)")
+
+
+@pytest.mark.parametrize(("name", "expected"), [
+    ("capacity-conflict", [
+        "these rules cannot all hold together (their LP relaxation has no solution): "
+        "capacity of nebius/eu-north1/h100 (1,024 chips)",
+        # 2 x 500,000 chip-hours in 720 h: 1,388.9 chips, whole 8-chip instances 1,392
+        "relaxing one of them alone takes, by the LP: add at least 368 chips to "
+        "nebius/eu-north1/h100 (1,024 → 1,392)"]),
+    ("provider-cap", [
+        "these rules cannot all hold together (their LP relaxation has no solution): "
+        "max_share.provider 0.3",
+        # the LP splits each job evenly between the two providers
+        "relaxing one of them alone takes, by the LP: raise max_share.provider from 0.3 to "
+        "at least 0.5"]),
+])
+def test_on_large_models_the_lp_names_the_rules_and_how_far_they_must_move_at_least(
+        monkeypatch, name, expected):
+    monkeypatch.setattr(explain, "LP_FIRST_ABOVE_ROWS", 0)
+    text = next(case[1] for case in CASES if case[0] == name)
+    plan = solve(problem_from_dict(yaml.safe_load(text)), time_limit=20)
+    assert plan.explanation == expected
+
+
+def test_where_the_lp_has_a_solution_the_search_names_the_rules(monkeypatch):
+    monkeypatch.setattr(explain, "LP_FIRST_ABOVE_ROWS", 0)
+    plan = solve_candidates(*_six_chip_jobs(10), Policy(), time_limit=10)
+    assert plan.explanation[0] == ("these rules cannot all hold together: capacity of o0 "
+                                   "(10 chips); capacity of o1 (10 chips)")
+
+
+def test_at_fleet_scale_the_lp_names_a_set_of_rules_each_of_which_it_needs():
+    # 300 generated workloads, the EU-resident ones made sovereign: the EU-headquartered
+    # providers' offerings cannot hold them
+    import tempfile
+    from pathlib import Path
+
+    from benchmarks.generate import generate
+    from placer.candidates import build_candidates
+    from placer.catalog import load_catalog
+    from placer.model import build_model
+    from placer.relax import lp_has_solution
+
+    instance = generate(300, seed=0)
+    for workload in instance.workloads:
+        if workload.get("residency") == ["EU"]:
+            workload["sovereign"] = True
+    with tempfile.TemporaryDirectory() as folder:
+        instance.capacities.write_csv(Path(folder) / "offerings.csv")
+        problem = problem_from_dict(instance.fleet(), load_catalog([folder]))
+    candidates = build_candidates(problem)
+    assert candidates.rows.height > explain.LP_FIRST_ABOVE_ROWS
+    core = explain.lp_infeasible_core(candidates, problem.policy)
+    assert core and all(name.startswith("capacity:") for name in core)
+    built = build_model(candidates, problem.policy, explain=True)
+    rule_of_row = np.asarray(built.builder.row_rule)
+
+    def lp_has_solution_with(names: list[str]) -> bool | None:
+        on = [built.rule_literals[name] for name in names]
+        rows = np.flatnonzero((rule_of_row < 0) | np.isin(rule_of_row, on))
+        return lp_has_solution(built.builder, rows, 30)
+
+    assert lp_has_solution_with(core) is False
+    for name in core:
+        assert lp_has_solution_with([n for n in core if n != name]) is True, name
