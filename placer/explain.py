@@ -312,6 +312,8 @@ def _suggest(rule: str, candidates: Candidates, policy: Policy,
     if kind == "budget_usd":
         return _budget_needed(candidates, policy, clock)
     if kind == "capacity":
+        if at_least:
+            return _capacity_floor(subject, candidates, policy, rebuild, clock)
         return _capacity_needed(subject, candidates, policy, rebuild, clock, feasible, least)
     if kind == "spread":
         return _spread_needed(subject, candidates, policy, clock, feasible, least, most)
@@ -333,29 +335,71 @@ def _budget_needed(candidates: Candidates, policy: Policy, clock: _Clock) -> str
     return f"raise budget_usd from {policy.budget_usd:,.0f} {word} {math.ceil(cash):,}"
 
 
-def _capacity_needed(offering: str, candidates: Candidates, policy: Policy,
-                     rebuild: Rebuild | None, clock: _Clock, feasible: Feasible,
-                     least: str) -> str | None:
+def _capacity_range(offering: str, candidates: Candidates) -> tuple[int, int, int]:
+    """The offering's capacity now, the step its rows' instances take and how far a
+    relaxation of it is looked for (the ceiling)."""
     current = int(candidates.offerings.filter(pl.col("offering") == offering)
                   ["capacity_chips"].item())
     step = max(1, int(candidates.rows.filter(pl.col("offering") == offering)
                       ["chips_per_instance"].min() or 1))
+    return current, step, max(current * 16, current + 64 * step)
+
+
+def _with_capacity(offering: str, capacity: int, candidates: Candidates,
+                   rebuild: Rebuild | None) -> Candidates:
+    """The candidate table with the offering's capacity set: rebuilt where it can be
+    (rows can appear when capacity grows), else the same rows."""
+    if rebuild is not None:
+        return rebuild({offering: capacity})
+    return replace(candidates, offerings=candidates.offerings.with_columns(
+        pl.when(pl.col("offering") == offering).then(pl.lit(capacity))
+        .otherwise(pl.col("capacity_chips")).alias("capacity_chips")))
+
+
+def _capacity_needed(offering: str, candidates: Candidates, policy: Policy,
+                     rebuild: Rebuild | None, clock: _Clock, feasible: Feasible,
+                     least: str) -> str | None:
+    current, step, ceiling = _capacity_range(offering, candidates)
 
     def with_capacity(cap: object) -> bool | None:
-        if rebuild is not None:
-            table = rebuild({offering: int(cap)})
-        else:
-            table = replace(candidates, offerings=candidates.offerings.with_columns(
-                pl.when(pl.col("offering") == offering).then(pl.lit(int(cap)))
-                .otherwise(pl.col("capacity_chips")).alias("capacity_chips")))
-        return feasible(table, policy, clock)
+        return feasible(_with_capacity(offering, int(cap), candidates, rebuild), policy, clock)
 
-    ceiling = max(current * 16, current + 64 * step)
     found = _smallest(list(range(current + step, ceiling + 1, step)), with_capacity)
     if found is None:
         return None
     return (f"add{least} {int(found) - current:,} chips to {offering} "
             f"({current:,} → {int(found):,})")
+
+
+def _capacity_floor(offering: str, candidates: Candidates, policy: Policy,
+                    rebuild: Rebuild | None, clock: _Clock) -> str | None:
+    """The fewest chips the offering's capacity must grow by, others kept, for the LP to
+    have a solution: one LP of the table rebuilt at _capacity_needed's ceiling (every row
+    the offering could then have) with only the offering's capacity now violable. A
+    floor for the model: at any capacity up to the ceiling its table's LP is a
+    restriction of that one (bisection by LPs took 12 s an offering at 1,000 workloads,
+    this about 1 s)."""
+    from placer.model import build_model
+    from placer.relax import violation_needed
+
+    current, _, ceiling = _capacity_range(offering, candidates)
+    if clock.left() <= 0:
+        return None
+    table = _with_capacity(offering, ceiling, candidates, rebuild)
+    built = build_model(table, policy)
+    on_it = np.flatnonzero((table.rows["offering"] == offering).to_numpy())
+    # its capacity now, as one more row (the model's own, at the ceiling, is looser)
+    chips = table.rows["unit_chips"].to_numpy()[on_it]
+    built.builder.add_linear(built.units[on_it], chips, 0, current)
+    row = len(built.builder.rows) - 1
+    needed = violation_needed(built.builder, row, clock.left())
+    if needed is None or needed > ceiling - current:
+        return None
+    # the model counts capacity as the chips whole placements fill: a multiple of their
+    # chips' greatest common divisor (model.fillable_capacity)
+    divisor = int(np.gcd.reduce(chips.astype(np.int64))) if len(chips) else 1
+    more = math.ceil((current + needed - 1e-6) / divisor) * divisor - current
+    return f"add at least {more:,} chips to {offering} ({current:,} → {current + more:,})"
 
 
 def _spread_needed(workload: str, candidates: Candidates, policy: Policy,

@@ -300,20 +300,44 @@ def lp_has_solution(builder: ProtoBuilder, rows: np.ndarray, time_limit: float
     return None if solved is None else True
 
 
-def rows_in_conflict(builder: ProtoBuilder, rows: np.ndarray, soft: np.ndarray,
-                     time_limit: float) -> np.ndarray | None:
-    """Of the rows `soft` (a subset of `rows`, indices), those an infeasible LP of `rows`
-    needs: the rows the least total violation of the soft ones (each equilibrated)
-    prices: its duals, a Farkas certificate's support, with the violated ones. None when
-    not solved in time."""
+def _least_violation(builder: ProtoBuilder, rows: np.ndarray | None, soft: np.ndarray,
+                     time_limit: float) -> tuple[_ScaledLP, _Solved] | None:
+    """The LP of the builder's rows `rows` (all when None) where the rows `soft` may be
+    violated, their total violation (each row equilibrated) least; None when not solved
+    in time, or when the other rows alone have no solution."""
     lp = _scaled(builder, None, with_cuts=True, rows=rows)
     elastic = np.isin(lp.kept, soft)
     phase_one = replace(lp, objective=np.zeros_like(lp.objective), elastic=elastic)
     solved = _solve_restricted(phase_one, np.arange(lp.matrix.shape[1]), time_limit)
-    if solved is None:
+    return None if solved is None else (phase_one, solved)
+
+
+def rows_in_conflict(builder: ProtoBuilder, rows: np.ndarray, soft: np.ndarray,
+                     time_limit: float) -> np.ndarray | None:
+    """Of the rows `soft` (a subset of `rows`, indices), those an infeasible LP of `rows`
+    needs: the rows the least total violation of the soft ones prices (its duals, a
+    Farkas certificate's support, with the violated ones). None when not solved in
+    time."""
+    least = _least_violation(builder, rows, soft, time_limit)
+    if least is None:
         return None
+    lp, solved = least
     priced = np.abs(solved.duals) > 1e-9 * SLACK_PRICE
-    return lp.kept[priced & elastic]
+    return lp.kept[priced & lp.elastic]
+
+
+def violation_needed(builder: ProtoBuilder, row: int, time_limit: float) -> float | None:
+    """How far (in its own units) the LP of all the builder's rows must violate row
+    `row` at the least, the others held: 0 where it has a solution; None when not solved
+    in time or the others alone have none."""
+    least = _least_violation(builder, None, np.array([row]), time_limit)
+    if least is None:
+        return None
+    lp, solved = least
+    values = solved.values[:lp.matrix.shape[1]] * lp.col_scale
+    matrix, lo, hi = builder.matrix(np.array([row]))
+    activity = float((matrix @ values)[0])
+    return max(0.0, float(lo[0]) - activity, activity - float(hi[0]))
 
 
 @dataclass(frozen=True)

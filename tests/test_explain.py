@@ -214,7 +214,7 @@ def test_where_the_lp_has_a_solution_the_search_names_the_rules(monkeypatch):
                                    "(10 chips); capacity of o1 (10 chips)")
 
 
-def test_at_fleet_scale_the_lp_names_a_set_of_rules_each_of_which_it_needs():
+def test_at_fleet_scale_the_lp_names_rules_it_needs_each_and_how_far_one_must_move():
     # 300 generated workloads, the EU-resident ones made sovereign: the EU-headquartered
     # providers' offerings cannot hold them
     import tempfile
@@ -248,3 +248,12 @@ def test_at_fleet_scale_the_lp_names_a_set_of_rules_each_of_which_it_needs():
     assert lp_has_solution_with(core) is False
     for name in core:
         assert lp_has_solution_with([n for n in core if n != name]) is True, name
+    # how far one of them must move, by one LP: at a chip less the LP still has no plan
+    offering = core[0].removeprefix("capacity:")
+    floor = explain._capacity_floor(offering, candidates, problem.policy, None,
+                                    explain._Clock(30))
+    assert floor is not None and floor.startswith("add at least ")
+    more = int(floor.removeprefix("add at least ").split(" ")[0].replace(",", ""))
+    current, _, _ = explain._capacity_range(offering, candidates)
+    short = explain._with_capacity(offering, current + more - 1, candidates, None)
+    assert explain._lp_feasible(short, problem.policy, explain._Clock(30)) is False
