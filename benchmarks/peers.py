@@ -240,7 +240,8 @@ def run_cbc(mps: Path, candidates: Candidates, built: BuiltModel, policy: Policy
     out = run.stdout
     version = re.search(r"Version: (\S+)", out)
     name = f"CBC {version.group(1)}" if version else "CBC"
-    result_line = re.search(r"Result - (.+)", out)
+    # "Result - ..." after a search; its presolve says "Problem is infeasible" alone
+    result_line = re.search(r"Result - (.+)", out) or re.search(r"(Problem is infeasible)", out)
     status_text = result_line.group(1).strip() if result_line else "no result"
     bound = re.search(r"Lower bound:\s+(-?[\d.e+]+)", out)
     objective = re.search(r"Objective value:\s+(-?[\d.e+]+)", out)

@@ -7,6 +7,7 @@ same instances, in the same run.
     python benchmarks/run.py --sizes --peer-factor 10  # hard sets, peers get 10x the time
     python benchmarks/run.py --sizes 1000 10000 --hard --time-limit 60 --peers  # placer alone
     python benchmarks/run.py --sizes 1000 --hard --peers --seed 0 1 2 --repeat 5  # spread
+    python benchmarks/run.py --sizes --hard --sovereign 300 1000 10000  # no plan exists
 
 Every solver gets the same wall-clock limit per instance and stops early once its proven
 gap is 0.1 %: the cost columns compare plans at equal time limits, and "to 0.1 %" is the
@@ -18,6 +19,11 @@ at 10 s: 0.08-0.17 % over a dozen runs), so --repeat runs placer again and sums 
 spread, and --seed takes several fleets: one run of one fleet is one draw. Peers are
 extras: pip install pulp highspy (HiGHS runs in a subprocess; set PLACER_HIGHS_PYTHON to
 an interpreter that has highspy if this one does not).
+
+--sovereign takes the same fleets with every EU-resident workload made sovereign: the
+EU-headquartered providers' offerings cannot hold them, so no plan exists, and what is
+measured is the time to prove it (the ratio: placer's / the peer's) and placer's
+explanation (its time, wall clock, after the proof).
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ import resource
 import subprocess
 import sys
 import tempfile
+import textwrap
 import time
 from pathlib import Path
 from typing import Any
@@ -48,12 +55,16 @@ PEER_LIMIT = 10000  # above this many workloads the peers are not run (model too
 # Instances
 
 
-def fleet_problem(n: int, seed: int) -> Any:
+def fleet_problem(n: int, seed: int, sovereign: bool = False) -> Any:
+    """The generated fleet; `sovereign`: its EU-resident workloads made sovereign."""
     from benchmarks.generate import generate
     from placer.catalog import load_catalog
     from placer.problem import problem_from_dict
 
     instance = generate(n, seed)
+    for workload in instance.workloads if sovereign else []:
+        if workload.get("residency") == ["EU"]:
+            workload["sovereign"] = True
     with tempfile.TemporaryDirectory() as tmp:
         instance.capacities.write_csv(Path(tmp) / "offerings.csv")
         catalog = load_catalog([tmp])
@@ -62,10 +73,10 @@ def fleet_problem(n: int, seed: int) -> Any:
 
 def instance_candidates(kind: str, n: int, seed: int) -> tuple[Any, Any]:
     """(Candidates, Policy) for an instance, as placer builds them."""
-    if kind == "fleet":
+    if kind in ("fleet", "sovereign"):
         from placer.candidates import build_candidates
 
-        problem = fleet_problem(n, seed)
+        problem = fleet_problem(n, seed, sovereign=kind == "sovereign")
         return build_candidates(problem), problem.policy
     from benchmarks.hard import generate_hard
     from placer.candidates import candidates_from_table
@@ -83,18 +94,20 @@ def run_placer(kind: str, n: int, seed: int, time_limit: float) -> dict[str, Any
     """placer on one instance, in this process (called in a child process)."""
     from placer.solve import SolveOptions, solve_built_candidates
 
-    if kind == "fleet":
+    if kind in ("fleet", "sovereign"):
         from placer.candidates import build_candidates
 
-        problem = fleet_problem(n, seed)
+        problem = fleet_problem(n, seed, sovereign=kind == "sovereign")
         started = time.perf_counter()
         candidates, policy = build_candidates(problem), problem.policy
     else:
         started = time.perf_counter()
         candidates, policy = instance_candidates(kind, n, seed)
     candidates_s = time.perf_counter() - started  # the candidate table alone
-    options = SolveOptions(time_limit=time_limit, seed=seed, gap=TARGET_GAP, explain=False)
+    options = SolveOptions(time_limit=time_limit, seed=seed, gap=TARGET_GAP,
+                           explain=kind == "sovereign")
     plan = solve_built_candidates(candidates, policy, options, candidates_s=candidates_s)
+    with_explanation_s = time.perf_counter() - started
     from placer.check import candidate_violations
 
     units = plan_units(plan, candidates)
@@ -105,9 +118,12 @@ def run_placer(kind: str, n: int, seed: int, time_limit: float) -> dict[str, Any
     engine = s["engine"].partition(" (")[0]
     note = ", ".join(re.findall(r"\(([^()]*)\)", s["engine"]))
     retried = s.get("part_retries") or 0
+    explained = f"by the {s['infeasible_by']}; explained at {with_explanation_s:.1f} s: " \
+        + " / ".join(plan.explanation) if plan.status == "infeasible" and plan.explanation \
+        and s.get("infeasible_by") else ""
     return {
         "solver": f"placer ({engine})", "status": plan.status,
-        "note": note + (f", {retried} batches retried" if retried else ""),
+        "note": note + (f", {retried} batches retried" if retried else "") + explained,
         "cost_usd": plan.total_usd, "bound_usd": plan.bound_usd, "gap": plan.gap,
         "time_s": s["time_s"], "candidates": s["candidates"], "candidates_s": candidates_s,
         "build_s": s["build_s"], "warm_start_s": s.get("warm_start_s"),
@@ -190,6 +206,12 @@ def gap_of(r: dict) -> float | None:
     return max(0.0, (cost - bound) / cost)
 
 
+def proved_infeasible(r: dict) -> bool:
+    """placer's plan says infeasible; a peer found none and says why: infeasible."""
+    return r["status"] == "infeasible" or (
+        r["status"] == "no plan" and "infeasible" in (r.get("note") or "").lower())
+
+
 def reached(r: dict) -> float | None:
     g = gap_of(r)
     ok = r["status"] in ("optimal", "feasible") and not r.get("violations")
@@ -241,7 +263,11 @@ def print_row(r: dict, base: dict | None) -> None:
         else:
             ratio = "not comparable"
         mine, theirs = reached(base), to_target
-        if mine is not None and theirs is not None and theirs > 0:
+        if proved_infeasible(base) and proved_infeasible(r) and r["time_s"] > 0:
+            ratio = f"{base['time_s'] / r['time_s']:.2f}x time to infeasible"
+        elif proved_infeasible(base):
+            ratio = "peer did not prove it infeasible"
+        elif mine is not None and theirs is not None and theirs > 0:
             ratio += f"  {mine / theirs:.2f}x time"
         elif mine is not None:
             ratio += "  peer never reached 0.1 %"
@@ -251,7 +277,8 @@ def print_row(r: dict, base: dict | None) -> None:
     for v in broken[:2]:
         print(f"  {'':<34}   breaks: {v[:110]}")
     if r.get("note") and not broken:
-        print(f"  {'':<34}   {r['note'][:110]}")
+        for line in textwrap.wrap(r["note"], 110)[:4]:
+            print(f"  {'':<34}   {line}")
 
 
 def runs_line(runs: list[dict]) -> str:
@@ -307,6 +334,9 @@ def main() -> None:
                              "alone)")
     parser.add_argument("--hard", type=int, nargs="*", default=[2000, 5000],
                         help="hard candidates-format instances (workloads × 60 offerings)")
+    parser.add_argument("--sovereign", type=int, nargs="*", default=[],
+                        help="fleets of these many workloads, the EU-resident ones "
+                             "sovereign: no plan exists (none by default)")
     parser.add_argument("--seed", type=int, nargs="+", default=[0],
                         help="the fleets' and hard sets' seeds (and placer's): one or more")
     parser.add_argument("--repeat", type=int, default=1,
@@ -335,10 +365,12 @@ def main() -> None:
               f"{'time s':>8} {'to 0.1%':>8}  ratio")
     results = []
     jobs = [("fleet", n, seed) for n in args.sizes for seed in args.seed] \
-        + [("hard", n, seed) for n in args.hard for seed in args.seed]
+        + [("hard", n, seed) for n in args.hard for seed in args.seed] \
+        + [("sovereign", n, seed) for n in args.sovereign for seed in args.seed]
     for kind, n, seed in jobs:
-        limit = args.time_limit or (DEFAULT_LIMITS.get(n, 60.0) if kind == "fleet" else 10.0)
-        name = (f"fleet-{n}" if kind == "fleet" else f"tight-{n}x60") \
+        limit = args.time_limit or (DEFAULT_LIMITS.get(n, 60.0) if kind != "hard" else 10.0)
+        name = {"fleet": f"fleet-{n}", "hard": f"tight-{n}x60",
+                "sovereign": f"sovereign-{n}"}[kind] \
             + (f", seed {seed}" if args.seed != [0] else "")
         runs = [placer_in_child(kind, n, seed, limit) for _ in range(args.repeat)]
         mine = runs[0]

@@ -648,8 +648,8 @@ class SolverInfo(Strict):
                              "searched (only the core of a very large model was searched)")
     infeasible_by: str | None = Field(
         default=None, description="what proved no plan keeps every rule: cp-sat (its "
-        "search), or lp relaxation (HiGHS proved the LP relaxation has no solution, "
-        "before any search)")
+        "search), lp relaxation (HiGHS proved the LP relaxation has no solution, before "
+        "any search), or cp-sat presolve (where a fleet's parts found no plan)")
     deterministic: bool = Field(description="whether the same input and seed reproduce it")
     time_s: float = Field(description="wall-clock seconds, candidates to plan")
     candidates_s: float

@@ -257,3 +257,20 @@ def test_at_fleet_scale_the_lp_names_rules_it_needs_each_and_how_far_one_must_mo
     current, _, _ = explain._capacity_range(offering, candidates)
     short = explain._with_capacity(offering, current + more - 1, candidates, None)
     assert explain._lp_feasible(short, problem.policy, explain._Clock(30)) is False
+
+
+def test_where_a_fleets_parts_found_no_plan_cp_sat_presolve_may_prove_there_is_none(
+        monkeypatch):
+    import sys
+
+    solve_module = sys.modules["placer.solve"]
+    monkeypatch.setattr(solve_module, "in_parts", lambda candidates, time_limit: True)
+    monkeypatch.setattr(solve_module, "_solve_in_parts", lambda *args: None)  # no plan
+    plan = solve_candidates(*_six_chip_jobs(10), Policy(), time_limit=10)
+    assert plan.status == "infeasible"
+    assert plan.solver["infeasible_by"] == "cp-sat presolve"
+    assert plan.solver["deterministic_time"] == 0 and plan.solver["warm_start_s"] < 5
+    # a fleet with a plan goes on to its LP and search as before
+    rows, offers = _six_chip_jobs(12)
+    plan = solve_candidates(rows, offers, Policy(), time_limit=10)
+    assert plan.status == "optimal" and plan.solver.get("infeasible_by") is None
