@@ -214,9 +214,9 @@ def solve_relaxation(builder: ProtoBuilder, time_limit: float = 30.0,
     with them the LP is solved by column generation over those variables, starting from
     each workload's cheapest rows and the rows `start_units` (a plan) uses. `cuts`: keep
     the rounding cuts (rows implied for integers). Returns Infeasible when HiGHS proves
-    the LP (solved whole) has no solution, None when it finds none in time, or when
-    column generation's restricted LPs end on their elastic slacks (no proof: the slacks
-    have a price).
+    the LP (solved whole, nothing fixed) has no solution, None when it finds none in
+    time, or when column generation's restricted LPs end on their elastic slacks (no
+    proof: the slacks have a price).
     """
     started = time.perf_counter()
     if not builder.rows:
@@ -251,7 +251,8 @@ def solve_relaxation(builder: ProtoBuilder, time_limit: float = 30.0,
         try:
             solved = _solve_restricted(lp, active, left, elastic=unit_vars is not None)
         except _NoSolution:
-            return Infeasible(time.perf_counter() - started)
+            # with variables fixed, the model may still have a solution elsewhere
+            return None if fixed else Infeasible(time.perf_counter() - started)
         if solved is None:
             return None
         reduced = lp.objective - lp.matrix.T @ solved.duals
