@@ -123,7 +123,8 @@ def run_placer(kind: str, n: int, seed: int, time_limit: float) -> dict[str, Any
         and s.get("infeasible_by") else ""
     return {
         "solver": f"placer ({engine})", "status": plan.status,
-        "note": note + (f", {retried} batches retried" if retried else "") + explained,
+        "note": ", ".join(part for part in (
+            note, f"{retried} batches retried" if retried else "", explained) if part),
         "cost_usd": plan.total_usd, "bound_usd": plan.bound_usd, "gap": plan.gap,
         "time_s": s["time_s"], "candidates": s["candidates"], "candidates_s": candidates_s,
         "build_s": s["build_s"], "warm_start_s": s.get("warm_start_s"),
