@@ -55,13 +55,14 @@ PEER_LIMIT = 10000  # above this many workloads the peers are not run (model too
 # Instances
 
 
-def fleet_problem(n: int, seed: int, sovereign: bool = False) -> Any:
+def fleet_problem(n: int, seed: int, sovereign: bool = False, provider_cap: float = 0.4,
+                  vendor_cap: float = 0.6) -> Any:
     """The generated fleet; `sovereign`: its EU-resident workloads made sovereign."""
     from benchmarks.generate import generate
     from placer.catalog import load_catalog
     from placer.problem import problem_from_dict
 
-    instance = generate(n, seed)
+    instance = generate(n, seed, provider_cap, vendor_cap)
     for workload in instance.workloads if sovereign else []:
         if workload.get("residency") == ["EU"]:
             workload["sovereign"] = True

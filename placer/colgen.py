@@ -360,6 +360,11 @@ class Master:
         # variables fixed at a node of a branching (placer.port_tree): the pieces'
         # searches keep them, the LP drops the columns that do not
         self.fixed: dict[int, int] = {}
+        # the coupling rows relaxed at ARTIFICIAL_COST, as at a node, also where the start
+        # (its first columns) breaks a rule: the rounds then price the way to columns that
+        # keep them (100 workloads, 25 % provider cap, sovereign EU work: no plan at 10 s
+        # without, $1,828,499 with)
+        self.artificial = False
         self._bounds = (self.lower, self.upper)
         # the last LP solved to its end, and what it was over (columns, fixed variables)
         self._last_lp: tuple[tuple[int, tuple[tuple[int, int], ...]], MasterLP] | None = None
@@ -569,10 +574,10 @@ class Master:
         bounds = np.column_stack((
             np.concatenate((np.zeros(n_cols), self.lower[self.free] / col_scale[n_cols:])),
             np.concatenate((np.full(n_cols, np.inf), self.upper[self.free] / col_scale[n_cols:]))))
-        if self.fixed:
+        if self.fixed or self.artificial:
             # a node of a branching: only the columns that keep its variables fixed, and
             # the coupling rows relaxed at ARTIFICIAL_COST until its columns meet them
-            # (its parent's plan may not keep them)
+            # (its parent's plan may not keep them); or a start that breaks a rule
             bounds[:n_cols][~self.agreeing(), 1] = 0.0
             rows = np.concatenate((le, ge, eq, eq))
             signs = np.concatenate((-np.ones(len(le)), np.ones(len(ge) + len(eq)),

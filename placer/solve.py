@@ -667,24 +667,27 @@ def _warm_start(built: BuiltModel, candidates: Candidates, policy: Policy,
     proven = not broken and within_gap(
         objective_units(built, candidates, start.units, start.left_out),
         lp_bound_units if no_lp_bound is None else no_lp_bound, options.gap)
-    if broken or not columns or stop() or proven:
-        if broken:
-            # a hint that breaks a rule only sends CP-SAT repairing it (and CP-SAT 9.15
-            # aborted doing so on a 100k-workload model whose search stopped while loading)
-            built.model.clear_hints()
+    if broken:
+        # a hint that breaks a rule only sends CP-SAT repairing it (and CP-SAT 9.15
+        # aborted doing so on a 100k-workload model whose search stopped while loading)
+        built.model.clear_hints()
+    if not columns or stop() or proven:
         if bound_by_columns and not proven:
             assert pieces is not None
             lagrangian = _lagrangian_beside(pieces, unsearched, deadline, stop)
         return WarmStart(lp_bound_units, None if broken else start, cut, core_units,
                          no_lp_bound, lagrangian)
     assert pieces is not None and relaxation is not None and relaxation.duals is not None
+    # column generation also from a start that breaks a rule, its master's LP relaxed
+    # until its columns keep them (colgen.Master.artificial): where the caps are tight
+    # the repair fails, and the search of the whole model alone found no plan in 10 s
     columns = _by_columns(built, candidates, policy, pieces, relaxation.duals, start,
                           options, stop, deadline, master, bound_by_columns, full_round_s,
-                          at_once_s)
+                          at_once_s, start_broken=bool(broken))
     cut |= columns.cut_by_time
     if bound_by_columns:
         lagrangian = columns.lagrangian
-    plan: Placement | Found = start
+    plan: Placement | Found | None = None if broken else start
     if columns.found is not None:
         plan = columns.found
         complete_hint(built, candidates, plan.units, plan.left_out)
@@ -787,7 +790,8 @@ def _by_columns(built: BuiltModel, candidates: Candidates, policy: Policy, piece
                 duals: np.ndarray, start: Placement, options: SolveOptions,
                 stop: Callable[[], bool], deadline: float,
                 master: Master | None = None, bound_wanted: bool = False,
-                full_round_s: float | None = None, partial_round_s: float = 0.0) -> Columns:
+                full_round_s: float | None = None, partial_round_s: float = 0.0,
+                start_broken: bool = False) -> Columns:
     """Column generation over the pieces (placer.colgen) from the LP's duals, with the
     warm start's and the pieces' solutions as the first columns; then its master in
     integers from the warm start (colgen.solve_master). `bound_wanted`: the Lagrangian
@@ -795,13 +799,15 @@ def _by_columns(built: BuiltModel, candidates: Candidates, policy: Policy, piece
     one at its last prices beside the master and the search after it, when it fits;
     else the bound at the LP's duals, its pieces left searched beside.
     `full_round_s`: what searching every piece takes (default: the pieces' search so
-    far); `partial_round_s`: what a partial round should take at least."""
+    far); `partial_round_s`: what a partial round should take at least; `start_broken`:
+    the warm start breaks a rule (any plan of the master's that keeps them is better)."""
     started = time.perf_counter()
     if master is None:
         master = _master(built, candidates, pieces)
     if full_round_s is None:
         full_round_s = pieces.time_s
     incumbent = full_values(built, candidates, start.units, start.left_out)
+    master.artificial = start_broken
     master.add(incumbent)
     master.add_integral(pieces.values)
     budget = COLUMNS_SHARE * options.time_limit
@@ -909,7 +915,8 @@ def _by_columns(built: BuiltModel, candidates: Candidates, policy: Policy, piece
         options.on_lp_prices(LPPrices.at_duals(built, candidates, duals, after_columns=True))
     if len(across_caps):
         master_limit += ACROSS_CAPS_MASTER_S
-    start_units = objective_units(built, candidates, start.units, start.left_out)
+    start_units = math.inf if start_broken else \
+        objective_units(built, candidates, start.units, start.left_out)
     early_found = early.result() if early is not None else None
     early_units = None if early_found is None else objective_units(
         built, candidates, early_found.values[built.units], _left_out(built, early_found.values))

@@ -606,8 +606,9 @@ def test_with_no_full_round_and_none_fitting_the_bound_is_the_lps_duals(monkeypa
     monkeypatch.setattr(engine, "generate_columns",
                         lambda *args, **kwargs: generate(*args, **{**kwargs,
                                                                   "full_rounds": False}))
+    # a full round: forever
     monkeypatch.setattr(engine, "_by_columns",
-                        lambda *args: by_columns(*args[:11], 1e9))  # a full round: forever
+                        lambda *args, **kwargs: by_columns(*args[:11], 1e9, **kwargs))
     no_search_after_the_warm_start(monkeypatch)  # for the suite's time
     plan = solve(_fleet(200), time_limit=6, workers=2)
     info = plan.solver

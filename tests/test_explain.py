@@ -217,22 +217,12 @@ def test_where_the_lp_has_a_solution_the_search_names_the_rules(monkeypatch):
 def test_at_fleet_scale_the_lp_names_rules_it_needs_each_and_how_far_one_must_move():
     # 300 generated workloads, the EU-resident ones made sovereign: the EU-headquartered
     # providers' offerings cannot hold them
-    import tempfile
-    from pathlib import Path
-
-    from benchmarks.generate import generate
+    from benchmarks.run import fleet_problem
     from placer.candidates import build_candidates
-    from placer.catalog import load_catalog
     from placer.model import build_model
     from placer.relax import lp_has_solution
 
-    instance = generate(300, seed=0)
-    for workload in instance.workloads:
-        if workload.get("residency") == ["EU"]:
-            workload["sovereign"] = True
-    with tempfile.TemporaryDirectory() as folder:
-        instance.capacities.write_csv(Path(folder) / "offerings.csv")
-        problem = problem_from_dict(instance.fleet(), load_catalog([folder]))
+    problem = fleet_problem(300, seed=0, sovereign=True)
     candidates = build_candidates(problem)
     assert candidates.rows.height > explain.LP_FIRST_ABOVE_ROWS
     core = explain.lp_infeasible_core(candidates, problem.policy)
