@@ -287,14 +287,22 @@ def solve_relaxation(builder: ProtoBuilder, time_limit: float = 30.0,
     )
 
 
-def lp_has_solution(builder: ProtoBuilder, rows: np.ndarray, time_limit: float
-                    ) -> bool | None:
-    """Whether the LP of the builder's rows `rows` (indices) has a solution: None when
-    HiGHS decides neither way in time."""
+def _feasibility_lp(builder: ProtoBuilder, rows: np.ndarray | None,
+                    soft: np.ndarray | None = None) -> _ScaledLP:
+    """The LP of the builder's rows `rows` (indices; all when None) with no objective,
+    the rows `soft` (if any) allowed to be violated."""
     lp = _scaled(builder, None, with_cuts=True, rows=rows)
-    zero = replace(lp, objective=np.zeros_like(lp.objective))
+    elastic = np.zeros_like(lp.elastic) if soft is None else np.isin(lp.kept, soft)
+    return replace(lp, objective=np.zeros_like(lp.objective), elastic=elastic)
+
+
+def lp_has_solution(builder: ProtoBuilder, rows: np.ndarray | None, time_limit: float
+                    ) -> bool | None:
+    """Whether the LP of the builder's rows `rows` (indices; all when None) has a
+    solution: None when HiGHS decides neither way in time."""
+    lp = _feasibility_lp(builder, rows)
     try:
-        solved = _solve_restricted(zero, np.arange(lp.matrix.shape[1]), time_limit,
+        solved = _solve_restricted(lp, np.arange(lp.matrix.shape[1]), time_limit,
                                    elastic=False)
     except _NoSolution:
         return False
@@ -306,11 +314,9 @@ def _least_violation(builder: ProtoBuilder, rows: np.ndarray | None, soft: np.nd
     """The LP of the builder's rows `rows` (all when None) where the rows `soft` may be
     violated, their total violation (each row equilibrated) least; None when not solved
     in time, or when the other rows alone have no solution."""
-    lp = _scaled(builder, None, with_cuts=True, rows=rows)
-    elastic = np.isin(lp.kept, soft)
-    phase_one = replace(lp, objective=np.zeros_like(lp.objective), elastic=elastic)
-    solved = _solve_restricted(phase_one, np.arange(lp.matrix.shape[1]), time_limit)
-    return None if solved is None else (phase_one, solved)
+    lp = _feasibility_lp(builder, rows, soft)
+    solved = _solve_restricted(lp, np.arange(lp.matrix.shape[1]), time_limit)
+    return None if solved is None else (lp, solved)
 
 
 def rows_in_conflict(builder: ProtoBuilder, rows: np.ndarray, soft: np.ndarray,

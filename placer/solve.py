@@ -396,7 +396,7 @@ def solve_built_candidates(candidates: Candidates, policy: Policy, options: Solv
         # in a second, where the LP takes a quarter of a minute (10,000 workloads whose
         # EU-resident ones must be sovereign: 0.8 s against 16 s); not above
         # WHOLE_SEARCH_VARS, where its memory is the search's
-        start = WarmStart(None, None, False, None, None, infeasible_by="cp-sat presolve") \
+        start = WarmStart.proven_infeasible("cp-sat presolve") \
             if parts_failed and search_whole \
             and _presolve_proves_infeasible(built, options, started, stop) \
             else _warm_start(built, candidates, policy, options, stop,
@@ -568,6 +568,11 @@ class WarmStart:
     # no solution), "cp-sat presolve"
     infeasible_by: str | None = None
 
+    @classmethod
+    def proven_infeasible(cls, by: str, cut_by_time: bool = False) -> WarmStart:
+        """No plan exists, proven before any search (`by`: what proved it)."""
+        return cls(None, None, cut_by_time, None, None, infeasible_by=by)
+
     @property
     def bound_units(self) -> float | None:
         """The best bound known before the search."""
@@ -584,7 +589,7 @@ def _warm_start(built: BuiltModel, candidates: Candidates, policy: Policy,
     relaxation, cut = _guide_lp(built, candidates, options, stop, deadline)
     if isinstance(relaxation, Infeasible):
         # then no plan keeps every rule: nothing to start from, nothing to search
-        return WarmStart(None, None, cut, None, None, infeasible_by="lp relaxation")
+        return WarmStart.proven_infeasible("lp relaxation", cut)
     options = _after_lp(options, deadline)
     lp_bound_units = no_lp_bound = None
     lagrangian = None
