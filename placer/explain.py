@@ -12,9 +12,11 @@ Three kinds of reason, cheapest first:
 
 On fleet-sized models CP-SAT finds no such set in its time (1,000 workloads: its first
 search, 10 s at most, ended undecided), while HiGHS proves their LP relaxation
-infeasible in a third of a second. There
-the LP finds the set (lp_infeasible_core) and how far each rule must move at least; CP-SAT
-only where the LP has a solution (a conflict of whole instances or gangs alone).
+infeasible in a third of a second. There, first, capacity alone (placer.capacity) may
+name the offerings in conflict and the workloads that can run only on them, in a
+fraction of a second even at 100,000 workloads (capacity_shortfall); else the LP finds
+the set (lp_infeasible_core) and how far each rule must move at least; CP-SAT only where
+the LP has a solution (a conflict of whole instances or gangs alone).
 """
 
 from __future__ import annotations
@@ -39,6 +41,11 @@ EXPLAIN_BUDGET_S = 30.0
 # after it (below, CP-SAT first: its set is minimal and its relaxations exact). A
 # 1,000-workload fleet has about 30,000 rows, a 100-workload one 3,000.
 LP_FIRST_ABOVE_ROWS = 5_000
+# Up to this many candidate rows, a capacity conflict's floors are also the whole LP's
+# (_lp_capacity_floor), often far higher than capacity alone's where the caps bind too
+# (1,000 sovereign workloads, 30,000 rows: 1,317 chips against 28 for one offering; about
+# 0.6 s an offering); above, capacity alone's (10,000: 8.5 s an offering for the LP).
+WHOLE_LP_FLOORS_UP_TO_ROWS = 50_000
 # Rebuild the candidate table with other capacities (rows can appear when capacity grows).
 Rebuild = Callable[[dict[str, int]], Candidates]
 
@@ -365,7 +372,9 @@ def _capacity_needed(offering: str, candidates: Candidates, policy: Policy,
     def with_capacity(cap: object) -> bool | None:
         return feasible(_with_capacity(offering, int(cap), candidates, rebuild), policy, clock)
 
-    found = _smallest(list(range(current + step, ceiling + 1, step)), with_capacity)
+    # capacities a multiple of its instances' chips: whole instances fill no others
+    first = (current // step + 1) * step
+    found = _smallest(list(range(first, ceiling + 1, step)), with_capacity)
     if found is None:
         return None
     return (f"add{least} {int(found) - current:,} chips to {offering} "
@@ -374,6 +383,19 @@ def _capacity_needed(offering: str, candidates: Candidates, policy: Policy,
 
 def _capacity_floor(offering: str, candidates: Candidates, policy: Policy,
                     rebuild: Rebuild | None, clock: _Clock) -> str | None:
+    """_lp_capacity_floor, in words."""
+    current, _, _ = _capacity_range(offering, candidates)
+    more = _lp_capacity_floor(offering, candidates, policy, rebuild, clock)
+    return None if more is None else _add_at_least(offering, current, more)
+
+
+def _add_at_least(offering: str, current: int, more: int) -> str:
+    chips = "chip" if more == 1 else "chips"
+    return f"add at least {more:,} {chips} to {offering} ({current:,} → {current + more:,})"
+
+
+def _lp_capacity_floor(offering: str, candidates: Candidates, policy: Policy,
+                       rebuild: Rebuild | None, clock: _Clock) -> int | None:
     """The fewest chips the offering's capacity must grow by, others kept, for the LP to
     have a solution: one LP of the table rebuilt at _capacity_needed's ceiling (every row
     the offering could then have) with only the offering's capacity now violable. A
@@ -396,11 +418,86 @@ def _capacity_floor(offering: str, candidates: Candidates, policy: Policy,
     needed = violation_needed(built.builder, row, clock.left())
     if needed is None or needed > ceiling - current:
         return None
-    # the model counts capacity as the chips whole placements fill: a multiple of their
-    # chips' greatest common divisor (model.fillable_capacity)
+    return _whole_chips(current + needed, current, chips)
+
+
+def _whole_chips(target: float, current: int, chips: np.ndarray) -> int:
+    """The fewest chips to add to a capacity of `current` for whole placements of the
+    offering's rows (`chips` each) to fill `target` chips: the model counts capacity as
+    the chips they can fill, a multiple of their greatest common divisor
+    (model.fillable_capacity)."""
     divisor = int(np.gcd.reduce(chips.astype(np.int64))) if len(chips) else 1
-    more = math.ceil((current + needed - 1e-6) / divisor) * divisor - current
-    return f"add at least {more:,} chips to {offering} ({current:,} → {current + more:,})"
+    return max(0, math.ceil((target - 1e-6) / divisor) * divisor - current)
+
+
+def capacity_shortfall(candidates: Candidates, policy: Policy, rebuild: Rebuild | None,
+                       clock: _Clock) -> list[str] | None:
+    """Where capacity alone rules out a plan (placer.capacity): the offerings in
+    conflict, the workloads that can run only on them, and how far each offering must
+    grow at least; None where capacity alone leaves room."""
+    from placer.capacity import capacity_lp, offerings_in_conflict
+
+    lp = capacity_lp(candidates)
+    names = candidates.offerings["offering"].to_list()
+    conflict = offerings_in_conflict(lp, sorted(range(len(names)), key=names.__getitem__))
+    if conflict is None:
+        return None
+    chosen = sorted(names[o] for o in np.flatnonzero(conflict).tolist())
+    workload_names = candidates.workloads.sort("w")["workload"].to_list()
+    confined = sorted(workload_names[w] for k in np.flatnonzero(lp.confined_to(conflict))
+                      for w in lp.members[k])
+    shown = ", ".join(confined[:3]) + (f" and {len(confined) - 3:,} more"
+                                       if len(confined) > 3 else "")
+    lines = [
+        "capacity alone rules out a plan (the LP of capacity and demand has no solution, "
+        f"every cap, spread and budget aside): the {len(confined):,} workloads that can "
+        f"run only on these offerings ({shown}) need more than they hold: "
+        + "; ".join(_rule_text(f"capacity:{name}", candidates, policy) for name in chosen)]
+    floors = _capacity_floors(chosen, candidates, policy, rebuild, clock)
+    if any(more is not None for more in floors.values()):
+        lines.append("relaxing one of them alone takes, by the LP: " + "; or ".join(
+            _add_at_least(name, _capacity_range(name, candidates)[0], more)
+            for name, more in floors.items() if more is not None))
+    elif all(more is math.inf for more in floors.values()):
+        lines.append("relaxing any single one of them alone is not enough")
+    return lines
+
+
+def _capacity_floors(chosen: list[str], candidates: Candidates, policy: Policy,
+                     rebuild: Rebuild | None, clock: _Clock) -> dict[str, float | None]:
+    """Per offering of a capacity conflict, the fewest chips its capacity must grow by,
+    the others kept: by capacity alone (the table rebuilt at every one's ceiling, each
+    held at its capacity now but the one that grows), and by the whole LP
+    (_lp_capacity_floor) up to WHOLE_LP_FLOORS_UP_TO_ROWS, the larger of the two;
+    infinity where capacity alone shows no growth of it is enough, None where neither
+    found one up to its ceiling."""
+    from placer.capacity import capacity_lp, growth_needed
+    ranges = {name: _capacity_range(name, candidates) for name in chosen}
+    table = rebuild({name: ceiling for name, (_, _, ceiling) in ranges.items()}) \
+        if rebuild is not None else candidates
+    now = {name: current for name, (current, _, _) in ranges.items()}
+    table = replace(table, offerings=table.offerings.with_columns(
+        pl.col("offering").replace_strict(now, default=pl.col("capacity_chips"),
+                                          return_dtype=pl.Int64).alias("capacity_chips")))
+    lp = capacity_lp(table)
+    names = table.offerings["offering"].to_list()
+    conflict = np.isin(np.array(names), chosen)
+    floors: dict[str, float | None] = {}
+    for name in chosen:
+        current, _, ceiling = ranges[name]
+        at = names.index(name)
+        needed = growth_needed(lp, conflict, at)  # beyond the chips it can fill now
+        if needed == math.inf:
+            floors[name] = math.inf
+            continue
+        chips = table.rows.filter(pl.col("offering") == name)["unit_chips"].to_numpy()
+        more = _whole_chips(lp.capacity[at] + needed, current, chips)
+        found = [more] if more <= ceiling - current else []
+        if candidates.rows.height <= WHOLE_LP_FLOORS_UP_TO_ROWS:
+            whole = _lp_capacity_floor(name, candidates, policy, rebuild, clock)
+            found += [whole] if whole is not None else []
+        floors[name] = max(found) if found else None
+    return floors
 
 
 def _spread_needed(workload: str, candidates: Candidates, policy: Policy,
@@ -434,6 +531,10 @@ def explain_infeasible(candidates: Candidates, policy: Policy,
     if lone:
         return list(lone.values())
     clock = _Clock(budget_s)
+    if candidates.rows.height > LP_FIRST_ABOVE_ROWS:
+        short = capacity_shortfall(candidates, policy, rebuild, clock)
+        if short is not None:
+            return short
     finders = (lp_infeasible_core, infeasible_core)
     if candidates.rows.height <= LP_FIRST_ABOVE_ROWS:
         finders = finders[::-1]

@@ -649,7 +649,9 @@ class SolverInfo(Strict):
     infeasible_by: str | None = Field(
         default=None, description="what proved no plan keeps every rule: cp-sat (its "
         "search), lp relaxation (HiGHS proved the LP relaxation has no solution, before "
-        "any search), or cp-sat presolve (where a fleet's parts found no plan)")
+        "any search), capacity (the LP of capacity and demand alone has none, checked "
+        "before a large fleet's parts), or cp-sat presolve (where a fleet's parts found "
+        "no plan)")
     deterministic: bool = Field(description="whether the same input and seed reproduce it")
     time_s: float = Field(description="wall-clock seconds, candidates to plan")
     candidates_s: float

@@ -37,6 +37,7 @@ import polars as pl
 from ortools.sat.python import cp_model
 
 from placer.candidates import Candidates, build_candidates, offering_ids, port_groups
+from placer.capacity import capacity_lp, has_room
 from placer.check import candidate_violations
 from placer.colgen import (
     NEAR_BOUND,
@@ -140,6 +141,7 @@ WHOLE_SEARCH_VARS = 1_000_000
 # Where a fleet's parts found no plan, CP-SAT's presolve alone looks for a proof that
 # none exists in at most this share of the time limit, before the LP (solve._warm_start)
 PRESOLVE_CHECK_SHARE = 0.1
+NOT_EXPLAINED = "no plan keeps every rule (not explained: explanations were turned off)"
 # The LP relaxation's time (lp_seconds): per candidate row, and more per row of a serving
 # workload (its covers, instances and spread rules), measured with the rounding cuts on
 # the tight sets (gangs alone: 2,000 / 5,000 workloads, 60k / 150k rows, 1.2 / 2.7 s) and
@@ -374,9 +376,21 @@ def solve_built_candidates(candidates: Candidates, policy: Policy, options: Solv
     if lone:
         return _no_plan(candidates, policy, base_info, caps, "infeasible", list(lone.values()),
                         stop_reason="infeasible")
-
     parts_failed = False  # a part found no plan: the whole is solved at once
     if options.in_parts and in_parts(candidates, options.time_limit):
+        # capacity alone may rule out every plan: its LP decides in a fraction of a second
+        # (placer.capacity), where the parts take minutes to fail and the whole's LP a
+        # quarter of one (10,000 workloads whose EU-resident ones must be sovereign: 0.5 s
+        # against 19 s). Not on smaller fleets, whose LP proves it soon enough, and where
+        # workloads do not merge into classes it is not cheap (5,000 candidates-format
+        # workloads: 1-4 s)
+        if not has_room(capacity_lp(candidates)):
+            info = {**base_info, "infeasible_by": "capacity",
+                    "time_s": round(time.perf_counter() - started, 4)}
+            explanation = explain_infeasible(candidates, policy, rebuild) \
+                if options.explain else [NOT_EXPLAINED]
+            return _no_plan(candidates, policy, info, caps, "infeasible", explanation,
+                            stop_reason="infeasible")
         plan = _solve_in_parts(candidates, policy, options, started, base_info, caps, reasons)
         if plan is not None:
             return plan
@@ -482,7 +496,7 @@ def solve_built_candidates(candidates: Candidates, policy: Policy, options: Solv
         info |= {"status": "INFEASIBLE", "stop_reason": "infeasible", "deterministic": True,
                  "infeasible_by": start.infeasible_by or "cp-sat"}
         explanation = explain_infeasible(candidates, policy, rebuild) if options.explain \
-            else ["no plan keeps every rule (not explained: explanations were turned off)"]
+            else [NOT_EXPLAINED]
         return _no_plan(candidates, policy, info, caps, "infeasible", explanation)
     found = searched and status in (cp_model.OPTIMAL, cp_model.FEASIBLE)
     cp_bound = solver.best_objective_bound if searched else -np.inf

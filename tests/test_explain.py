@@ -187,8 +187,11 @@ def test_a_conflict_of_whole_jobs_alone_is_proven_by_the_search():
 
 @pytest.mark.parametrize(("name", "expected"), [
     ("capacity-conflict", [
-        "these rules cannot all hold together (their LP relaxation has no solution): "
-        "capacity of nebius/eu-north1/h100 (1,024 chips)",
+        # capacity alone rules it out: named with the workloads that can run only there
+        "capacity alone rules out a plan (the LP of capacity and demand has no solution, "
+        "every cap, spread and budget aside): the 2 workloads that can run only on these "
+        "offerings (a, b) need more than they hold: capacity of nebius/eu-north1/h100 "
+        "(1,024 chips)",
         # 2 x 500,000 chip-hours in 720 h: 1,388.9 chips, whole 8-chip instances 1,392
         "relaxing one of them alone takes, by the LP: add at least 368 chips to "
         "nebius/eu-north1/h100 (1,024 → 1,392)"]),
@@ -264,3 +267,49 @@ def test_where_a_fleets_parts_found_no_plan_cp_sat_presolve_may_prove_there_is_n
     rows, offers = _six_chip_jobs(12)
     plan = solve_candidates(rows, offers, Policy(), time_limit=10)
     assert plan.status == "optimal" and plan.solver.get("infeasible_by") is None
+
+
+def test_a_fleet_short_of_capacity_names_its_offerings_and_their_floors(monkeypatch):
+    # 300 generated workloads, the EU-resident ones made sovereign, checked as a fleet in
+    # parts would be: capacity alone rules it out before any part
+    import re
+    import sys
+
+    from benchmarks.run import fleet_problem
+    from placer.candidates import Candidates, build_candidates
+    from placer.model import build_model
+    from placer.relax import lp_has_solution
+
+    solve_module = sys.modules["placer.solve"]
+    monkeypatch.setattr(solve_module, "in_parts", lambda candidates, time_limit: True)
+    problem = fleet_problem(300, seed=0, sovereign=True)
+    plan = solve(problem, time_limit=10)
+    assert plan.status == "infeasible" and plan.solver["infeasible_by"] == "capacity"
+    named, floors = plan.explanation
+    assert named.startswith("capacity alone rules out a plan")
+    assert "the 42 workloads that can run only on these offerings" in named
+    offerings = re.findall(r"capacity of (\S+) \(", named)
+    assert len(offerings) == 10
+    # the whole model's LP, with only these capacities and no cap, spread or budget,
+    # has no solution either
+    candidates = build_candidates(problem)
+    built = build_model(candidates, problem.policy, explain=True)
+    rule_of_row = np.asarray(built.builder.row_rule)
+    on = [built.rule_literals[f"capacity:{name}"] for name in offerings]
+    rows = np.flatnonzero((rule_of_row < 0) | np.isin(rule_of_row, on))
+    assert lp_has_solution(built.builder, rows, 30) is False
+    # a floor: an instance short of it, the whole LP (every rule) still has no solution
+    first = re.match(r"relaxing one of them alone takes, by the LP: add at least "
+                     r"([\d,]+) chips to (\S+) \(", floors)
+    assert first is not None
+    more, offering = int(first[1].replace(",", "")), first[2]
+    current, step, _ = explain._capacity_range(offering, candidates)
+
+    def rebuild(capacities: dict[str, int]) -> Candidates:
+        offers = problem.catalog.offerings.with_columns(
+            pl.col("offering").replace_strict(capacities, default=pl.col("capacity_chips"),
+                                              return_dtype=pl.Int64).alias("capacity_chips"))
+        return build_candidates(problem.replace(catalog=problem.catalog.with_offerings(offers)))
+
+    short = explain._with_capacity(offering, current + more - step, candidates, rebuild)
+    assert explain._lp_feasible(short, problem.policy, explain._Clock(30)) is False
