@@ -346,11 +346,22 @@ def _budget_needed(candidates: Candidates, policy: Policy, clock: _Clock) -> str
 def _capacity_range(offering: str, candidates: Candidates) -> tuple[int, int, int]:
     """The offering's capacity now, the step its rows' instances take and how far a
     relaxation of it is looked for (the ceiling)."""
-    current = int(candidates.offerings.filter(pl.col("offering") == offering)
-                  ["capacity_chips"].item())
-    step = max(1, int(candidates.rows.filter(pl.col("offering") == offering)
-                      ["chips_per_instance"].min() or 1))
-    return current, step, max(current * 16, current + 64 * step)
+    return _capacity_ranges([offering], candidates)[offering]
+
+
+def _capacity_ranges(offerings: list[str], candidates: Candidates
+                     ) -> dict[str, tuple[int, int, int]]:
+    """_capacity_range of each offering, in one pass over the rows."""
+    mine = pl.col("offering").is_in(offerings)
+    current = dict(candidates.offerings.filter(mine)
+                   .select("offering", "capacity_chips").iter_rows())
+    steps = dict(candidates.rows.filter(mine).group_by("offering")
+                 .agg(pl.col("chips_per_instance").min()).iter_rows())
+    ranges = {}
+    for offering in offerings:
+        now, step = int(current[offering]), max(1, int(steps.get(offering) or 1))
+        ranges[offering] = (now, step, max(now * 16, now + 64 * step))
+    return ranges
 
 
 def _with_capacity(offering: str, capacity: int, candidates: Candidates,
@@ -453,26 +464,29 @@ def capacity_shortfall(candidates: Candidates, policy: Policy, rebuild: Rebuild 
         f"every cap, spread and budget aside): the {len(confined):,} workloads that can "
         f"run only on these offerings ({shown}) need more than they hold: "
         + "; ".join(_rule_text(f"capacity:{name}", candidates, policy) for name in chosen)]
-    floors = _capacity_floors(chosen, candidates, policy, rebuild, clock)
+    ranges = _capacity_ranges(chosen, candidates)
+    floors = _capacity_floors(ranges, candidates, policy, rebuild, clock)
     if any(more is not None for more in floors.values()):
         lines.append("relaxing one of them alone takes, by the LP: " + "; or ".join(
-            _add_at_least(name, _capacity_range(name, candidates)[0], more)
+            _add_at_least(name, ranges[name][0], more)
             for name, more in floors.items() if more is not None))
     elif all(more is math.inf for more in floors.values()):
         lines.append("relaxing any single one of them alone is not enough")
     return lines
 
 
-def _capacity_floors(chosen: list[str], candidates: Candidates, policy: Policy,
-                     rebuild: Rebuild | None, clock: _Clock) -> dict[str, float | None]:
-    """Per offering of a capacity conflict, the fewest chips its capacity must grow by,
-    the others kept: by capacity alone (the table rebuilt at every one's ceiling, each
-    held at its capacity now but the one that grows), and by the whole LP
-    (_lp_capacity_floor) up to WHOLE_LP_FLOORS_UP_TO_ROWS, the larger of the two;
-    infinity where capacity alone shows no growth of it is enough, None where neither
-    found one up to its ceiling."""
+def _capacity_floors(ranges: dict[str, tuple[int, int, int]], candidates: Candidates,
+                     policy: Policy, rebuild: Rebuild | None, clock: _Clock
+                     ) -> dict[str, float | None]:
+    """Per offering of a capacity conflict (its _capacity_ranges), the fewest chips its
+    capacity must grow by, the others kept: by capacity alone (the table rebuilt at
+    every one's ceiling, each held at its capacity now but the one that grows), and by
+    the whole LP (_lp_capacity_floor) up to WHOLE_LP_FLOORS_UP_TO_ROWS, the larger of
+    the two; infinity where capacity alone shows no growth of it is enough, None where
+    neither found one up to its ceiling."""
     from placer.capacity import capacity_lp, growth_needed
-    ranges = {name: _capacity_range(name, candidates) for name in chosen}
+
+    chosen = list(ranges)
     table = rebuild({name: ceiling for name, (_, _, ceiling) in ranges.items()}) \
         if rebuild is not None else candidates
     now = {name: current for name, (current, _, _) in ranges.items()}
@@ -482,6 +496,8 @@ def _capacity_floors(chosen: list[str], candidates: Candidates, policy: Policy,
     lp = capacity_lp(table)
     names = table.offerings["offering"].to_list()
     conflict = np.isin(np.array(names), chosen)
+    chips_of = dict(table.rows.filter(pl.col("offering").is_in(chosen)).group_by("offering")
+                    .agg(pl.col("unit_chips").unique()).iter_rows())
     floors: dict[str, float | None] = {}
     for name in chosen:
         current, _, ceiling = ranges[name]
@@ -490,8 +506,8 @@ def _capacity_floors(chosen: list[str], candidates: Candidates, policy: Policy,
         if needed == math.inf:
             floors[name] = math.inf
             continue
-        chips = table.rows.filter(pl.col("offering") == name)["unit_chips"].to_numpy()
-        more = _whole_chips(lp.capacity[at] + needed, current, chips)
+        more = _whole_chips(lp.capacity[at] + needed, current,
+                            np.asarray(chips_of.get(name, []), dtype=np.int64))
         found = [more] if more <= ceiling - current else []
         if candidates.rows.height <= WHOLE_LP_FLOORS_UP_TO_ROWS:
             whole = _lp_capacity_floor(name, candidates, policy, rebuild, clock)
