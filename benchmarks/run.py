@@ -55,6 +55,11 @@ PEER_LIMIT = 10000  # above this many workloads the peers are not run (model too
 # Instances
 
 
+# solver.infeasible_by, in the note's words
+PROVEN_BY = {"capacity": "capacity alone's LP", "lp relaxation": "the lp relaxation",
+             "cp-sat presolve": "the cp-sat presolve", "cp-sat": "cp-sat's search"}
+
+
 def fleet_problem(n: int, seed: int, sovereign: bool = False, provider_cap: float = 0.4,
                   vendor_cap: float = 0.6) -> Any:
     """The generated fleet; `sovereign`: its EU-resident workloads made sovereign."""
@@ -119,7 +124,8 @@ def run_placer(kind: str, n: int, seed: int, time_limit: float) -> dict[str, Any
     engine = s["engine"].partition(" (")[0]
     note = ", ".join(re.findall(r"\(([^()]*)\)", s["engine"]))
     retried = s.get("part_retries") or 0
-    explained = f"by the {s['infeasible_by']}; explained at {with_explanation_s:.1f} s: " \
+    proven_by = PROVEN_BY.get(s.get("infeasible_by") or "", s.get("infeasible_by"))
+    explained = f"by {proven_by}; explained at {with_explanation_s:.1f} s: " \
         + " / ".join(plan.explanation) if plan.status == "infeasible" and plan.explanation \
         and s.get("infeasible_by") else ""
     return {

@@ -27,6 +27,12 @@ from placer.model import fillable_capacity
 
 # Overflow below this many chips in all is the LP solver's tolerance, not a shortfall.
 OVERFLOW_TOLERANCE = 1e-6
+# The LP is cheap where workloads merge into classes: the generated fleets' edges are a
+# third (1,000 workloads) to a tenth (100,000) of their rows, decided in 0.03-2 s. Where
+# they hardly merge it is not: the candidates-format tight-5000x60, 150,000 rows, one
+# class per workload, takes 1-4 s of a 10 s limit for an LP whose answer its own LP
+# relaxation gives anyway.
+MERGED_SHARE = 0.5
 
 
 @dataclass(frozen=True)
@@ -39,6 +45,12 @@ class CapacityLP:
     work: np.ndarray        # per class: units of work (gangs, or H100-equivalents)
     members: list[list[int]]  # per class: its workloads (w)
     capacity: np.ndarray    # per offering: the chips whole placements can fill
+    rows: int = 0           # the candidate rows the edges stand for
+
+    @property
+    def merged(self) -> bool:
+        """Whether the workloads merge into classes enough for the LP to be cheap."""
+        return len(self.klass) <= MERGED_SHARE * self.rows
 
     def confined_to(self, offerings: np.ndarray) -> np.ndarray:
         """The classes whose every edge is on one of `offerings` (a mask per offering)."""
@@ -70,7 +82,7 @@ def capacity_lp(candidates: Candidates) -> CapacityLP:
     return CapacityLP(edges["k"].to_numpy().astype(np.int64),
                       edges["o"].to_numpy().astype(np.int64), edges["r"].to_numpy(),
                       classes["work"].to_numpy(), classes["w"].to_list(),
-                      capacity.astype(np.float64))
+                      capacity.astype(np.float64), rows.height)
 
 
 def least_overflow(lp: CapacityLP, classes: np.ndarray, violable: np.ndarray

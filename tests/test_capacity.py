@@ -144,10 +144,11 @@ def test_capacity_alone_never_rules_out_a_plan_that_exists(instance):
             assert short[names[at]] < 0 or not _any_plan(rows, short)
 
 
-def test_a_large_fleet_short_of_capacity_ends_before_its_parts(monkeypatch):
+def test_a_fleet_short_of_capacity_ends_before_its_parts(monkeypatch):
     solve_module = sys.modules["placer.solve"]
     monkeypatch.setattr(solve_module, "in_parts", lambda candidates, time_limit: True)
     monkeypatch.setattr(solve_module, "_solve_in_parts", lambda *args: pytest.fail("parts"))
+    assert capacity_lp(_table(JOBS, {"o0": 8, "o1": 8, "o2": 100})).merged
     table = pl.DataFrame([{"workload": w, "offering": o, "chips": c, "cost_usd": 1.0}
                           for w, o, c in JOBS])
     offers = pl.DataFrame({"offering": ["o0", "o1", "o2"], "capacity_chips": [8, 8, 100]})
@@ -161,3 +162,15 @@ def test_a_large_fleet_short_of_capacity_ends_before_its_parts(monkeypatch):
         "(8 chips)",
         "relaxing one of them is enough: add 4 chips to o0 (8 → 12); or add 4 chips to o1 "
         "(8 → 12)"]
+
+
+def test_where_workloads_do_not_merge_the_lp_of_capacity_is_not_run(monkeypatch):
+    # one row per job, all different: no classes merge, and the whole's LP decides
+    rows = [("a", "o0", 6), ("b", "o0", 4), ("c", "o0", 2)]
+    lp = capacity_lp(_table(rows, {"o0": 10}))
+    assert not lp.merged and not has_room(lp)
+    table = pl.DataFrame([{"workload": w, "offering": o, "chips": c, "cost_usd": 1.0}
+                          for w, o, c in rows])
+    plan = solve_candidates(table, pl.DataFrame({"offering": ["o0"], "capacity_chips": [10]}),
+                            Policy(), time_limit=10)
+    assert plan.status == "infeasible" and plan.solver["infeasible_by"] == "lp relaxation"

@@ -165,11 +165,22 @@ def _six_chip_jobs(capacity: int) -> tuple[pl.DataFrame, pl.DataFrame]:
 
 
 def test_an_lp_without_a_solution_ends_the_solve_before_any_search():
-    plan = solve_candidates(*_six_chip_jobs(9), Policy(), time_limit=10)
+    # capacity has room (two providers' offerings), the 30 % provider cap does not
+    text = next(case[1] for case in CASES if case[0] == "provider-cap")
+    plan = solve(problem_from_dict(yaml.safe_load(text)), time_limit=10)
     assert plan.status == "infeasible"
     assert plan.solver["infeasible_by"] == "lp relaxation"
     assert plan.solver["stop_reason"] == "infeasible" and plan.solver["deterministic"]
     assert plan.solver["deterministic_time"] == 0  # no CP-SAT search ran
+
+
+def test_capacity_alone_ends_the_solve_before_any_lp_or_search():
+    # the three 6-chip jobs merge into one class: capacity's own LP, 19 chips in 18
+    plan = solve_candidates(*_six_chip_jobs(9), Policy(), time_limit=10)
+    assert plan.status == "infeasible"
+    assert plan.solver["infeasible_by"] == "capacity"
+    assert plan.solver["stop_reason"] == "infeasible" and plan.solver["deterministic"]
+    assert plan.solver["variables"] == 0  # no model was built
     assert plan.explanation == [
         "these rules cannot all hold together: capacity of o0 (9 chips); capacity of o1 "
         "(9 chips)",
