@@ -32,6 +32,7 @@ import polars as pl
 from ortools.sat.python import cp_model
 
 from placer.candidates import STAGES, Candidates
+from placer.schema import DIMENSIONS
 
 if TYPE_CHECKING:
     from placer.schema import Policy
@@ -132,6 +133,50 @@ def lone_workload_reasons(candidates: Candidates) -> dict[int, str]:
                 f"{r['workload']}: needs {r['demand']:g} H100-equivalents; its offerings can "
                 f"serve at most {r['capped']:,.3g}{limit} (whole instances within capacity)")
     return reasons
+
+
+def policy_reasons(candidates: Candidates, policy: Policy) -> list[str]:
+    """Rules of the policy no plan can keep whatever it places, told by counting: a share
+    cap below one over the number of groups the candidates fall in (their shares add up
+    to all the spend, which is positive where a required workload has only priced
+    rows), or min_providers above the providers they come from."""
+    from placer.model import cap_fraction
+
+    rows = candidates.rows
+    required = candidates.workloads.filter(pl.col("required"))["w"]
+    priced = rows.filter(pl.col("w").is_in(required.implode())).group_by("w").agg(
+        (pl.col("unit_compute_usd") > 0).all().alias("priced"))["priced"].any()
+    reasons = []
+    for dim in DIMENSIONS:
+        share = getattr(policy.max_share, dim)
+        if share is None or not priced:
+            continue
+        groups = rows[dim].unique().sort().to_list()
+        cap = cap_fraction(share)
+        if len(groups) * cap.numerator < cap.denominator:
+            least = math.ceil(10_000 / len(groups)) / 10_000
+            most = len(groups) * share * 100
+            reasons.append(
+                f"max_share.{dim} {share:g} leaves no plan: the candidates come from "
+                f"{_counted(groups, _PLURAL[dim])}, so at most {most:.3g} % of the spend "
+                f"can be placed; raise it to at least {least:g}, or allow more "
+                f"{_PLURAL[dim]}")
+    providers = rows["provider"].unique().sort().to_list()
+    if (policy.min_providers or 0) > len(providers) and required.len() > 0:
+        reasons.append(f"min_providers {policy.min_providers} leaves no plan: the candidates "
+                       f"come from {_counted(providers, 'providers')}; lower it to "
+                       f"{len(providers)} or fewer, or allow more providers")
+    return reasons
+
+
+_PLURAL = {"provider": "providers", "chip_vendor": "chip vendors", "ecosystem": "ecosystems"}
+
+
+def _counted(names: list[str], plural: str) -> str:
+    """'3 providers (a, b, c)', the first five named."""
+    shown = ", ".join(names[:5]) + (", ..." if len(names) > 5 else "")
+    return f"{len(names)} {plural} ({shown})" if len(names) != 1 else \
+        f"one {plural.removesuffix('s')} ({shown})"
 
 
 def _rule_text(name: str, candidates: Candidates, policy: Policy) -> str:
@@ -548,6 +593,11 @@ def explain_infeasible(candidates: Candidates, policy: Policy,
         return list(lone.values())
     clock = _Clock(budget_s)
     if candidates.rows.height > LP_FIRST_ABOVE_ROWS:
+        # on large models the counting and capacity's LP, at once; below, CP-SAT's exact
+        # figures ("raise max_share.provider from 0.3 to 0.51", where counting says 0.5)
+        counted = policy_reasons(candidates, policy)
+        if counted:
+            return counted
         short = capacity_shortfall(candidates, policy, rebuild, clock)
         if short is not None:
             return short

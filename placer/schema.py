@@ -649,9 +649,10 @@ class SolverInfo(Strict):
     infeasible_by: str | None = Field(
         default=None, description="what proved no plan keeps every rule: cp-sat (its "
         "search), lp relaxation (HiGHS proved the LP relaxation has no solution, before "
-        "any search), capacity (the LP of capacity and demand alone has none, checked "
-        "before a large fleet's parts), or cp-sat presolve (where a fleet's parts found "
-        "no plan)")
+        "any search), policy (a share cap below one over the number of groups the "
+        "candidates fall in, or min_providers above their providers), capacity (the LP "
+        "of capacity and demand alone has no solution), or cp-sat presolve (where a "
+        "fleet's parts found no plan)")
     deterministic: bool = Field(description="whether the same input and seed reproduce it")
     time_s: float = Field(description="wall-clock seconds, candidates to plan")
     candidates_s: float

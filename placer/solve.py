@@ -57,6 +57,7 @@ from placer.explain import (
     explain_infeasible,
     lone_workload_reasons,
     no_candidate_reasons,
+    policy_reasons,
 )
 from placer.lagrange import (
     PIECE_DETERMINISTIC_S,
@@ -376,18 +377,21 @@ def solve_built_candidates(candidates: Candidates, policy: Policy, options: Solv
     if lone:
         return _no_plan(candidates, policy, base_info, caps, "infeasible", list(lone.values()),
                         stop_reason="infeasible")
-    # capacity alone may rule out every plan: its LP decides in a fraction of a second
-    # where workloads merge into classes (placer.capacity), where a large fleet's parts
-    # take minutes to fail and the whole's LP a quarter of one (10,000 workloads whose
-    # EU-resident ones must be sovereign: 0.5 s against 19 s; 1,000: 0.1 s against 0.7 s)
+    # the policy or capacity alone may rule out every plan, told by counting or by
+    # capacity's LP where workloads merge into classes (placer.capacity) in a fraction of
+    # a second, where a large fleet's parts take minutes to fail and the whole's LP a
+    # quarter of one (10,000 workloads whose EU-resident ones must be sovereign: 0.5 s
+    # against 19 s; 1,000: 0.1 s against 0.7 s)
     capacity = capacity_lp(candidates)
-    if capacity.merged and not has_room(capacity):
-        info = {**base_info, "infeasible_by": "capacity",
-                "time_s": round(time.perf_counter() - started, 4)}
-        explanation = explain_infeasible(candidates, policy, rebuild) if options.explain \
-            else [NOT_EXPLAINED]
-        return _no_plan(candidates, policy, info, caps, "infeasible", explanation,
-                        stop_reason="infeasible")
+    for by, proven in (("policy", lambda: bool(policy_reasons(candidates, policy))),
+                       ("capacity", lambda: capacity.merged and not has_room(capacity))):
+        if proven():
+            info = {**base_info, "infeasible_by": by,
+                    "time_s": round(time.perf_counter() - started, 4)}
+            explanation = explain_infeasible(candidates, policy, rebuild) \
+                if options.explain else [NOT_EXPLAINED]
+            return _no_plan(candidates, policy, info, caps, "infeasible", explanation,
+                            stop_reason="infeasible")
 
     parts_failed = False  # a part found no plan: the whole is solved at once
     if options.in_parts and in_parts(candidates, options.time_limit):

@@ -165,8 +165,8 @@ def _six_chip_jobs(capacity: int) -> tuple[pl.DataFrame, pl.DataFrame]:
 
 
 def test_an_lp_without_a_solution_ends_the_solve_before_any_search():
-    # capacity has room (two providers' offerings), the 30 % provider cap does not
-    text = next(case[1] for case in CASES if case[0] == "provider-cap")
+    # capacity has room, and no cap or min_providers is beyond counting; the budget is not
+    text = next(case[1] for case in CASES if case[0] == "budget")
     plan = solve(problem_from_dict(yaml.safe_load(text)), time_limit=10)
     assert plan.status == "infeasible"
     assert plan.solver["infeasible_by"] == "lp relaxation"
@@ -216,6 +216,7 @@ def test_a_conflict_of_whole_jobs_alone_is_proven_by_the_search():
 def test_on_large_models_the_lp_names_the_rules_and_how_far_they_must_move_at_least(
         monkeypatch, name, expected):
     monkeypatch.setattr(explain, "LP_FIRST_ABOVE_ROWS", 0)
+    monkeypatch.setattr(explain, "policy_reasons", lambda *args: [])  # not told by counting
     text = next(case[1] for case in CASES if case[0] == name)
     plan = solve(problem_from_dict(yaml.safe_load(text)), time_limit=20)
     assert plan.explanation == expected
@@ -324,3 +325,32 @@ def test_a_fleet_short_of_capacity_names_its_offerings_and_their_floors(monkeypa
 
     short = explain._with_capacity(offering, current + more - step, candidates, rebuild)
     assert explain._lp_feasible(short, problem.policy, explain._Clock(30)) is False
+
+
+@pytest.mark.parametrize(("name", "expected"), [
+    ("provider-cap", ["max_share.provider 0.3 leaves no plan: the candidates come from 2 "
+                      "providers (aws, gcp), so at most 60 % of the spend can be placed; raise "
+                      "it to at least 0.5, or allow more providers"]),
+    ("vendor-cap", ["max_share.chip_vendor 0.5 leaves no plan: the candidates come from one "
+                    "chip vendor (nvidia), so at most 50 % of the spend can be placed; raise it "
+                    "to at least 1, or allow more chip vendors"]),
+    ("min-providers", ["min_providers 5 leaves no plan: the candidates come from 2 providers "
+                       "(aws, gcp); lower it to 2 or fewer, or allow more providers"]),
+])
+def test_a_policy_no_plan_can_keep_is_told_by_counting(monkeypatch, name, expected):
+    text = next(case[1] for case in CASES if case[0] == name)
+    plan = solve(problem_from_dict(yaml.safe_load(text)), time_limit=20)
+    assert plan.solver["infeasible_by"] == "policy" and plan.solver["variables"] == 0
+    # on small models CP-SAT's exact figures explain it (CASES); on large ones, counting
+    assert plan.explanation == next(case[2] for case in CASES if case[0] == name)
+    monkeypatch.setattr(explain, "LP_FIRST_ABOVE_ROWS", 0)
+    plan = solve(problem_from_dict(yaml.safe_load(text)), time_limit=20)
+    assert plan.explanation == expected
+
+
+def test_counting_leaves_alone_a_cap_that_enough_groups_can_keep():
+    text = next(case[1] for case in CASES if case[0] == "provider-cap")
+    problem = problem_from_dict(yaml.safe_load(text.replace("provider: 0.3", "provider: 0.5")))
+    from placer.candidates import build_candidates
+
+    assert explain.policy_reasons(build_candidates(problem), problem.policy) == []
