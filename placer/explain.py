@@ -12,9 +12,10 @@ Three kinds of reason, cheapest first:
 
 On fleet-sized models CP-SAT finds no such set in its time (1,000 workloads: its first
 search, 10 s at most, ended undecided), while HiGHS proves their LP relaxation
-infeasible in a third of a second. There, first, capacity alone (placer.capacity) may
-name the offerings in conflict and the workloads that can run only on them, in a
-fraction of a second even at 100,000 workloads (capacity_shortfall); else the LP finds
+infeasible in a third of a second. There, first, counting may show a share cap or
+min_providers no plan can keep (policy_reasons), and capacity alone (placer.capacity)
+may name the offerings in conflict and the workloads that can run only on them, each in
+a fraction of a second even at 100,000 workloads (capacity_shortfall); else the LP finds
 the set (lp_infeasible_core) and how far each rule must move at least; CP-SAT only where
 the LP has a solution (a conflict of whole instances or gangs alone).
 """
