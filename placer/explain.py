@@ -500,11 +500,11 @@ def capacity_shortfall(candidates: Candidates, policy: Policy, rebuild: Rebuild 
     if conflict is None:
         return None
     chosen = sorted(names[o] for o in np.flatnonzero(conflict).tolist())
-    workload_names = candidates.workloads.sort("w")["workload"].to_list()
-    confined = sorted(workload_names[w] for k in np.flatnonzero(lp.confined_to(conflict))
-                      for w in lp.members[k])
+    ids = [w for k in np.flatnonzero(lp.confined_to(conflict)) for w in lp.members[k]]
+    mine = candidates.workloads.filter(pl.col("w").is_in(ids))
+    confined = sorted(mine["workload"].to_list())
     shown = ", ".join(confined[:3]) + (f" and {len(confined) - 3:,} more"
-                                       if len(confined) > 3 else "")
+                                       if len(confined) > 3 else "") + _their_rules(mine)
     lines = [
         "capacity alone rules out a plan (the LP of capacity and demand has no solution, "
         f"every cap, spread and budget aside): the {len(confined):,} workloads that can "
@@ -519,6 +519,19 @@ def capacity_shortfall(candidates: Candidates, policy: Policy, rebuild: Rebuild 
     elif all(more is math.inf for more in floors.values()):
         lines.append("relaxing any single one of them alone is not enough")
     return lines
+
+
+def _their_rules(workloads: pl.DataFrame) -> str:
+    """Which of their own rules keep workloads on few offerings: how many must be
+    sovereign, and their most common residencies."""
+    parts = []
+    sovereign = int(workloads["sovereign"].sum())
+    if sovereign:
+        parts.append(f"{sovereign:,} sovereign")
+    residency = (workloads.drop_nulls("residency_codes").group_by("residency_codes").len()
+                 .sort(["len", "residency_codes"], descending=[True, False]).head(3))
+    parts += [f"residency {code}: {n:,}" for code, n in residency.iter_rows()]
+    return f"; their rules: {', '.join(parts)}" if parts else ""
 
 
 def _capacity_floors(ranges: dict[str, tuple[int, int, int]], candidates: Candidates,

@@ -299,7 +299,9 @@ def test_a_fleet_short_of_capacity_names_its_offerings_and_their_floors(monkeypa
     assert plan.status == "infeasible" and plan.solver["infeasible_by"] == "capacity"
     named, floors = plan.explanation
     assert named.startswith("capacity alone rules out a plan")
-    assert "the 42 workloads that can run only on these offerings" in named
+    assert "the 42 workloads that can run only on these offerings (serve-000027, " \
+        "serve-000043, serve-000044 and 39 more; their rules: 35 sovereign, residency EU: " \
+        "35, residency FI: 7)" in named
     offerings = re.findall(r"capacity of (\S+) \(", named)
     assert len(offerings) == 10
     # the whole model's LP, with only these capacities and no cap, spread or budget,
