@@ -54,7 +54,7 @@ class CapacityLP:
 
     def confined_to(self, offerings: np.ndarray) -> np.ndarray:
         """The classes whose every edge is on one of `offerings` (a mask per offering)."""
-        outside = np.bincount(self.klass, weights=~offerings[self.offering] * 1.0,
+        outside = np.bincount(self.klass, weights=(~offerings[self.offering]).astype(float),
                               minlength=len(self.work))
         return outside == 0
 
