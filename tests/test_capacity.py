@@ -174,3 +174,24 @@ def test_where_workloads_do_not_merge_the_lp_of_capacity_is_not_run(monkeypatch)
     plan = solve_candidates(table, pl.DataFrame({"offering": ["o0"], "capacity_chips": [10]}),
                             Policy(), time_limit=10)
     assert plan.status == "infeasible" and plan.solver["infeasible_by"] == "lp relaxation"
+
+
+def test_optional_work_never_makes_capacity_short():
+    # two 696-chip gangs on one offering of 1,024 chips: short while both are required
+    from placer.candidates import build_candidates
+    from placer.problem import problem_from_dict
+
+    def lp_of(required_b: bool):
+        problem = problem_from_dict({
+            "policy": {"allow": {"offering": ["nebius/eu-north1/h100"]}},
+            "workloads": [
+                {"name": "a", "kind": "training", "chip_hours": 500000, "deadline_days": 30},
+                {"name": "b", "kind": "training", "chip_hours": 500000, "deadline_days": 30,
+                 "required": required_b, **({} if required_b else {"value_usd": 1.0})}]})
+        return capacity_lp(build_candidates(problem))
+
+    short = lp_of(True)
+    assert short.work.sum() == 2 and short.chips.tolist() == [696.0]
+    assert not has_room(short)
+    relaxed = lp_of(False)
+    assert relaxed.work.sum() == 1 and has_room(relaxed)
