@@ -144,9 +144,14 @@ def policy_reasons(candidates: Candidates, policy: Policy) -> list[str]:
     from placer.model import cap_fraction
 
     rows = candidates.rows
-    required = candidates.workloads.filter(pl.col("required"))["w"]
-    priced = rows.filter(pl.col("w").is_in(required.implode())).group_by("w").agg(
-        (pl.col("unit_compute_usd") > 0).all().alias("priced"))["priced"].any()
+    workloads = candidates.workloads
+    required = np.zeros(workloads.height, dtype=bool)
+    required[workloads["w"].to_numpy()] = workloads["required"].to_numpy()
+    w = rows["w"].to_numpy()
+    unpriced = np.bincount(w, weights=(rows["unit_compute_usd"].to_numpy() <= 0) * 1.0,
+                           minlength=len(required))
+    has_rows = np.bincount(w, minlength=len(required)) > 0
+    priced = bool((required & has_rows & (unpriced == 0)).any())
     reasons = []
     for dim in DIMENSIONS:
         share = getattr(policy.max_share, dim)
@@ -162,8 +167,8 @@ def policy_reasons(candidates: Candidates, policy: Policy) -> list[str]:
                 f"{_counted(groups, _PLURAL[dim])}, so at most {most:.3g} % of the spend "
                 f"can be placed; raise it to at least {least:g}, or allow more "
                 f"{_PLURAL[dim]}")
-    providers = rows["provider"].unique().sort().to_list()
-    if (policy.min_providers or 0) > len(providers) and required.len() > 0:
+    providers = rows["provider"].unique().sort().to_list() if policy.min_providers else []
+    if policy.min_providers and policy.min_providers > len(providers) and required.any():
         reasons.append(f"min_providers {policy.min_providers} leaves no plan: the candidates "
                        f"come from {_counted(providers, 'providers')}; lower it to "
                        f"{len(providers)} or fewer, or allow more providers")
