@@ -127,6 +127,13 @@ def has_room(lp: CapacityLP) -> bool:
     return overflow <= OVERFLOW_TOLERANCE * max(1.0, float(lp.capacity.sum()))
 
 
+def proven_short(candidates: Candidates) -> bool:
+    """Whether capacity's LP, run where the workloads merge into classes (else it is not
+    cheap), proves that no plan exists."""
+    lp = capacity_lp(candidates)
+    return lp.merged and not has_room(lp)
+
+
 def overflows(lp: CapacityLP, offerings: np.ndarray) -> bool:
     """Whether the classes confined to `offerings` (a mask) overflow them."""
     overflow, _ = least_overflow(lp, lp.confined_to(offerings), offerings)
