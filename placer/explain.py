@@ -517,12 +517,16 @@ def capacity_shortfall(candidates: Candidates, policy: Policy, rebuild: Rebuild 
         + "; ".join(_rule_text(f"capacity:{name}", candidates, policy) for name in chosen)]
     ranges = _capacity_ranges(chosen, candidates)
     floors = _capacity_floors(ranges, candidates, policy, rebuild, clock)
-    if any(more is not None for more in floors.values()):
-        lines.append("relaxing one of them alone takes, by the LP: " + "; or ".join(
-            _add_at_least(name, ranges[name][0], more)
-            for name, more in floors.items() if more is not None))
-    elif all(more is math.inf for more in floors.values()):
-        lines.append("relaxing any single one of them alone is not enough")
+    found = [_add_at_least(name, ranges[name][0], more) for name, more in floors.items()
+             if more is not None]
+    beyond = [name for name, more in floors.items() if more is None]
+    others = f"no growth up to 16 times its capacity (or 64 instances more) is enough for " \
+        f"{', '.join(beyond)}"
+    if found:
+        lines.append("relaxing one of them alone takes, by the LP: " + "; or ".join(found)
+                     + (f"; {others}" if beyond else ""))
+    else:
+        lines.append(f"relaxing one of them alone, by the LP: {others}")
     return lines
 
 
@@ -541,13 +545,12 @@ def _their_rules(workloads: pl.DataFrame) -> str:
 
 def _capacity_floors(ranges: dict[str, tuple[int, int, int]], candidates: Candidates,
                      policy: Policy, rebuild: Rebuild | None, clock: _Clock
-                     ) -> dict[str, float | None]:
+                     ) -> dict[str, int | None]:
     """Per offering of a capacity conflict (its _capacity_ranges), the fewest chips its
     capacity must grow by, the others kept: by capacity alone (the table rebuilt at
     every one's ceiling, each held at its capacity now but the one that grows), and by
     the whole LP (_lp_capacity_floor) up to WHOLE_LP_FLOORS_UP_TO_ROWS, the larger of
-    the two; infinity where capacity alone shows no growth of it is enough, None where
-    neither found one up to its ceiling."""
+    the two; None where neither found one up to its ceiling."""
     from placer.capacity import capacity_lp, growth_needed
 
     chosen = list(ranges)
@@ -562,17 +565,15 @@ def _capacity_floors(ranges: dict[str, tuple[int, int, int]], candidates: Candid
     conflict = np.isin(np.array(names), chosen)
     chips_of = dict(table.rows.filter(pl.col("offering").is_in(chosen)).group_by("offering")
                     .agg(pl.col("unit_chips").unique()).iter_rows())
-    floors: dict[str, float | None] = {}
+    floors: dict[str, int | None] = {}
     for name in chosen:
         current, _, ceiling = ranges[name]
         at = names.index(name)
         needed = growth_needed(lp, conflict, at)  # beyond the chips it can fill now
-        if needed == math.inf:
-            floors[name] = math.inf
-            continue
         more = _whole_chips(lp.capacity[at] + needed, current,
-                            np.asarray(chips_of.get(name, []), dtype=np.int64))
-        found = [more] if more <= ceiling - current else []
+                            np.asarray(chips_of.get(name, []), dtype=np.int64)) \
+            if math.isfinite(needed) else None
+        found = [more] if more is not None and more <= ceiling - current else []
         if candidates.rows.height <= WHOLE_LP_FLOORS_UP_TO_ROWS:
             whole = _lp_capacity_floor(name, candidates, policy, rebuild, clock)
             found += [whole] if whole is not None else []

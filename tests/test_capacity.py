@@ -195,3 +195,23 @@ def test_optional_work_never_makes_capacity_short():
     assert not has_room(short)
     relaxed = lp_of(False)
     assert relaxed.work.sum() == 1 and has_room(relaxed)
+
+
+def test_the_explanation_says_which_offerings_no_growth_within_reach_fixes(monkeypatch):
+    # 100 one-chip jobs on o0 (2 chips) or o1 (20): 78 chips short. o1 may grow 16-fold,
+    # o0 only to 66 chips (64 instances more): not enough
+    from placer import explain
+
+    monkeypatch.setattr(explain, "LP_FIRST_ABOVE_ROWS", 0)
+    table = pl.DataFrame([{"workload": f"j{i:02d}", "offering": o, "chips": 1, "cost_usd": 1.0}
+                          for i in range(100) for o in ("o0", "o1")])
+    offers = pl.DataFrame({"offering": ["o0", "o1"], "capacity_chips": [2, 20]})
+    plan = solve_candidates(table, offers, Policy(), time_limit=10)
+    assert plan.solver["infeasible_by"] == "capacity"
+    assert plan.explanation == [
+        "capacity alone rules out a plan (the LP of capacity and demand has no solution, "
+        "every cap, spread and budget aside): the 100 workloads that can run only on these "
+        "offerings (j00, j01, j02 and 97 more) need more than they hold: capacity of o0 "
+        "(2 chips); capacity of o1 (20 chips)",
+        "relaxing one of them alone takes, by the LP: add at least 78 chips to o1 (20 → 98); "
+        "no growth up to 16 times its capacity (or 64 instances more) is enough for o0"]
