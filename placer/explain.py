@@ -285,7 +285,14 @@ def lp_infeasible_core(candidates: Candidates, policy: Policy,
         narrowed = np.unique(rule_of_row[priced])
         if len(narrowed) < len(core) and infeasible_with(narrowed) is True:
             core = narrowed
-    for rule in core.tolist():  # deletion filter: drop what the conflict does not need
+    # deletion filter: drop what the conflict does not need, first each kind of rule
+    # whole (a fleet's many spread rules in one LP), then one rule at a time
+    kind = np.array([names[rule].partition(":")[0] for rule in core.tolist()])
+    for each in sorted(set(kind.tolist())):
+        trial = core[kind != each]
+        if len(trial) and infeasible_with(trial) is True:
+            core, kind = trial, kind[kind != each]
+    for rule in core.tolist():
         trial = core[core != rule]
         if infeasible_with(trial) is True:
             core = trial
