@@ -30,8 +30,8 @@ OVERFLOW_TOLERANCE = 1e-6
 # The LP is cheap where workloads merge into classes: the generated fleets' edges are a
 # third (1,000 workloads) to a tenth (100,000) of their rows, decided in 0.03-2 s. Where
 # they hardly merge it is not: the candidates-format tight-5000x60, 150,000 rows, one
-# class per workload, takes 1-4 s of a 10 s limit for an LP whose answer its own LP
-# relaxation gives anyway.
+# class per workload, takes 3.9 s of a 10 s limit (tight-2000x60 0.55 s) for an LP whose
+# answer its own LP relaxation gives anyway.
 MERGED_SHARE = 0.5
 
 
@@ -120,11 +120,15 @@ def least_overflow(lp: CapacityLP, classes: np.ndarray, violable: np.ndarray
     return float(solved.fun), prices
 
 
+def _beyond_tolerance(lp: CapacityLP, overflow: float, offerings: np.ndarray) -> bool:
+    """Whether an overflow of those offerings (a mask) is a shortfall, not the LP
+    solver's tolerance."""
+    return overflow > OVERFLOW_TOLERANCE * max(1.0, float(lp.capacity[offerings].sum()))
+
+
 def has_room(lp: CapacityLP) -> bool:
     """Whether the capacity LP has a solution (if not, no plan has one)."""
-    everything = np.ones(len(lp.work), dtype=bool)
-    overflow, _ = least_overflow(lp, everything, np.ones(len(lp.capacity), dtype=bool))
-    return overflow <= OVERFLOW_TOLERANCE * max(1.0, float(lp.capacity.sum()))
+    return not overflows(lp, np.ones(len(lp.capacity), dtype=bool))
 
 
 def proven_short(candidates: Candidates) -> bool:
@@ -137,7 +141,7 @@ def proven_short(candidates: Candidates) -> bool:
 def overflows(lp: CapacityLP, offerings: np.ndarray) -> bool:
     """Whether the classes confined to `offerings` (a mask) overflow them."""
     overflow, _ = least_overflow(lp, lp.confined_to(offerings), offerings)
-    return overflow > OVERFLOW_TOLERANCE * max(1.0, float(lp.capacity[offerings].sum()))
+    return _beyond_tolerance(lp, overflow, offerings)
 
 
 def offerings_in_conflict(lp: CapacityLP, order: list[int] | None = None) -> np.ndarray | None:
@@ -145,10 +149,9 @@ def offerings_in_conflict(lp: CapacityLP, order: list[int] | None = None) -> np.
     only on them, minimal (dropping any one lets them fit); None where the capacity LP
     has a solution. The deletion filter tries the offerings in `order` (default: by
     position)."""
-    everything = np.ones(len(lp.work), dtype=bool)
     every_offering = np.ones(len(lp.capacity), dtype=bool)
-    overflow, prices = least_overflow(lp, everything, every_offering)
-    if overflow <= OVERFLOW_TOLERANCE * max(1.0, float(lp.capacity.sum())):
+    overflow, prices = least_overflow(lp, lp.confined_to(every_offering), every_offering)
+    if not _beyond_tolerance(lp, overflow, every_offering):
         return None
     conflict = prices > 1e-9
     if not conflict.any() or not overflows(lp, conflict):  # numerically unclear: start wide

@@ -48,6 +48,10 @@ LP_FIRST_ABOVE_ROWS = 5_000
 # (1,000 sovereign workloads, 30,000 rows: 1,317 chips against 28 for one offering; about
 # 0.6 s an offering); above, capacity alone's (10,000: 8.5 s an offering for the LP).
 WHOLE_LP_FLOORS_UP_TO_ROWS = 50_000
+# How far a capacity's relaxation is looked for (the ceiling): this many times it, or
+# this many of its instances more, whichever is more.
+CEILING_TIMES = 16
+CEILING_INSTANCES = 64
 # Rebuild the candidate table with other capacities (rows can appear when capacity grows).
 Rebuild = Callable[[dict[str, int]], Candidates]
 
@@ -143,6 +147,9 @@ def policy_reasons(candidates: Candidates, policy: Policy) -> list[str]:
     rows), or min_providers above the providers they come from."""
     from placer.model import cap_fraction
 
+    capped = [dim for dim in DIMENSIONS if getattr(policy.max_share, dim) is not None]
+    if not capped and not policy.min_providers:
+        return []
     rows = candidates.rows
     workloads = candidates.workloads
     required = np.zeros(workloads.height, dtype=bool)
@@ -153,10 +160,8 @@ def policy_reasons(candidates: Candidates, policy: Policy) -> list[str]:
     has_rows = np.bincount(w, minlength=len(required)) > 0
     priced = bool((required & has_rows & (unpriced == 0)).any())
     reasons = []
-    for dim in DIMENSIONS:
+    for dim in capped if priced else []:
         share = getattr(policy.max_share, dim)
-        if share is None or not priced:
-            continue
         groups = rows[dim].unique().sort().to_list()
         cap = cap_fraction(share)
         if len(groups) * cap.numerator < cap.denominator:
@@ -418,7 +423,7 @@ def _capacity_ranges(offerings: list[str], candidates: Candidates
     ranges = {}
     for offering in offerings:
         now, step = int(current[offering]), max(1, int(steps.get(offering) or 1))
-        ranges[offering] = (now, step, max(now * 16, now + 64 * step))
+        ranges[offering] = (now, step, max(now * CEILING_TIMES, now + CEILING_INSTANCES * step))
     return ranges
 
 
@@ -527,8 +532,8 @@ def capacity_shortfall(candidates: Candidates, policy: Policy, rebuild: Rebuild 
     found = [_add_at_least(name, ranges[name][0], more) for name, more in floors.items()
              if more is not None]
     beyond = [name for name, more in floors.items() if more is None]
-    others = f"no growth up to 16 times its capacity (or 64 instances more) is enough for " \
-        f"{', '.join(beyond)}"
+    others = f"no growth up to {CEILING_TIMES} times its capacity (or {CEILING_INSTANCES} " \
+        f"instances more) is enough for {', '.join(beyond)}"
     if found:
         lines.append("relaxing one of them alone takes, by the LP: " + "; or ".join(found)
                      + (f"; {others}" if beyond else ""))
@@ -619,6 +624,7 @@ def explain_infeasible(candidates: Candidates, policy: Policy,
     if lone:
         return list(lone.values())
     clock = _Clock(budget_s)
+    finders = (infeasible_core, lp_infeasible_core)
     if candidates.rows.height > LP_FIRST_ABOVE_ROWS:
         # on large models the counting and capacity's LP, at once; below, CP-SAT's exact
         # figures ("raise max_share.provider from 0.3 to 0.51", where counting says 0.5)
@@ -628,8 +634,6 @@ def explain_infeasible(candidates: Candidates, policy: Policy,
         short = capacity_shortfall(candidates, policy, rebuild, clock)
         if short is not None:
             return short
-    finders = (lp_infeasible_core, infeasible_core)
-    if candidates.rows.height <= LP_FIRST_ABOVE_ROWS:
         finders = finders[::-1]
     core = None
     for find in finders:  # each gets half the time left
