@@ -57,6 +57,7 @@ PEER_LIMIT = 10000  # above this many workloads the peers are not run (model too
 
 # solver.infeasible_by, in the note's words
 PROVEN_BY = {"policy": "counting the caps' groups", "capacity": "capacity alone's LP",
+             "spend": "the LP of capacity, caps and budget",
              "lp relaxation": "the lp relaxation",
              "cp-sat presolve": "the cp-sat presolve", "cp-sat": "cp-sat's search"}
 

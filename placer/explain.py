@@ -37,6 +37,7 @@ from placer.schema import DIMENSIONS
 
 if TYPE_CHECKING:
     from placer.schema import Policy
+    from placer.spend import SpendLP
 
 EXPLAIN_BUDGET_S = 30.0
 # Above this many candidate rows the LP looks for the rules in conflict first, CP-SAT
@@ -532,14 +533,116 @@ def capacity_shortfall(candidates: Candidates, policy: Policy, rebuild: Rebuild 
     found = [_add_at_least(name, ranges[name][0], more) for name, more in floors.items()
              if more is not None]
     beyond = [name for name, more in floors.items() if more is None]
-    others = f"no growth up to {CEILING_TIMES} times its capacity (or {CEILING_INSTANCES} " \
-        f"instances more) is enough for {', '.join(beyond)}"
+    others = _no_growth_within_reach(beyond)
     if found:
         lines.append("relaxing one of them alone takes, by the LP: " + "; or ".join(found)
                      + (f"; {others}" if beyond else ""))
     else:
         lines.append(f"relaxing one of them alone, by the LP: {others}")
     return lines
+
+
+def spend_shortfall(candidates: Candidates, policy: Policy, rebuild: Rebuild | None,
+                    clock: _Clock) -> list[str] | None:
+    """Where the LP of capacity, the caps and the budget (placer.spend) rules out a plan:
+    a set of its rules that cannot hold together, minimal where time allows, and how far
+    each must move at least, every other rule kept; None where it has a solution. The
+    caps' moves come first, the set after them: at 10,000 workloads each LP takes 1-4 s,
+    and the set alone may take the explanation's time."""
+    from placer.spend import least_violation, rules_in_conflict, spend_lp
+
+    lp = spend_lp(candidates, policy)
+    found = least_violation(lp, set(lp.rules()))
+    if found.chips <= 0 and found.money <= 0:
+        return None
+    moves = [move for rule in found.priced if rule.startswith("max_share.")
+             if (move := _cap_move(lp, rule, policy, clock)) is not None]
+    core = rules_in_conflict(lp, deadline=clock.deadline, found=found)
+    assert core is not None
+    moves += _spend_moves(core, candidates, policy, rebuild, clock)
+    lines = ["these rules cannot all hold together (the LP of demand, capacity, the caps "
+             "and the budget has no solution, spread, ports and whole instances aside): "
+             + "; ".join(_rule_text(name, candidates, policy) for name in core)]
+    if moves:
+        lines.append("relaxing one of them alone takes, by the LP: " + "; or ".join(moves))
+    elif clock.left() <= 0:
+        lines.append(f"(no relaxation was tried to the end within {EXPLAIN_BUDGET_S:g} s)")
+    else:
+        lines.append("relaxing any single one of them alone is not enough")
+    return lines
+
+
+def _cap_move(lp: SpendLP, rule: str, policy: Policy, clock: _Clock) -> str | None:
+    """The least share, in hundredths, at which placer.spend's LP holds with this cap
+    raised and every other rule kept (None where none does, or time runs out)."""
+    from placer.spend import least_violation, violated, with_cap
+
+    rules = set(lp.rules())
+    dim = rule.removeprefix("max_share.")
+    cap = getattr(policy.max_share, dim)
+    # with the cap switched off, the largest share a group takes in the LP's solution
+    # is one at which it holds: none above need be tried
+    free = least_violation(lp, rules - {rule})
+    if free.chips > 0 or free.money > 0:
+        return None  # no share of this cap alone is enough
+    grid = [round(c / 100, 2) for c in range(math.floor(cap * 100) + 1,
+                                             min(100, math.ceil(free.shares[dim] * 100)) + 1)]
+    share = _smallest(grid, lambda c: None if clock.left() <= 0
+                      else not violated(with_cap(lp, dim, float(c)), rules))
+    return None if share is None else f"raise max_share.{dim} from {cap:g} to at least {share:g}"
+
+
+def _spend_moves(core: list[str], candidates: Candidates, policy: Policy,
+                 rebuild: Rebuild | None, clock: _Clock) -> list[str]:
+    """Per capacity and budget rule of a conflict of placer.spend's LP, the least move
+    that lets the LP of every rule hold, the others kept (a floor for the model's: rows
+    that appear as capacity grows only make room), while time lasts."""
+    from placer.spend import growth_needed, spend_lp
+
+    offerings = [name.removeprefix("capacity:") for name in core
+                 if name.startswith("capacity:")]
+    if clock.left() <= 0 or (not offerings and "budget_usd" not in core):
+        return []
+    ranges = _capacity_ranges(offerings, candidates)
+    # one table with every offering's rows at its ceiling, its capacity held at today's
+    table = rebuild({name: ceiling for name, (_, _, ceiling) in ranges.items()}) \
+        if rebuild is not None and offerings else candidates
+    now = {name: current for name, (current, _, _) in ranges.items()}
+    table = replace(table, offerings=table.offerings.with_columns(
+        pl.col("offering").replace_strict(now, default=pl.col("capacity_chips"),
+                                          return_dtype=pl.Int64).alias("capacity_chips")))
+    lp = spend_lp(table, policy)
+    rules = set(lp.rules())
+    moves, beyond = [], []
+    for name in [rule for rule in core if rule == "budget_usd"] + \
+            [f"capacity:{offering}" for offering in offerings]:
+        if clock.left() <= 0:
+            break
+        if name == "budget_usd":
+            more = growth_needed(lp, rules, name) / lp.scale
+            if math.isfinite(more):
+                moves.append(f"raise budget_usd from {policy.budget_usd:,.0f} to at least "
+                             f"{math.ceil(policy.budget_usd + more):,}")
+            continue
+        offering = name.removeprefix("capacity:")
+        current, _, ceiling = ranges[offering]
+        at = lp.offerings.index(offering)
+        needed = growth_needed(lp, rules, name)
+        chips = table.rows.filter(pl.col("offering") == offering)["unit_chips"].to_numpy()
+        more = _whole_chips(lp.capacity[at] + needed, current, chips) \
+            if math.isfinite(needed) else None
+        if more is not None and more <= ceiling - current:
+            moves.append(_add_at_least(offering, current, more))
+        else:
+            beyond.append(offering)
+    if beyond:
+        moves.append(_no_growth_within_reach(beyond))
+    return moves
+
+
+def _no_growth_within_reach(offerings: list[str]) -> str:
+    return f"no growth up to {CEILING_TIMES} times its capacity (or {CEILING_INSTANCES} " \
+        f"instances more) is enough for {', '.join(offerings)}"
 
 
 def _their_rules(workloads: pl.DataFrame) -> str:
@@ -631,9 +734,10 @@ def explain_infeasible(candidates: Candidates, policy: Policy,
         counted = policy_reasons(candidates, policy)
         if counted:
             return counted
-        short = capacity_shortfall(candidates, policy, rebuild, clock)
-        if short is not None:
-            return short
+        for shortfall in (capacity_shortfall, spend_shortfall):
+            short = shortfall(candidates, policy, rebuild, clock)
+            if short is not None:
+                return short
         finders = finders[::-1]
     core = None
     for find in finders:  # each gets half the time left

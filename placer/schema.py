@@ -651,8 +651,9 @@ class SolverInfo(Strict):
         "search), lp relaxation (HiGHS proved the LP relaxation has no solution, before "
         "any search), policy (a share cap below one over the number of groups the "
         "candidates fall in, or min_providers above their providers), capacity (the LP "
-        "of capacity and demand alone has no solution), or cp-sat presolve (where a "
-        "fleet's parts found no plan)")
+        "of capacity and demand alone has no solution), spend (where a fleet's parts "
+        "found no plan: the LP of capacity, the share caps and the budget has no "
+        "solution), or cp-sat presolve (where a fleet's parts found no plan)")
     deterministic: bool = Field(description="whether the same input and seed reproduce it")
     time_s: float = Field(description="wall-clock seconds, candidates to plan")
     candidates_s: float

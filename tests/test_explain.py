@@ -356,3 +356,50 @@ def test_counting_leaves_alone_a_cap_that_enough_groups_can_keep():
     from placer.candidates import build_candidates
 
     assert explain.policy_reasons(build_candidates(problem), problem.policy) == []
+
+
+def test_a_cap_that_capacity_cannot_keep_is_named_with_its_floor_at_fleet_scale():
+    # 300 generated workloads under a 15 % provider cap: the small EU providers' capacity
+    # cannot take enough of the spend; counting and capacity alone see nothing
+    import re
+
+    from benchmarks.run import fleet_problem
+    from placer.candidates import build_candidates
+    from placer.capacity import proven_short
+    from placer.model import build_model
+    from placer.relax import lp_has_solution
+
+    problem = fleet_problem(300, seed=0, provider_cap=0.15)
+    candidates = build_candidates(problem)
+    policy = problem.policy
+    assert candidates.rows.height > explain.LP_FIRST_ABOVE_ROWS
+    assert not explain.policy_reasons(candidates, policy) and not proven_short(candidates)
+    named, moves = explain.explain_infeasible(candidates, policy)
+    assert named.startswith("these rules cannot all hold together (the LP of demand, "
+                            "capacity, the caps and the budget has no solution")
+    core = [f"capacity:{name}" for name in re.findall(r"capacity of (\S+) \(", named)]
+    assert named.endswith("max_share.provider 0.15") and len(core) == 7
+    # the whole model's LP with only these rules has no solution, and needs each
+    built = build_model(candidates, policy, explain=True)
+    rule_of_row = np.asarray(built.builder.row_rule)
+
+    def lp_has_solution_with(names: list[str]) -> bool | None:
+        on = [built.rule_literals[name] for name in names]
+        rows = np.flatnonzero((rule_of_row < 0) | np.isin(rule_of_row, on))
+        return lp_has_solution(built.builder, rows, 30)
+
+    assert lp_has_solution_with([*core, "max_share.provider"]) is False
+    assert lp_has_solution_with(core) is True
+    # floors: a hundredth under the cap's, or an instance under a capacity's, the whole
+    # LP of every rule still has no solution
+    cap = re.search(r"raise max_share.provider from 0.15 to at least (0\.\d+)", moves)
+    assert cap is not None and float(cap[1]) > 0.15
+    lower = policy.model_copy(update={"max_share": policy.max_share.model_copy(
+        update={"provider": round(float(cap[1]) - 0.01, 2)})})
+    assert explain._lp_feasible(candidates, lower, explain._Clock(30)) is False
+    grow = re.search(r"add at least ([\d,]+) chips to (\S+) \(", moves)
+    assert grow is not None
+    more, offering = int(grow[1].replace(",", "")), grow[2]
+    current, step, _ = explain._capacity_range(offering, candidates)
+    short = explain._with_capacity(offering, current + more - step, candidates, None)
+    assert explain._lp_feasible(short, policy, explain._Clock(30)) is False

@@ -1,0 +1,155 @@
+"""The LP of capacity, the share caps and the budget, its workloads merged into classes."""
+
+from __future__ import annotations
+
+import itertools
+import math
+import sys
+from fractions import Fraction
+
+import polars as pl
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from placer import explain
+from placer.candidates import Candidates, candidates_from_table
+from placer.problem import candidate_tables
+from placer.schema import Policy
+from placer.solve import solve_candidates
+from placer.spend import growth_needed, has_room, rules_in_conflict, spend_lp, violated, with_cap
+
+Row = tuple[str, str, str, int, float]  # workload, offering, provider, chips, cost_usd
+
+
+def _tables(rows: list[Row], capacity: dict[str, int]) -> tuple[pl.DataFrame, pl.DataFrame]:
+    table = pl.DataFrame([{"workload": w, "offering": o, "provider": p, "chips": c,
+                           "cost_usd": cost} for w, o, p, c, cost in rows])
+    offers = pl.DataFrame({"offering": list(capacity), "capacity_chips": list(capacity.values())})
+    return table, offers
+
+
+def _candidates(rows: list[Row], capacity: dict[str, int]) -> Candidates:
+    return candidates_from_table(*candidate_tables(*_tables(rows, capacity)))
+
+
+def _policy(provider: float | None = None, budget: float | None = None) -> Policy:
+    return Policy.model_validate({"max_share": {"provider": provider}, "budget_usd": budget})
+
+
+# Four one-chip jobs, alike, each on a's 10 chips or b's 1, $1 either way. Under a 50 %
+# provider cap b must carry two of them; it holds one.
+JOBS = [(job, o, p, 1, 1.0) for job in ("j1", "j2", "j3", "j4")
+        for o, p in (("oa", "a"), ("ob", "b"))]
+
+
+def test_alike_workloads_are_one_class_and_a_cap_capacity_cannot_keep_is_found():
+    candidates = _candidates(JOBS, {"oa": 10, "ob": 1})
+    lp = spend_lp(candidates, _policy(provider=0.5))
+    assert sorted(map(sorted, lp.members)) == [[0, 1, 2, 3]] and lp.work.tolist() == [4.0]
+    assert not has_room(lp)
+    assert rules_in_conflict(lp) == ["capacity:ob", "max_share.provider"]
+    rules = set(lp.rules())
+    # a must keep 3 of 4 jobs: its share 0.75; b must grow by one chip
+    assert not violated(with_cap(lp, "provider", 0.75), rules)
+    assert violated(with_cap(lp, "provider", 0.74), rules)
+    assert growth_needed(lp, rules, "capacity:ob") == pytest.approx(1.0)
+    assert has_room(spend_lp(_candidates(JOBS, {"oa": 10, "ob": 2}), _policy(provider=0.5)))
+    # no cap, no budget: capacity alone, which has room
+    assert has_room(spend_lp(candidates, _policy()))
+
+
+def test_a_budget_below_the_cheapest_placement_is_found_with_how_far_it_must_rise():
+    rows = [(job, o, p, 1, cost) for job in ("j1", "j2") for o, p, cost in
+            (("oa", "a", 3.0), ("ob", "b", 5.0))]
+    candidates = _candidates(rows, {"oa": 1, "ob": 10})
+    lp = spend_lp(candidates, _policy(budget=7.0))
+    # one job on oa ($3), the other on ob ($5): $8 at the least
+    assert rules_in_conflict(lp) == ["budget_usd", "capacity:oa"]
+    assert growth_needed(lp, set(lp.rules()), "budget_usd") / lp.scale == pytest.approx(1.0)
+
+
+def test_the_explanation_names_the_rules_and_how_far_each_must_move():
+    candidates = _candidates(JOBS, {"oa": 10, "ob": 1})
+    lines = explain.spend_shortfall(candidates, _policy(provider=0.5), None, explain._Clock(30))
+    assert lines == [
+        "these rules cannot all hold together (the LP of demand, capacity, the caps and the "
+        "budget has no solution, spread, ports and whole instances aside): capacity of ob "
+        "(1 chips); max_share.provider 0.5",
+        "relaxing one of them alone takes, by the LP: raise max_share.provider from 0.5 to "
+        "at least 0.75; or add at least 1 chip to ob (1 → 2)"]
+    assert explain.spend_shortfall(_candidates(JOBS, {"oa": 10, "ob": 2}),
+                                   _policy(provider=0.5), None, explain._Clock(30)) is None
+
+
+def test_a_fleet_whose_parts_found_no_plan_is_proven_to_have_none_by_the_lp(monkeypatch):
+    solve_module = sys.modules["placer.solve"]
+    monkeypatch.setattr(solve_module, "in_parts", lambda candidates, time_limit: True)
+    monkeypatch.setattr(solve_module, "_solve_in_parts", lambda *args: None)  # no plan
+    monkeypatch.setattr(solve_module, "_presolve_proves_infeasible",
+                        lambda *args: pytest.fail("the presolve ran"))
+    plan = solve_candidates(*_tables(JOBS, {"oa": 10, "ob": 1}), _policy(provider=0.5),
+                            time_limit=10)
+    assert plan.status == "infeasible" and plan.solver["infeasible_by"] == "spend"
+    assert plan.solver["stop_reason"] == "infeasible" and plan.solver["deterministic"]
+
+
+def _any_plan(rows: list[Row], capacity: dict[str, int], cap: float | None,
+              budget: float | None) -> bool:
+    """Brute force: one row per job, capacity, the provider cap and the budget kept, in
+    the model's own integer cents."""
+    jobs = sorted({row[0] for row in rows})
+    choices = [[row for row in rows if row[0] == job] for job in jobs]
+    share = Fraction(str(cap)).limit_denominator(10_000) if cap is not None else None
+    for pick in itertools.product(*choices):
+        used: dict[str, int] = {}
+        spent: dict[str, int] = {}
+        for _, o, p, c, cost in pick:
+            used[o] = used.get(o, 0) + c
+            spent[p] = spent.get(p, 0) + round(cost * 100)
+        total = sum(spent.values())
+        if any(used[o] > capacity[o] for o in used):
+            continue
+        if share is not None and any(share.denominator * s > share.numerator * total
+                                     for s in spent.values()):
+            continue
+        if budget is not None and total > math.floor(budget * 100):
+            continue
+        return True
+    return False
+
+
+@st.composite
+def _instances(draw: st.DrawFn) -> tuple[list[Row], dict[str, int], float | None,
+                                         float | None]:
+    offerings = {f"o{i}": f"p{i % 3}" for i in range(draw(st.integers(2, 4)))}
+    capacity = {o: draw(st.integers(1, 10)) for o in offerings}
+    rows: list[Row] = []
+    for job in range(draw(st.integers(1, 5))):
+        mine = draw(st.lists(st.sampled_from(sorted(offerings)), min_size=1, max_size=3,
+                             unique=True))
+        chips = draw(st.sampled_from([1, 2, 4]))
+        rows += [(f"w{job}", o, offerings[o], chips, draw(st.sampled_from([1.0, 2.5, 4.0])))
+                 for o in mine]
+    cap = draw(st.sampled_from([None, 0.4, 0.5, 0.6, 0.75]))
+    budget = draw(st.sampled_from([None, 4.0, 8.0, 12.0]))
+    return rows, capacity, cap, budget
+
+
+@settings(max_examples=150, deadline=None)
+@given(_instances())
+def test_the_lp_never_rules_out_a_plan_that_exists_and_its_set_is_minimal(instance):
+    rows, capacity, cap, budget = instance
+    lp = spend_lp(_candidates(rows, capacity), _policy(provider=cap, budget=budget))
+    if has_room(lp):
+        return
+    assert not _any_plan(rows, capacity, cap, budget)
+    conflict = rules_in_conflict(lp)
+    assert conflict and violated(lp, set(conflict))
+    for rule in conflict:
+        assert not violated(lp, set(conflict) - {rule}), rule  # minimal
+    if cap is not None and cap < 0.99:
+        # a floor: where the LP still has no room a hundredth up, there is no plan there
+        up = round(cap + 0.01, 2)
+        if violated(with_cap(lp, "provider", up), set(lp.rules())):
+            assert not _any_plan(rows, capacity, up, budget)
