@@ -549,20 +549,25 @@ def spend_shortfall(candidates: Candidates, policy: Policy, rebuild: Rebuild | N
     each must move at least, every other rule kept; None where it has a solution. The
     caps' moves come first, the set after them: at 10,000 workloads each LP takes 1-4 s,
     and the set alone may take the explanation's time."""
-    from placer.spend import least_violation, rules_in_conflict, spend_lp
+    from placer.spend import OutOfTime, least_violation, rules_in_conflict, spend_lp
 
-    lp = spend_lp(candidates, policy)
-    found = least_violation(lp, set(lp.rules()))
+    lp = replace(spend_lp(candidates, policy), deadline=clock.deadline)
+    try:
+        found = least_violation(lp, set(lp.rules()))
+    except OutOfTime:
+        return None
     if found.chips <= 0 and found.money <= 0:
         return None
     moves = [move for rule in found.priced if rule.startswith("max_share.")
              if (move := _cap_move(lp, rule, policy, clock)) is not None]
-    core = rules_in_conflict(lp, deadline=clock.deadline, found=found)
-    assert core is not None
+    core = rules_in_conflict(lp, deadline=clock.deadline, found=found) or []
+    # the deletion filter stops where time runs out: the set may not be minimal then
+    unsure = "" if clock.left() > 0 else \
+        f" (fewer may be enough: they were not narrowed further within {EXPLAIN_BUDGET_S:g} s)"
     moves += _spend_moves(core, candidates, policy, rebuild, clock)
     lines = ["these rules cannot all hold together (the LP of demand, capacity, the caps "
              "and the budget has no solution, spread, ports and whole instances aside): "
-             + "; ".join(_rule_text(name, candidates, policy) for name in core)]
+             + "; ".join(_rule_text(name, candidates, policy) for name in core) + unsure]
     if moves:
         lines.append("relaxing one of them alone takes, by the LP: " + "; or ".join(moves))
     elif clock.left() <= 0:
@@ -575,20 +580,22 @@ def spend_shortfall(candidates: Candidates, policy: Policy, rebuild: Rebuild | N
 def _cap_move(lp: SpendLP, rule: str, policy: Policy, clock: _Clock) -> str | None:
     """The least share, in hundredths, at which placer.spend's LP holds with this cap
     raised and every other rule kept (None where none does, or time runs out)."""
-    from placer.spend import least_violation, violated, with_cap
+    from placer.spend import OutOfTime, least_violation, violated, with_cap
 
     rules = set(lp.rules())
     dim = rule.removeprefix("max_share.")
     cap = getattr(policy.max_share, dim)
-    # with the cap switched off, the largest share a group takes in the LP's solution
-    # is one at which it holds: none above need be tried
-    free = least_violation(lp, rules - {rule})
-    if free.chips > 0 or free.money > 0:
-        return None  # no share of this cap alone is enough
-    grid = [round(c / 100, 2) for c in range(math.floor(cap * 100) + 1,
-                                             min(100, math.ceil(free.shares[dim] * 100)) + 1)]
-    share = _smallest(grid, lambda c: None if clock.left() <= 0
-                      else not violated(with_cap(lp, dim, float(c)), rules))
+    try:
+        # with the cap switched off, the largest share a group takes in the LP's
+        # solution is one at which it holds: none above need be tried
+        free = least_violation(lp, rules - {rule})
+        if free.chips > 0 or free.money > 0:
+            return None  # no share of this cap alone is enough
+        grid = [round(c / 100, 2) for c in range(
+            math.floor(cap * 100) + 1, min(100, math.ceil(free.shares[dim] * 100)) + 1)]
+        share = _smallest(grid, lambda c: not violated(with_cap(lp, dim, float(c)), rules))
+    except OutOfTime:
+        return None
     return None if share is None else f"raise max_share.{dim} from {cap:g} to at least {share:g}"
 
 
@@ -597,7 +604,7 @@ def _spend_moves(core: list[str], candidates: Candidates, policy: Policy,
     """Per capacity and budget rule of a conflict of placer.spend's LP, the least move
     that lets the LP of every rule hold, the others kept (a floor for the model's: rows
     that appear as capacity grows only make room), while time lasts."""
-    from placer.spend import growth_needed, spend_lp
+    from placer.spend import OutOfTime, growth_needed, spend_lp
 
     offerings = [name.removeprefix("capacity:") for name in core
                  if name.startswith("capacity:")]
@@ -611,15 +618,17 @@ def _spend_moves(core: list[str], candidates: Candidates, policy: Policy,
     table = replace(table, offerings=table.offerings.with_columns(
         pl.col("offering").replace_strict(now, default=pl.col("capacity_chips"),
                                           return_dtype=pl.Int64).alias("capacity_chips")))
-    lp = spend_lp(table, policy)
+    lp = replace(spend_lp(table, policy), deadline=clock.deadline)
     rules = set(lp.rules())
     moves, beyond = [], []
     for name in [rule for rule in core if rule == "budget_usd"] + \
             [f"capacity:{offering}" for offering in offerings]:
-        if clock.left() <= 0:
+        try:
+            needed = growth_needed(lp, rules, name)
+        except OutOfTime:
             break
         if name == "budget_usd":
-            more = growth_needed(lp, rules, name) / lp.scale
+            more = needed / lp.scale
             if math.isfinite(more):
                 moves.append(f"raise budget_usd from {policy.budget_usd:,.0f} to at least "
                              f"{math.ceil(policy.budget_usd + more):,}")
@@ -627,7 +636,6 @@ def _spend_moves(core: list[str], candidates: Candidates, policy: Policy,
         offering = name.removeprefix("capacity:")
         current, _, ceiling = ranges[offering]
         at = lp.offerings.index(offering)
-        needed = growth_needed(lp, rules, name)
         chips = table.rows.filter(pl.col("offering") == offering)["unit_chips"].to_numpy()
         more = _whole_chips(lp.capacity[at] + needed, current, chips) \
             if math.isfinite(needed) else None

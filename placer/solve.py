@@ -378,6 +378,7 @@ def solve_built_candidates(candidates: Candidates, policy: Policy, options: Solv
     if lone:
         return _no_plan(candidates, policy, base_info, caps, "infeasible", list(lone.values()),
                         stop_reason="infeasible")
+
     def proven(by: str) -> Plan:
         """The plan of a fleet proven to have none, with its explanation."""
         info = {**base_info, "infeasible_by": by,
@@ -408,7 +409,7 @@ def solve_built_candidates(candidates: Candidates, policy: Policy, options: Solv
         # capacity alone did not (10,000 workloads under a 12 % provider cap: 4 s, where
         # CP-SAT's presolve and the whole's LP took 12 s more); not before the parts,
         # which a fleet with a plan would wait for (2.5 s at 10,000 workloads)
-        if spend_proves_no_plan(candidates, policy):
+        if spend_proves_no_plan(candidates, policy, deadline=started + options.time_limit):
             return proven("spend")
     build_started = time.perf_counter()
     built = build_model(candidates, policy)

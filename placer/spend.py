@@ -43,6 +43,10 @@ SPEND_STEP = 1.1
 TOLERANCE = 1e-6
 
 
+class OutOfTime(Exception):
+    """An LP was not solved by the SpendLP's deadline."""
+
+
 @dataclass(frozen=True)
 class SpendLP:
     """Classes of workloads against the offerings' capacity, the caps and the budget."""
@@ -63,6 +67,7 @@ class SpendLP:
     scale: float             # money units per USD (the model's)
     offerings: list[str]     # the offerings' names
     rows: int = 0            # the candidate rows the edges stand for
+    deadline: float = np.inf  # time.perf_counter() past which its LPs raise OutOfTime
 
     def rules(self) -> list[str]:
         """Every rule of the LP, by name."""
@@ -189,7 +194,7 @@ def least_violation(lp: SpendLP, rules: set[str], only: str | None = None) -> Vi
         rows.add(np.zeros(n_cells, dtype=np.int64), low, np.ones(n_cells), 1,
                  np.array([-np.inf]), np.array([lp.budget / unit]), ["budget_usd"],
                  max(1.0, spent))
-    solved, used, values = rows.least_violation(only)
+    solved, used, values = rows.least_violation(only, lp.deadline)
     if solved is None:  # only with `only`: the other rules cannot hold whatever it is
         return Violation(np.inf, np.inf, [], {})
     beyond = used > TOLERANCE * np.array(rows.scales)
@@ -226,7 +231,7 @@ class _Rows:
         self.rules.extend(rules if rules is not None else [""] * n_rows)
         self.scales.extend([against] * n_rows)
 
-    def least_violation(self, only: str | None
+    def least_violation(self, only: str | None, deadline: float
                         ) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
         """Per row, its price at the least violation of the rules' rows (with `only`,
         that rule's alone, the others kept); per row, the violation; per column, its
@@ -240,10 +245,16 @@ class _Rows:
             shape=(matrix.shape[0], len(violable)))]).tocsr()
         equal = lower == upper
         above, below = ~equal & np.isfinite(upper), ~equal & np.isfinite(lower)
+        seconds = deadline - time.perf_counter()
+        if seconds <= 0:
+            raise OutOfTime
         solved = linprog(np.r_[np.zeros(self.n_columns), np.ones(len(violable))],
                          A_ub=sparse.vstack([matrix[above], -matrix[below]]),
                          b_ub=np.r_[upper[above], -lower[below]], A_eq=matrix[equal],
-                         b_eq=lower[equal], bounds=(0, None), method="highs")
+                         b_eq=lower[equal], bounds=(0, None), method="highs",
+                         options={"time_limit": min(seconds, 1e7)})
+        if solved.status == 1:
+            raise OutOfTime
         if solved.status == 2:
             return None, np.zeros(0), np.zeros(0)
         if solved.status != 0:
@@ -269,14 +280,18 @@ def has_room(lp: SpendLP) -> bool:
     return not violated(lp, set(lp.rules()))
 
 
-def spend_proves_no_plan(candidates: Candidates, policy: Policy) -> bool:
+def spend_proves_no_plan(candidates: Candidates, policy: Policy, deadline: float) -> bool:
     """Whether the LP, run where the policy has a cap or a budget and the workloads merge
-    into classes (else capacity alone, or the whole's LP, is as good), has no solution."""
+    into classes (else capacity alone, or the whole's LP, is as good), has no solution,
+    proven by `deadline` (a time.perf_counter())."""
     if policy.budget_usd is None and \
             all(getattr(policy.max_share, dim) is None for dim in DIMENSIONS):
         return False
-    lp = spend_lp(candidates, policy)
-    return len(lp.klass) <= MERGED_SHARE * lp.rows and not has_room(lp)
+    lp = replace(spend_lp(candidates, policy), deadline=deadline)
+    try:
+        return len(lp.klass) <= MERGED_SHARE * lp.rows and not has_room(lp)
+    except OutOfTime:
+        return False
 
 
 def rules_in_conflict(lp: SpendLP, deadline: float = np.inf,
@@ -289,6 +304,7 @@ def rules_in_conflict(lp: SpendLP, deadline: float = np.inf,
     then one rule at a time (at 10,000 workloads each LP takes 1-3 s). `found`: the
     least violation of every rule, where it is known."""
     every = set(lp.rules())
+    lp = replace(lp, deadline=min(lp.deadline, deadline))
     found = found if found is not None else least_violation(lp, every)
     if found.chips <= 0 and found.money <= 0:
         return None
@@ -302,8 +318,11 @@ def rules_in_conflict(lp: SpendLP, deadline: float = np.inf,
             trial = {rule for rule in conflict if kind(rule) != each}
             if time.perf_counter() > deadline:
                 return sorted(conflict)
-            if trial and trial != conflict and violated(lp, trial):
-                conflict = trial
+            try:
+                if trial and trial != conflict and violated(lp, trial):
+                    conflict = trial
+            except OutOfTime:
+                return sorted(conflict)
     return sorted(conflict)
 
 
