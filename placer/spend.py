@@ -159,6 +159,8 @@ def least_violation(lp: SpendLP, rules: set[str], only: str | None = None) -> Vi
                             return_inverse=True)
     cell = cell.ravel()
     n_cells = len(cells) if lp.caps or lp.budget is not None else 0
+    group_of_cell = {dim: np.unique(cells[:, 1 + at_dim], return_inverse=True)[1].ravel()
+                     for at_dim, dim in enumerate(lp.group)}
     n_columns = n_edges + 2 * n_cells
     low, high = n_edges + np.arange(n_cells), n_edges + n_cells + np.arange(n_cells)
     rows = _Rows(n_columns)
@@ -182,10 +184,10 @@ def least_violation(lp: SpendLP, rules: set[str], only: str | None = None) -> Vi
                   @ (lp.work / np.maximum(1, np.bincount(lp.klass, minlength=n_classes))))
     for rule in money:
         dim = rule.removeprefix("max_share.")
-        groups = np.unique(cells[:, 1 + list(lp.group).index(dim)], return_inverse=True)[1]
+        groups = group_of_cell[dim]
         n_groups = int(groups.max()) + 1
         # per group: its least spend <= the share of everyone's most
-        rows.add(np.r_[groups.ravel(), np.repeat(np.arange(n_groups), n_cells)],
+        rows.add(np.r_[groups, np.repeat(np.arange(n_groups), n_cells)],
                  np.r_[low, np.tile(high, n_groups)],
                  np.r_[np.ones(n_cells), np.full(n_groups * n_cells, -lp.caps[dim])],
                  n_groups, np.full(n_groups, -np.inf), np.zeros(n_groups), [rule] * n_groups,
@@ -203,8 +205,7 @@ def least_violation(lp: SpendLP, rules: set[str], only: str | None = None) -> Vi
                      if rows.rules[r]})
     shares = {}
     for dim in lp.caps if n_cells else []:
-        groups = np.unique(cells[:, 1 + list(lp.group).index(dim)], return_inverse=True)[1]
-        spent_low = np.bincount(groups.ravel(), weights=values[low])
+        spent_low = np.bincount(group_of_cell[dim], weights=values[low])
         shares[dim] = float(spent_low.max() / max(values[high].sum(), 1e-12))
     return Violation(float(used[beyond & chips].sum()),
                      float(used[beyond & ~chips].sum()) * unit, priced, shares)
