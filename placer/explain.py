@@ -552,6 +552,8 @@ def spend_shortfall(candidates: Candidates, policy: Policy, rebuild: Rebuild | N
     from placer.spend import OutOfTime, least_violation, rules_in_conflict, spend_lp
 
     lp = replace(spend_lp(candidates, policy), deadline=clock.deadline)
+    if not lp.caps and lp.budget is None:
+        return None  # capacity alone's, which capacity_shortfall has told
     try:
         found = least_violation(lp, set(lp.rules()))
     except OutOfTime:
