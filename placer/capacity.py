@@ -50,13 +50,28 @@ class CapacityLP:
     @property
     def merged(self) -> bool:
         """Whether the workloads merge into classes enough for the LP to be cheap."""
-        return len(self.klass) <= MERGED_SHARE * self.rows
+        return merges(len(self.klass), self.rows)
 
     def confined_to(self, offerings: np.ndarray) -> np.ndarray:
         """The classes whose every edge is on one of `offerings` (a mask per offering)."""
         outside = np.bincount(self.klass, weights=(~offerings[self.offering]).astype(float),
                               minlength=len(self.work))
         return outside == 0
+
+
+# A unit of work: a gang, or an H100-equivalent of serving (the workload table's columns)
+WORK = pl.when(pl.col("kind") == "training").then(1.0).otherwise(pl.col("demand")).alias("work")
+# Chips per unit of work (the candidate table's columns): a gang takes its chips once,
+# serving takes them per H100-equivalent
+CHIPS_PER_WORK = pl.when(pl.col("kind") == "training") \
+    .then(pl.col("unit_chips").cast(pl.Float64)) \
+    .otherwise(pl.col("unit_chips") / pl.col("unit_ref"))
+
+
+def merges(edges: int, rows: int) -> bool:
+    """Whether classes of `edges` edges over `rows` candidate rows merge enough for an
+    LP over them to be cheap (MERGED_SHARE)."""
+    return edges <= MERGED_SHARE * rows
 
 
 def capacity_lp(candidates: Candidates) -> CapacityLP:
@@ -66,14 +81,9 @@ def capacity_lp(candidates: Candidates) -> CapacityLP:
     capacity = fillable_capacity(rows["unit_chips"].to_numpy(), offerings,
                                  candidates.offerings["capacity_chips"].to_numpy())
     workloads = candidates.workloads
-    work = pl.when(pl.col("kind") == "training").then(1.0).otherwise(pl.col("demand")).alias("work")
     classes = (
-        rows.select(
-            "w", pl.Series("o", offerings),
-            # a gang takes its chips once; inference takes chips per H100-equivalent
-            pl.when(pl.col("kind") == "training").then(pl.col("unit_chips").cast(pl.Float64))
-            .otherwise(pl.col("unit_chips") / pl.col("unit_ref")).alias("r"))
-        .join(workloads.filter(pl.col("required")).select("w", work), on="w")
+        rows.select("w", pl.Series("o", offerings), CHIPS_PER_WORK.alias("r"))
+        .join(workloads.filter(pl.col("required")).select("w", WORK), on="w")
         .group_by("w", maintain_order=True).agg("o", "r", pl.col("work").first())
         .group_by("o", "r", maintain_order=True).agg(pl.col("work").sum(), pl.col("w"))
         .with_row_index("k")

@@ -613,13 +613,7 @@ def _spend_moves(core: list[str], candidates: Candidates, policy: Policy,
     if clock.left() <= 0 or (not offerings and "budget_usd" not in core):
         return []
     ranges = _capacity_ranges(offerings, candidates)
-    # one table with every offering's rows at its ceiling, its capacity held at today's
-    table = rebuild({name: ceiling for name, (_, _, ceiling) in ranges.items()}) \
-        if rebuild is not None and offerings else candidates
-    now = {name: current for name, (current, _, _) in ranges.items()}
-    table = replace(table, offerings=table.offerings.with_columns(
-        pl.col("offering").replace_strict(now, default=pl.col("capacity_chips"),
-                                          return_dtype=pl.Int64).alias("capacity_chips")))
+    table = _rows_at_ceilings(ranges, candidates, rebuild)
     lp = replace(spend_lp(table, policy), deadline=clock.deadline)
     rules = set(lp.rules())
     moves, beyond = [], []
@@ -648,6 +642,19 @@ def _spend_moves(core: list[str], candidates: Candidates, policy: Policy,
     if beyond:
         moves.append(_no_growth_within_reach(beyond))
     return moves
+
+
+def _rows_at_ceilings(ranges: dict[str, tuple[int, int, int]], candidates: Candidates,
+                      rebuild: Rebuild | None) -> Candidates:
+    """The table with every offering of `ranges` (_capacity_ranges) given the rows it
+    would have at its ceiling (rebuilt, where it can be), its capacity held at today's:
+    an LP of it makes at least the room any capacity up to the ceilings would."""
+    table = rebuild({name: ceiling for name, (_, _, ceiling) in ranges.items()}) \
+        if rebuild is not None and ranges else candidates
+    now = {name: current for name, (current, _, _) in ranges.items()}
+    return replace(table, offerings=table.offerings.with_columns(
+        pl.col("offering").replace_strict(now, default=pl.col("capacity_chips"),
+                                          return_dtype=pl.Int64).alias("capacity_chips")))
 
 
 def _no_growth_within_reach(offerings: list[str]) -> str:
@@ -679,12 +686,7 @@ def _capacity_floors(ranges: dict[str, tuple[int, int, int]], candidates: Candid
     from placer.capacity import capacity_lp, growth_needed
 
     chosen = list(ranges)
-    table = rebuild({name: ceiling for name, (_, _, ceiling) in ranges.items()}) \
-        if rebuild is not None else candidates
-    now = {name: current for name, (current, _, _) in ranges.items()}
-    table = replace(table, offerings=table.offerings.with_columns(
-        pl.col("offering").replace_strict(now, default=pl.col("capacity_chips"),
-                                          return_dtype=pl.Int64).alias("capacity_chips")))
+    table = _rows_at_ceilings(ranges, candidates, rebuild)
     lp = capacity_lp(table)
     names = table.offerings["offering"].to_list()
     conflict = np.isin(np.array(names), chosen)

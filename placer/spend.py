@@ -31,7 +31,7 @@ from scipy import sparse
 from scipy.optimize import linprog
 
 from placer.candidates import Candidates, offering_ids
-from placer.capacity import MERGED_SHARE
+from placer.capacity import CHIPS_PER_WORK, WORK, merges
 from placer.model import cap_fraction, choose_scale, fillable_capacity, to_units
 from placer.schema import DIMENSIONS, Policy
 
@@ -88,9 +88,8 @@ def spend_lp(candidates: Candidates, policy: Policy) -> SpendLP:
     table = rows.select(
         "w", pl.Series("o", offerings), training.alias("training"),
         *(pl.col(dim).rank("dense").alias(f"g_{dim}") for dim in capped),
-        # a gang takes its chips once and spends its row's cost; serving, per H100-eq
-        pl.when(training).then(pl.col("unit_chips").cast(pl.Float64))
-        .otherwise(pl.col("unit_chips") / pl.col("unit_ref")).alias("chips"),
+        # a gang spends its row's cost; serving, per H100-equivalent
+        CHIPS_PER_WORK.alias("chips"),
         (pl.Series(to_units(rows["unit_compute_usd"], scale).astype(np.float64))
          / pl.when(training).then(1.0).otherwise(pl.col("unit_ref"))).alias("spend"),
         # the key: what a unit of work spends there, relative to the workload's cheapest
@@ -98,12 +97,11 @@ def spend_lp(candidates: Candidates, policy: Policy) -> SpendLP:
         (pl.col("unit_compute_usd") / pl.when(training)
          .then(pl.col("unit_compute_usd").min().over("w").clip(lower_bound=1e-9))
          .otherwise(pl.col("unit_ref"))).round_sig_figs(6).alias("relative"))
-    work = pl.when(training).then(1.0).otherwise(pl.col("demand")).alias("work")
     per_workload = (
         table.group_by("w", maintain_order=True)
         .agg("o", "chips", "relative", *(f"g_{dim}" for dim in capped),
              pl.col("training").first(), pl.col("spend").min().alias("least"))
-        .join(candidates.workloads.select("w", "required", work), on="w")
+        .join(candidates.workloads.select("w", "required", WORK), on="w")
         .with_columns(step=pl.when("training").then(
             (pl.col("least").clip(lower_bound=1.0).log() / np.log(SPEND_STEP)).floor())
             .otherwise(0.0)))
@@ -139,8 +137,8 @@ class Violation:
     money: float
     priced: list[str]
     # per capped dimension, the largest share a group takes in the solution found (its
-    # least spend over everyone's most): where only that cap is violated, the LP has a
-    # solution with the cap raised to it
+    # least spend over everyone's most): where the violation is nil with that cap
+    # switched off, the LP has a solution with the cap at that share
     shares: dict[str, float]
 
 
@@ -290,7 +288,7 @@ def spend_proves_no_plan(candidates: Candidates, policy: Policy, deadline: float
         return False
     lp = replace(spend_lp(candidates, policy), deadline=deadline)
     try:
-        return len(lp.klass) <= MERGED_SHARE * lp.rows and not has_room(lp)
+        return merges(len(lp.klass), lp.rows) and not has_room(lp)
     except OutOfTime:
         return False
 
