@@ -753,6 +753,8 @@ def explain_infeasible(candidates: Candidates, policy: Policy,
         finders = finders[::-1]
     core = None
     for find in finders:  # each gets half the time left
+        if clock.left() <= 0:
+            break  # not a model built for no time (100,000 workloads: gigabytes)
         core = find(candidates, policy, time_limit=clock.left(budget_s) * 0.5)
         if core is not None:
             break

@@ -405,3 +405,17 @@ def test_a_cap_that_capacity_cannot_keep_is_named_with_its_floor_at_fleet_scale(
     current, step, _ = explain._capacity_range(offering, candidates)
     short = explain._with_capacity(offering, current + more - step, candidates, None)
     assert explain._lp_feasible(short, policy, explain._Clock(30)) is False
+
+
+def test_with_no_time_left_no_finder_builds_its_model(monkeypatch):
+    # a fleet of 100,000 workloads would build gigabytes of model for no search
+    monkeypatch.setattr(explain, "LP_FIRST_ABOVE_ROWS", 0)
+    for finder in ("infeasible_core", "lp_infeasible_core"):
+        monkeypatch.setattr(explain, finder, lambda *args, **kwargs: pytest.fail("built"))
+    from placer.candidates import candidates_from_table
+    from placer.problem import candidate_tables
+
+    candidates = candidates_from_table(*candidate_tables(*_six_chip_jobs(10)))
+    assert explain.explain_infeasible(candidates, Policy(), budget_s=0) == [
+        "no plan keeps every rule, and no smaller set of rules could be singled out within "
+        "0 s; every workload has candidates, so the conflict is among them as a whole"]
