@@ -153,3 +153,16 @@ def test_the_lp_never_rules_out_a_plan_that_exists_and_its_set_is_minimal(instan
         up = round(cap + 0.01, 2)
         if violated(with_cap(lp, "provider", up), set(lp.rules())):
             assert not _any_plan(rows, capacity, up, budget)
+
+
+def test_where_time_runs_out_the_set_is_every_rule_the_lp_has_shown_cannot_hold(monkeypatch):
+    import placer.spend as spend
+
+    lp = spend_lp(_candidates(JOBS, {"oa": 10, "ob": 1}), _policy(provider=0.5))
+    found = spend.least_violation(lp, set(lp.rules()))
+
+    def out_of_time(*args: object) -> bool:
+        raise spend.OutOfTime
+
+    monkeypatch.setattr(spend, "violated", out_of_time)
+    assert rules_in_conflict(lp, found=found) == sorted(lp.rules())
