@@ -301,7 +301,8 @@ def rules_in_conflict(lp: SpendLP, deadline: float = np.inf,
     deletion filter in name order: each kind of rule whole first (every capacity at
     once), then each provider's capacities (an offering's name up to its first "/"),
     then one rule at a time (at 10,000 workloads each LP takes 1-4 s). `found`: the
-    least violation of every rule, where it is known."""
+    least violation of every rule, where it is known (else its LP may raise
+    OutOfTime)."""
     every = set(lp.rules())
     lp = replace(lp, deadline=min(lp.deadline, deadline))
     found = found if found is not None else least_violation(lp, every)
