@@ -55,6 +55,11 @@ CEILING_TIMES = 16
 CEILING_INSTANCES = 64
 # Rebuild the candidate table with other capacities (rows can appear when capacity grows).
 Rebuild = Callable[[dict[str, int]], Candidates]
+# Where the search found no plan in its time, a share cap the LP relaxation allows only
+# within this many hundredths above the least share it can keep is named: few plans keep
+# such a cap (100 workloads at a 20 % provider cap, no plan keeps 0.19 by the LP: no plan
+# found in 10 s or 60 s, where HiGHS's first came at 22.5 s; at 0.21, one in 10 s).
+EDGE_HUNDREDTHS = 5
 
 
 def _stage_label(stage: str, workload: dict, pricing: str) -> str:
@@ -729,6 +734,51 @@ def _spread_needed(workload: str, candidates: Candidates, policy: Policy,
     if found is not None:
         return f"raise spread.max_fraction of {workload} from {mf:g} to{least} {found:g}"
     return None
+
+
+def caps_at_the_edge(candidates: Candidates, policy: Policy,
+                     budget_s: float = EXPLAIN_BUDGET_S) -> list[str]:
+    """Where the search found no plan in its time and none is proven impossible: each
+    share cap at which the LP relaxation (above LP_FIRST_ABOVE_ROWS candidate rows,
+    placer.spend's LP of capacity, the caps and the budget) has no solution some
+    hundredths below it, within EDGE_HUNDREDTHS; the highest such share, so that no plan
+    keeps that share or less. One LP per hundredth, the nearest first, while time lasts."""
+    from placer.spend import OutOfTime, spend_lp, violated, with_cap
+
+    clock = _Clock(budget_s)
+    large = candidates.rows.height > LP_FIRST_ABOVE_ROWS
+    lp = replace(spend_lp(candidates, policy), deadline=clock.deadline) if large else None
+    by = "the LP of capacity, the caps and the budget" if large else "the LP relaxation"
+
+    def lp_holds(dim: str, share: float) -> bool | None:
+        if lp is not None:
+            try:
+                return not violated(with_cap(lp, dim, share), set(lp.rules()))
+            except OutOfTime:
+                return None
+        caps = policy.max_share.model_copy(update={dim: share})
+        return _lp_feasible(candidates, policy.model_copy(update={"max_share": caps}), clock)
+
+    lines = []
+    for dim in DIMENSIONS:
+        cap = getattr(policy.max_share, dim)
+        if cap is None:
+            continue
+        below = math.ceil(round(cap * 100, 6)) - 1  # the first hundredth under the cap
+        edge = None  # the highest share tried at which the LP has no solution
+        for hundredths in range(below, max(0, below - EDGE_HUNDREDTHS), -1):
+            holds = lp_holds(dim, hundredths / 100)
+            if holds is None:
+                break
+            if not holds:  # nor at any lower share
+                edge = hundredths / 100
+                break
+        if edge is not None:
+            lines.append(
+                f"max_share.{dim} {cap:g} leaves little room: by {by} no plan keeps it at "
+                f"{edge:g} or less, so few plans (if any) keep {cap:g}, and they are hard to "
+                f"find; a higher cap, or more time, may find one")
+    return lines
 
 
 def explain_infeasible(candidates: Candidates, policy: Policy,

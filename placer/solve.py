@@ -54,6 +54,7 @@ from placer.core import CHEAPEST_ROWS_PER_WORKLOAD, cheapest_rows, core_candidat
 from placer.errors import PlacerError
 from placer.explain import (
     Rebuild,
+    caps_at_the_edge,
     explain_infeasible,
     lone_workload_reasons,
     no_candidate_reasons,
@@ -541,10 +542,14 @@ def solve_built_candidates(candidates: Candidates, policy: Policy, options: Solv
                          ports_used(candidates, fallback.units), status="feasible",
                          bound_usd=bound_usd, solver=info, pricing=policy.pricing, caps=caps,
                          unplaced_reasons=reasons)
+    if stop():
+        return _no_plan(candidates, policy, info, caps, "unknown",
+                        ["the search was interrupted before it found a plan"])
+    # a cap near the least share any plan can keep may be why none was found
     return _no_plan(candidates, policy, info, caps, "unknown", [
-        "the search was interrupted before it found a plan" if stop() else
         f"no plan found within {options.time_limit:g} s; the problem is not proven "
-        "infeasible: give it more time (--time-limit)"])
+        "infeasible: give it more time (--time-limit)",
+        *(caps_at_the_edge(candidates, policy) if options.explain else [])])
 
 
 def _presolve_proves_infeasible(built: BuiltModel, options: SolveOptions, started: float,

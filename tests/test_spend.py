@@ -166,3 +166,56 @@ def test_where_time_runs_out_the_set_is_every_rule_the_lp_has_shown_cannot_hold(
 
     monkeypatch.setattr(spend, "violated", out_of_time)
     assert rules_in_conflict(lp, found=found) == sorted(lp.rules())
+
+
+# Two one-chip jobs, $1 each, on a's offering or b's: one provider takes half the spend
+# at the least, so no plan keeps a provider cap under 0.5.
+HALVES = [(job, o, p, 1, 1.0) for job in ("j1", "j2") for o, p in (("oa", "a"), ("ob", "b"))]
+
+
+@pytest.mark.parametrize("large", [False, True])
+def test_a_cap_near_the_least_share_any_plan_keeps_is_named_where_no_plan_was_found(
+        monkeypatch, large):
+    if large:  # placer.spend's LP, as on fleets of more than LP_FIRST_ABOVE_ROWS rows
+        monkeypatch.setattr(explain, "LP_FIRST_ABOVE_ROWS", 0)
+    by = "the LP of capacity, the caps and the budget" if large else "the LP relaxation"
+    candidates = _candidates(HALVES, {"oa": 2, "ob": 2})
+    assert explain.caps_at_the_edge(candidates, _policy(provider=0.52)) == [
+        f"max_share.provider 0.52 leaves little room: by {by} no plan keeps it at 0.49 or "
+        "less, so few plans (if any) keep 0.52, and they are hard to find; a higher cap, "
+        "or more time, may find one"]
+    # 0.51-0.55 all hold: 0.56 is more than EDGE_HUNDREDTHS above the edge
+    assert explain.caps_at_the_edge(candidates, _policy(provider=0.56)) == []
+    assert explain.caps_at_the_edge(candidates, _policy()) == []
+
+
+@settings(max_examples=100, deadline=None)
+@given(_instances(), st.booleans())
+def test_no_plan_keeps_a_share_the_edge_names(instance, large):
+    rows, capacity, cap, budget = instance
+    if cap is None:
+        return
+    with pytest.MonkeyPatch.context() as patch:
+        if large:
+            patch.setattr(explain, "LP_FIRST_ABOVE_ROWS", 0)
+        lines = explain.caps_at_the_edge(_candidates(rows, capacity),
+                                         _policy(provider=cap, budget=budget))
+    for line in lines:
+        edge = float(line.split(" keeps it at ")[1].split(" ")[0])
+        assert edge < cap and not _any_plan(rows, capacity, edge, budget)
+
+
+def test_a_fleet_with_no_plan_found_in_its_time_says_which_cap_leaves_little_room():
+    from benchmarks.run import fleet_problem
+    from placer.solve import solve
+
+    # the generated 100-workload fleet, seed 2, under a 20 % provider cap: its LP keeps
+    # no provider at 0.19; placer found no plan in 10 s or 60 s, HiGHS its first at 22.5 s
+    plan = solve(fleet_problem(100, 2, provider_cap=0.2, vendor_cap=0.5), time_limit=2)
+    assert plan.status == "unknown"
+    assert plan.explanation == [
+        "no plan found within 2 s; the problem is not proven infeasible: give it more time "
+        "(--time-limit)",
+        "max_share.provider 0.2 leaves little room: by the LP relaxation no plan keeps it at "
+        "0.19 or less, so few plans (if any) keep 0.2, and they are hard to find; a higher "
+        "cap, or more time, may find one"]
