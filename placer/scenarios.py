@@ -477,9 +477,11 @@ def breakeven(problem: Problem, chip: str | None = None, offering: str | None = 
         scaled = offers.with_columns(
             pl.when(pl.col("offering").is_in(ids)).then(pl.col(p) * factor)
             .otherwise(pl.col(p)).alias(p) for p in PRICINGS)
+        # a probe without a plan places nothing: why is not asked (an explanation may
+        # take up to EXPLAIN_BUDGET_S)
         plan = solve(problem.replace(catalog=problem.catalog.with_offerings(scaled)),
                      time_limit=opts.time_limit, workers=opts.workers, seed=opts.seed,
-                     gap=opts.gap)
+                     gap=opts.gap, explain=False)
         if not plan.has_plan:
             return 0.0, 0.0, []
         mine = plan.assignments.filter(pl.col("offering").is_in(ids))

@@ -177,6 +177,23 @@ def test_breakeven_matches_the_hand_computed_price(port, expected):
     assert result.chip_hours_at_breakeven == pytest.approx(10000 / 0.674)
 
 
+def test_breakeven_probes_ask_no_explanation(monkeypatch):
+    # a probe without a plan places nothing: an explanation (up to 30 s each) is not asked
+    import placer.scenarios as scenarios
+
+    asked = []
+
+    def recording_solve(*args: object, **kwargs: object) -> object:
+        asked.append(kwargs.get("explain", True))
+        return solve(*args, **kwargs)
+
+    monkeypatch.setattr(scenarios, "solve", recording_solve)
+    problem = problem_from_dict({"policy": {"allow": {"offering": TWO}}, "workloads": [
+        {"name": "job", "kind": "training", "chip_hours": 10000}]})
+    breakeven(problem, chip="trn2", tolerance=0.5, options=SolveOptions(time_limit=20))
+    assert asked and not any(asked)
+
+
 def test_exit_cost_is_the_re_solved_difference():
     problem = problem_from_dict({"policy": {"allow": {"offering": [
         "verda/fin-03/b200", "nebius/us-central1/b200", "aws/us-east-1/h100"]}},
