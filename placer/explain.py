@@ -37,7 +37,7 @@ from placer.schema import DIMENSIONS
 
 if TYPE_CHECKING:
     from placer.schema import Policy
-    from placer.spend import SpendLP
+    from placer.spend import SpendLP, Violation
 
 EXPLAIN_BUDGET_S = 30.0
 # Above this many candidate rows the LP looks for the rules in conflict first, CP-SAT
@@ -217,6 +217,7 @@ def _rule_text(name: str, candidates: Candidates, policy: Policy) -> str:
 
 class _Clock:
     def __init__(self, budget: float) -> None:
+        self.budget = budget
         self.deadline = time.perf_counter() + budget
 
     def left(self, cap: float = 10.0) -> float:
@@ -548,29 +549,31 @@ def capacity_shortfall(candidates: Candidates, policy: Policy, rebuild: Rebuild 
 
 
 def spend_shortfall(candidates: Candidates, policy: Policy, rebuild: Rebuild | None,
-                    clock: _Clock) -> list[str] | None:
+                    clock: _Clock, found: Violation | None = None) -> list[str] | None:
     """Where the LP of capacity, the caps and the budget (placer.spend) rules out a plan:
     a set of its rules that cannot hold together, minimal where time allows, and how far
     each must move at least, every other rule kept; None where it has a solution. The
     caps' moves come first, the set after them: at 10,000 workloads each LP takes 1-4 s,
-    and the set alone may take the explanation's time."""
+    and the set alone may take the explanation's time. `found`: the LP's least violation
+    of every rule, where the solve has it (at 100,000 workloads that LP takes over a
+    minute, more than the explanation's time)."""
     from placer.spend import OutOfTime, least_violation, rules_in_conflict, spend_lp
 
     lp = replace(spend_lp(candidates, policy), deadline=clock.deadline)
     if not lp.caps and lp.budget is None:
         return None  # capacity alone's, which capacity_shortfall has told
     try:
-        found = least_violation(lp, set(lp.rules()))
+        found = found if found is not None else least_violation(lp, set(lp.rules()))
     except OutOfTime:
         return None
-    if found.chips <= 0 and found.money <= 0:
+    if not found.broken:
         return None
     moves = [move for rule in found.priced if rule.startswith("max_share.")
              if (move := _cap_move(lp, rule, policy, clock)) is not None]
     core = rules_in_conflict(lp, deadline=clock.deadline, found=found) or []
     # the deletion filter stops where time runs out: the set may not be minimal then
     unsure = "" if clock.left() > 0 else \
-        f" (fewer may be enough: they were not narrowed further within {EXPLAIN_BUDGET_S:g} s)"
+        f" (fewer may be enough: they were not narrowed further within {clock.budget:g} s)"
     moves += _spend_moves(core, candidates, policy, rebuild, clock)
     lines = ["these rules cannot all hold together (the LP of demand, capacity, the caps "
              "and the budget has no solution, spread, ports and whole instances aside): "
@@ -578,7 +581,7 @@ def spend_shortfall(candidates: Candidates, policy: Policy, rebuild: Rebuild | N
     if moves:
         lines.append("relaxing one of them alone takes, by the LP: " + "; or ".join(moves))
     elif clock.left() <= 0:
-        lines.append(f"(no relaxation was tried to the end within {EXPLAIN_BUDGET_S:g} s)")
+        lines.append(f"(no relaxation was tried to the end within {clock.budget:g} s)")
     else:
         lines.append("relaxing any single one of them alone is not enough")
     return lines
@@ -596,7 +599,7 @@ def _cap_move(lp: SpendLP, rule: str, policy: Policy, clock: _Clock) -> str | No
         # with the cap switched off, the largest share a group takes in the LP's
         # solution is one at which it holds: none above need be tried
         free = least_violation(lp, rules - {rule})
-        if free.chips > 0 or free.money > 0:
+        if free.broken:
             return None  # no share of this cap alone is enough
         grid = [round(c / 100, 2) for c in range(
             math.floor(cap * 100) + 1, min(100, math.ceil(free.shares[dim] * 100)) + 1)]
@@ -783,8 +786,10 @@ def caps_at_the_edge(candidates: Candidates, policy: Policy,
 
 def explain_infeasible(candidates: Candidates, policy: Policy,
                        rebuild: Rebuild | None = None,
-                       budget_s: float = EXPLAIN_BUDGET_S) -> list[str]:
-    """Sentences saying which rules cannot hold together and how to relax each."""
+                       budget_s: float = EXPLAIN_BUDGET_S,
+                       spend: Violation | None = None) -> list[str]:
+    """Sentences saying which rules cannot hold together and how to relax each. `spend`:
+    placer.spend's least violation, where the solve proved no plan exists by it."""
     lone = lone_workload_reasons(candidates)
     if lone:
         return list(lone.values())
@@ -796,10 +801,11 @@ def explain_infeasible(candidates: Candidates, policy: Policy,
         counted = policy_reasons(candidates, policy)
         if counted:
             return counted
-        for shortfall in (capacity_shortfall, spend_shortfall):
-            short = shortfall(candidates, policy, rebuild, clock)
-            if short is not None:
-                return short
+        short = capacity_shortfall(candidates, policy, rebuild, clock)
+        if short is None:
+            short = spend_shortfall(candidates, policy, rebuild, clock, found=spend)
+        if short is not None:
+            return short
         finders = finders[::-1]
     core = None
     for find in finders:  # each gets half the time left

@@ -104,7 +104,7 @@ from placer.relax import (
 )
 from placer.sample import LPPrices, averaged, sample_prices
 from placer.schema import DIMENSIONS, Policy
-from placer.spend import spend_proves_no_plan
+from placer.spend import Violation, no_plan_by_spend
 from placer.subproblems import inference_covers, workload_vars
 from placer.warmstart import Placement, complete_hint, full_values, warm_start
 from placer.workers import PartWorkers
@@ -380,11 +380,12 @@ def solve_built_candidates(candidates: Candidates, policy: Policy, options: Solv
         return _no_plan(candidates, policy, base_info, caps, "infeasible", list(lone.values()),
                         stop_reason="infeasible")
 
-    def proven(by: str) -> Plan:
-        """The plan of a fleet proven to have none, with its explanation."""
+    def proven(by: str, spend: Violation | None = None) -> Plan:
+        """The plan of a fleet proven to have none, with its explanation (`spend`: the
+        least violation of placer.spend's LP, where that proved it)."""
         info = {**base_info, "infeasible_by": by,
                 "time_s": round(time.perf_counter() - started, 4)}
-        explanation = explain_infeasible(candidates, policy, rebuild) \
+        explanation = explain_infeasible(candidates, policy, rebuild, spend=spend) \
             if options.explain else [NOT_EXPLAINED]
         return _no_plan(candidates, policy, info, caps, "infeasible", explanation,
                         stop_reason="infeasible")
@@ -411,8 +412,9 @@ def solve_built_candidates(candidates: Candidates, policy: Policy, options: Solv
         # CP-SAT's presolve and the whole's LP took 12 s more; 100,000: 77 s, where the
         # whole searched at once had no verdict in 300 s at 16 GB); not before the parts,
         # which a fleet with a plan would wait for (2.5 s at 10,000 workloads)
-        if spend_proves_no_plan(candidates, policy, deadline=started + options.time_limit):
-            return proven("spend")
+        spend = no_plan_by_spend(candidates, policy, deadline=started + options.time_limit)
+        if spend is not None:
+            return proven("spend", spend)
     build_started = time.perf_counter()
     built = build_model(candidates, policy)
     force_unplaced(built, placed_w)

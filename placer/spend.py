@@ -141,6 +141,11 @@ class Violation:
     # switched off, the LP has a solution with the cap at that share
     shares: dict[str, float]
 
+    @property
+    def broken(self) -> bool:
+        """Whether the rules cannot all hold (some violation is left)."""
+        return self.chips > 0 or self.money > 0
+
 
 def least_violation(lp: SpendLP, rules: set[str], only: str | None = None) -> Violation:
     """The least violation of `rules` (by name; the others switched off). With `only`,
@@ -270,8 +275,7 @@ class _Rows:
 
 def violated(lp: SpendLP, rules: set[str]) -> bool:
     """Whether the rules (by name) cannot all hold in the LP."""
-    found = least_violation(lp, rules)
-    return found.chips > 0 or found.money > 0
+    return least_violation(lp, rules).broken
 
 
 def has_room(lp: SpendLP) -> bool:
@@ -279,24 +283,30 @@ def has_room(lp: SpendLP) -> bool:
     return not violated(lp, set(lp.rules()))
 
 
-def spend_proves_no_plan(candidates: Candidates, policy: Policy, deadline: float) -> bool:
-    """Whether the LP, run where the policy has a cap or a budget and the workloads merge
-    into classes (else capacity alone, or the whole's LP, is as good), has no solution,
-    proven by `deadline` (a time.perf_counter())."""
+def no_plan_by_spend(candidates: Candidates, policy: Policy, deadline: float
+                     ) -> Violation | None:
+    """The LP's least violation of every rule, where it has no solution (then no plan
+    has one) by `deadline` (a time.perf_counter()); else None. Run only where the policy
+    has a cap or a budget and the workloads merge into classes (else capacity alone, or
+    the whole's LP, is as good)."""
     if policy.budget_usd is None and \
             all(getattr(policy.max_share, dim) is None for dim in DIMENSIONS):
-        return False
+        return None
     lp = replace(spend_lp(candidates, policy), deadline=deadline)
+    if not merges(len(lp.klass), lp.rows):
+        return None
     try:
-        return merges(len(lp.klass), lp.rows) and not has_room(lp)
+        found = least_violation(lp, set(lp.rules()))
     except OutOfTime:
-        return False
+        return None
+    return found if found.broken else None
 
 
 def rules_in_conflict(lp: SpendLP, deadline: float = np.inf,
                       found: Violation | None = None) -> list[str] | None:
     """A set of rules (by name) the LP cannot keep together, minimal (dropping any one
-    lets the others hold) unless time.perf_counter() passes `deadline` first; None where
+    lets the others hold) unless time.perf_counter() passes `deadline` first (then as
+    far as it was narrowed, at worst the rules the least violation prices); None where
     the LP has a solution. Narrowed to the rules the least violation prices, then a
     deletion filter in name order: each kind of rule whole first (every capacity at
     once), then each provider's capacities (an offering's name up to its first "/"),
@@ -306,13 +316,15 @@ def rules_in_conflict(lp: SpendLP, deadline: float = np.inf,
     every = set(lp.rules())
     lp = replace(lp, deadline=min(lp.deadline, deadline))
     found = found if found is not None else least_violation(lp, every)
-    if found.chips <= 0 and found.money <= 0:
+    if not found.broken:
         return None
     try:
         conflict = set(found.priced) if found.priced and violated(lp, set(found.priced)) \
             else every
     except OutOfTime:
-        return sorted(every)
+        # unchecked, the priced rules still cannot hold: by LP duality, the rows the least
+        # violation prices alone have the same least violation
+        return sorted(found.priced or every)
     kinds = [lambda rule: rule.partition(":")[0],
              lambda rule: rule.partition("/")[0] if rule.startswith("capacity:") else rule,
              lambda rule: rule]

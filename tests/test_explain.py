@@ -218,7 +218,7 @@ def test_on_large_models_the_lp_names_the_rules_and_how_far_they_must_move_at_le
     monkeypatch.setattr(explain, "LP_FIRST_ABOVE_ROWS", 0)
     monkeypatch.setattr(explain, "policy_reasons", lambda *args: [])  # not told by counting
     # nor by the LP of capacity and spend (tests/test_spend.py): the whole model's LPs
-    monkeypatch.setattr(explain, "spend_shortfall", lambda *args: None)
+    monkeypatch.setattr(explain, "spend_shortfall", lambda *args, **kwargs: None)
     text = next(case[1] for case in CASES if case[0] == name)
     plan = solve(problem_from_dict(yaml.safe_load(text)), time_limit=20)
     assert plan.explanation == expected

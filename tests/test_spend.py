@@ -88,10 +88,20 @@ def test_a_fleet_whose_parts_found_no_plan_is_proven_to_have_none_by_the_lp(monk
     monkeypatch.setattr(solve_module, "_solve_in_parts", lambda *args: None)  # no plan
     monkeypatch.setattr(solve_module, "_presolve_proves_infeasible",
                         lambda *args: pytest.fail("the presolve ran"))
+    handed = []
+    explain_infeasible = solve_module.explain_infeasible
+
+    def explained(*args: object, spend: object = None, **kwargs: object) -> list[str]:
+        handed.append(spend)
+        return explain_infeasible(*args, spend=spend, **kwargs)
+
+    monkeypatch.setattr(solve_module, "explain_infeasible", explained)
     plan = solve_candidates(*_tables(JOBS, {"oa": 10, "ob": 1}), _policy(provider=0.5),
                             time_limit=10)
     assert plan.status == "infeasible" and plan.solver["infeasible_by"] == "spend"
     assert plan.solver["stop_reason"] == "infeasible" and plan.solver["deterministic"]
+    # the explanation is handed the LP's least violation, not left to solve it again
+    assert [found.priced for found in handed] == [["capacity:ob", "max_share.provider"]]
 
 
 def _any_plan(rows: list[Row], capacity: dict[str, int], cap: float | None,
@@ -155,17 +165,40 @@ def test_the_lp_never_rules_out_a_plan_that_exists_and_its_set_is_minimal(instan
             assert not _any_plan(rows, capacity, up, budget)
 
 
-def test_where_time_runs_out_the_set_is_every_rule_the_lp_has_shown_cannot_hold(monkeypatch):
+def test_where_time_runs_out_the_set_is_the_rules_the_least_violation_prices(monkeypatch):
     import placer.spend as spend
 
     lp = spend_lp(_candidates(JOBS, {"oa": 10, "ob": 1}), _policy(provider=0.5))
     found = spend.least_violation(lp, set(lp.rules()))
+    # oa's capacity has room: the priced rules, a conflict by LP duality, leave it out
+    assert found.priced == ["capacity:ob", "max_share.provider"] and "capacity:oa" in lp.rules()
 
     def out_of_time(*args: object) -> bool:
         raise spend.OutOfTime
 
     monkeypatch.setattr(spend, "violated", out_of_time)
-    assert rules_in_conflict(lp, found=found) == sorted(lp.rules())
+    assert rules_in_conflict(lp, found=found) == found.priced
+
+
+def test_the_explanation_names_the_solves_priced_rules_where_it_has_no_time_for_an_lp(
+        monkeypatch):
+    import placer.spend as spend
+
+    monkeypatch.setattr(explain, "LP_FIRST_ABOVE_ROWS", 0)
+    candidates = _candidates(JOBS, {"oa": 10, "ob": 1})
+    policy = _policy(provider=0.5)
+    found = spend.least_violation(spend_lp(candidates, policy), {"capacity:oa", "capacity:ob",
+                                                                 "max_share.provider"})
+    # as at 100,000 workloads, where each LP takes over a minute: the solve's is all there is
+    assert explain.explain_infeasible(candidates, policy, budget_s=0, spend=found) == [
+        "these rules cannot all hold together (the LP of demand, capacity, the caps and the "
+        "budget has no solution, spread, ports and whole instances aside): capacity of ob "
+        "(1 chips); max_share.provider 0.5 (fewer may be enough: they were not narrowed "
+        "further within 0 s)",
+        "(no relaxation was tried to the end within 0 s)"]
+    # without it, nothing is named
+    assert explain.explain_infeasible(candidates, policy, budget_s=0)[0].startswith(
+        "no plan keeps every rule, and no smaller set of rules could be singled out")
 
 
 # Two one-chip jobs, $1 each, on a's offering or b's: one provider takes half the spend
