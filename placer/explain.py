@@ -748,6 +748,9 @@ def caps_at_the_edge(candidates: Candidates, policy: Policy,
     keeps that share or less. One LP per hundredth, the nearest first, while time lasts."""
     from placer.spend import OutOfTime, spend_lp, violated, with_cap
 
+    caps = {dim: cap for dim in DIMENSIONS if (cap := getattr(policy.max_share, dim)) is not None}
+    if not caps:
+        return []
     clock = _Clock(budget_s)
     large = candidates.rows.height > LP_FIRST_ABOVE_ROWS
     lp = replace(spend_lp(candidates, policy), deadline=clock.deadline) if large else None
@@ -759,14 +762,11 @@ def caps_at_the_edge(candidates: Candidates, policy: Policy,
                 return not violated(with_cap(lp, dim, share), set(lp.rules()))
             except OutOfTime:
                 return None
-        caps = policy.max_share.model_copy(update={dim: share})
-        return _lp_feasible(candidates, policy.model_copy(update={"max_share": caps}), clock)
+        lowered = policy.max_share.model_copy(update={dim: share})
+        return _lp_feasible(candidates, policy.model_copy(update={"max_share": lowered}), clock)
 
     lines = []
-    for dim in DIMENSIONS:
-        cap = getattr(policy.max_share, dim)
-        if cap is None:
-            continue
+    for dim, cap in caps.items():
         below = math.ceil(round(cap * 100, 6)) - 1  # the first hundredth under the cap
         edge = None  # the highest share tried at which the LP has no solution
         for hundredths in range(below, max(0, below - EDGE_HUNDREDTHS), -1):
