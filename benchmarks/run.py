@@ -8,6 +8,7 @@ same instances, in the same run.
     python benchmarks/run.py --sizes 1000 10000 --hard --time-limit 60 --peers  # placer alone
     python benchmarks/run.py --sizes 1000 --hard --peers --seed 0 1 2 --repeat 5  # spread
     python benchmarks/run.py --sizes --hard --sovereign 300 1000 10000  # no plan exists
+    python benchmarks/run.py --sizes 100 --hard --seed 2 --caps 0.2 0.5 --time-limit 60
 
 Every solver gets the same wall-clock limit per instance and stops early once its proven
 gap is 0.1 %: the cost columns compare plans at equal time limits, and "to 0.1 %" is the
@@ -24,6 +25,10 @@ an interpreter that has highspy if this one does not).
 EU-headquartered providers' offerings cannot hold them, so no plan exists, and what is
 measured is the time to prove it (the ratio: placer's / the peer's) and placer's
 explanation (its time, wall clock, after the proof).
+
+--caps sets the fleets' share caps (per provider, per chip vendor; the benchmark's are
+40 % and 60 %): tighter ones are where plans are hard to find (100 workloads, seed 2, at
+20 % / 50 %: HiGHS and CBC find one in 60 s, placer none).
 """
 
 from __future__ import annotations
@@ -46,6 +51,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 DEFAULT_LIMITS = {100: 10.0, 1000: 10.0, 10000: 60.0, 100000: 300.0}
+CAPS = (0.4, 0.6)  # the fleets' share caps: per provider, per chip vendor
 TARGET_GAP = 0.001
 PEERS = ("highs", "cbc", "greedy")
 PEER_LIMIT = 10000  # above this many workloads the peers are not run (model too large)
@@ -62,8 +68,8 @@ PROVEN_BY = {"policy": "counting the caps' groups", "capacity": "capacity alone'
              "cp-sat presolve": "the cp-sat presolve", "cp-sat": "cp-sat's search"}
 
 
-def fleet_problem(n: int, seed: int, sovereign: bool = False, provider_cap: float = 0.4,
-                  vendor_cap: float = 0.6) -> Any:
+def fleet_problem(n: int, seed: int, sovereign: bool = False, provider_cap: float = CAPS[0],
+                  vendor_cap: float = CAPS[1]) -> Any:
     """The generated fleet; `sovereign`: its EU-resident workloads made sovereign."""
     from benchmarks.generate import generate
     from placer.catalog import load_catalog
@@ -79,12 +85,13 @@ def fleet_problem(n: int, seed: int, sovereign: bool = False, provider_cap: floa
     return problem_from_dict(instance.fleet(), catalog)
 
 
-def instance_candidates(kind: str, n: int, seed: int) -> tuple[Any, Any]:
-    """(Candidates, Policy) for an instance, as placer builds them."""
+def instance_candidates(kind: str, n: int, seed: int, caps: tuple[float, float] = CAPS
+                        ) -> tuple[Any, Any]:
+    """(Candidates, Policy) for an instance, as placer builds them (`caps`: a fleet's)."""
     if kind in ("fleet", "sovereign"):
         from placer.candidates import build_candidates
 
-        problem = fleet_problem(n, seed, sovereign=kind == "sovereign")
+        problem = fleet_problem(n, seed, kind == "sovereign", *caps)
         return build_candidates(problem), problem.policy
     from benchmarks.hard import generate_hard
     from placer.candidates import candidates_from_table
@@ -98,19 +105,20 @@ def instance_candidates(kind: str, n: int, seed: int) -> tuple[Any, Any]:
     return candidates_from_table(table, offers), policy
 
 
-def run_placer(kind: str, n: int, seed: int, time_limit: float) -> dict[str, Any]:
+def run_placer(kind: str, n: int, seed: int, time_limit: float,
+               caps: tuple[float, float] = CAPS) -> dict[str, Any]:
     """placer on one instance, in this process (called in a child process)."""
     from placer.solve import SolveOptions, solve_built_candidates
 
     if kind in ("fleet", "sovereign"):
         from placer.candidates import build_candidates
 
-        problem = fleet_problem(n, seed, sovereign=kind == "sovereign")
+        problem = fleet_problem(n, seed, kind == "sovereign", *caps)
         started = time.perf_counter()
         candidates, policy = build_candidates(problem), problem.policy
     else:
         started = time.perf_counter()
-        candidates, policy = instance_candidates(kind, n, seed)
+        candidates, policy = instance_candidates(kind, n, seed, caps)
     candidates_s = time.perf_counter() - started  # the candidate table alone
     options = SolveOptions(time_limit=time_limit, seed=seed, gap=TARGET_GAP,
                            explain=kind == "sovereign")
@@ -169,9 +177,10 @@ def plan_units(plan: Any, candidates: Any) -> Any:
 # The suite
 
 
-def placer_in_child(kind: str, n: int, seed: int, limit: float) -> dict[str, Any]:
+def placer_in_child(kind: str, n: int, seed: int, limit: float,
+                    caps: tuple[float, float] = CAPS) -> dict[str, Any]:
     run = subprocess.run([sys.executable, __file__, "--child", kind, str(n), str(seed),
-                          str(limit)], capture_output=True, text=True,
+                          str(limit), *map(str, caps)], capture_output=True, text=True,
                          timeout=limit * 4 + 600)
     if run.returncode != 0:
         lines = run.stderr.strip().splitlines()
@@ -183,11 +192,12 @@ def placer_in_child(kind: str, n: int, seed: int, limit: float) -> dict[str, Any
     return json.loads(run.stdout.strip().splitlines()[-1])
 
 
-def peers(kind: str, n: int, seed: int, limit: float, which: list[str]) -> list[dict]:
+def peers(kind: str, n: int, seed: int, limit: float, which: list[str],
+          caps: tuple[float, float] = CAPS) -> list[dict]:
     from benchmarks import peers as pe
     from placer.model import build_model
 
-    candidates, policy = instance_candidates(kind, n, seed)
+    candidates, policy = instance_candidates(kind, n, seed, caps)
     out = []
     if "greedy" in which:
         out.append(vars(pe.run_greedy(candidates, policy)))
@@ -356,15 +366,22 @@ def main() -> None:
                         help="the peers to run (none: placer alone)")
     parser.add_argument("--peer-factor", type=float, default=1.0,
                         help="peers get this many times placer's time limit")
+    parser.add_argument("--caps", type=float, nargs=2, default=list(CAPS),
+                        metavar=("PROVIDER", "CHIP_VENDOR"),
+                        help="the fleets' share caps (default: 0.4 0.6)")
     parser.add_argument("--json", type=Path, help="also write every figure here")
-    parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
+    parser.add_argument("--child", nargs=6, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        kind, n, seed, limit = args.child
-        print(json.dumps(run_placer(kind, int(n), int(seed), float(limit))))
+        kind, n, seed, limit, provider, vendor = args.child
+        print(json.dumps(run_placer(kind, int(n), int(seed), float(limit),
+                                    (float(provider), float(vendor)))))
         return
     if args.repeat < 1:
         parser.error("--repeat must be at least 1")
+    if not all(0 < cap <= 1 for cap in args.caps):
+        parser.error("--caps must be shares between 0 and 1, e.g. 0.2 0.5")
+    caps = (args.caps[0], args.caps[1])
     print(f"machine: {machine()}")
     limits = "the time limit" if args.peer_factor == 1 else \
         f"its time limit (peers: {args.peer_factor:g}x placer's)"
@@ -381,8 +398,9 @@ def main() -> None:
         limit = args.time_limit or (DEFAULT_LIMITS.get(n, 60.0) if kind != "hard" else 10.0)
         name = {"fleet": f"fleet-{n}", "hard": f"tight-{n}x60",
                 "sovereign": f"sovereign-{n}"}[kind] \
-            + (f", seed {seed}" if args.seed != [0] else "")
-        runs = [placer_in_child(kind, n, seed, limit) for _ in range(args.repeat)]
+            + (f", seed {seed}" if args.seed != [0] else "") \
+            + (f", caps {caps[0]:g} / {caps[1]:g}" if caps != CAPS and kind != "hard" else "")
+        runs = [placer_in_child(kind, n, seed, limit, caps) for _ in range(args.repeat)]
         mine = runs[0]
         extra = ""
         if mine.get("candidates") is not None:
@@ -398,11 +416,12 @@ def main() -> None:
             print(parts_line(mine["part_plans"]))
         if len(runs) > 1:
             print(runs_line(runs))
-        others = peers(kind, n, seed, limit * args.peer_factor, args.peers)
+        others = peers(kind, n, seed, limit * args.peer_factor, args.peers, caps)
         for r in others:
             print_row(r, mine)
         print()
-        results.append({"instance": name, "seed": seed, "time_limit": limit,
+        results.append({"instance": name, "seed": seed,
+                        "caps": None if kind == "hard" else list(caps), "time_limit": limit,
                         "peer_time_limit": limit * args.peer_factor, "placer": mine,
                         "placer_runs": runs, "peers": others})
     if args.json:

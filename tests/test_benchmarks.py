@@ -81,3 +81,21 @@ def test_the_benchmark_runs_placer_again_on_each_fleet_and_keeps_every_run(tmp_p
     assert refused.returncode == 2
     assert refused.stdout == ""
     assert "--repeat must be at least 1" in refused.stderr
+
+
+def test_the_benchmark_takes_the_fleets_caps(tmp_path):
+    import json
+    import subprocess
+
+    out = tmp_path / "results.json"
+    command = [sys.executable, str(ROOT / "benchmarks" / "run.py"), "--sizes", "100",
+               "--hard", "--peers", "--seed", "2", "--caps", "0.2", "0.5",
+               "--time-limit", "1", "--json", str(out)]
+    subprocess.run(command, capture_output=True, text=True, check=True)
+    (result,) = json.loads(out.read_text())["results"]
+    assert (result["instance"], result["caps"]) == ("fleet-100, seed 2, caps 0.2 / 0.5",
+                                                    [0.2, 0.5])
+    refused = subprocess.run([*command[:8], "--caps", "0", "0.5"], capture_output=True,
+                             text=True)
+    assert refused.returncode == 2
+    assert "--caps must be shares between 0 and 1, e.g. 0.2 0.5" in refused.stderr
