@@ -58,7 +58,8 @@ Rebuild = Callable[[dict[str, int]], Candidates]
 # Where the search found no plan in its time, a share cap the LP relaxation allows only
 # within this many hundredths above the least share it can keep is named: few plans keep
 # such a cap (100 workloads at a 20 % provider cap, no plan keeps 0.19 by the LP: no plan
-# found in 10 s or 60 s, where HiGHS's first came at 22.5 s; at 0.21, one in 10 s).
+# found in 10 s, nor in 60 s with seed 0, where HiGHS's first came at 22.5 s; at 0.21, one
+# in 10 s).
 EDGE_HUNDREDTHS = 5
 
 
