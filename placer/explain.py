@@ -377,8 +377,7 @@ def _suggest(rule: str, candidates: Candidates, policy: Policy,
         grid = [round(c / 100, 2) for c in range(math.floor(cap * 100) + 1, 101)]
 
         def with_cap(c: object) -> bool | None:
-            caps = policy.max_share.model_copy(update={dim: float(c)})
-            return feasible(candidates, policy.model_copy(update={"max_share": caps}), clock)
+            return feasible(candidates, policy.with_cap(dim, float(c)), clock)
 
         found = _smallest(grid, with_cap)
         return None if found is None else \
@@ -558,11 +557,11 @@ def spend_shortfall(candidates: Candidates, policy: Policy, rebuild: Rebuild | N
     and the set alone may take the explanation's time. `found`: the LP's least violation
     of every rule, where the solve has it (at 100,000 workloads that LP takes over a
     minute, more than the explanation's time)."""
-    from placer.spend import OutOfTime, least_violation, rules_in_conflict, spend_lp
+    from placer.spend import OutOfTime, least_violation, limits_spend, rules_in_conflict, spend_lp
 
-    lp = replace(spend_lp(candidates, policy), deadline=clock.deadline)
-    if not lp.caps and lp.budget is None:
+    if not limits_spend(policy):
         return None  # capacity alone's, which capacity_shortfall has told
+    lp = replace(spend_lp(candidates, policy), deadline=clock.deadline)
     try:
         found = found if found is not None else least_violation(lp, set(lp.rules()))
     except OutOfTime:
@@ -763,8 +762,7 @@ def caps_at_the_edge(candidates: Candidates, policy: Policy,
                 return not violated(with_cap(lp, dim, share), set(lp.rules()))
             except OutOfTime:
                 return None
-        lowered = policy.max_share.model_copy(update={dim: share})
-        return _lp_feasible(candidates, policy.model_copy(update={"max_share": lowered}), clock)
+        return _lp_feasible(candidates, policy.with_cap(dim, share), clock)
 
     lines = []
     for dim, cap in caps.items():

@@ -374,8 +374,7 @@ def frontier(problem: Problem, by: str = "provider", step: float = 0.05,
     if not 0 < step < 1:
         raise InputError(f"--step must be between 0 and 1, got {step:g}")
     def with_cap(cap: float | None) -> Problem:
-        caps = problem.policy.max_share.model_copy(update={by: cap})
-        return problem.replace(policy=problem.policy.model_copy(update={"max_share": caps}))
+        return problem.replace(policy=problem.policy.with_cap(by, cap))
 
     opts = replace(options or sweep_options(), explain=False)
     uncapped = run_many([with_cap(None)], opts, backend, jobs, None, ray_address)[0]

@@ -402,6 +402,11 @@ class Policy(Strict):
     allow: Selector | None = None
     deny: Selector | None = None
 
+    def with_cap(self, dim: str, share: float | None) -> Policy:
+        """This policy with one dimension's share cap at `share` (None: uncapped)."""
+        return self.model_copy(update={"max_share": self.max_share.model_copy(
+            update={dim: share})})
+
 
 class Fleet(Strict):
     """The fleet file: any of workloads, policy and horizon_days.

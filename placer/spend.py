@@ -283,14 +283,20 @@ def has_room(lp: SpendLP) -> bool:
     return not violated(lp, set(lp.rules()))
 
 
+def limits_spend(policy: Policy) -> bool:
+    """Whether the policy has a share cap or a budget (else the LP is capacity alone's,
+    placer.capacity)."""
+    return policy.budget_usd is not None or \
+        any(getattr(policy.max_share, dim) is not None for dim in DIMENSIONS)
+
+
 def no_plan_by_spend(candidates: Candidates, policy: Policy, deadline: float
                      ) -> Violation | None:
     """The LP's least violation of every rule, where it has no solution (then no plan
     has one) by `deadline` (a time.perf_counter()); else None. Run only where the policy
-    has a cap or a budget and the workloads merge into classes (else capacity alone, or
-    the whole's LP, is as good)."""
-    if policy.budget_usd is None and \
-            all(getattr(policy.max_share, dim) is None for dim in DIMENSIONS):
+    limits spend and the workloads merge into classes (else capacity alone, or the
+    whole's LP, is as good)."""
+    if not limits_spend(policy):
         return None
     lp = replace(spend_lp(candidates, policy), deadline=deadline)
     if not merges(len(lp.klass), lp.rows):
