@@ -149,6 +149,8 @@ def run_placer(kind: str, n: int, seed: int, time_limit: float,
         # the parts' worker processes ran beside this one: their peaks count too
         "peak_mb": peak_mb() + (s.get("part_workers_peak_mb") or 0),
         "part_plans": s.get("part_plans") or [],
+        # the caps it solved under (provider, chip vendor): what --caps asked for
+        "caps": [policy.max_share.provider, policy.max_share.chip_vendor],
     }
 
 

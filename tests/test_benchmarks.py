@@ -95,6 +95,7 @@ def test_the_benchmark_takes_the_fleets_caps(tmp_path):
     (result,) = json.loads(out.read_text())["results"]
     assert (result["instance"], result["caps"]) == ("fleet-100, seed 2, caps 0.2 / 0.5",
                                                     [0.2, 0.5])
+    assert result["placer"]["caps"] == [0.2, 0.5]  # the child solved the fleet so capped
     refused = subprocess.run([*command[:8], "--caps", "0", "0.5"], capture_output=True,
                              text=True)
     assert refused.returncode == 2
