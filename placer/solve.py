@@ -141,6 +141,15 @@ CORE_AT_ONCE_SHARE = 0.02
 # neighbourhoods reach the wall clock first (5-7 deterministic seconds a chain): no change.
 WHOLE_AFTER_NEIGHBOURHOODS_S = 8.0
 WHOLE_SEARCH_VARS = 1_000_000
+# The whole model's full search where there is no plan to start from (the warm start and
+# column generation's master break a rule): CP-SAT's worker that branches on its LP's
+# reduced costs, with its first-solution and neighbourhood workers beside it. The 100-
+# workload fleet of seed 2 under 20 % / 50 % caps: with CP-SAT's default worker
+# (default_lp) no plan in 8 s of search (three seeds), nor in a 60 s solve; with this one
+# a plan 2.4-3.9 s into the search, and in 10 s solves in all of five seeds ($2.90M-$3.04M;
+# HiGHS's at 60 s $2.90M). default_lp, pseudo_costs, max_lp, quick_restart, lb_tree_search
+# and no_lp found none in 20 s on seed 10 of those fleets, this one (seed 1) one.
+FIRST_PLAN_WORKER = "reduced_costs"
 # Where a fleet's parts found no plan, CP-SAT's presolve alone looks for a proof that
 # none exists in at most this share of the time limit, before the LP (solve._warm_start)
 PRESOLVE_CHECK_SHARE = 0.1
@@ -467,7 +476,8 @@ def solve_built_candidates(candidates: Candidates, policy: Policy, options: Solv
         _set_parameters(solver, whole_options, workers, time_left=time_left,
                         num_vars=built.builder.num_vars,
                         deterministic_limit=deterministic_limit,
-                        bound_worker=built.builder.num_vars > SMALL_MODEL_VARS or core.rows > 0)
+                        bound_worker=built.builder.num_vars > SMALL_MODEL_VARS or core.rows > 0,
+                        first_plan=fallback is None)
         reporter = _Progress(options.progress, built.scale, started, best_units=fallback_units,
                              known_bound_units=start.bound_units)
         status, searched = cp_model.UNKNOWN, False
@@ -1698,8 +1708,9 @@ def _ortools_version() -> str:
 
 def _set_parameters(solver: cp_model.CpSolver, options: SolveOptions, workers: int,
                     time_left: float, num_vars: int, deterministic_limit: float,
-                    bound_worker: bool) -> None:
-    """bound_worker: add CP-SAT's worker with the fullest LP (for the bound)."""
+                    bound_worker: bool, first_plan: bool = False) -> None:
+    """bound_worker: add CP-SAT's worker with the fullest LP (for the bound); first_plan:
+    there is no plan to start from, and the search is for one first."""
     params = solver.parameters
     params.num_workers = workers
     params.random_seed = options.seed
@@ -1713,7 +1724,9 @@ def _set_parameters(solver: cp_model.CpSolver, options: SolveOptions, workers: i
     # unless the core's search found them already (then the search is for the bound:
     # 100 workloads, $1.510M against $1.466M). Never in the core's search: its bound
     # is not reported.
-    if workers > 1 and bound_worker:
+    if first_plan:
+        params.subsolvers.append(FIRST_PLAN_WORKER)
+    elif workers > 1 and bound_worker:
         params.subsolvers.append("max_lp")
     # Presolve took 8 s on a 36k-variable model (1,000 workloads) before the search saw
     # the hint; lighter presolve starts the search at 3 s, none at 0.1 s.
