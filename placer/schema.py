@@ -589,7 +589,7 @@ class DimensionShares(Strict):
 # SolverInfo's wall-clock fields: all that may differ between two runs of the same input
 # and seed (when `deterministic`).
 TIMINGS = ("time_s", "candidates_s", "build_s", "warm_start_s", "lagrangian_s", "columns_s",
-           "core_s")
+           "first_plan_s", "core_s")
 
 
 class PartInfo(Strict):
@@ -664,6 +664,11 @@ class SolverInfo(Strict):
     candidates_s: float
     build_s: float
     warm_start_s: float = 0.0
+    first_plan_searches: int = Field(default=0, description="searches of the whole model "
+                                     "for a first plan, where the warm start and column "
+                                     "generation found none that keeps every rule (0: "
+                                     "none ran); each next one with the next seed")
+    first_plan_s: float = 0.0
     core_rows: int = Field(default=0, description="candidate rows of the core searched "
                            "first (0: none was)")
     core_s: float = 0.0

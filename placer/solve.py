@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import polars as pl
 from ortools.sat.python import cp_model
+from ortools.sat.python.cp_model_helper import SatParameters
 
 from placer.candidates import Candidates, build_candidates, offering_ids, port_groups
 from placer.capacity import proven_short
@@ -141,15 +142,20 @@ CORE_AT_ONCE_SHARE = 0.02
 # neighbourhoods reach the wall clock first (5-7 deterministic seconds a chain): no change.
 WHOLE_AFTER_NEIGHBOURHOODS_S = 8.0
 WHOLE_SEARCH_VARS = 1_000_000
-# The whole model's full search where there is no plan to start from (the warm start and
-# column generation's master break a rule): CP-SAT's worker that branches on its LP's
-# reduced costs, with its first-solution and neighbourhood workers beside it. The 100-
-# workload fleet of seed 2 under 20 % / 50 % caps: with CP-SAT's default worker
-# (default_lp) no plan in 8 s of search (three seeds), nor in a 60 s solve; with this one
-# a plan 2.4-3.9 s into the search, and in 10 s solves in all of five seeds ($2.90M-$3.04M;
-# HiGHS's at 60 s $2.90M). default_lp, pseudo_costs, max_lp, quick_restart, lb_tree_search
-# and no_lp found none in 20 s on seed 10 of those fleets, this one (seed 1) one.
-FIRST_PLAN_WORKER = "reduced_costs"
+# Where neither the warm start nor column generation's master keeps the rules, the whole
+# model is searched for a first plan alone (solve._first_plan), by workers that branch on
+# the LP's reduced costs (CP-SAT's LP_SEARCH), one per thread with seeds of their own;
+# the core's searches then improve that plan. The 100-workload fleet of seed 2 under
+# 20 % / 50 % caps, where CP-SAT's default portfolio (default_lp, first-solution and
+# neighbourhood workers) found no plan in 8 s of search for three seeds, nor in 60 s
+# solves: six seeds on 2 workers, a plan 1.0-4.6 s into the search (one such worker and
+# the first-solution worker: 1.3-7.2 s, and none in 19 s for one seed); default_lp,
+# pseudo_costs, max_lp, quick_restart, lb_tree_search and no_lp alone found none in 20 s
+# on seed 10 of those fleets.
+# ... in rounds of this many deterministic seconds at first, each twice the one before and
+# with the next seeds: the time to a first plan is heavy-tailed (seed 10 above, six seeds:
+# 3.2, 8.9 and 9.6 s, and three with none in 12.9-14.7 s).
+FIRST_PLAN_ROUND_S = 6.0
 # Where a fleet's parts found no plan, CP-SAT's presolve alone looks for a proof that
 # none exists in at most this share of the time limit, before the LP (solve._warm_start)
 PRESOLVE_CHECK_SHARE = 0.1
@@ -452,6 +458,23 @@ def solve_built_candidates(candidates: Candidates, policy: Policy, options: Solv
         # a plan the bound known already proves within the gap limit needs no search
         proven = fallback_units is not None and within_gap(fallback_units, start.bound_units,
                                                            options.gap)
+        # no plan keeps the rules yet: the whole model searched for one first, which the
+        # searches after it improve (FIRST_PLAN_ROUND_S)
+        first_plan = CoreSearch()
+        if options.hint and fallback is None and start.infeasible_by is None and not stop() \
+                and not _time_spent(started, options):
+            first_plan = _first_plan(built, options, workers, started, stop, _Progress(
+                options.progress, built.scale, started, known_bound_units=start.bound_units))
+            cut |= first_plan.cut_by_time
+            if first_plan.status == "MODEL_INVALID":
+                raise PlacerError("internal error: CP-SAT rejected the model")
+            if first_plan.status == "INFEASIBLE":
+                start = replace(start, infeasible_by="cp-sat")
+            if first_plan.found is not None:
+                fallback = first_plan.found
+                fallback_units = objective_units(built, candidates, fallback.units,
+                                                 fallback.left_out)
+                complete_hint(built, candidates, fallback.units, fallback.left_out)
         core = CoreSearch()
         if fallback is not None and not stop() and not proven \
                 and not _time_spent(started, options):
@@ -472,20 +495,22 @@ def solve_built_candidates(candidates: Candidates, policy: Policy, options: Solv
         # with no deterministic limit: the bound rises where the interleaved one's hardly
         # does (WHOLE_AFTER_NEIGHBOURHOODS_S)
         whole_options = replace(options, deterministic=False) if core.whole_after else options
-        deterministic_limit = max(0.1, options.time_limit - core.deterministic_time)
+        deterministic_limit = max(0.1, options.time_limit - first_plan.deterministic_time
+                                  - core.deterministic_time)
         _set_parameters(solver, whole_options, workers, time_left=time_left,
                         num_vars=built.builder.num_vars,
                         deterministic_limit=deterministic_limit,
-                        bound_worker=built.builder.num_vars > SMALL_MODEL_VARS or core.rows > 0,
-                        first_plan=fallback is None)
+                        bound_worker=built.builder.num_vars > SMALL_MODEL_VARS or core.rows > 0)
         reporter = _Progress(options.progress, built.scale, started, best_units=fallback_units,
                              known_bound_units=start.bound_units)
         status, searched = cp_model.UNKNOWN, False
         # the whole model, when no core was searched or after one searched to its end;
-        # above WHOLE_SEARCH_VARS only when there is no plan at all to start from
+        # above WHOLE_SEARCH_VARS only when there is no plan at all to start from (and
+        # the first-plan search, which had the time, did not run: no warm start wanted)
         if (core.rows == 0 or core.solved or core.whole_after) \
                 and (search_whole or fallback is None) and not stop() and not proven \
                 and start.infeasible_by is None \
+                and (fallback is not None or not first_plan.searches) \
                 and (fallback is None or not _time_spent(started, options)):
             status, searched = _run(solver, built.model, reporter, stop), True
         reporter.close()
@@ -504,8 +529,9 @@ def solve_built_candidates(candidates: Candidates, policy: Policy, options: Solv
         **_tree_info(built, start.columns),
         "money_scale": built.scale,
         "variables": built.builder.num_vars, "constraints": built.builder.num_constraints,
-        "deterministic_time": round(core.deterministic_time
+        "deterministic_time": round(first_plan.deterministic_time + core.deterministic_time
                                     + (solver.deterministic_time if searched else 0.0), 4),
+        "first_plan_searches": first_plan.searches, "first_plan_s": round(first_plan.time_s, 4),
         "core_rows": core.rows, "core_s": round(core.time_s, 4),
         "core_searches": core.searches,
         "stop_reason": _stop_reason(status, solver, whole_options, deterministic_limit, stop())
@@ -518,6 +544,8 @@ def solve_built_candidates(candidates: Candidates, policy: Policy, options: Solv
     }
     if not searched and core.rows:
         info["status"] = core.status
+    elif not searched and first_plan.searches:
+        info["status"] = first_plan.status
     if info.get("branch_nodes"):
         info["engine"] += f" (branched on ports: {len(info['branch_nodes'])} nodes)"
     if status == cp_model.MODEL_INVALID:
@@ -549,7 +577,7 @@ def solve_built_candidates(candidates: Candidates, policy: Policy, options: Solv
                 unplaced_reasons=reasons)
     if fallback is not None:
         # the search found nothing better in the time it had
-        info["engine"] += f" (plan from {_plan_source(core, start)})"
+        info["engine"] += f" (plan from {_plan_source(core, first_plan, start)})"
         return make_plan(candidates, fallback.units, fallback.left_out,
                          ports_used(candidates, fallback.units), status="feasible",
                          bound_usd=bound_usd, solver=info, pricing=policy.pricing, caps=caps,
@@ -579,10 +607,12 @@ def _presolve_proves_infeasible(built: BuiltModel, options: SolveOptions, starte
         == cp_model.INFEASIBLE
 
 
-def _plan_source(core: CoreSearch, start: WarmStart) -> str:
+def _plan_source(core: CoreSearch, first_plan: CoreSearch, start: WarmStart) -> str:
     """Which step found the plan returned where the last search found nothing cheaper."""
     if core.found is not None:
         return "the core search"
+    if first_plan.found is not None:
+        return "the search for a first plan"
     if start.columns is not None and start.columns.found is not None:
         return "column generation's master"
     return "the warm start"
@@ -1509,6 +1539,53 @@ def _search_core(built: BuiltModel, candidates: Candidates, policy: Policy,
     return search
 
 
+def _first_plan(built: BuiltModel, options: SolveOptions, workers: int, started: float,
+                stop: _Interrupt, reporter: _Progress) -> CoreSearch:
+    """The whole model searched for a first plan only, where the warm start and column
+    generation found none that keeps the rules: the searches after it (the core's,
+    placer.lns) improve a plan better than CP-SAT's own neighbourhoods. By workers that
+    branch on the LP's reduced costs (_first_plan_workers), in rounds of
+    FIRST_PLAN_ROUND_S deterministic seconds, twice as long each time, each with the next
+    seeds: the time to a first plan is heavy-tailed across seeds.
+
+    The model's hint (the warm start, which breaks a rule) is dropped: OR-Tools 9.15
+    aborts the process when a search stopped at its first solution finds it in a
+    complete hint, and the next search's hint is written from the plan found."""
+    began = time.perf_counter()
+    built.model.clear_hints()
+    search = CoreSearch()
+    limit, seed = FIRST_PLAN_ROUND_S, options.seed
+    while not stop():
+        time_left = options.time_limit - (time.perf_counter() - started)
+        if time_left <= 0:
+            search.cut_by_time = True
+            break
+        solver = cp_model.CpSolver()
+        _set_parameters(solver, replace(options, seed=seed), workers, time_left=time_left,
+                        num_vars=built.builder.num_vars, deterministic_limit=limit,
+                        bound_worker=False, first_plan=True)
+        solver.parameters.max_deterministic_time = limit
+        solver.parameters.stop_after_first_solution = True
+        status = _run(solver, built.model, reporter, stop)
+        search.searches += 1
+        search.deterministic_time += solver.deterministic_time
+        search.status = solver.status_name(status)
+        if status in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+            values = np.fromiter(solver.response_proto.solution, dtype=np.int64)
+            search.found = Found(values[built.units], _left_out(built, values))
+            search.solved = status == cp_model.OPTIMAL
+            break
+        if status != cp_model.UNKNOWN:
+            break  # INFEASIBLE (or MODEL_INVALID, raised by the caller's search)
+        if solver.deterministic_time < limit * 0.999:
+            search.cut_by_time = True  # the wall clock's stop, not the round's
+            break
+        limit, seed = 2 * limit, seed + max(1, workers)
+    reporter.close()
+    search.time_s = time.perf_counter() - began
+    return search
+
+
 def _core_at_once(model: BuiltModel, options: SolveOptions, workers: int, time_left: float,
                   stop: _Interrupt, reporter: _Progress, deterministic_limit: float
                   ) -> tuple[CoreSearch, Found | None]:
@@ -1725,7 +1802,7 @@ def _set_parameters(solver: cp_model.CpSolver, options: SolveOptions, workers: i
     # 100 workloads, $1.510M against $1.466M). Never in the core's search: its bound
     # is not reported.
     if first_plan:
-        params.subsolvers.append(FIRST_PLAN_WORKER)
+        _first_plan_workers(params, workers, options.seed)
     elif workers > 1 and bound_worker:
         params.subsolvers.append("max_lp")
     # Presolve took 8 s on a 36k-variable model (1,000 workloads) before the search saw
@@ -1749,6 +1826,19 @@ def _set_parameters(solver: cp_model.CpSolver, options: SolveOptions, workers: i
     params.log_to_stdout = False
     if options.log:
         solver.log_callback = lambda line: print(line, file=sys.stderr)
+
+
+def _first_plan_workers(params: SatParameters, workers: int, seed: int) -> None:
+    """One worker per thread branching on the LP's reduced costs (CP-SAT's LP_SEARCH, as
+    its own reduced_costs worker), each with a seed of its own (FIRST_PLAN_ROUND_S)."""
+    for k in range(max(1, workers)):
+        worker = SatParameters()
+        worker.name = f"first_plan_{k}"
+        worker.search_branching = SatParameters.LP_SEARCH
+        worker.linearization_level = 2
+        worker.random_seed = seed + k
+        params.subsolver_params.append(worker)
+        params.subsolvers.append(worker.name)
 
 
 def _run(solver: cp_model.CpSolver, model: cp_model.CpModel,

@@ -333,19 +333,51 @@ def test_column_generation_finds_a_plan_where_the_warm_start_breaks_a_cap():
     assert shares["share"].max() <= 0.25 + 1e-6  # the cap (shares are rounded)
 
 
-def test_a_fleet_with_no_plan_to_start_from_gets_one_from_the_whole_search():
+def test_a_fleet_with_no_plan_to_start_from_gets_one_from_the_first_plan_search():
     # 100 generated workloads (seed 2) under a 20 % provider cap and a 50 % chip-vendor
     # cap: neither the warm start nor column generation's master keeps the caps, and
-    # CP-SAT's default worker found no plan in 60 s; its worker branching on the LP's
-    # reduced costs (solve.FIRST_PLAN_WORKER) finds one 4.4 s into a 10 s solve
+    # CP-SAT's default portfolio found no plan in 60 s; workers that branch on the LP's
+    # reduced costs find one in the first round, 3-7 s into a 10 s solve (five seeds)
     from benchmarks.run import fleet_problem
 
     problem = fleet_problem(100, 2, provider_cap=0.2, vendor_cap=0.5)
     plan = solve(problem, time_limit=15)
     assert plan.status == "feasible" and plan.solver["master_status"] == "NOT_STARTED"
-    assert plan.solver["status"] == "FEASIBLE"  # the whole model's search found it
+    assert plan.solver["first_plan_searches"] == 1
     assert check_plan(PlanDocument.model_validate(plan.to_dict()), problem) == []
     assert plan.shares["provider"]["share"].max() <= 0.2 + 1e-6
+
+
+def test_the_first_plan_search_goes_on_in_longer_rounds_with_new_seeds(monkeypatch):
+    # rounds far too short to find a plan: each next one twice as long, its workers'
+    # seeds the next ones, until one finds it
+    from benchmarks.run import fleet_problem
+
+    engine = sys.modules["placer.solve"]
+    monkeypatch.setattr(engine, "FIRST_PLAN_ROUND_S", 0.05)
+    seeds: list[int] = []
+    limits: list[float] = []
+    set_workers, run = engine._first_plan_workers, engine._run
+
+    def traced_workers(params, workers, seed):
+        seeds.append(seed)
+        set_workers(params, workers, seed)
+
+    def traced_run(solver, model, callback, stop):
+        params = solver.parameters
+        if list(params.subsolvers) == ["first_plan_0", "first_plan_1"]:
+            limits.append(params.max_deterministic_time)
+        return run(solver, model, callback, stop)
+
+    monkeypatch.setattr(engine, "_first_plan_workers", traced_workers)
+    monkeypatch.setattr(engine, "_run", traced_run)
+    problem = fleet_problem(100, 2, provider_cap=0.2, vendor_cap=0.5)
+    plan = solve(problem, time_limit=30, workers=2, seed=5)
+    assert plan.status == "feasible"
+    rounds = plan.solver["first_plan_searches"]
+    assert rounds > 1
+    assert limits == [0.05 * 2 ** k for k in range(rounds)]
+    assert seeds == [5 + 2 * k for k in range(rounds)]  # its two workers: seed, seed + 1
 
 
 def test_an_only_core_search_leaves_out_what_the_warm_start_left_out(monkeypatch):

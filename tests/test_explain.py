@@ -192,6 +192,7 @@ def test_a_conflict_of_whole_jobs_alone_is_proven_by_the_search():
     plan = solve_candidates(*_six_chip_jobs(10), Policy(), time_limit=10)
     assert plan.status == "infeasible"
     assert plan.solver["infeasible_by"] == "cp-sat"
+    assert plan.solver["first_plan_searches"] == 1  # the search for a first plan proved it
     assert plan.explanation[1] == ("relaxing one of them is enough: add 2 chips to o0 "
                                    "(10 → 12); or add 2 chips to o1 (10 → 12)")
 
