@@ -149,9 +149,9 @@ WHOLE_SEARCH_VARS = 1_000_000
 # 20 % / 50 % caps, where CP-SAT's default portfolio (default_lp, first-solution and
 # neighbourhood workers) found no plan in 8 s of search for three seeds, nor in 60 s
 # solves: six seeds on 2 workers, a plan 1.0-4.6 s into the search (one such worker and
-# the first-solution worker: 1.3-7.2 s, and none in 19 s for one seed); default_lp,
-# pseudo_costs, max_lp, quick_restart, lb_tree_search and no_lp alone found none in 20 s
-# on seed 10 of those fleets.
+# the first-solution worker: 1.4-7.2 s, and none in 19 s for one seed); as the one full
+# worker beside feasibility jump, default_lp, pseudo_costs, max_lp, quick_restart,
+# lb_tree_search and no_lp found none in 20 s on seed 10 of those fleets.
 # ... in rounds of this many deterministic seconds at first, each twice the one before and
 # with the next seeds: the time to a first plan is heavy-tailed (seed 10 above, six seeds:
 # 3.2, 8.9 and 9.6 s, and three with none in 12.9-14.7 s).
@@ -505,8 +505,8 @@ def solve_built_candidates(candidates: Candidates, policy: Policy, options: Solv
                              known_bound_units=start.bound_units)
         status, searched = cp_model.UNKNOWN, False
         # the whole model, when no core was searched or after one searched to its end;
-        # above WHOLE_SEARCH_VARS only when there is no plan at all to start from (and
-        # the first-plan search, which had the time, did not run: no warm start wanted)
+        # above WHOLE_SEARCH_VARS only when there is no plan at all to start from and no
+        # search for a first plan ran (it had this time; none runs with no warm start)
         if (core.rows == 0 or core.solved or core.whole_after) \
                 and (search_whole or fallback is None) and not stop() and not proven \
                 and start.infeasible_by is None \
@@ -1564,7 +1564,7 @@ def _first_plan(built: BuiltModel, options: SolveOptions, workers: int, started:
         _set_parameters(solver, replace(options, seed=seed), workers, time_left=time_left,
                         num_vars=built.builder.num_vars, deterministic_limit=limit,
                         bound_worker=False, first_plan=True)
-        solver.parameters.max_deterministic_time = limit
+        solver.parameters.max_deterministic_time = limit  # the round's end, in any mode
         solver.parameters.stop_after_first_solution = True
         status = _run(solver, built.model, reporter, stop)
         search.searches += 1
@@ -1576,7 +1576,7 @@ def _first_plan(built: BuiltModel, options: SolveOptions, workers: int, started:
             search.solved = status == cp_model.OPTIMAL
             break
         if status != cp_model.UNKNOWN:
-            break  # INFEASIBLE (or MODEL_INVALID, raised by the caller's search)
+            break  # INFEASIBLE (or MODEL_INVALID, which the caller raises)
         if solver.deterministic_time < limit * 0.999:
             search.cut_by_time = True  # the wall clock's stop, not the round's
             break
