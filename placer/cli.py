@@ -59,7 +59,8 @@ def _say_phases(plan: Plan) -> None:
         f"candidates: {s['candidates']:,} rows in {s['candidates_s']:.2f} s; model: "
         f"{s['variables']:,} variables, {s['constraints']:,} constraints in {s['build_s']:.2f} s;"
         f" LP bound {lp} and warm start in {s.get('warm_start_s', 0):.2f} s; "
-        f"{_bound_phase(s)}{_columns_phase(s)}{_core_phase(s)}{_branch_phase(s)}search: "
+        f"{_bound_phase(s)}{_columns_phase(s)}{_first_plan_phase(s)}{_core_phase(s)}"
+        f"{_branch_phase(s)}search: "
         f"{s['status']} ({s['stop_reason']}), {s['deterministic_time']:.1f} deterministic s, "
         f"{s['workers']} workers, seed {s['seed']}; total {s['time_s']:.2f} s; "
         f"{'reproducible' if s['deterministic'] else NOT_REPRODUCIBLE}",
@@ -104,6 +105,15 @@ def _branch_phase(solver: dict[str, Any]) -> str:
     return (f"branched on ports (its master LP bought in part: {in_part}): "
             f"{len(nodes)} nodes in {sum(n['time_s'] for n in nodes):.2f} s, "
             f"{solver.get('branch_stop_reason') or 'ended'}; ")
+
+
+def _first_plan_phase(solver: dict[str, Any]) -> str:
+    """--verbose: the search for a first plan, where there was no plan before it."""
+    searches = solver.get("first_plan_searches", 0)
+    if not searches:
+        return ""
+    rounds = f"{searches} searches" if searches > 1 else "1 search"
+    return f"first plan searched for ({rounds}) in {solver['first_plan_s']:.2f} s; "
 
 
 def _core_phase(solver: dict[str, Any]) -> str:

@@ -133,6 +133,26 @@ def test_verbose_says_when_a_core_was_searched(cli):
     assert lagrangian <= plan["total_usd"]
 
 
+def test_verbose_says_when_a_first_plan_was_searched_for(cli, monkeypatch):
+    # a warm start that places nothing keeps no rule: the whole model is searched for a
+    # first plan, which the core's search then starts from
+    engine = sys.modules["placer.solve"]
+    original_warm_start = engine.warm_start
+
+    def leaves_everything_out(*args, **kwargs):
+        start = original_warm_start(*args, **kwargs)
+        start.units[:] = 0
+        return start
+
+    monkeypatch.setattr(engine, "warm_start", leaves_everything_out)
+    result = cli("-v", "solve", EXAMPLES / "startup.yaml", "--format", "json")
+    assert result.code == 0
+    plan = json.loads(result.out)
+    assert plan["solver"]["first_plan_searches"] == 1
+    assert (f"; first plan searched for (1 search) in {plan['solver']['first_plan_s']:.2f} s; "
+            in result.err)
+
+
 # ---------------------------------------------------------------------------
 # Shells, colours and pipes: the real entry point in a subprocess
 
