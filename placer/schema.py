@@ -692,7 +692,12 @@ class SolverInfo(Strict):
     variables: int
     constraints: int
     candidates: int
-    deterministic_time: float = 0.0
+    deterministic_time: float = Field(default=0.0, description="CP-SAT's deterministic "
+                                      "time, roughly seconds, over its searches; where a "
+                                      "first plan was searched for (first_plan_searches), "
+                                      "its last digits may differ between two runs: that "
+                                      "search stops at its first plan while another "
+                                      "worker's batch is cut where it is")
     lp_bound_usd: float | None = Field(default=None,
                                        description="bound from the LP relaxation")
     lagrangian_bound_usd: float | None = Field(

@@ -495,7 +495,7 @@ def solve_built_candidates(candidates: Candidates, policy: Policy, options: Solv
         # with no deterministic limit: the bound rises where the interleaved one's hardly
         # does (WHOLE_AFTER_NEIGHBOURHOODS_S)
         whole_options = replace(options, deterministic=False) if core.whole_after else options
-        deterministic_limit = max(0.1, options.time_limit - first_plan.deterministic_time
+        deterministic_limit = max(0.1, options.time_limit - first_plan.charged_s
                                   - core.deterministic_time)
         _set_parameters(solver, whole_options, workers, time_left=time_left,
                         num_vars=built.builder.num_vars,
@@ -1470,6 +1470,8 @@ class CoreSearch:
     status: str = "NOT_STARTED"
     cut_by_time: bool = False   # stopped by the wall clock before its deterministic limit
     searches: int = 0           # 1, or the neighbourhoods searched (placer.lns)
+    # deterministic seconds the searches after it count it as (solve._first_plan)
+    charged_s: float = 0.0
     whole_after: bool = False   # left time for the whole model's search
 
 
@@ -1580,7 +1582,12 @@ def _first_plan(built: BuiltModel, options: SolveOptions, workers: int, started:
         if solver.deterministic_time < limit * 0.999:
             search.cut_by_time = True  # the wall clock's stop, not the round's
             break
+        search.charged_s += limit
         limit, seed = 2 * limit, seed + max(1, workers)
+    # the round that ended the search counted whole: stopped at its first solution, its
+    # own deterministic time varies in the last digits (the other worker's batch is cut
+    # where it is), and the whole search's limit after it must not
+    search.charged_s += limit
     reporter.close()
     search.time_s = time.perf_counter() - began
     return search

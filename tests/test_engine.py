@@ -203,6 +203,42 @@ def test_same_input_and_seed_give_the_same_plan(enterprise_plan):
     assert json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
 
 
+def test_a_first_plan_search_gives_the_same_plan_for_the_same_seed(monkeypatch):
+    # no warm start keeps the rules: the search for a first plan, stopped at its first
+    # solution, then the searches after it, reproduce the plan (its interleaved workers)
+    engine = sys.modules["placer.solve"]
+    original_warm_start = engine.warm_start
+
+    def leaves_everything_out(*args, **kwargs):
+        start = original_warm_start(*args, **kwargs)
+        start.units[:] = 0
+        return start
+
+    limits: list[float] = []  # each CP-SAT search's deterministic limit, in order
+    run = engine._run
+
+    def traced_run(solver, model, callback, stop):
+        limits.append(solver.parameters.max_deterministic_time)
+        return run(solver, model, callback, stop)
+
+    monkeypatch.setattr(engine, "warm_start", leaves_everything_out)
+    monkeypatch.setattr(engine, "_run", traced_run)
+    problem = load(EXAMPLES / "enterprise.yaml")
+    a = solve(problem, time_limit=30, seed=3).to_dict()
+    first_limits, limits[:] = list(limits), []
+    b = solve(problem, time_limit=30, seed=3).to_dict()
+    assert a["solver"]["first_plan_searches"] == 1 and a["solver"]["deterministic"]
+    # the searches after it are given the same limits, whatever its own time was
+    assert len(first_limits) > 1 and limits == first_limits
+    # its deterministic time may differ in the last digits (SolverInfo says so)
+    assert a["solver"]["deterministic_time"] == pytest.approx(b["solver"]["deterministic_time"],
+                                                              abs=0.01)
+    for doc in (a, b):
+        for key in (*TIMINGS, "deterministic_time"):
+            doc["solver"].pop(key)
+    assert json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
+
+
 def test_every_example_plan_keeps_every_rule(enterprise_plan):
     for name in ("startup", "enterprise", "eu-sovereign"):
         problem = load(EXAMPLES / f"{name}.yaml")
