@@ -76,6 +76,20 @@ def no_search_after_the_warm_start(monkeypatch: pytest.MonkeyPatch) -> list:
     return core_units
 
 
+def warm_start_places_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make the warm start leave every workload out: a plan that breaks a rule (every
+    required workload unplaced), as where tight caps defeat its repair."""
+    engine = sys.modules["placer.solve"]
+    original_warm_start = engine.warm_start
+
+    def leaves_everything_out(*args, **kwargs):
+        start = original_warm_start(*args, **kwargs)
+        start.units[:] = 0
+        return start
+
+    monkeypatch.setattr(engine, "warm_start", leaves_everything_out)
+
+
 @pytest.fixture(scope="session")
 def enterprise_plan():
     """The enterprise example and its plan (seed 3), solved once for the tests that only

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from tests.conftest import EXAMPLES
+from tests.conftest import EXAMPLES, warm_start_places_nothing
 
 EXAMPLE_FILES = sorted(EXAMPLES.glob("*.yaml")) + sorted(EXAMPLES.glob("*.csv"))
 
@@ -136,15 +136,7 @@ def test_verbose_says_when_a_core_was_searched(cli):
 def test_verbose_says_when_a_first_plan_was_searched_for(cli, monkeypatch):
     # a warm start that places nothing keeps no rule: the whole model is searched for a
     # first plan, which the core's search then starts from
-    engine = sys.modules["placer.solve"]
-    original_warm_start = engine.warm_start
-
-    def leaves_everything_out(*args, **kwargs):
-        start = original_warm_start(*args, **kwargs)
-        start.units[:] = 0
-        return start
-
-    monkeypatch.setattr(engine, "warm_start", leaves_everything_out)
+    warm_start_places_nothing(monkeypatch)
     result = cli("-v", "solve", EXAMPLES / "startup.yaml", "--format", "json")
     assert result.code == 0
     plan = json.loads(result.out)

@@ -25,7 +25,7 @@ from placer.problem import Problem, load, problem_from_dict
 from placer.schema import TIMINGS, PlanDocument
 from placer.solve import SolveOptions, solve, solve_built_candidates, solve_candidates
 from tests.bruteforce import assert_close, brute_force, cent_rounding
-from tests.conftest import EXAMPLES, no_search_after_the_warm_start
+from tests.conftest import EXAMPLES, no_search_after_the_warm_start, warm_start_places_nothing
 
 PRICED = default_catalog().offerings.filter(pl.col("on_demand").is_not_null())
 OFFERING_IDS = sorted(PRICED["offering"].to_list())
@@ -207,13 +207,6 @@ def test_a_first_plan_search_gives_the_same_plan_for_the_same_seed(monkeypatch):
     # no warm start keeps the rules: the search for a first plan, stopped at its first
     # solution, then the searches after it, reproduce the plan (its interleaved workers)
     engine = sys.modules["placer.solve"]
-    original_warm_start = engine.warm_start
-
-    def leaves_everything_out(*args, **kwargs):
-        start = original_warm_start(*args, **kwargs)
-        start.units[:] = 0
-        return start
-
     limits: list[float] = []  # each CP-SAT search's deterministic limit, in order
     run = engine._run
 
@@ -221,7 +214,7 @@ def test_a_first_plan_search_gives_the_same_plan_for_the_same_seed(monkeypatch):
         limits.append(solver.parameters.max_deterministic_time)
         return run(solver, model, callback, stop)
 
-    monkeypatch.setattr(engine, "warm_start", leaves_everything_out)
+    warm_start_places_nothing(monkeypatch)
     monkeypatch.setattr(engine, "_run", traced_run)
     problem = load(EXAMPLES / "enterprise.yaml")
     a = solve(problem, time_limit=30, seed=3).to_dict()
@@ -335,12 +328,7 @@ def test_a_warm_start_that_breaks_a_rule_is_not_given_as_a_hint(monkeypatch):
     # start that leaves a required workload out must not reach it; the solve still works
     engine = sys.modules["placer.solve"]
     built_models = []
-    original_warm_start, original_build = engine.warm_start, engine.build_model
-
-    def leaves_everything_out(*args, **kwargs):
-        start = original_warm_start(*args, **kwargs)
-        start.units[:] = 0
-        return start
+    original_build = engine.build_model
 
     def keep(*args, **kwargs):
         built_models.append(original_build(*args, **kwargs))
@@ -353,7 +341,7 @@ def test_a_warm_start_that_breaks_a_rule_is_not_given_as_a_hint(monkeypatch):
         hints.append(len(model.proto.solution_hint.vars))
         return run(solver, model, callback, stop)
 
-    monkeypatch.setattr(engine, "warm_start", leaves_everything_out)
+    warm_start_places_nothing(monkeypatch)
     monkeypatch.setattr(engine, "build_model", keep)
     monkeypatch.setattr(engine, "_run", traced_run)
     plan = solve(load(EXAMPLES / "startup.yaml"), time_limit=30)
@@ -1120,16 +1108,9 @@ def test_a_huge_model_without_a_warm_start_is_still_searched_whole(monkeypatch):
     # valid warm start there is no core, and the whole model's search for a first plan is
     # the only way to one (the core's searches then start from it)
     engine = sys.modules["placer.solve"]
-    original_warm_start = engine.warm_start
-
-    def leaves_everything_out(*args, **kwargs):
-        start = original_warm_start(*args, **kwargs)
-        start.units[:] = 0
-        return start
-
     optimal = solve(load(EXAMPLES / "startup.yaml"), time_limit=30)
     assert optimal.status == "optimal"
-    monkeypatch.setattr(engine, "warm_start", leaves_everything_out)
+    warm_start_places_nothing(monkeypatch)
     monkeypatch.setattr(engine, "WHOLE_SEARCH_VARS", 0)
     plan = solve(load(EXAMPLES / "startup.yaml"), time_limit=30)
     assert plan.solver["first_plan_searches"] == 1 and plan.solver["core_rows"] > 0
