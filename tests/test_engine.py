@@ -376,7 +376,7 @@ def test_a_fleet_with_no_plan_to_start_from_gets_one_from_the_first_plan_search(
     from benchmarks.run import fleet_problem
 
     problem = fleet_problem(100, 2, provider_cap=0.2, vendor_cap=0.5)
-    plan = solve(problem, time_limit=15, gap=0.2)  # it ends once a plan is found
+    plan = solve(problem, time_limit=15, gap=0.2)  # a plan within 20 % ends it early
     assert plan.status == "feasible" and plan.solver["master_status"] == "NOT_STARTED"
     assert plan.solver["first_plan_searches"] == 1
     assert check_plan(PlanDocument.model_validate(plan.to_dict()), problem) == []
@@ -407,7 +407,7 @@ def test_the_first_plan_search_goes_on_in_longer_rounds_with_new_seeds(monkeypat
     monkeypatch.setattr(engine, "_first_plan_workers", traced_workers)
     monkeypatch.setattr(engine, "_run", traced_run)
     problem = fleet_problem(100, 2, provider_cap=0.2, vendor_cap=0.5)
-    plan = solve(problem, time_limit=30, workers=2, seed=5, gap=0.2)  # ends at a plan
+    plan = solve(problem, time_limit=30, workers=2, seed=5, gap=0.2)  # ends it early
     assert plan.status == "feasible"
     rounds = plan.solver["first_plan_searches"]
     assert rounds > 1
