@@ -19,6 +19,7 @@ import itertools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 from scipy import sparse
@@ -177,18 +178,31 @@ def _solve_restricted(lp: _ScaledLP, active: np.ndarray, time_limit: float,
     eq = np.flatnonzero(eq)
     if time_limit <= 0.05:
         return None
-    result = linprog(
-        cost,
-        A_ub=sparse.vstack([matrix[le], -matrix[ge]], format="csr") if len(le) + len(ge)
-        else None,
-        b_ub=np.concatenate((hi[le], -lo[ge])) if len(le) + len(ge) else None,
-        A_eq=matrix[eq] if len(eq) else None, b_eq=lo[eq] if len(eq) else None,
-        bounds=np.column_stack((lower, np.where(np.isinf(upper), None, upper))),
-        method="highs-ds", options={"time_limit": float(time_limit), "presolve": True},
-    )
-    if result.x is None:
-        if result.status == 2 and not elastic:  # over every column: a proof
+    started = time.perf_counter()
+
+    def solve(presolve: bool, seconds: float) -> Any:
+        return linprog(
+            cost,
+            A_ub=sparse.vstack([matrix[le], -matrix[ge]], format="csr") if len(le) + len(ge)
+            else None,
+            b_ub=np.concatenate((hi[le], -lo[ge])) if len(le) + len(ge) else None,
+            A_eq=matrix[eq] if len(eq) else None, b_eq=lo[eq] if len(eq) else None,
+            bounds=np.column_stack((lower, np.where(np.isinf(upper), None, upper))),
+            method="highs-ds", options={"time_limit": float(seconds), "presolve": presolve})
+
+    result = solve(True, time_limit)
+    if result.x is None and result.status == 2 and not elastic:
+        # over every column "infeasible" is a proof, once HiGHS agrees without its
+        # presolve: with it, HiGHS 1.x called a feasible LP infeasible (two workloads,
+        # min_providers 2 and a chip-vendor cap; tests/test_engine.py), and the solve
+        # said "infeasible" of a fleet with a plan
+        left = time_limit - (time.perf_counter() - started)
+        if left <= 0.05:
+            return None
+        result = solve(False, left)
+        if result.x is None and result.status == 2:
             raise _NoSolution
+    if result.x is None:
         return None
     duals = np.zeros(lp.matrix.shape[0])
     if len(le) + len(ge):

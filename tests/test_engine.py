@@ -101,6 +101,33 @@ def _combinations(c) -> int:
     return total
 
 
+def test_an_lp_highs_presolve_calls_infeasible_is_not_taken_as_a_proof():
+    # found by hypothesis: HiGHS's presolve called this fleet's (equilibrated) LP
+    # infeasible, and the solve said "infeasible" of a fleet with a plan: w0 on the TPU
+    # (its port bought), w1 on an H100 for the second provider, nvidia at 58 % of spend
+    from placer.model import build_model
+    from placer.relax import Relaxation, solve_relaxation
+
+    problem = problem_from_dict({"horizon_days": 30, "workloads": [
+        {"name": "w0", "kind": "inference", "chips": 0.5, "runs_on": ["rocm"],
+         "port_usd": {"xla": 35000.0}, "codebase": "shared",
+         "data": {"region": "aws/us-east-1", "tb": 1.0}},
+        {"name": "w1", "kind": "training", "chip_hours": 1500, "deadline_days": 30,
+         "runs_on": ["cuda"], "port_usd": {"neuron": 50000.0, "xla": 35000.0},
+         "codebase": "shared", "required": False, "value_usd": 1000.0}],
+        "policy": {"max_share": {"chip_vendor": 0.7}, "min_providers": 2}},
+        catalog=catalog_of({"aws/us-east-1/h100": 512, "aws/us-east-2/h100": 512,
+                            "gcp/europe-west1/tpu-v5e": 512}))
+    candidates = build_candidates(problem)
+    relaxation = solve_relaxation(build_model(candidates, problem.policy).builder, 10)
+    assert isinstance(relaxation, Relaxation)
+    plan = solve(problem, time_limit=10, workers=1)
+    assert plan.status == "optimal"
+    assert_close(plan.total_usd, brute_force(candidates, problem.policy),
+                 rows=candidates.rows.height)
+    assert plan.total_usd == pytest.approx(53_020.69, abs=0.01)
+
+
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow,
                                                                   HealthCheck.filter_too_much])
 @given(problem=small_problems())
