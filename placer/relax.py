@@ -193,7 +193,7 @@ def _solve_restricted(lp: _ScaledLP, active: np.ndarray, time_limit: float,
     result = solve(True, time_limit)
     if result.x is None and result.status == 2 and not elastic:
         # over every column "infeasible" is a proof, once HiGHS agrees without its
-        # presolve: with it, HiGHS 1.x called a feasible LP infeasible (two workloads,
+        # presolve: with it, scipy's HiGHS called a feasible LP infeasible (two workloads,
         # min_providers 2 and a chip-vendor cap; tests/test_engine.py), and the solve
         # said "infeasible" of a fleet with a plan
         left = time_limit - (time.perf_counter() - started)
