@@ -28,7 +28,7 @@ explanation (its time, wall clock, after the proof).
 
 --caps sets the fleets' share caps (per provider, per chip vendor; the benchmark's are
 40 % and 60 %): tighter ones are where plans are hard to find (100 workloads, seed 2, at
-20 % / 50 %: no solver has one at 10 s; at 60 s HiGHS's is 1.66 % cheaper than placer's).
+20 % / 50 %: at 10 s only placer has one; at 60 s placer's is 1 % cheaper than HiGHS's).
 """
 
 from __future__ import annotations

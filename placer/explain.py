@@ -57,9 +57,9 @@ CEILING_INSTANCES = 64
 Rebuild = Callable[[dict[str, int]], Candidates]
 # Where the search found no plan in its time, a share cap the LP relaxation allows only
 # within this many hundredths above the least share it can keep is named: few plans keep
-# such a cap (100 workloads at a 20 % provider cap, no plan keeps 0.19 by the LP: no plan
-# found in 10 s, nor in 60 s with seed 0, where HiGHS's first came at 22.5 s; at 0.21, one
-# in 10 s).
+# such a cap (100 workloads at a 20 % provider cap, seed 11: no plan keeps 0.19 by the LP,
+# and none is found in 10 s, one in 60 s; seed 2, the same, had none in 60 s before the
+# search for a first plan, solve._first_plan).
 EDGE_HUNDREDTHS = 5
 
 

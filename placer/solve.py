@@ -495,7 +495,10 @@ def solve_built_candidates(candidates: Candidates, policy: Policy, options: Solv
         # with no deterministic limit: the bound rises where the interleaved one's hardly
         # does (WHOLE_AFTER_NEIGHBOURHOODS_S)
         whole_options = replace(options, deterministic=False) if core.whole_after else options
-        deterministic_limit = max(0.1, options.time_limit - first_plan.charged_s
+        # the first-plan search counted at its rounds' limits: stopped at its first plan,
+        # its own deterministic time varies in the last digits (the other worker's batch
+        # is cut where it is), and this limit must not
+        deterministic_limit = max(0.1, options.time_limit - _first_plan_rounds_s(first_plan)
                                   - core.deterministic_time)
         _set_parameters(solver, whole_options, workers, time_left=time_left,
                         num_vars=built.builder.num_vars,
@@ -1470,8 +1473,6 @@ class CoreSearch:
     status: str = "NOT_STARTED"
     cut_by_time: bool = False   # stopped by the wall clock before its deterministic limit
     searches: int = 0           # 1, or the neighbourhoods searched (placer.lns)
-    # deterministic seconds the searches after it count it as (solve._first_plan)
-    charged_s: float = 0.0
     whole_after: bool = False   # left time for the whole model's search
 
 
@@ -1565,7 +1566,8 @@ def _first_plan(built: BuiltModel, options: SolveOptions, workers: int, started:
         solver = cp_model.CpSolver()
         _set_parameters(solver, replace(options, seed=seed), workers, time_left=time_left,
                         num_vars=built.builder.num_vars, deterministic_limit=limit,
-                        bound_worker=False, first_plan=True)
+                        bound_worker=False)
+        _first_plan_workers(solver.parameters, workers, seed)
         solver.parameters.max_deterministic_time = limit  # the round's end, in any mode
         solver.parameters.stop_after_first_solution = True
         status = _run(solver, built.model, reporter, stop)
@@ -1582,12 +1584,7 @@ def _first_plan(built: BuiltModel, options: SolveOptions, workers: int, started:
         if solver.deterministic_time < limit * 0.999:
             search.cut_by_time = True  # the wall clock's stop, not the round's
             break
-        search.charged_s += limit
         limit, seed = 2 * limit, seed + max(1, workers)
-    # the round that ended the search counted whole: stopped at its first solution, its
-    # own deterministic time varies in the last digits (the other worker's batch is cut
-    # where it is), and the whole search's limit after it must not
-    search.charged_s += limit
     reporter.close()
     search.time_s = time.perf_counter() - began
     return search
@@ -1792,9 +1789,8 @@ def _ortools_version() -> str:
 
 def _set_parameters(solver: cp_model.CpSolver, options: SolveOptions, workers: int,
                     time_left: float, num_vars: int, deterministic_limit: float,
-                    bound_worker: bool, first_plan: bool = False) -> None:
-    """bound_worker: add CP-SAT's worker with the fullest LP (for the bound); first_plan:
-    there is no plan to start from, and the search is for one first."""
+                    bound_worker: bool) -> None:
+    """bound_worker: add CP-SAT's worker with the fullest LP (for the bound)."""
     params = solver.parameters
     params.num_workers = workers
     params.random_seed = options.seed
@@ -1808,9 +1804,7 @@ def _set_parameters(solver: cp_model.CpSolver, options: SolveOptions, workers: i
     # unless the core's search found them already (then the search is for the bound:
     # 100 workloads, $1.510M against $1.466M). Never in the core's search: its bound
     # is not reported.
-    if first_plan:
-        _first_plan_workers(params, workers, options.seed)
-    elif workers > 1 and bound_worker:
+    if workers > 1 and bound_worker:
         params.subsolvers.append("max_lp")
     # Presolve took 8 s on a 36k-variable model (1,000 workloads) before the search saw
     # the hint; lighter presolve starts the search at 3 s, none at 0.1 s.
@@ -1833,6 +1827,12 @@ def _set_parameters(solver: cp_model.CpSolver, options: SolveOptions, workers: i
     params.log_to_stdout = False
     if options.log:
         solver.log_callback = lambda line: print(line, file=sys.stderr)
+
+
+def _first_plan_rounds_s(first_plan: CoreSearch) -> float:
+    """The deterministic seconds of the rounds the first-plan search ran, each counted at
+    its limit (FIRST_PLAN_ROUND_S, then twice the one before)."""
+    return FIRST_PLAN_ROUND_S * (2 ** first_plan.searches - 1)
 
 
 def _first_plan_workers(params: SatParameters, workers: int, seed: int) -> None:
