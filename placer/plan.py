@@ -249,7 +249,9 @@ def make_plan(
         .filter(pl.col("price_basis") != "list").iter_rows()
     )
     return Plan(
-        status=status, total_usd=total, bound_usd=bound_usd if has_plan else None, gap=gap,
+        # where no plan was found in time, the bound still says what any plan costs at least
+        status=status, total_usd=total, bound_usd=None if status == "infeasible" else bound_usd,
+        gap=gap,
         cost=cost, assignments=assignments.sort("workload", "offering"), ports=ports,
         unplaced=unplaced.sort("workload"), shares=shares, hhi=hhi,
         estimated_prices=estimated, solver=solver, horizon_days=candidates.horizon_days,

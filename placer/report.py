@@ -86,7 +86,9 @@ def _pct(value: float | None) -> str:
 def plan_headline(plan: Any) -> str:
     """'optimal: $1,723,205 (bound $1,723,205, gap 0.00%) in 2.1 s'."""
     if not plan.has_plan:
-        return f"{plan.status}: no plan"
+        floor = "" if plan.bound_usd is None else \
+            f" (any plan costs at least {money(plan.bound_usd)})"
+        return f"{plan.status}: no plan{floor}"
     gap = "-" if plan.gap is None else f"{plan.gap * 100:.2f}%"
     seconds = plan.solver.get("time_s", 0)
     took = f"{seconds:.2f} s" if seconds < 10 else f"{seconds:.0f} s"

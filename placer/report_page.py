@@ -95,7 +95,9 @@ def comparison_page(comparison: Any, countries: dict[str, str], source: str) -> 
 
 def plan_blocks(plan: Plan, countries: dict[str, str]) -> list[Block]:
     if not plan.has_plan:
-        return [Para(f"No plan ({plan.status}).", "warn"),
+        floor = "" if plan.bound_usd is None else \
+            f" Any plan costs at least {money(plan.bound_usd)}."
+        return [Para(f"No plan ({plan.status}).{floor}", "warn"),
                 *[Para(line, "warn") for line in plan.explanation]]
     a = plan.assignments.with_columns(
         pl.col("offering").replace_strict(countries, default="?").alias("country"))

@@ -744,7 +744,9 @@ class SolverInfo(Strict):
 class PlanDocument(Strict):
     status: PlanStatus
     total_usd: float | None
-    bound_usd: float | None
+    bound_usd: float | None = Field(description=(
+        "no plan costs less: the bound the gap is measured against; also where no plan "
+        "was found in time (unknown); None where none exists (infeasible) or none is known"))
     gap: float | None = Field(description="(total - bound) / total")
     horizon_days: float
     pricing: Pricing

@@ -587,12 +587,14 @@ def solve_built_candidates(candidates: Candidates, policy: Policy, options: Solv
                          unplaced_reasons=reasons)
     if stop():
         return _no_plan(candidates, policy, info, caps, "unknown",
-                        ["the search was interrupted before it found a plan"])
+                        ["the search was interrupted before it found a plan"],
+                        bound_usd=bound_usd)
     # a cap near the least share any plan can keep may be why none was found
     return _no_plan(candidates, policy, info, caps, "unknown", [
         f"no plan found within {options.time_limit:g} s; the problem is not proven "
         "infeasible: give it more time (--time-limit)",
-        *(caps_at_the_edge(candidates, policy) if options.explain else [])])
+        *(caps_at_the_edge(candidates, policy) if options.explain else [])],
+        bound_usd=bound_usd)
 
 
 def _presolve_proves_infeasible(built: BuiltModel, options: SolveOptions, started: float,
@@ -1925,7 +1927,7 @@ def _stopped_by_wall(status: int, solver: cp_model.CpSolver, deterministic_limit
 
 def _no_plan(candidates: Candidates, policy: Policy, info: dict[str, Any],
              caps: dict[str, float | None], status: str, explanation: list[str],
-             stop_reason: str | None = None) -> Plan:
+             stop_reason: str | None = None, bound_usd: float | None = None) -> Plan:
     info = {"status": status.upper(), "time_s": 0.0, "build_s": 0.0, "money_scale": 100.0,
             "variables": 0, "constraints": 0, "deterministic": True,
             **info}
@@ -1936,7 +1938,7 @@ def _no_plan(candidates: Candidates, policy: Policy, info: dict[str, Any],
     return make_plan(
         candidates, np.zeros(candidates.rows.height, dtype=np.int64),
         np.zeros(candidates.workloads.height, dtype=bool), empty_ports,
-        status=status, bound_usd=None, solver=info, pricing=policy.pricing, caps=caps,
+        status=status, bound_usd=bound_usd, solver=info, pricing=policy.pricing, caps=caps,
         explanation=explanation,
     )
 

@@ -246,6 +246,7 @@ def test_no_plan_keeps_a_share_the_edge_names(instance, large):
 
 def test_a_fleet_with_no_plan_found_in_its_time_says_which_cap_leaves_little_room():
     from benchmarks.run import fleet_problem
+    from placer.report import money, plan_headline
     from placer.solve import solve
 
     # the generated 100-workload fleet, seed 2, under a 20 % provider cap: its LP keeps
@@ -259,3 +260,11 @@ def test_a_fleet_with_no_plan_found_in_its_time_says_which_cap_leaves_little_roo
         "max_share.provider 0.2 leaves little room: by the LP relaxation no plan keeps it at "
         "0.19 or less, so few plans (if any) keep 0.2, and they are hard to find; a higher "
         "cap, or more time, may find one"]
+    # no plan, but what any plan costs at least: the best bound known before the search,
+    # below the plan a 60 s solve finds ($2,850,143, fifty-sixth session)
+    bounds = [plan.solver[k] for k in ("lp_bound_usd", "lagrangian_bound_usd",
+                                       "columns_bound_usd") if plan.solver.get(k) is not None]
+    assert plan.bound_usd == pytest.approx(max(bounds), abs=0.01)
+    assert plan.bound_usd <= 2_850_143
+    assert plan_headline(plan) == \
+        f"unknown: no plan (any plan costs at least {money(plan.bound_usd)})"
