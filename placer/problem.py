@@ -263,8 +263,16 @@ def problem_from_dict(
     name: str = "<dict>",
 ) -> Problem:
     """Validate plain data shaped like a fleet file (for notebooks and scripts)."""
+    return problem_from_document(Document(data, name, {}), catalog)
+
+
+def problem_from_document(
+    doc: Document,
+    catalog: Catalog | str | Path | Sequence[str | Path] | None = None,
+) -> Problem:
+    """Validate a fleet file already read (placer.io.read_document): errors name its
+    file, field and line."""
     cat = _catalog(catalog)
-    doc = Document(data, name, {})
     return build_problem([(_validate_fleet(doc, cat), doc)], cat)
 
 
