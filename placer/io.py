@@ -62,6 +62,11 @@ class Document:
     _positions: Positions | None = None
     _position_source: Callable[[], Positions] | None = field(default=None, repr=False)
 
+    @property
+    def lines_on_demand(self) -> bool:
+        """Whether its lines are yet to be found (a JSON file's: only for a message)."""
+        return self._positions is None
+
     def line(self, loc: Loc) -> int | None:
         """Line of the field at loc, or of its nearest ancestor that has one."""
         if self._positions is None:

@@ -58,8 +58,15 @@ class Origin:
     """Where a workload was written, for messages."""
 
     file: str
-    line: int | None
+    known_line: int | None
     index: int = 0  # position in the file's workloads list
+    # where the file's lines are found only on demand (JSON: by parsing it again as YAML,
+    # 10 s for 10,000 workloads), the file, to look its line up for a message
+    doc: Document | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def line(self) -> int | None:
+        return self.known_line if self.doc is None else self.doc.line(("workloads", self.index))
 
     def field(self, name: str, attribute: str) -> str:
         """'workloads[3] (pretrain-70b).name' for messages."""
@@ -202,7 +209,8 @@ def build_problem(
     for fleet, doc in fleets:
         for i, workload in enumerate(fleet.workloads):
             workloads.append(workload)
-            origins.append(Origin(doc.file, doc.line(("workloads", i)), i))
+            origins.append(Origin(doc.file, None, i, doc) if doc.lines_on_demand
+                           else Origin(doc.file, doc.line(("workloads", i)), i))
         if fleet.horizon_days is not None:
             if horizon is not None and horizon[0] != fleet.horizon_days:
                 raise fail(f"horizon_days {fleet.horizon_days:g} differs from "
