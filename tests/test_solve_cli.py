@@ -198,3 +198,35 @@ def test_the_live_line_starts_from_the_plan_and_the_bound_known_before_the_searc
     solver.solve(model, before)
     assert before.snapshot(3.0)["best_usd"] == 2.9  # the plan before stays the best
     line.close()
+
+
+def test_a_large_plan_lists_its_dearest_placements_and_says_where_every_one_is(monkeypatch):
+    # rich lays out 10,000 rows in 6 s; the terminal shows the dearest, the formats all
+    import io
+
+    from rich.console import Console
+
+    from placer import report
+    from placer.problem import problem_from_dict
+    from placer.solve import solve
+
+    monkeypatch.setattr(report, "PRINTED_PLACEMENTS", 2)
+    monkeypatch.setattr(report, "PRINTED_LEFT_OUT", 1)
+    plan = solve(problem_from_dict({"workloads": [
+        *({"name": f"serve-{k}", "kind": "inference", "chips": k} for k in range(1, 6)),
+        *({"name": f"extra-{k}", "kind": "training", "chip_hours": 1000, "required": False,
+           "value_usd": k} for k in range(1, 4))]}), time_limit=10)
+    assert plan.status == "optimal" and plan.unplaced.height == 3
+    text = io.StringIO()
+    report.print_plan(plan, Console(file=text, width=300))
+    printed = text.getvalue()
+    every_one = "--format csv, json or md, or --out FILE, lists every one"
+    assert f"Placements: the 2 dearest of {plan.assignments.height}" in printed
+    assert f"\n{plan.assignments.height - 2} more placements: {every_one}\n" in printed
+    dearest = plan.assignments.sort("compute_usd", descending=True).head(2)
+    table = printed.split("Placements:")[1].split("└")[0]
+    listed = [line.split("│")[1].strip() for line in table.splitlines()
+              if line.startswith("│")]
+    assert listed == sorted(dearest["workload"].to_list())
+    assert ("Left out: extra-3: optional: leaving it out (value $3) costs less than placing "
+            f"it; and 2 more of less value ({every_one})") in printed
