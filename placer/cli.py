@@ -752,6 +752,10 @@ class ExportTarget(str, Enum):
     skypilot = "skypilot"
 
 
+# Skipped placements named one by one per reason, at most (then counted, with examples)
+SKIPPED_PER_REASON = 3
+
+
 @app.command()
 def export(
     plan: Annotated[Path, typer.Argument(help="plan JSON from placer solve --format json")],
@@ -767,19 +771,31 @@ def export(
     """Write a SkyPilot task YAML per placement of a plan, and a README with the launch
     commands."""
     from placer.export import tasks_frame, write_skypilot
+    from placer.report import PRINTED_PLACEMENTS, export_table
 
     tasks = write_skypilot(plan, out, _catalog(catalog), template=template, force=force)
     skipped = [t for t in tasks if t.file is None]
+    listed = f"{out / 'README.md'} lists every one"
     err = console(stderr=True)
-    for t in skipped:
-        err.print(f"warning: {t.workload} on {t.offering}: {t.launch}", markup=False)
+    for reason in sorted({t.launch for t in skipped}):
+        alike = [f"{t.workload} on {t.offering}" for t in skipped if t.launch == reason]
+        if len(alike) <= SKIPPED_PER_REASON:
+            for placement in alike:
+                err.print(f"warning: {placement}: {reason}", markup=False)
+        else:  # a fleet's thousands on one provider, one line
+            such = alike[:SKIPPED_PER_REASON]
+            err.print(f"warning: {len(alike):,} placement{'s' * (len(alike) > 1)} {reason}"
+                      + (f" (such as {'; '.join(such)})" if such else "") + f"; {listed}",
+                      markup=False)
     if quiet:
         return
-    from placer.report import export_table
-
-    console().print(export_table(tasks_frame(tasks),
+    frame = tasks_frame(tasks)
+    console().print(export_table(frame.head(PRINTED_PLACEMENTS),
                                  f"{len(tasks) - len(skipped)} of {len(tasks)} placements "
                                  f"exported to {out}"))
+    if frame.height > PRINTED_PLACEMENTS:
+        console().print(f"{frame.height - PRINTED_PLACEMENTS:,} more placements: {listed}",
+                        markup=False)
 
 
 @app.command()

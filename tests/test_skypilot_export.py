@@ -119,6 +119,23 @@ def test_template_supplies_the_job(plan_file):
     assert template["envs"]["PLACER_CHIPS"] == "ignored"  # the template is not modified
 
 
+def test_a_large_exports_skipped_placements_and_table_are_summed_up(cli, plan_file, tmp_path,
+                                                                   monkeypatch):
+    # a 10,000-workload plan: 1,464 warnings, one a line, and a table of 10,747 rows
+    from placer import cli as cli_module
+    from placer import report
+
+    monkeypatch.setattr(cli_module, "SKIPPED_PER_REASON", 0)
+    monkeypatch.setattr(report, "PRINTED_PLACEMENTS", 2)
+    out = tmp_path / "sky"
+    r = cli("export", plan_file, "--to", "skypilot", out)
+    assert r.code == 0, r.err
+    assert r.err == ("warning: 1 placement not exported: SkyPilot cannot launch on scaleway; "
+                     f"{out / 'README.md'} lists every one\n")
+    assert f"2 more placements: {out / 'README.md'} lists every one" in r.out
+    assert sum(line.startswith("│") for line in r.out.splitlines()) == 2
+
+
 def test_cli_writes_files_and_refuses_to_overwrite(cli, plan_file, tmp_path):
     out = tmp_path / "sky"
     r = cli("export", plan_file, "--to", "skypilot", out)
