@@ -209,8 +209,9 @@ def build_problem(
     for fleet, doc in fleets:
         for i, workload in enumerate(fleet.workloads):
             workloads.append(workload)
-            origins.append(Origin(doc.file, None, i, doc) if doc.lines_on_demand
-                           else Origin(doc.file, doc.line(("workloads", i)), i))
+            origins.append(Origin(doc.file, known_line=None, index=i, doc=doc)
+                           if doc.lines_on_demand
+                           else Origin(doc.file, doc.line(("workloads", i)), index=i))
         if fleet.horizon_days is not None:
             if horizon is not None and horizon[0] != fleet.horizon_days:
                 raise fail(f"horizon_days {fleet.horizon_days:g} differs from "

@@ -96,9 +96,9 @@ def plan_headline(plan: Any) -> str:
             f"in {took}")
 
 
-# The terminal lists this many placements and left-out workloads at most, the dearest
-# first: rich lays out 10,000 rows in 6 s (100,000 in about a minute), and nobody reads
-# them there; --format csv, json or md and --out write every one.
+# The terminal lists this many placements (the dearest) and left-out workloads (the most
+# valuable) at most: rich lays out 10,000 rows in 6 s (100,000 in about a minute), and
+# nobody reads them there; --format csv, json or md and --out write every one.
 PRINTED_PLACEMENTS = 200
 PRINTED_LEFT_OUT = 20
 EVERY_ONE = "--format csv, json or md, or --out FILE, lists every one"
