@@ -150,13 +150,20 @@ def test_json_duplicate_keys_are_refused(tmp_path):
         read_document(path)
 
 
-def test_json_errors_carry_the_line_of_the_field(tmp_path):
+@pytest.mark.parametrize(("text", "message"), [
+    ('{\n  "workloads": [\n    {"name": "a", "kind": "training",\n     "chip_hours": -1}\n'
+     '  ]\n}\n', "{path}:4: workloads[0] (a).chip_hours: must be greater than 0"),
+    # a rule across workloads: its lines are looked up only now (the next test)
+    ('{"workloads": [\n  {"name": "a", "kind": "inference", "chips": 1},\n'
+     '  {"name": "a", "kind": "inference", "chips": 2}\n]}\n',
+     "{path}:3: workloads[1] (a).name: duplicate workload name 'a' (first at {path}:2)")],
+    ids=["a field", "across workloads"])
+def test_json_errors_carry_the_line_of_the_field(tmp_path, text, message):
     path = tmp_path / "f.json"
-    path.write_text('{\n  "workloads": [\n    {"name": "a", "kind": "training",\n'
-                    '     "chip_hours": -1}\n  ]\n}\n')
+    path.write_text(text)
     with pytest.raises(InputError) as info:
         load(path)
-    assert str(info.value) == f"{path}:4: workloads[0] (a).chip_hours: must be greater than 0"
+    assert str(info.value) == message.format(path=path)
 
 
 def test_a_valid_json_fleet_is_not_parsed_again_for_its_lines(tmp_path, monkeypatch):
@@ -173,16 +180,6 @@ def test_a_valid_json_fleet_is_not_parsed_again_for_its_lines(tmp_path, monkeypa
                         lambda text: parsed_as_yaml.append(text) or loader(text))
     assert [w.name for w in load(path).workloads] == ["w0", "w1", "w2"]
     assert parsed_as_yaml == []
-
-
-def test_a_json_fleets_cross_file_errors_still_carry_lines(tmp_path):
-    path = tmp_path / "f.json"
-    path.write_text('{"workloads": [\n  {"name": "a", "kind": "inference", "chips": 1},\n'
-                    '  {"name": "a", "kind": "inference", "chips": 2}\n]}\n')
-    with pytest.raises(InputError) as info:
-        load(path)
-    assert str(info.value) == (f"{path}:3: workloads[1] (a).name: duplicate workload name "
-                               f"'a' (first at {path}:2)")
 
 
 def test_policy_file_overrides_the_fleet_policy(tmp_path):
