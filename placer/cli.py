@@ -777,8 +777,10 @@ def export(
     skipped = [t for t in tasks if t.file is None]
     listed = f"{out / 'README.md'} lists every one"
     err = console(stderr=True)
-    for reason in sorted({t.launch for t in skipped}):
-        alike = [f"{t.workload} on {t.offering}" for t in skipped if t.launch == reason]
+    by_reason: dict[str, list[str]] = {}
+    for t in skipped:
+        by_reason.setdefault(t.launch, []).append(f"{t.workload} on {t.offering}")
+    for reason, alike in sorted(by_reason.items()):
         if len(alike) <= SKIPPED_PER_REASON:
             for placement in alike:
                 err.print(f"warning: {placement}: {reason}", markup=False)

@@ -36,6 +36,7 @@ from placer.candidates import STAGES, Candidates
 from placer.schema import DIMENSIONS
 
 if TYPE_CHECKING:
+    from placer.plan import Plan
     from placer.schema import Policy
     from placer.spend import SpendLP, Violation
 
@@ -342,9 +343,12 @@ def _feasible(candidates: Candidates, policy: Policy, clock: _Clock) -> bool | N
     # in one piece: this route is for small models (up to LP_FIRST_ABOVE_ROWS rows)
     plan = solve_built_candidates(candidates, policy, SolveOptions(
         time_limit=seconds, gap=FIRST_PLAN_GAP, explain=False, in_parts=False))
-    if plan.status in ("optimal", "feasible"):
-        return True
-    return clock.answer(False if plan.status == "infeasible" else None)
+    return clock.answer(_verdict(plan))
+
+
+def _verdict(plan: Plan) -> bool | None:
+    """A solve's answer to whether any plan exists: yes, no (proven), or not known."""
+    return True if plan.has_plan else (False if plan.status == "infeasible" else None)
 
 
 def _lp_feasible(candidates: Candidates, policy: Policy, clock: _Clock) -> bool | None:
@@ -424,7 +428,7 @@ def _budget_needed(candidates: Candidates, policy: Policy, clock: _Clock) -> str
     plan = solve_built_candidates(candidates, policy.model_copy(update={"budget_usd": None}),
                                   SolveOptions(time_limit=seconds, explain=False))
     if not plan.has_plan or plan.cost is None:
-        clock.answer(False if plan.status == "infeasible" else None)
+        clock.answer(_verdict(plan))
         return None
     cash = plan.cost["compute_usd"] + plan.cost["porting_usd"] + plan.cost["egress_usd"]
     word = "to" if plan.status == "optimal" else "to at most"
