@@ -22,6 +22,7 @@ the LP has a solution (a conflict of whole instances or gangs alone).
 
 from __future__ import annotations
 
+import bisect
 import math
 import time
 from collections.abc import Callable
@@ -232,6 +233,7 @@ class _Clock:
         self.budget = budget
         self.deadline = time.perf_counter() + budget
         self.unanswered = False
+        self.plan: Plan | None = None  # the plan the last check by a solve found (_feasible)
 
     def answer(self, verdict: Verdict) -> Verdict:
         self.unanswered = self.unanswered or verdict is None
@@ -343,6 +345,7 @@ def _feasible(candidates: Candidates, policy: Policy, clock: _Clock) -> bool | N
     # in one piece: this route is for small models (up to LP_FIRST_ABOVE_ROWS rows)
     plan = solve_built_candidates(candidates, policy, SolveOptions(
         time_limit=seconds, gap=FIRST_PLAN_GAP, explain=False, in_parts=False))
+    clock.plan = plan if plan.has_plan else None
     return clock.answer(_verdict(plan))
 
 
@@ -363,22 +366,44 @@ def _lp_feasible(candidates: Candidates, policy: Policy, clock: _Clock) -> bool 
     return clock.answer(lp_has_solution(built.builder, None, clock.left()))
 
 
-def _smallest(values: list, works: Callable[[object], bool | None]) -> object | None:
+def _smallest(values: list, works: Callable[[object], bool | None],
+              shown: Callable[[], int | None] | None = None) -> object | None:
     """The first value for which works() is True, by bisection over an increasing list
-    (None when even the last fails or time runs out)."""
+    (None when even the last fails or time runs out). `shown`, asked after works() said
+    True: the index of the first value the plan it found keeps as well (a plan found
+    under a 0.5 cap whose largest share is 0.41 keeps 0.41), which the bisection then
+    takes as its upper end."""
+
+    def upper(index: int, lo: int) -> int:
+        seen = shown() if shown is not None else None
+        return index if seen is None else max(lo + 1, min(index, seen))
+
     if not values or works(values[-1]) is not True:
         return None
-    lo, hi = -1, len(values) - 1
+    lo = -1
+    hi = upper(len(values) - 1, lo)
     while hi - lo > 1:
         mid = (lo + hi) // 2
         result = works(values[mid])
         if result is None:
             return values[hi]
         if result:
-            hi = mid
+            hi = upper(mid, lo)
         else:
             lo = mid
     return values[hi]
+
+
+def _cap_kept(plan: Plan | None, dim: str, grid: list[float]) -> int | None:
+    """The index of the first cap in `grid` that `plan` keeps in `dim`, or None (no plan,
+    or none kept). A share within a millionth under a cap counts as over it: the model
+    counts spend in whole units of money, the plan's shares in dollars."""
+    if plan is None:
+        return None
+    shares = plan.shares.get(dim)
+    largest = float(shares["share"].max()) if shares is not None and shares.height else 0.0
+    index = bisect.bisect_left(grid, largest + 1e-6)
+    return index if index < len(grid) else None
 
 
 # Whether a plan (or, for the LP, a solution of the relaxation) exists in the time left
@@ -398,9 +423,10 @@ def _suggest(rule: str, candidates: Candidates, policy: Policy,
         grid = [round(c / 100, 2) for c in range(math.floor(cap * 100) + 1, 101)]
 
         def with_cap(c: object) -> bool | None:
+            clock.plan = None
             return feasible(candidates, policy.with_cap(dim, float(c)), clock)
 
-        found = _smallest(grid, with_cap)
+        found = _smallest(grid, with_cap, lambda: _cap_kept(clock.plan, dim, grid))
         return None if found is None else \
             f"raise max_share.{dim} from {cap:g} to{least} {found:g}"
     if kind == "min_providers":

@@ -1289,7 +1289,7 @@ def _solve_in_parts(candidates: Candidates, policy: Policy, options: SolveOption
         return _no_plan(candidates, policy, {**base_info, "parts": parts, "deterministic": False},
                         caps, "unknown",
                         ["the search was interrupted before every part had a plan"],
-                        stop_reason="interrupted")
+                        stop_reason="interrupted", bound_usd=bound_units / scale)
     if whole is None or candidate_violations(candidates, whole.units, whole.left_out, policy):
         return None
     info = {

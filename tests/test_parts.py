@@ -15,6 +15,7 @@ from placer.check import candidate_violations, check_plan
 from placer.colgen import PERTURBED_ROUNDS
 from placer.parts import partition
 from placer.plan import placement_of
+from placer.report import money, plan_headline
 from placer.sample import averaged
 from placer.schema import PlanDocument
 from placer.solve import solve
@@ -372,6 +373,10 @@ def test_ctrl_c_while_parts_are_solved_in_turn_stops_at_once_and_says_so(monkeyp
     _, plan = _interrupted_in_parts(monkeypatch, at_once=1, after_s=1.5)
     assert plan.status == "unknown"
     assert plan.explanation == ["the search was interrupted before every part had a plan"]
+    # no plan, but the bound priced before the parts still says what any plan costs
+    assert plan.bound_usd is not None and plan.bound_usd > 0
+    assert plan_headline(plan) == \
+        f"unknown: no plan (any plan costs at least {money(plan.bound_usd)})"
 
 
 def test_ctrl_c_while_parts_are_solved_side_by_side_keeps_their_plans(monkeypatch):
