@@ -26,8 +26,8 @@ import bisect
 import math
 import time
 from collections.abc import Callable
-from dataclasses import replace
-from typing import TYPE_CHECKING, TypeVar
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 import polars as pl
@@ -366,13 +366,37 @@ def _lp_feasible(candidates: Candidates, policy: Policy, clock: _Clock) -> bool 
     return clock.answer(lp_has_solution(built.builder, None, clock.left()))
 
 
-def _smallest(values: list, works: Callable[[object], bool | None],
-              shown: Callable[[], int | None] | None = None) -> object | None:
+@dataclass(frozen=True)
+class _Least:
+    """What a bisection found: the first value shown to work and, where a check below it
+    ended without a verdict, the first and last values between it and the last value
+    shown not to work (their answers are not known)."""
+
+    value: Any
+    undecided: tuple[Any, Any] | None = None
+
+    def claim(self, at_least: bool, show: Callable[[Any], str]) -> tuple[Any, str]:
+        """The value a move names, and what it says after it: where checks ended without
+        a verdict, which; by the LP (`at_least`) the move named is then the first of them,
+        since the LP only ruled out the values below it."""
+        if self.undecided is None:
+            return self.value, ""
+        first, last = self.undecided
+        span = show(first) if first == last else f"{show(first)} to {show(last)}"
+        if at_least:
+            return first, (f" (by the LP {show(self.value)} is enough; whether {span} is "
+                           "was not decided in its time)")
+        return self.value, f" (whether {span} is enough was not decided in its time)"
+
+
+def _smallest(values: list, works: Callable[[Any], bool | None],
+              shown: Callable[[], int | None] | None = None) -> _Least | None:
     """The first value for which works() is True, by bisection over an increasing list
-    (None when even the last fails or time runs out). `shown`, asked after works() said
-    True: the index of the first value the plan it found keeps as well (a plan found
-    under a 0.5 cap whose largest share is 0.41 keeps 0.41), which the bisection then
-    takes as its upper end."""
+    (None when even the last fails or is not decided). Where a check ends without a
+    verdict, the bisection stops there with the least value shown to work so far.
+    `shown`, asked after works() said True: the index of the first value the plan it
+    found keeps as well (a plan found under a 0.5 cap whose largest share is 0.41 keeps
+    0.41), which the bisection then takes as its upper end."""
 
     def upper(index: int, lo: int) -> int:
         seen = shown() if shown is not None else None
@@ -386,12 +410,12 @@ def _smallest(values: list, works: Callable[[object], bool | None],
         mid = (lo + hi) // 2
         result = works(values[mid])
         if result is None:
-            return values[hi]
+            return _Least(values[hi], (values[lo + 1], values[hi - 1]))
         if result:
             hi = upper(mid, lo)
         else:
             lo = mid
-    return values[hi]
+    return _Least(values[hi])
 
 
 def _cap_kept(plan: Plan | None, dim: str, grid: list[float]) -> int | None:
@@ -427,8 +451,10 @@ def _suggest(rule: str, candidates: Candidates, policy: Policy,
             return feasible(candidates, policy.with_cap(dim, float(c)), clock)
 
         found = _smallest(grid, with_cap, lambda: _cap_kept(clock.plan, dim, grid))
-        return None if found is None else \
-            f"raise max_share.{dim} from {cap:g} to{least} {found:g}"
+        if found is None:
+            return None
+        share, note = found.claim(at_least, lambda c: f"{c:g}")
+        return f"raise max_share.{dim} from {cap:g} to{least} {share:g}{note}"
     if kind == "min_providers":
         for k in range(policy.min_providers - 1, 0, -1):
             if feasible(candidates, policy.model_copy(update={"min_providers": k}), clock):
@@ -506,8 +532,9 @@ def _capacity_needed(offering: str, candidates: Candidates, policy: Policy,
     found = _smallest(list(range(first, ceiling + 1, step)), with_capacity)
     if found is None:
         return None
-    return (f"add{least} {int(found) - current:,} chips to {offering} "
-            f"({current:,} → {int(found):,})")
+    chips, note = found.claim(bool(least), lambda c: f"{int(c):,}")
+    return (f"add{least} {int(chips) - current:,} chips to {offering} "
+            f"({current:,} → {int(chips):,}){note}")
 
 
 def _capacity_floor(offering: str, candidates: Candidates, policy: Policy,
@@ -654,7 +681,9 @@ def _cap_move(lp: SpendLP, rule: str, policy: Policy, clock: _Clock) -> str | No
         share = _smallest(grid, lambda c: not violated(with_cap(lp, dim, float(c)), rules))
     except OutOfTime:
         return None
-    return None if share is None else f"raise max_share.{dim} from {cap:g} to at least {share:g}"
+    # every check here has a verdict (out of time raises)
+    return None if share is None else \
+        f"raise max_share.{dim} from {cap:g} to at least {share.value:g}"
 
 
 def _spend_moves(core: list[str], candidates: Candidates, policy: Policy,
@@ -782,9 +811,10 @@ def _spread_needed(workload: str, candidates: Candidates, policy: Policy,
             return f"lower spread.min_providers of {workload} from {mp} to {k}{most}"
     grid = [round(c / 100, 2) for c in range(math.floor(mf * 100) + 1, 101)]
     found = _smallest(grid, lambda f: with_spread(mp, float(f)))
-    if found is not None:
-        return f"raise spread.max_fraction of {workload} from {mf:g} to{least} {found:g}"
-    return None
+    if found is None:
+        return None
+    fraction, note = found.claim(bool(least), lambda f: f"{f:g}")
+    return f"raise spread.max_fraction of {workload} from {mf:g} to{least} {fraction:g}{note}"
 
 
 def caps_at_the_edge(candidates: Candidates, policy: Policy,

@@ -476,7 +476,7 @@ def test_the_least_value_that_works_is_found_whatever_each_plan_shows(threshold,
             return True
         return False
 
-    assert explain._smallest(values, works, lambda: shown[-1]) == threshold
+    assert explain._smallest(values, works, lambda: shown[-1]) == explain._Least(threshold)
 
 
 def test_a_plan_that_keeps_a_lower_value_spares_the_bisection_its_searches_for_plans():
@@ -488,9 +488,27 @@ def test_a_plan_that_keeps_a_lower_value_spares_the_bisection_its_searches_for_p
         asked.append(v)
         return int(v) >= 37
 
-    assert explain._smallest(list(range(100)), works) == 37
+    assert explain._smallest(list(range(100)), works) == explain._Least(37)
     assert asked == [99, 49, 24, 36, 42, 39, 37]
     asked.clear()
     # each plan found keeps 37 as well (its largest share, say): one plan is searched for
-    assert explain._smallest(list(range(100)), works, lambda: 37) == 37
+    assert explain._smallest(list(range(100)), works, lambda: 37) == explain._Least(37)
     assert asked == [99, 18, 27, 32, 34, 35, 36]
+
+
+def test_a_move_whose_bisection_met_a_check_without_a_verdict_says_which_values_are_open():
+    # the seed-13 fleet under 20 % / 50 % caps: a plan keeps a chip-vendor cap of 0.71,
+    # none keeps 0.6, and the check of 0.65 ended without a verdict
+    answers = {1.0: True, 0.71: True, 0.6: False, 0.65: None}
+    grid = [round(c / 100, 2) for c in range(51, 101)]
+    shown = iter([grid.index(0.71), grid.index(0.71)])
+    found = explain._smallest(grid, lambda c: answers[c], lambda: next(shown))
+    assert found == explain._Least(0.71, (0.61, 0.7))
+    assert found.claim(False, lambda c: f"{c:g}") == \
+        (0.71, " (whether 0.61 to 0.7 is enough was not decided in its time)")
+    # by the LP, only the values under the first open one are ruled out
+    assert found.claim(True, lambda c: f"{c:g}") == \
+        (0.61, " (by the LP 0.71 is enough; whether 0.61 to 0.7 is was not decided in its "
+               "time)")
+    assert explain._Least(0.71, (0.7, 0.7)).claim(False, lambda c: f"{c:g}")[1] == \
+        " (whether 0.7 is enough was not decided in its time)"
