@@ -512,3 +512,26 @@ def test_a_move_whose_bisection_met_a_check_without_a_verdict_says_which_values_
                "time)")
     assert explain._Least(0.71, (0.7, 0.7)).claim(False, lambda c: f"{c:g}")[1] == \
         " (whether 0.7 is enough was not decided in its time)"
+
+
+@pytest.mark.parametrize(("by_lp", "said"), [
+    (False, "relaxing one of them is enough: raise max_share.provider from 0.3 to 0.65 "
+            "(whether 0.31 to 0.64 is enough was not decided in its time)"),
+    (True, "relaxing one of them alone takes, by the LP: raise max_share.provider from 0.3 "
+           "to at least 0.31 (by the LP 0.65 is enough; whether 0.31 to 0.64 is was not "
+           "decided in its time)")])
+def test_a_cap_move_names_the_values_its_checks_left_open(monkeypatch, by_lp, said):
+    # checks scripted by the cap: a plan from 0.5 on, none under 0.4, no verdict between;
+    # the bisection asks 1.0 (yes), 0.65 (yes), then 0.47 (no verdict) and stops there
+    def scripted(candidates, policy, clock):
+        cap = policy.max_share.provider
+        return clock.answer(True if cap >= 0.5 else (False if cap < 0.4 else None))
+
+    if by_lp:
+        monkeypatch.setattr(explain, "LP_FIRST_ABOVE_ROWS", 0)
+        monkeypatch.setattr(explain, "policy_reasons", lambda *args: [])
+        monkeypatch.setattr(explain, "spend_shortfall", lambda *args, **kwargs: None)
+    monkeypatch.setattr(explain, "_lp_feasible" if by_lp else "_feasible", scripted)
+    text = next(case[1] for case in CASES if case[0] == "provider-cap")
+    plan = solve(problem_from_dict(yaml.safe_load(text)), time_limit=20)
+    assert plan.explanation[-1] == said
