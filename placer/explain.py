@@ -447,7 +447,6 @@ def _suggest(rule: str, candidates: Candidates, policy: Policy,
         grid = [round(c / 100, 2) for c in range(math.floor(cap * 100) + 1, 101)]
 
         def with_cap(c: object) -> bool | None:
-            clock.plan = None
             return feasible(candidates, policy.with_cap(dim, float(c)), clock)
 
         found = _smallest(grid, with_cap, lambda: _cap_kept(clock.plan, dim, grid))

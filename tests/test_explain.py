@@ -480,7 +480,7 @@ def test_the_least_value_that_works_is_found_whatever_each_plan_shows(threshold,
 
 
 def test_a_plan_that_keeps_a_lower_value_spares_the_bisection_its_searches_for_plans():
-    # a check that finds a plan takes a search (0.3-2.4 s on the 100-workload fleets under
+    # a check that finds a plan takes a search (0.3-3 s on the 100-workload fleets under
     # 20 % / 50 % caps); most that find none are proven so by the LP at once (0.1 s)
     asked: list[object] = []
 
