@@ -152,12 +152,20 @@ def read_template(path: str | Path) -> dict[str, Any]:
     return doc.data
 
 
+# libyaml's emitter where PyYAML has it (its wheels do), PyYAML's own elsewhere: the same
+# text for each of the 9,270 tasks of a 10,000-workload plan, in 0.8 s rather than 3.7 s.
+# Over 20,000 random documents the two differed only on an empty key and on a NEL
+# character, which PyYAML's own emitter does not read back as written ("a\x85b" as "a b").
+TASK_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+
 def task_yaml(task: ExportedTask, plan_file: str) -> str:
     header = (f"# SkyPilot task from placer plan {plan_file}: {task.workload} on "
               f"{task.offering}.\n# Launch: {task.launch}\n")
     if "run" not in (task.task or {}):
         header += "# Add setup/run (or pass --template) before launching the job itself.\n"
-    return header + yaml.safe_dump(task.task, sort_keys=False, allow_unicode=True)
+    return header + yaml.dump(task.task, Dumper=TASK_DUMPER, sort_keys=False,
+                              allow_unicode=True)
 
 
 def readme(tasks: list[ExportedTask], plan: PlanDocument, plan_file: str) -> str:

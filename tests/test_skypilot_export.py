@@ -13,9 +13,11 @@ from pathlib import Path
 
 import pytest
 import yaml
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 import placer
-from placer.export import skypilot_tasks
+from placer.export import ExportedTask, skypilot_tasks, task_yaml
 from placer.schema import PlanDocument
 
 DATA = Path(__file__).parent / "data" / "skypilot"
@@ -117,6 +119,39 @@ def test_template_supplies_the_job(plan_file):
     serve = tasks["chat-us"].task
     assert serve["service"] == {"readiness_probe": "/health", "replicas": 2}
     assert template["envs"]["PLACER_CHIPS"] == "ignored"  # the template is not modified
+
+
+TEMPLATE = {"setup": "pip install -r requirements.txt\nmkdir -p /data",
+            "run": "set -e\ntorchrun --nproc_per_node $SKYPILOT_NUM_GPUS_PER_NODE train.py "
+                   "--lr 3e-4 # 'quoted': yes\n",
+            "envs": {"WANDB_PROJECT": "llm: pretrain", "EMPTY": "", "ON": "yes", "N": 8},
+            "file_mounts": {"/data": "s3://bucket/data", "~/.netrc": "~/.netrc"},
+            "resources": {"disk_size": 512, "labels": {"team": "ml-platform"}}}
+
+
+@pytest.mark.skipif(not yaml.__with_libyaml__, reason="PyYAML here was built without libyaml")
+def test_tasks_are_written_by_libyaml_as_pyyamls_own_emitter_writes_them(plan_file):
+    # so that the export is the same file on machines without libyaml
+    from placer.export import TASK_DUMPER
+
+    assert TASK_DUMPER is yaml.CSafeDumper
+    for template in (None, TEMPLATE):
+        for exported in tasks_of(plan_file, template).values():
+            if exported.file:
+                text = task_yaml(exported, "plan.json")
+                assert text.endswith(yaml.safe_dump(exported.task, sort_keys=False,
+                                                    allow_unicode=True))
+
+
+@settings(max_examples=200, deadline=None)
+@example(envs={}, run="a\x85b")  # PyYAML's own emitter wrote it as 'a\x85  b', read as "a b"
+@given(st.dictionaries(st.text(max_size=12), st.text(max_size=40), max_size=4),
+       st.text(max_size=80))
+def test_a_task_reads_back_as_written_whatever_text_the_template_holds(envs, run):
+    task = ExportedTask(workload="w", offering="aws/us-east-1/h100",
+                        task={"name": "w", "envs": envs, "run": run}, file="w.yaml",
+                        launch="sky launch w.yaml")
+    assert yaml.safe_load(task_yaml(task, "plan.json")) == task.task
 
 
 def test_a_large_exports_skipped_placements_and_table_are_summed_up(cli, plan_file, tmp_path,
