@@ -17,7 +17,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 import placer
-from placer.export import ExportedTask, skypilot_tasks, task_yaml
+from placer.export import TASK_DUMPER, ExportedTask, skypilot_tasks, task_yaml
 from placer.schema import PlanDocument
 
 DATA = Path(__file__).parent / "data" / "skypilot"
@@ -132,8 +132,6 @@ TEMPLATE = {"setup": "pip install -r requirements.txt\nmkdir -p /data",
 @pytest.mark.skipif(not yaml.__with_libyaml__, reason="PyYAML here was built without libyaml")
 def test_tasks_are_written_by_libyaml_as_pyyamls_own_emitter_writes_them(plan_file):
     # so that the export is the same file on machines without libyaml
-    from placer.export import TASK_DUMPER
-
     assert TASK_DUMPER is yaml.CSafeDumper
     for template in (None, TEMPLATE):
         for exported in tasks_of(plan_file, template).values():
