@@ -247,6 +247,7 @@ def infeasible_core(candidates: Candidates, policy: Policy,
                     time_limit: float = EXPLAIN_BUDGET_S) -> list[str] | None:
     """A minimal set of rule names that cannot hold together (None if none was found)."""
     from placer.model import build_model
+    from placer.relax import lp_has_solution
 
     clock = _Clock(time_limit)
     built = build_model(candidates, policy, explain=True)
@@ -269,6 +270,13 @@ def infeasible_core(candidates: Candidates, policy: Policy,
                           solver.sufficient_assumptions_for_infeasibility() if lit in literals]
         return (False if status in (cp_model.OPTIMAL, cp_model.FEASIBLE) else None), []
 
+    rule_of_row = np.asarray(built.builder.row_rule, dtype=np.int64)
+
+    def lp_rules_out(names: list[str]) -> bool:
+        rows = np.flatnonzero((rule_of_row < 0)
+                              | np.isin(rule_of_row, [rules[n] for n in names]))
+        return lp_has_solution(built.builder, rows, clock.left()) is False
+
     infeasible, core = infeasible_with(sorted(rules))
     if not infeasible:
         return None
@@ -276,7 +284,12 @@ def infeasible_core(candidates: Candidates, policy: Policy,
     for name in list(minimal):  # deletion filter: drop what the conflict does not need
         if clock.left() <= 0:
             break
+        if name not in minimal:
+            continue  # dropped already, with a smaller set CP-SAT found
         trial = [n for n in minimal if n != name]
+        if lp_rules_out(trial):
+            minimal = trial
+            continue
         still, smaller = infeasible_with(trial)
         if still:
             minimal = [n for n in trial if n in smaller] or trial
