@@ -277,8 +277,7 @@ def infeasible_core(candidates: Candidates, policy: Policy,
     rule_of_row = np.asarray(built.builder.row_rule, dtype=np.int64)
 
     def lp_rules_out(names: list[str]) -> bool:
-        rows = np.flatnonzero((rule_of_row < 0)
-                              | np.isin(rule_of_row, [rules[n] for n in names]))
+        rows = _rows_under(rule_of_row, [rules[n] for n in names])
         return lp_has_solution(built.builder, rows, clock.left()) is False
 
     infeasible, core = infeasible_with(sorted(rules))
@@ -300,6 +299,11 @@ def infeasible_core(candidates: Candidates, policy: Policy,
     return minimal
 
 
+def _rows_under(rule_of_row: np.ndarray, rules: np.ndarray | list[int]) -> np.ndarray:
+    """The model's rows that always hold or that one of `rules` (their literals) enforces."""
+    return np.flatnonzero((rule_of_row < 0) | np.isin(rule_of_row, rules))
+
+
 def lp_infeasible_core(candidates: Candidates, policy: Policy,
                        time_limit: float = EXPLAIN_BUDGET_S) -> list[str] | None:
     """A set of rule names whose LP relaxation has no solution (so neither has the
@@ -315,20 +319,17 @@ def lp_infeasible_core(candidates: Candidates, policy: Policy,
     rule_of_row = np.asarray(built.builder.row_rule, dtype=np.int64)
     names = {lit: name for name, lit in built.rule_literals.items()}
 
-    def rows_with(rules: np.ndarray) -> np.ndarray:
-        return np.flatnonzero((rule_of_row < 0) | np.isin(rule_of_row, rules))
-
     def infeasible_with(rules: np.ndarray) -> bool | None:
         if clock.left() <= 0:
             return None
-        has = lp_has_solution(built.builder, rows_with(rules), clock.left())
+        has = lp_has_solution(built.builder, _rows_under(rule_of_row, rules), clock.left())
         return None if has is None else not has
 
     core = np.array(sorted(names), dtype=np.int64)
     if infeasible_with(core) is not True:
         return None
-    priced = rows_in_conflict(built.builder, rows_with(core), np.flatnonzero(rule_of_row >= 0),
-                              clock.left())
+    priced = rows_in_conflict(built.builder, _rows_under(rule_of_row, core),
+                              np.flatnonzero(rule_of_row >= 0), clock.left())
     if priced is not None:
         narrowed = np.unique(rule_of_row[priced])
         if len(narrowed) < len(core) and infeasible_with(narrowed) is True:
