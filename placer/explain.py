@@ -386,21 +386,23 @@ def _lp_feasible(candidates: Candidates, policy: Policy, clock: _Clock) -> bool 
 
 @dataclass(frozen=True)
 class _Least:
-    """What a bisection found: the first value shown to work and, where a check below it
-    ended without a verdict, the first and last values between it and the last value
-    shown not to work (their answers are not known)."""
+    """What a search over a rule's moves found: the least move shown to work and, where a
+    check of a smaller move ended without a verdict, the open moves between it and the
+    largest shown not to work, the one nearest the rule first (their answers are not
+    known)."""
 
     value: Any
     undecided: tuple[Any, Any] | None = None
 
     def claim(self, at_least: bool, show: Callable[[Any], str]) -> tuple[Any, str]:
         """The value a move names, and what it says after it: where checks ended without
-        a verdict, which; by the LP (`at_least`) the move named is then the first of them,
-        since the LP only ruled out the values below it."""
+        a verdict, which; by the LP (`at_least`) the move named is then the open one
+        nearest the rule, since the LP only ruled out the moves smaller than it."""
         if self.undecided is None:
             return self.value, ""
-        first, last = self.undecided
-        span = show(first) if first == last else f"{show(first)} to {show(last)}"
+        first = self.undecided[0]  # the open value nearest the rule
+        low, high = sorted(self.undecided)
+        span = show(low) if low == high else f"{show(low)} to {show(high)}"
         if at_least:
             return first, (f" (by the LP {show(self.value)} is enough; whether {span} is "
                            "was not decided in its time)")
@@ -434,6 +436,20 @@ def _smallest(values: list, works: Callable[[Any], bool | None],
         else:
             lo = mid
     return _Least(values[hi])
+
+
+def _first_that_works(values: list, works: Callable[[Any], bool | None]) -> _Least | None:
+    """The first value for which works() is True, each asked in turn (the value nearest
+    the rule first); the values asked since the last one shown not to work whose checks
+    ended without a verdict are left open (one that does not work shows that none nearer
+    the rule does)."""
+    undecided: list[Any] = []
+    for value in values:
+        verdict = works(value)
+        if verdict:
+            return _Least(value, (undecided[0], undecided[-1]) if undecided else None)
+        undecided = [*undecided, value] if verdict is None else []
+    return None
 
 
 def _cap_kept(plan: Plan | None, dim: str, grid: list[float]) -> int | None:
@@ -473,10 +489,14 @@ def _suggest(rule: str, candidates: Candidates, policy: Policy,
         share, note = found.claim(at_least, lambda c: f"{c:g}")
         return f"raise max_share.{dim} from {cap:g} to{least} {share:g}{note}"
     if kind == "min_providers":
-        for k in range(policy.min_providers - 1, 0, -1):
-            if feasible(candidates, policy.model_copy(update={"min_providers": k}), clock):
-                return f"lower min_providers from {policy.min_providers} to {k}{most}"
-        return None
+        found = _first_that_works(
+            list(range(policy.min_providers - 1, 0, -1)),
+            lambda k: feasible(candidates, policy.model_copy(update={"min_providers": k}),
+                               clock))
+        if found is None:
+            return None
+        providers, note = found.claim(at_least, str)
+        return f"lower min_providers from {policy.min_providers} to {providers}{most}{note}"
     if kind == "budget_usd":
         return _budget_needed(candidates, policy, clock)
     if kind == "capacity":
@@ -823,9 +843,11 @@ def _spread_needed(workload: str, candidates: Candidates, policy: Policy,
         return feasible(table, policy, clock)
 
     mp, mf = w["spread_min_providers"], w["spread_max_fraction"]
-    for k in range(mp - 1, 0, -1):
-        if with_spread(k, mf):
-            return f"lower spread.min_providers of {workload} from {mp} to {k}{most}"
+    fewer = _first_that_works(list(range(mp - 1, 0, -1)), lambda k: with_spread(k, mf))
+    if fewer is not None:
+        providers, note = fewer.claim(bool(least), str)
+        return (f"lower spread.min_providers of {workload} from {mp} to {providers}{most}"
+                f"{note}")
     grid = [round(c / 100, 2) for c in range(math.floor(mf * 100) + 1, 101)]
     found = _smallest(grid, lambda f: with_spread(mp, float(f)))
     if found is None:

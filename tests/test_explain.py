@@ -559,3 +559,22 @@ def test_the_deletion_filter_asks_cp_sat_only_what_the_lp_cannot_rule_out(monkey
     assert explain.infeasible_core(candidates, problem.policy) == [
         "max_share.chip_vendor", "max_share.provider"]
     assert len(searches) == 3
+
+
+@pytest.mark.parametrize(("answers", "said"), [
+    ({4: None, 3: None, 2: True},
+     "lower min_providers from 5 to 2 (whether 3 to 4 is enough was not decided in its time)"),
+    # 4 is not enough, so an open 4 would not matter; 3 is open
+    ({4: False, 3: None, 2: True},
+     "lower min_providers from 5 to 2 (whether 3 is enough was not decided in its time)"),
+    ({4: None, 3: False, 2: True}, "lower min_providers from 5 to 2")])
+def test_a_min_providers_move_names_the_values_its_checks_left_open(monkeypatch, answers,
+                                                                    said):
+    # a check without a verdict was read as "not enough": the move named one further
+    def scripted(candidates, policy, clock):
+        return clock.answer(answers.get(policy.min_providers, True))
+
+    monkeypatch.setattr(explain, "_feasible", scripted)
+    text = next(case[1] for case in CASES if case[0] == "min-providers")
+    plan = solve(problem_from_dict(yaml.safe_load(text)), time_limit=20)
+    assert plan.explanation[-1] == "relaxing one of them is enough: " + said
