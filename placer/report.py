@@ -83,12 +83,17 @@ def _pct(value: float | None) -> str:
     return "-" if value is None else f"{value * 100:.1f}%"
 
 
+def no_plan_floor(plan: Any) -> str | None:
+    """Where no plan was found but a bound is known: 'any plan costs at least $X'."""
+    return None if plan.bound_usd is None else \
+        f"any plan costs at least {money(plan.bound_usd)}"
+
+
 def plan_headline(plan: Any) -> str:
     """'optimal: $1,723,205 (bound $1,723,205, gap 0.00%) in 2.1 s'."""
     if not plan.has_plan:
-        floor = "" if plan.bound_usd is None else \
-            f" (any plan costs at least {money(plan.bound_usd)})"
-        return f"{plan.status}: no plan{floor}"
+        floor = no_plan_floor(plan)
+        return f"{plan.status}: no plan" + (f" ({floor})" if floor else "")
     gap = "-" if plan.gap is None else f"{plan.gap * 100:.2f}%"
     seconds = plan.solver.get("time_s", 0)
     took = f"{seconds:.2f} s" if seconds < 10 else f"{seconds:.0f} s"

@@ -20,7 +20,7 @@ from placer import charts
 from placer.errors import InputError
 from placer.io import write_atomic
 from placer.plan import Plan
-from placer.report import money
+from placer.report import money, no_plan_floor
 
 EU_MARK = "EU"
 ESTIMATE_MARK = "†"
@@ -95,9 +95,9 @@ def comparison_page(comparison: Any, countries: dict[str, str], source: str) -> 
 
 def plan_blocks(plan: Plan, countries: dict[str, str]) -> list[Block]:
     if not plan.has_plan:
-        floor = "" if plan.bound_usd is None else \
-            f" Any plan costs at least {money(plan.bound_usd)}."
-        return [Para(f"No plan ({plan.status}).{floor}", "warn"),
+        floor = no_plan_floor(plan)
+        said = "" if floor is None else f" {floor[0].upper()}{floor[1:]}."
+        return [Para(f"No plan ({plan.status}).{said}", "warn"),
                 *[Para(line, "warn") for line in plan.explanation]]
     a = plan.assignments.with_columns(
         pl.col("offering").replace_strict(countries, default="?").alias("country"))
