@@ -273,7 +273,8 @@ def test_a_fleet_plan_reports_column_generation_and_goes_on_from_its_master(monk
     start = placer.colgen.EarlySearch.start
 
     def traced(self):
-        started.append(self.master.columns)
+        if self._future is None:  # asked again (near_bound) it goes on: start is a no-op
+            started.append(self.master.columns)
         start(self)
 
     monkeypatch.setattr(placer.colgen.EarlySearch, "start", traced)
@@ -907,14 +908,28 @@ def test_the_rounds_say_once_when_the_masters_lp_first_nears_the_bound_after_a_f
 
 def test_the_rounds_say_they_near_the_bound_after_so_many_full_rounds_however_far(
         monkeypatch):
-    # never near by the LP (a negative share): said once, at the first LP after the
-    # first full round; never without a count of full rounds reached
+    # never near by the LP (a negative share): said at the first LP after the first
+    # full round, and again at the first after each full round after it (a branching
+    # may start there); never without a count of full rounds reached
     generated, lps, calls = _near_bound_calls(monkeypatch, -1.0, full_rounds=1)
-    after_full = [i + 1 for i, (_, _, fulls) in enumerate(lps) if fulls >= 1]
-    assert generated.full_rounds >= 1 and after_full
-    assert calls == after_full[:1]
+    first_after_each = [i + 1 for i, (_, _, fulls) in enumerate(lps)
+                        if fulls >= 1 and lps[i - 1][2] < fulls]
+    assert generated.full_rounds >= 2 and len(first_after_each) >= 2
+    assert calls == first_after_each
     generated, _, calls = _near_bound_calls(monkeypatch, -1.0, full_rounds=99)
     assert generated.full_rounds >= 1 and calls == []
+
+
+def test_the_rounds_ask_no_more_once_their_lp_is_near_the_bound(monkeypatch):
+    # asked after every full round while the LP is far from the bound, the last time at
+    # the first LP after a full round within NEAR_BOUND of it
+    _, lps, calls = _near_bound_calls(monkeypatch, NEAR_BOUND, full_rounds=1)
+    first_after_each = [i + 1 for i, (_, _, fulls) in enumerate(lps)
+                        if fulls >= 1 and lps[i - 1][2] < fulls]
+    near = [n for n in first_after_each
+            if lps[n - 1][0] - lps[n - 1][1] <= NEAR_BOUND * abs(lps[n - 1][0])]
+    assert near, "the fleet's rounds never near their bound: the test needs another"
+    assert calls == [n for n in first_after_each if n <= near[0]]
 
 
 def test_the_rounds_end_where_near_bound_says_so_with_that_lps_weights(monkeypatch):
