@@ -538,6 +538,32 @@ def test_a_cap_move_names_the_values_its_checks_left_open(monkeypatch, by_lp, sa
     assert plan.explanation[-1] == said
 
 
+def test_the_time_left_settles_the_values_a_cap_moves_checks_left_open(monkeypatch):
+    # checks scripted by the cap: a plan from 0.45 on, none under it, but between 0.4 and
+    # 0.5 a verdict only where a check may take longer than FEASIBLE_S; the first pass
+    # leaves 0.31-0.64 open (as above), the time left settles them, and what was decided
+    # is not asked again
+    asked: list[tuple[float, bool]] = []
+
+    def scripted(candidates, policy, clock):
+        cap = policy.max_share.provider
+        longer = clock.left(clock.check_s) > explain.FEASIBLE_S
+        asked.append((cap, longer))
+        if 0.4 <= cap < 0.5 and not longer:
+            return clock.answer(None)
+        return clock.answer(cap >= 0.45)
+
+    monkeypatch.setattr(explain, "_feasible", scripted)
+    text = next(case[1] for case in CASES if case[0] == "provider-cap")
+    plan = solve(problem_from_dict(yaml.safe_load(text)), time_limit=20)
+    assert plan.explanation[-1] == \
+        "relaxing one of them is enough: raise max_share.provider from 0.3 to 0.45"
+    caps = [cap for cap, _ in asked]
+    assert caps[:3] == [1.0, 0.65, 0.47] and not asked[2][1]
+    # the second pass: 0.47 again, now with time, then the bisection's own steps
+    assert asked[3] == (0.47, True) and len(caps) == len(set(caps)) + 1
+
+
 def test_the_deletion_filter_asks_cp_sat_only_what_the_lp_cannot_rule_out(monkeypatch):
     # the seed-14 fleet under 20 % / 50 % caps: CP-SAT's first set has 12 rules, and the
     # filter drops 10 of them one by one, the LP still without a solution each time;
