@@ -175,13 +175,13 @@ NEAR_BOUND = 1e-4
 # against 0.228 %; seed 0, thirty runs each, 0.096 % against 0.102 %, 19 of 30 within
 # 0.1 % both ways. After one full round: 0.202 % against 0.195 %. BENCHMARKS.md,
 # thirty-eighth session.
-NEAR_BOUND_FULL_ROUNDS = 2
 # Asked then while the LP is still far from the bound, near_bound is asked again after
 # each full round until it is near: a branching may start there (placer.solve), where
 # before the rounds ran on to their end and the tree rarely fitted after them. Six
 # 1,000-workload fleets at 10 s, four runs each: mean gap 0.126 % against 0.163 %, 9
 # of 24 within 0.1 % against 8, trees in 14 runs against 2 (BENCHMARKS.md, fifty-ninth
 # session).
+NEAR_BOUND_FULL_ROUNDS = 2
 # Columns for the master in integers (perturbed_columns): after the rounds, partial rounds
 # at the master's last prices, each price times a random factor within this spread of 1.
 # At the LP's own prices each piece gives the column the LP wants; a plan in integers
