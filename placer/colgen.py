@@ -178,9 +178,9 @@ NEAR_BOUND = 1e-4
 # Asked then while the LP is still far from the bound, near_bound is asked again after
 # each full round until it is near: a branching may start there (placer.solve), where
 # before the rounds ran on to their end and the tree rarely fitted after them. Six
-# 1,000-workload fleets at 10 s, four runs each: mean gap 0.126 % against 0.163 %, 9
-# of 24 within 0.1 % against 8, trees in 14 runs against 2 (BENCHMARKS.md, fifty-ninth
-# session).
+# 1,000-workload fleets at 10 s, six runs each: mean gap 0.121 % against 0.156 %, 13
+# of 36 within 0.1 % against 12, trees in 24 runs against 6 (BENCHMARKS.md,
+# fifty-ninth session).
 NEAR_BOUND_FULL_ROUNDS = 2
 # Columns for the master in integers (perturbed_columns): after the rounds, partial rounds
 # at the master's last prices, each price times a random factor within this spread of 1.
