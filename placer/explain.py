@@ -425,6 +425,10 @@ def _lp_feasible(candidates: Candidates, policy: Policy, clock: _Clock) -> bool 
     return clock.answer(lp_has_solution(built.builder, None, clock.left()))
 
 
+# What a move says of the values its checks left open.
+OPEN = "was not decided in its time"
+
+
 @dataclass(frozen=True)
 class _Least:
     """What a search over a rule's moves found: the least move shown to work and, where a
@@ -445,9 +449,8 @@ class _Least:
         low, high = sorted(self.undecided)
         span = show(low) if low == high else f"{show(low)} to {show(high)}"
         if at_least:
-            return first, (f" (by the LP {show(self.value)} is enough; whether {span} is "
-                           "was not decided in its time)")
-        return self.value, f" (whether {span} is enough was not decided in its time)"
+            return first, f" (by the LP {show(self.value)} is enough; whether {span} is {OPEN})"
+        return self.value, f" (whether {span} is enough {OPEN})"
 
 
 def _smallest(values: list, works: Callable[[Any], bool | None],
@@ -512,11 +515,13 @@ Feasible = Callable[[Candidates, "Policy", _Clock], "bool | None"]
 def _suggest_once(rule: str, candidates: Candidates, policy: Policy,
                   rebuild: Rebuild | None, clock: _Clock, feasible: Feasible,
                   by_lp: bool) -> tuple[str | None, bool]:
-    """_suggest, and whether a check of it ended without a verdict (the clock's
-    `unanswered` keeps any such check of the explanation's)."""
+    """_suggest, and whether it is left open: a check of it ended without a verdict
+    and no move was found, or the move names values left open (a check without a
+    verdict nearer the rule than one that does not work is not: lowering min_providers
+    from 5, no verdict for 4 and none keeps 3). The clock's `unanswered` keeps it."""
     before, clock.unanswered = clock.unanswered, False
     hint = _suggest(rule, candidates, policy, rebuild, clock, feasible, at_least=by_lp)
-    still_open = clock.unanswered
+    still_open = clock.unanswered and (hint is None or OPEN in hint)
     clock.unanswered = before or still_open
     return hint, still_open
 

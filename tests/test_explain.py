@@ -564,6 +564,26 @@ def test_the_time_left_settles_the_values_a_cap_moves_checks_left_open(monkeypat
     assert asked[3] == (0.47, True) and len(caps) == len(set(caps)) + 1
 
 
+@pytest.mark.parametrize(("answers", "asked_again"), [
+    # 3 and 4 open: asked again with the time left (2 is answered from memory)
+    ({4: None, 3: None, 2: True}, [4, 3]),
+    # 3 keeps no plan, so neither does 4: its open check does not matter, and the move,
+    # "to 2", is decided: nothing is asked again
+    ({4: None, 3: False, 2: True}, [])])
+def test_only_checks_that_leave_a_move_open_are_asked_again(monkeypatch, answers,
+                                                             asked_again):
+    asked: list[int] = []
+
+    def scripted(candidates, policy, clock):
+        asked.append(policy.min_providers)
+        return clock.answer(answers.get(policy.min_providers, True))
+
+    monkeypatch.setattr(explain, "_feasible", scripted)
+    text = next(case[1] for case in CASES if case[0] == "min-providers")
+    solve(problem_from_dict(yaml.safe_load(text)), time_limit=20)
+    assert asked == [4, 3, 2, *asked_again]
+
+
 def test_the_deletion_filter_asks_cp_sat_only_what_the_lp_cannot_rule_out(monkeypatch):
     # the seed-14 fleet under 20 % / 50 % caps: CP-SAT's first set has 12 rules, and the
     # filter drops 10 of them one by one, the LP still without a solution each time;
