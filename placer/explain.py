@@ -1010,8 +1010,8 @@ def explain_infeasible(candidates: Candidates, policy: Policy,
     # the time left settles the checks left open, each rule in turn its share of it and
     # each check all of that; a check that had a verdict is not asked again (the seed-13
     # fleet under 20 % / 50 % caps: "raise max_share.chip_vendor from 0.5 to 0.71 (whether
-    # 0.61 to 0.7 is enough was not decided in its time)" after 8 s of the 30; with the
-    # rest, "to 0.65 (whether 0.64 is enough ...)")
+    # 0.61 to 0.7 is enough was not decided in its time)" after 17 s of the 30; with the
+    # rest, "to 0.65 (whether 0.64 is enough ...)" at 29 s)
     clock.unanswered = False
     for turn, name in enumerate(open_rules):
         share = clock.left(math.inf) / (len(open_rules) - turn)
