@@ -45,12 +45,13 @@ def read_plan(path: str) -> PlanDocument:
     """A plan document from JSON, validated; InputError with lines otherwise."""
     from pydantic import ValidationError
 
-    from placer.io import issues_from_validation, raise_issues, read_document
+    from placer.io import collection_paused, issues_from_validation, raise_issues, read_document
     from placer.schema import PlanDocument
 
     doc = read_document(path)
     try:
-        return PlanDocument.model_validate(doc.data)
+        with collection_paused():
+            return PlanDocument.model_validate(doc.data)
     except ValidationError as exc:
         raise_issues(issues_from_validation(exc, doc))
         raise

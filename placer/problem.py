@@ -21,6 +21,7 @@ from placer.io import (
     DOCUMENT_SUFFIXES,
     TABLE_SUFFIXES,
     Document,
+    collection_paused,
     frame_document,
     issues_from_validation,
     raise_issues,
@@ -235,6 +236,7 @@ def build_problem(
     )
 
 
+@collection_paused()
 def load(
     *paths: str | Path,
     policy: str | Path | None = None,
@@ -266,6 +268,7 @@ def load(
     return build_problem(fleets, cat, policy_pair)
 
 
+@collection_paused()
 def problem_from_dict(
     data: dict[str, Any],
     catalog: Catalog | str | Path | Sequence[str | Path] | None = None,
@@ -275,6 +278,7 @@ def problem_from_dict(
     return problem_from_document(Document(data, name, {}), catalog)
 
 
+@collection_paused()
 def problem_from_document(
     doc: Document,
     catalog: Catalog | str | Path | Sequence[str | Path] | None = None,

@@ -4,6 +4,7 @@ files are written atomically."""
 from __future__ import annotations
 
 import csv
+import gc
 import io
 import json
 from pathlib import Path
@@ -14,6 +15,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import placer.io as placer_io
 from placer.errors import InputError
 from placer.io import atomic_path, parse_yaml, read_document, write_atomic
 from placer.problem import load, problem_from_dict
@@ -220,3 +222,98 @@ def test_atomic_write_keeps_the_old_file_when_writing_fails(tmp_path):
         raise RuntimeError("disk full")
     assert target.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["plan.json"]
+
+
+# ---------------------------------------------------------------------------
+# libyaml where it reads a text as PyYAML's own parser does
+
+
+def _outcome(text: str, with_libyaml: bool) -> tuple:
+    """What parse_yaml makes of `text`, with libyaml or with PyYAML's parser alone."""
+    was = placer_io.WITH_LIBYAML
+    placer_io.WITH_LIBYAML = with_libyaml and was
+    try:
+        doc = parse_yaml(text, "f.yaml")
+        return "read", repr(doc.data), doc._positions
+    except InputError as exc:
+        return "refused", str(exc)
+    finally:
+        placer_io.WITH_LIBYAML = was
+
+
+# fragments of YAML syntax, scalars that resolve to other types, escapes, odd spaces and
+# line breaks; at times one of the characters that send a text to PyYAML's parser
+YAML_PIECES = [
+    "a", "b", "0", "1", " ", "  ", "\n", "\n  ", "\n- ", "- ", ": ", ":", ",", ", ", "-",
+    ".", "#", " #", "\n#c\n", "'", "''", '"', "\\", "\\n", '\\"', "\\/", "\\x41", "\\u00e9",
+    "\\U0001F600", "\\0", "\\ ", "\\_", "\\N", "\\L", "\\P", "\\e", "\\t", "\\u2028", "[",
+    "]", "{", "}", "name: x", "key:", "null", "~", "true", "No", "yes", "1e3", "0x1", "0o7",
+    "+1", "-1", ".5", "1_000", ".inf", ".NaN", "2001-12-14", "---", "...", "@", "`", "=",
+    "<<", "\r\n", "\r", "é", "\u00a0", "\u3000", "\U0001F600", "\x7f",
+]
+OTHERWISE = ["", "", "", "\t", "!", "%", "|", ">", "?", "&", "*", "\ufeff", "\u2028"]
+
+
+@st.composite
+def yaml_texts(draw) -> str:
+    pieces = draw(st.lists(st.sampled_from(YAML_PIECES), min_size=1, max_size=30))
+    pieces.insert(draw(st.integers(0, len(pieces))), draw(st.sampled_from(OTHERWISE)))
+    # a start that makes a collection more often (libyaml reads only those)
+    return draw(st.sampled_from(["", "a: ", "- ", "x:\n  ", "- a: ", "x:\n  - "])) \
+        + "".join(pieces)
+
+
+@pytest.mark.skipif(not placer_io.WITH_LIBYAML, reason="PyYAML here was built without libyaml")
+@settings(max_examples=1500, deadline=None)
+@given(text=yaml_texts())
+def test_libyaml_reads_every_text_as_pyyamls_own_parser_does(text):
+    # the same data and lines, or the same message: a file reads the same on a machine
+    # without libyaml
+    assert _outcome(text, with_libyaml=True) == _outcome(text, with_libyaml=False)
+
+
+@pytest.mark.skipif(not placer_io.WITH_LIBYAML, reason="PyYAML here was built without libyaml")
+@pytest.mark.parametrize("text, libyaml_reads", [
+    ("key: !\n", {"key": ""}),              # a bare tag: PyYAML's parser reads null
+    ("a: 1\n\ufeff", {"a": 1}),             # a second byte-order mark: refused
+    ("a: b\t\n", {"a": "b"}),               # a tab after a scalar: refused
+    ("a: >#\n", {"a": ""}),                 # a comment without its space: refused
+    ("[a\n    ?b]\n", ["a ?b"]),               # a key indicator in a flow: refused
+])
+def test_texts_libyaml_reads_otherwise_go_to_pyyamls_parser(text, libyaml_reads):
+    assert yaml.load(text, Loader=placer_io._LibyamlLoader) == libyaml_reads
+    assert placer_io._composed_by_libyaml(text) is None
+    pure = _outcome(text, with_libyaml=False)
+    assert pure[:2] != ("read", repr(libyaml_reads))
+    assert _outcome(text, with_libyaml=True) == pure
+
+
+@pytest.mark.skipif(not placer_io.WITH_LIBYAML, reason="PyYAML here was built without libyaml")
+@settings(max_examples=40, deadline=None)
+@given(fleet=fleets())
+def test_a_fleet_written_by_pyyaml_is_read_by_libyaml(fleet):
+    text = yaml.safe_dump(fleet, sort_keys=False)
+    assert placer_io._composed_by_libyaml(text) is not None
+    assert parse_yaml(text, "f.yaml").data == fleet
+
+
+def test_reading_pauses_the_garbage_collector_and_gives_it_back(tmp_path):
+    seen: list[bool] = []
+    with placer_io.collection_paused():
+        seen.append(gc.isenabled())
+        with placer_io.collection_paused():
+            seen.append(gc.isenabled())
+        seen.append(gc.isenabled())  # the inner block leaves it paused
+    assert seen == [False, False, False] and gc.isenabled()
+    gc.disable()
+    try:
+        with placer_io.collection_paused():
+            pass
+        assert not gc.isenabled()  # paused by the caller: left so
+    finally:
+        gc.enable()
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("workloads:\n  - {name: a, kind: training}\n")
+    with pytest.raises(InputError, match="chip_hours"):
+        load(bad)
+    assert gc.isenabled()
