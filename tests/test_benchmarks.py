@@ -100,3 +100,20 @@ def test_the_benchmark_takes_the_fleets_caps(tmp_path):
                              text=True)
     assert refused.returncode == 2
     assert "--caps must be shares between 0 and 1, e.g. 0.2 0.5" in refused.stderr
+
+
+def test_the_load_benchmark_writes_one_fleet_in_every_format_and_loads_each(
+        tmp_path, monkeypatch):
+    sys.path.insert(0, str(ROOT))
+    import placer.io
+    from benchmarks.load import LOADS, load_once, write_fleet
+    from placer.problem import load
+
+    monkeypatch.setattr(placer.io, "WITH_LIBYAML", placer.io.WITH_LIBYAML)  # restored after
+    paths = write_fleet(50, 3, tmp_path)
+    problems = [load(path) for path in paths.values()]
+    assert all(p.workloads == problems[0].workloads for p in problems)
+    for _, fmt, pyyaml_parser in LOADS:
+        run = load_once(paths[fmt], pyyaml_parser)
+        assert run["workloads"] == 50 and run["seconds"] > 0 and run["peak_mb"] > 0
+    assert not placer.io.WITH_LIBYAML  # the last YAML load was PyYAML's parser's
