@@ -5,14 +5,13 @@ alone, as on a machine without libyaml, with the ratio between the two.
     python benchmarks/load.py                 # 10,000 and 100,000 workloads
     python benchmarks/load.py --sizes 1000
 
-Each load runs in a fresh process, so that its peak memory (ru_maxrss) is its own.
+Each load runs in a fresh process, so that its peak memory (VmHWM) is its own.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 import tempfile
@@ -27,6 +26,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from benchmarks.generate import _flatten, generate  # noqa: E402
+from benchmarks.run import peak_mb  # noqa: E402
 
 # libyaml's emitter where PyYAML has it: PyYAML's own takes minutes at 100,000
 DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
@@ -61,7 +61,7 @@ def load_once(path: Path, pyyaml_parser: bool) -> dict[str, float]:
     problem = load(path)
     seconds = time.perf_counter() - started
     return {"seconds": seconds, "workloads": len(problem.workloads),
-            "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+            "peak_mb": peak_mb()}
 
 
 def load_in_child(path: Path, pyyaml_parser: bool) -> dict[str, float]:
