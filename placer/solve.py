@@ -1929,8 +1929,8 @@ def _no_plan(candidates: Candidates, policy: Policy, info: dict[str, Any],
              caps: dict[str, float | None], status: str, explanation: list[str],
              stop_reason: str | None = None, bound_usd: float | None = None) -> Plan:
     info = {"status": status.upper(), "time_s": 0.0, "build_s": 0.0, "money_scale": 100.0,
-            "variables": 0, "constraints": 0, "deterministic": True,
-            **info}
+            "variables": 0, "constraints": 0, "deterministic_time": 0.0,
+            "deterministic": True, **info}
     if stop_reason is not None:
         info["stop_reason"] = stop_reason
     empty_ports = pl.DataFrame(schema={"port_key": pl.String, "port_ecosystem": pl.String,

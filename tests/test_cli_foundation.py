@@ -138,6 +138,22 @@ def test_verbose_reports_the_phases(cli):
     assert "reproducible" in result.err
 
 
+def test_verbose_reports_the_phases_of_a_fleet_proven_to_have_no_plan(cli, tmp_path):
+    # capacity alone rules it out, told before any model is built: 100 one-chip jobs,
+    # 22 chips (it used to fail on the deterministic time its plan did not give)
+    candidates, offerings = tmp_path / "candidates.csv", tmp_path / "offerings.csv"
+    candidates.write_text("workload,offering,chips,cost_usd\n" + "".join(
+        f"j{i:02d},{o},1,1.0\n" for i in range(100) for o in ("o0", "o1")))
+    offerings.write_text("offering,capacity_chips\no0,2\no1,20\n")
+    result = cli("-v", "solve", "--candidates", candidates, "--offerings", offerings,
+                 "--format", "json")
+    assert result.code == 1
+    plan = json.loads(result.out)
+    assert plan["status"] == "infeasible" and plan["solver"]["infeasible_by"] == "capacity"
+    assert result.err.startswith("candidates: 200 rows in ")
+    assert "search: INFEASIBLE (infeasible), 0.0 deterministic s, " in result.err
+
+
 def test_verbose_says_when_a_core_was_searched(cli):
     # enterprise: 2,039 candidate rows, of which the LP and the warm start use 68
     result = cli("-v", "solve", EXAMPLES / "enterprise.yaml", "--format", "json")
