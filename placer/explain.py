@@ -235,6 +235,7 @@ class _Clock:
         self.budget = budget
         self.deadline = time.perf_counter() + budget
         self.unanswered = False
+        self.named_open = False  # a move named values its checks left open (_Least.claim)
         self.plan: Plan | None = None  # the plan the last check by a solve found (_feasible)
         self.check_s = FEASIBLE_S
         # the checks that had a verdict, by what they asked (_check_key): asked again,
@@ -439,12 +440,15 @@ class _Least:
     value: Any
     undecided: tuple[Any, Any] | None = None
 
-    def claim(self, at_least: bool, show: Callable[[Any], str]) -> tuple[Any, str]:
+    def claim(self, at_least: bool, show: Callable[[Any], str], clock: _Clock
+              ) -> tuple[Any, str]:
         """The value a move names, and what it says after it: where checks ended without
-        a verdict, which; by the LP (`at_least`) the move named is then the open one
-        nearest the rule, since the LP only ruled out the moves smaller than it."""
+        a verdict, which (and the clock's `named_open` says so); by the LP (`at_least`)
+        the move named is then the open one nearest the rule, since the LP only ruled out
+        the moves smaller than it."""
         if self.undecided is None:
             return self.value, ""
+        clock.named_open = True
         first = self.undecided[0]  # the open value nearest the rule
         low, high = sorted(self.undecided)
         span = show(low) if low == high else f"{show(low)} to {show(high)}"
@@ -519,9 +523,9 @@ def _suggest_once(rule: str, candidates: Candidates, policy: Policy,
     and no move was found, or the move names values left open (a check without a
     verdict nearer the rule than one that does not work is not: lowering min_providers
     from 5, no verdict for 4 and none keeps 3). The clock's `unanswered` keeps it."""
-    before, clock.unanswered = clock.unanswered, False
+    before, clock.unanswered, clock.named_open = clock.unanswered, False, False
     hint = _suggest(rule, candidates, policy, rebuild, clock, feasible, at_least=by_lp)
-    still_open = clock.unanswered and (hint is None or OPEN in hint)
+    still_open = clock.unanswered and (hint is None or clock.named_open)
     clock.unanswered = before or still_open
     return hint, still_open
 
@@ -544,7 +548,7 @@ def _suggest(rule: str, candidates: Candidates, policy: Policy,
         found = _smallest(grid, with_cap, lambda: _cap_kept(clock.plan, dim, grid))
         if found is None:
             return None
-        share, note = found.claim(at_least, lambda c: f"{c:g}")
+        share, note = found.claim(at_least, lambda c: f"{c:g}", clock)
         return f"raise max_share.{dim} from {cap:g} to{least} {share:g}{note}"
     if kind == "min_providers":
         found = _first_that_works(
@@ -553,7 +557,7 @@ def _suggest(rule: str, candidates: Candidates, policy: Policy,
                                clock))
         if found is None:
             return None
-        providers, note = found.claim(at_least, str)
+        providers, note = found.claim(at_least, str, clock)
         return f"lower min_providers from {policy.min_providers} to {providers}{most}{note}"
     if kind == "budget_usd":
         return _budget_needed(candidates, policy, clock)
@@ -627,7 +631,7 @@ def _capacity_needed(offering: str, candidates: Candidates, policy: Policy,
     found = _smallest(list(range(first, ceiling + 1, step)), with_capacity)
     if found is None:
         return None
-    chips, note = found.claim(bool(least), lambda c: f"{int(c):,}")
+    chips, note = found.claim(bool(least), lambda c: f"{int(c):,}", clock)
     return (f"add{least} {int(chips) - current:,} chips to {offering} "
             f"({current:,} → {int(chips):,}){note}")
 
@@ -903,14 +907,14 @@ def _spread_needed(workload: str, candidates: Candidates, policy: Policy,
     mp, mf = w["spread_min_providers"], w["spread_max_fraction"]
     fewer = _first_that_works(list(range(mp - 1, 0, -1)), lambda k: with_spread(k, mf))
     if fewer is not None:
-        providers, note = fewer.claim(bool(least), str)
+        providers, note = fewer.claim(bool(least), str, clock)
         return (f"lower spread.min_providers of {workload} from {mp} to {providers}{most}"
                 f"{note}")
     grid = [round(c / 100, 2) for c in range(math.floor(mf * 100) + 1, 101)]
     found = _smallest(grid, lambda f: with_spread(mp, float(f)))
     if found is None:
         return None
-    fraction, note = found.claim(bool(least), lambda f: f"{f:g}")
+    fraction, note = found.claim(bool(least), lambda f: f"{f:g}", clock)
     return f"raise spread.max_fraction of {workload} from {mf:g} to{least} {fraction:g}{note}"
 
 

@@ -505,13 +505,17 @@ def test_a_move_whose_bisection_met_a_check_without_a_verdict_says_which_values_
     shown = iter([grid.index(0.71), grid.index(0.71)])
     found = explain._smallest(grid, lambda c: answers[c], lambda: next(shown))
     assert found == explain._Least(0.71, (0.61, 0.7))
-    assert found.claim(False, lambda c: f"{c:g}") == \
+    decided, clock = explain._Clock(30), explain._Clock(30)
+    assert explain._Least(0.71).claim(False, lambda c: f"{c:g}", decided) == (0.71, "")
+    assert not decided.named_open
+    assert found.claim(False, lambda c: f"{c:g}", clock) == \
         (0.71, " (whether 0.61 to 0.7 is enough was not decided in its time)")
+    assert clock.named_open  # the move it names leaves values open
     # by the LP, only the values under the first open one are ruled out
-    assert found.claim(True, lambda c: f"{c:g}") == \
+    assert found.claim(True, lambda c: f"{c:g}", clock) == \
         (0.61, " (by the LP 0.71 is enough; whether 0.61 to 0.7 is was not decided in its "
                "time)")
-    assert explain._Least(0.71, (0.7, 0.7)).claim(False, lambda c: f"{c:g}")[1] == \
+    assert explain._Least(0.71, (0.7, 0.7)).claim(False, lambda c: f"{c:g}", clock)[1] == \
         " (whether 0.7 is enough was not decided in its time)"
 
 
