@@ -278,7 +278,7 @@ def test_libyaml_reads_every_text_as_pyyamls_own_parser_does(text):
     ("a: 1\n\ufeff", {"a": 1}),             # a second byte-order mark: refused
     ("a: b\t\n", {"a": "b"}),               # a tab after a scalar: refused
     ("a: >#\n", {"a": ""}),                 # a comment without its space: refused
-    ("[a\n    ?b]\n", ["a ?b"]),               # a key indicator in a flow: refused
+    ("[a\n    ?b]\n", ["a ?b"]),           # a key indicator in a flow: refused
 ])
 def test_texts_libyaml_reads_otherwise_go_to_pyyamls_parser(text, libyaml_reads):
     assert yaml.load(text, Loader=placer_io._LibyamlLoader) == libyaml_reads
