@@ -41,14 +41,18 @@ class Instance:
         return {"horizon_days": self.horizon_days, "policy": self.policy,
                 "workloads": self.workloads}
 
+    def table(self) -> pl.DataFrame:
+        """The workloads as a workloads table (dotted columns, lists joined by `;`)."""
+        flat = [_flatten(w) for w in self.workloads]
+        columns = sorted({k for row in flat for k in row})
+        return pl.DataFrame([{c: row.get(c) for c in columns} for row in flat],
+                            infer_schema_length=None)
+
     def write(self, folder: str | Path) -> Path:
         """workloads.parquet, policy.yaml and catalog/offerings.csv in `folder`."""
         folder = Path(folder)
         (folder / "catalog").mkdir(parents=True, exist_ok=True)
-        flat = [_flatten(w) for w in self.workloads]
-        columns = sorted({k for row in flat for k in row})
-        pl.DataFrame([{c: row.get(c) for c in columns} for row in flat],
-                     infer_schema_length=None).write_parquet(folder / "workloads.parquet")
+        self.table().write_parquet(folder / "workloads.parquet")
         (folder / "policy.yaml").write_text(yaml.safe_dump(self.policy, sort_keys=False))
         self.capacities.write_csv(folder / "catalog" / "offerings.csv")
         return folder

@@ -18,14 +18,13 @@ import tempfile
 import time
 from pathlib import Path
 
-import polars as pl
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from benchmarks.generate import _flatten, generate  # noqa: E402
+from benchmarks.generate import generate  # noqa: E402
 from benchmarks.run import peak_mb  # noqa: E402
 
 # libyaml's emitter where PyYAML has it: PyYAML's own takes minutes at 100,000
@@ -37,14 +36,11 @@ LOADS = (("yaml", "yaml", False), ("yaml, PyYAML's parser", "yaml", True),
 
 def write_fleet(n: int, seed: int, folder: Path) -> dict[str, Path]:
     """The generated fleet of `n` workloads as a fleet file in each format."""
-    fleet = generate(n, seed).fleet()
+    instance = generate(n, seed)
     paths = {fmt: folder / f"fleet.{fmt}" for fmt in ("yaml", "json", "csv", "parquet")}
-    paths["yaml"].write_text(yaml.dump(fleet, Dumper=DUMPER, sort_keys=False))
-    paths["json"].write_text(json.dumps(fleet))
-    flat = [_flatten(w) for w in fleet["workloads"]]
-    columns = sorted({key for row in flat for key in row})
-    table = pl.DataFrame([{c: row.get(c) for c in columns} for row in flat],
-                         infer_schema_length=None)
+    paths["yaml"].write_text(yaml.dump(instance.fleet(), Dumper=DUMPER, sort_keys=False))
+    paths["json"].write_text(json.dumps(instance.fleet()))
+    table = instance.table()
     table.write_csv(paths["csv"])
     table.write_parquet(paths["parquet"])
     return paths
