@@ -289,6 +289,13 @@ RECOMBINE_DETERMINISTIC_S = 0.5
 PRICE_STEPS = 300
 START_STEPS = 30
 SAMPLE_SHARE = 0.05
+# ... but at least SAMPLE_MIN_S where that is at most SAMPLE_MAX_SHARE of the limit: the
+# sample's LP (2,000 workloads at most, placer.sample) takes about 2.5 s whatever the
+# fleet's size, and without its prices the first bound is priced from zero, which took
+# 21-31 s at 100,000 workloads where from them 6 s (under a 30 s limit the sample had
+# 1.5 s, and the solve ended at 50.4 s, its bound 2.5 % lower)
+SAMPLE_MIN_S = 5.0
+SAMPLE_MAX_SHARE = 0.2
 LIGHT_PRESOLVE_VARS = 20_000
 NO_PRESOLVE_VARS = 200_000
 ProgressFn = Callable[[dict[str, Any]], None]
@@ -1260,7 +1267,7 @@ def _solve_in_parts(candidates: Candidates, policy: Policy, options: SolveOption
 
     with _interruptible() as stop:
         start = sample_prices(candidates, policy, options.seed,
-                              SAMPLE_SHARE * options.time_limit, stop)
+                              sample_seconds(options.time_limit), stop)
         # the workers start (2.3 s of imports each) only now, not beside the sample's LP
         # and its short time (10,000 workloads: no prices from it then)
         pool = _part_workers(at_once) if at_once > 1 else None
@@ -1320,6 +1327,11 @@ def _part_info(number: int, workloads: int, seconds: float, info: dict[str, Any]
             "columns_rounds": info.get("columns_rounds", 0),
             "columns_perturbed_rounds": info.get("columns_perturbed_rounds", 0),
             "master_status": info.get("master_status"), "stop_reason": info["stop_reason"]}
+
+
+def sample_seconds(time_limit: float) -> float:
+    """What a fleet solved in parts gives its sample's LP (SAMPLE_SHARE, SAMPLE_MIN_S)."""
+    return max(SAMPLE_SHARE * time_limit, min(SAMPLE_MIN_S, SAMPLE_MAX_SHARE * time_limit))
 
 
 def _first_bound(candidates: Candidates, policy: Policy, scale: float,

@@ -492,3 +492,13 @@ def test_the_parts_of_a_batch_that_find_no_plan_are_solved_again_together_in_the
     # parts 2 and 3 have their placement: one unit each on its first row, or, solved
     # again together, one on the first row of both
     assert whole.units.sum() == (3 if len(fails) == 2 else 4)
+
+
+def test_a_sample_gets_the_time_its_lp_takes_where_the_limit_allows():
+    # the sample's LP takes about 2.5 s whatever the fleet's size, and without its prices
+    # the first bound is priced from zero: 21-31 s at 100,000 workloads, 6 s from them
+    from placer.solve import SAMPLE_MIN_S, sample_seconds
+
+    assert sample_seconds(300) == 15.0  # its share of the limit
+    assert sample_seconds(60) == sample_seconds(30) == SAMPLE_MIN_S == 5.0
+    assert sample_seconds(10) == 2.0  # at most a fifth of the limit
