@@ -170,6 +170,11 @@ NOT_EXPLAINED = "no plan keeps every rule (not explained: explanations were turn
 # alone took 127 s.
 LP_SECONDS_PER_ROW = 1.8e-5
 LP_SECONDS_PER_SERVING_ROW = 6e-5
+# An LP whose estimate is this many times what it may take is not tried, however small:
+# the estimate runs up to 2.7 times the LP's time (a 2,452-workload part of the 100,000
+# fleet, 81,742 rows: estimated 3.7 s, 1.4 s), and such a part given 0.7 s (a 30 s limit)
+# spent 0.8 s on its LP before pricing capacity instead.
+LP_BEYOND_REACH = 5.0
 LP_SHARE = 0.3  # of the time limit, at most, for the LP relaxation
 # ... which an LP with the cuts may overrun up to this share of the time left. It was
 # solved again without the cuts where it ran out of its share, in as much time again;
@@ -805,7 +810,7 @@ def _guide_lp(built: BuiltModel, candidates: Candidates, options: SolveOptions,
     shared = min(options.time_limit, left)
     share = shared * _lp_share(options)
     seconds = shared * (LP_LIMIT_SHARE if options.lagrangian else GUIDE_LP_LIMIT_SHARE)
-    if stop() or not lp_within_reach(candidates.rows, share):
+    if stop() or not lp_within_reach(candidates.rows, share, seconds):
         return None, False
     started = time.perf_counter()
     relaxation = _relax(built, candidates, seconds, stop, cuts=options.lagrangian)
@@ -1444,12 +1449,15 @@ def lp_seconds(rows: pl.DataFrame) -> float:
     return rows.height * LP_SECONDS_PER_ROW + serving * LP_SECONDS_PER_SERVING_ROW
 
 
-def lp_within_reach(rows: pl.DataFrame, seconds: float) -> bool:
-    """Whether the LP relaxation may finish in time; when it cannot, its time goes to
-    the search instead (100,000 workloads, 300 s: 90 s of LP that never finished).
-    Below FULL_LP_COLUMNS rows it is always tried (a fleet too small for parts has no
-    better way to its guide)."""
-    return rows.height <= FULL_LP_COLUMNS or lp_seconds(rows) <= seconds
+def lp_within_reach(rows: pl.DataFrame, seconds: float, limit: float = math.inf) -> bool:
+    """Whether the LP relaxation may finish in its share of the time (`seconds`); when it
+    cannot, its time goes to the search instead (100,000 workloads, 300 s: 90 s of LP
+    that never finished). Below FULL_LP_COLUMNS rows it is tried even so (a fleet too
+    small for parts has no better way to its guide), unless its estimate is more than
+    LP_BEYOND_REACH times what it may take (`limit`)."""
+    estimate = lp_seconds(rows)
+    return estimate <= seconds or (rows.height <= FULL_LP_COLUMNS
+                                   and estimate <= LP_BEYOND_REACH * limit)
 
 
 def _priced_relaxation(built: BuiltModel, candidates: Candidates, policy: Policy
