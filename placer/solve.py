@@ -175,6 +175,12 @@ LP_SECONDS_PER_SERVING_ROW = 6e-5
 # fleet, 81,742 rows: estimated 3.7 s, 1.4 s), and such a part given 0.7 s (a 30 s limit)
 # spent 0.8 s on its LP before pricing capacity instead.
 LP_BEYOND_REACH = 5.0
+# ... for a guide's LP (a part's), this many: the search after it gains more where the
+# LP would take most of the part's time. The 100,000 fleet's parts given 2.2 s (a 60 s
+# limit), most of whose LPs did not finish: 29.6 % above the bound with them tried,
+# 18.6 % without; given 5.3 s (120 s), every LP finished: 12.8 % with them, 15.3 %
+# without. (That part's LP is skipped below 2.6 s at this ceiling, below 1.1 s at 5.)
+GUIDE_LP_BEYOND_REACH = 2.0
 LP_SHARE = 0.3  # of the time limit, at most, for the LP relaxation
 # ... which an LP with the cuts may overrun up to this share of the time left. It was
 # solved again without the cuts where it ran out of its share, in as much time again;
@@ -810,7 +816,8 @@ def _guide_lp(built: BuiltModel, candidates: Candidates, options: SolveOptions,
     shared = min(options.time_limit, left)
     share = shared * _lp_share(options)
     seconds = shared * (LP_LIMIT_SHARE if options.lagrangian else GUIDE_LP_LIMIT_SHARE)
-    if stop() or not lp_within_reach(candidates.rows, share, seconds):
+    ceiling = seconds * (LP_BEYOND_REACH if options.lagrangian else GUIDE_LP_BEYOND_REACH)
+    if stop() or not lp_within_reach(candidates.rows, share, ceiling):
         return None, False
     started = time.perf_counter()
     relaxation = _relax(built, candidates, seconds, stop, cuts=options.lagrangian)
@@ -1449,15 +1456,14 @@ def lp_seconds(rows: pl.DataFrame) -> float:
     return rows.height * LP_SECONDS_PER_ROW + serving * LP_SECONDS_PER_SERVING_ROW
 
 
-def lp_within_reach(rows: pl.DataFrame, seconds: float, limit: float = math.inf) -> bool:
+def lp_within_reach(rows: pl.DataFrame, seconds: float, ceiling: float = math.inf) -> bool:
     """Whether the LP relaxation may finish in its share of the time (`seconds`); when it
     cannot, its time goes to the search instead (100,000 workloads, 300 s: 90 s of LP
     that never finished). Below FULL_LP_COLUMNS rows it is tried even so (a fleet too
-    small for parts has no better way to its guide), unless its estimate is more than
-    LP_BEYOND_REACH times what it may take (`limit`)."""
+    small for parts has no better way to its guide), unless its estimate passes
+    `ceiling` (LP_BEYOND_REACH, GUIDE_LP_BEYOND_REACH)."""
     estimate = lp_seconds(rows)
-    return estimate <= seconds or (rows.height <= FULL_LP_COLUMNS
-                                   and estimate <= LP_BEYOND_REACH * limit)
+    return estimate <= seconds or (rows.height <= FULL_LP_COLUMNS and estimate <= ceiling)
 
 
 def _priced_relaxation(built: BuiltModel, candidates: Candidates, policy: Policy

@@ -1822,8 +1822,14 @@ def test_a_neighbourhood_is_drawn_in_whole_groups(group, size, seed):
             assert np.isin(members, freed).all() or not np.isin(members, freed).any()
 
 
-def test_the_lp_is_skipped_only_when_it_cannot_finish_in_its_time():
-    from placer.solve import lp_seconds, lp_within_reach
+def test_the_lp_is_skipped_where_it_cannot_finish_in_its_time_or_takes_a_parts_time():
+    from placer.solve import (
+        GUIDE_LP_BEYOND_REACH,
+        GUIDE_LP_LIMIT_SHARE,
+        GUIDE_LP_SHARE,
+        lp_seconds,
+        lp_within_reach,
+    )
 
     def rows(training: int, serving: int) -> pl.DataFrame:
         return pl.DataFrame({"kind": ["training"] * training + ["inference"] * serving})
@@ -1833,14 +1839,18 @@ def test_the_lp_is_skipped_only_when_it_cannot_finish_in_its_time():
     hundred_thousand = rows(1_823_000, 1_530_850)
     assert not lp_within_reach(hundred_thousand, 90.0)  # 100,000 at 300 s: 90 s of LP
     assert lp_within_reach(hundred_thousand, 300.0)     # ... at 1,000 s it may finish
-    # a smaller one is tried past its share, unless its estimate is more than
-    # LP_BEYOND_REACH times what it may take: a 2,452-workload part of the 100,000 fleet
-    # (its LP 1.4 s, estimated 3.7 s) given 2.2 s and 0.7 s, its LP 0.45 and 0.7 of that
+    # a smaller one is tried past its share, unless its estimate passes a ceiling: a
+    # 2,452-workload part of the 100,000 fleet (its LP 1.4 s, estimated 3.7 s) given 5.3 s,
+    # 2.2 s and 0.7 s, a guide's LP 0.45 of that and at most 0.7
     part = rows(45_000, 36_742)
     assert lp_seconds(part) == pytest.approx(3.7, rel=0.01)
-    assert lp_within_reach(part, 0.45 * 2.2, 0.7 * 2.2)
-    assert not lp_within_reach(part, 0.45 * 0.7, 0.7 * 0.7)
-    assert lp_within_reach(part, 0.45 * 0.7)  # with no limit given: tried
+
+    def tried(seconds: float) -> bool:
+        limit = GUIDE_LP_LIMIT_SHARE * seconds
+        return lp_within_reach(part, GUIDE_LP_SHARE * seconds, GUIDE_LP_BEYOND_REACH * limit)
+
+    assert tried(5.3) and not tried(2.2) and not tried(0.7)
+    assert lp_within_reach(part, GUIDE_LP_SHARE * 0.7)  # with no ceiling: tried
     # estimated as measured: 3,000 workloads 5.0 s, tight-5000x60 (gangs alone) 2.7 s
     assert lp_seconds(rows(54_381, 44_957)) == pytest.approx(5.0, rel=0.15)
     assert lp_seconds(rows(150_000, 0)) == pytest.approx(2.7, rel=0.15)
