@@ -172,8 +172,8 @@ LP_SECONDS_PER_ROW = 1.8e-5
 LP_SECONDS_PER_SERVING_ROW = 6e-5
 # An LP whose estimate is this many times what it may take is not tried, however small:
 # the estimate runs up to 2.7 times the LP's time (a 2,452-workload part of the 100,000
-# fleet, 81,742 rows: estimated 3.7 s, 1.4 s), and such a part given 0.7 s (a 30 s limit)
-# spent 0.8 s on its LP before pricing capacity instead.
+# fleet, 81,742 rows: estimated 3.7 s, 1.4 s), and such a part given 1 s spent 0.78 s
+# on its LP (0.35 s given 0.3 s) before pricing capacity instead (0.4 s).
 LP_BEYOND_REACH = 5.0
 # ... for a guide's LP (a part's), this many: the search after it gains more where the
 # LP would take most of the part's time. The 100,000 fleet's parts given 2.2 s (a 60 s
