@@ -1822,14 +1822,10 @@ def test_a_neighbourhood_is_drawn_in_whole_groups(group, size, seed):
             assert np.isin(members, freed).all() or not np.isin(members, freed).any()
 
 
-def test_the_lp_is_skipped_where_it_cannot_finish_in_its_time_or_takes_a_parts_time():
-    from placer.solve import (
-        GUIDE_LP_BEYOND_REACH,
-        GUIDE_LP_LIMIT_SHARE,
-        GUIDE_LP_SHARE,
-        lp_seconds,
-        lp_within_reach,
-    )
+def test_the_lp_is_skipped_where_it_cannot_finish_in_its_time_or_takes_a_parts_time(
+        monkeypatch):
+    from placer.model import build_model
+    from placer.solve import lp_seconds, lp_within_reach
 
     def rows(training: int, serving: int) -> pl.DataFrame:
         return pl.DataFrame({"kind": ["training"] * training + ["inference"] * serving})
@@ -1840,17 +1836,30 @@ def test_the_lp_is_skipped_where_it_cannot_finish_in_its_time_or_takes_a_parts_t
     assert not lp_within_reach(hundred_thousand, 90.0)  # 100,000 at 300 s: 90 s of LP
     assert lp_within_reach(hundred_thousand, 300.0)     # ... at 1,000 s it may finish
     # a smaller one is tried past its share, unless its estimate passes a ceiling: a
-    # 2,452-workload part of the 100,000 fleet (its LP 1.4 s, estimated 3.7 s) given 5.3 s,
-    # 2.2 s and 0.7 s, a guide's LP 0.45 of that and at most 0.7
+    # 2,452-workload part of the 100,000 fleet (its LP 1.4 s, estimated 3.7 s) is given
+    # 5.3 s, 2.2 s and 0.7 s (limits of 120, 60 and 30 s); as the bound's LP (with the
+    # cuts) it is tried at 2.2 s too
     part = rows(45_000, 36_742)
     assert lp_seconds(part) == pytest.approx(3.7, rel=0.01)
+    assert lp_within_reach(part, 0.01)  # with no ceiling: tried
+    engine = sys.modules["placer.solve"]
+    monkeypatch.setattr(engine, "lp_seconds", lambda rows: 3.7)
+    tried: list[float] = []
+    monkeypatch.setattr(engine, "_relax", lambda built, candidates, seconds, stop, cuts:
+                        tried.append(seconds))
+    problem = _fleet(20)
+    candidates = build_candidates(problem)
+    built = build_model(candidates, problem.policy)
 
-    def tried(seconds: float) -> bool:
-        limit = GUIDE_LP_LIMIT_SHARE * seconds
-        return lp_within_reach(part, GUIDE_LP_SHARE * seconds, GUIDE_LP_BEYOND_REACH * limit)
+    def lp_tried(seconds: float, lagrangian: bool = False) -> bool:
+        before = len(tried)
+        engine._guide_lp(built, candidates,
+                         SolveOptions(time_limit=seconds, lagrangian=lagrangian),
+                         lambda: False, time.perf_counter() + seconds)
+        return len(tried) > before
 
-    assert tried(5.3) and not tried(2.2) and not tried(0.7)
-    assert lp_within_reach(part, GUIDE_LP_SHARE * 0.7)  # with no ceiling: tried
+    assert lp_tried(5.3) and not lp_tried(2.2) and not lp_tried(0.7)
+    assert lp_tried(2.2, lagrangian=True)
     # estimated as measured: 3,000 workloads 5.0 s, tight-5000x60 (gangs alone) 2.7 s
     assert lp_seconds(rows(54_381, 44_957)) == pytest.approx(5.0, rel=0.15)
     assert lp_seconds(rows(150_000, 0)) == pytest.approx(2.7, rel=0.15)
