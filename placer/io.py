@@ -226,12 +226,13 @@ def parse_yaml(text: str, file: str) -> Document:
     except yaml.YAMLError as exc:  # the reader refuses some characters up front
         raise fail(f"invalid YAML: {exc}".split("\n")[0], file=file) from None
     by_libyaml = _composed_by_libyaml(text)
+    composer = loader if by_libyaml is None else by_libyaml[0]
     try:
         root = loader.get_single_node() if by_libyaml is None else by_libyaml[1]
         if root is None:
             return Document(None, file, {})
         positions = _node_positions(root, file)
-        data = (loader if by_libyaml is None else by_libyaml[0]).construct_document(root)
+        data = composer.construct_document(root)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
@@ -245,8 +246,8 @@ def parse_yaml(text: str, file: str) -> Document:
         raise fail("invalid YAML: nested too deeply", file=file) from None
     finally:
         loader.dispose()
-        if by_libyaml is not None:
-            by_libyaml[0].dispose()
+        if composer is not loader:
+            composer.dispose()
     return Document(data, file, positions)
 
 
