@@ -39,10 +39,11 @@ SAMPLE_PARTS = 10          # ... and at most this part of the fleet
 
 
 def sample_prices(candidates: Candidates, policy: Policy, seed: int, seconds: float,
-                  stop: Callable[[], bool]) -> Prices | None:
-    """Capacity's prices (USD per chip) and the caps' from the LP of a sample of a tenth
-    of the fleet, up to SAMPLE_WORKLOADS workloads; None for a fleet not twice that, or
-    when the LP does not finish in `seconds`."""
+                  stop: Callable[[], bool]) -> LPPrices | None:
+    """Capacity's prices (USD per chip) and the caps' (by group key: LPPrices.on_fleet
+    puts them on the fleet's groups, or a part's) from the LP of a sample of a tenth of
+    the fleet, up to SAMPLE_WORKLOADS workloads; None for a fleet not twice that, or when
+    the LP does not finish in `seconds`."""
     started = time.perf_counter()
     if candidates.workloads.height < 2 * SAMPLE_WORKLOADS:
         return None
@@ -62,7 +63,7 @@ def sample_prices(candidates: Candidates, policy: Policy, seed: int, seconds: fl
     if not isinstance(relaxation, Relaxation) or not relaxation.optimal \
             or relaxation.duals is None:
         return None
-    return prices_at_duals(built, sample, relaxation, fleet_rows=candidates.rows)
+    return LPPrices.at_duals(built, sample, relaxation.duals)
 
 
 @dataclass(frozen=True)

@@ -339,6 +339,9 @@ class SolveOptions:
     # generation's master's after its rounds (a part's, for the bound of the fleet it is
     # a part of: solve._bound_in_parts)
     on_lp_prices: Callable[[LPPrices], None] | None = None
+    # where the LP is not solved, capacity's prices step from these rather than from zero
+    # (a part of a fleet: its sample's, _solve_in_parts)
+    start_prices: LPPrices | None = None
 
     def resolved_workers(self) -> int:
         return self.workers if self.workers is not None else default_workers()
@@ -750,7 +753,7 @@ def _warm_start(built: BuiltModel, candidates: Candidates, policy: Policy,
             lagrangian = _lagrangian_beside(pieces, pieces.pending, deadline, stop)
     elif relaxation is None and not stop():
         # the LP did not finish (100,000 workloads): capacity prices stand in for it
-        relaxation = _priced_relaxation(built, candidates, policy)
+        relaxation = _priced_relaxation(built, candidates, policy, options.start_prices)
         no_lp_bound = relaxation.objective
     lp_units = None if relaxation is None else relaxation.values[built.units]
     core_units = lp_units if guide is None else np.maximum(lp_units, guide)
@@ -1252,9 +1255,6 @@ def _solve_in_parts(candidates: Candidates, policy: Policy, options: SolveOption
                 if (ready or all_in) and not future.done():
                     future.set_result(list(latest.values()))
 
-    part_options = replace(options, progress=None, explain=False, in_parts=False, branch=False,
-                           workers=max(1, workers // at_once))
-
     def solve_part(sub: Candidates, part_policy: Policy, seconds: float,
                    until: Callable[[], float]) -> tuple[np.ndarray, np.ndarray] | None:
         # a part's bound is not the whole's, but with time the steps to it guide better
@@ -1280,6 +1280,12 @@ def _solve_in_parts(candidates: Candidates, policy: Policy, options: SolveOption
     with _interruptible() as stop:
         start = sample_prices(candidates, policy, options.seed,
                               sample_seconds(options.time_limit), stop)
+        # a part whose LP is out of reach steps its capacity prices from the sample's:
+        # 100,000 workloads, five parts given 1.2 s, plans 3.3-8.1 % cheaper than from
+        # zero; given 0.1 s, 3.6-6.6 % cheaper, in 0.62-0.73 s against 0.85-0.92 s
+        part_options = replace(options, progress=None, explain=False, in_parts=False,
+                               branch=False, workers=max(1, workers // at_once),
+                               start_prices=start)
         # the workers start (2.3 s of imports each) only now, not beside the sample's LP
         # and its short time (10,000 workloads: no prices from it then)
         pool = _part_workers(at_once) if at_once > 1 else None
@@ -1347,11 +1353,12 @@ def sample_seconds(time_limit: float) -> float:
 
 
 def _first_bound(candidates: Candidates, policy: Policy, scale: float,
-                 start: Prices | None) -> tuple[float, float]:
+                 start: LPPrices | None) -> tuple[float, float]:
     """The bound without an LP (_price_capacity) from the sample's prices (from zero
     without them), and the seconds its pricing took."""
     started = time.perf_counter()
-    bound = _price_capacity(candidates, policy, scale, None, start).bound
+    bound = _price_capacity(candidates, policy, scale, None,
+                            None if start is None else start.on_fleet(candidates.rows)).bound
     return bound, time.perf_counter() - started
 
 
@@ -1466,13 +1473,14 @@ def lp_within_reach(rows: pl.DataFrame, seconds: float, ceiling: float = math.in
     return estimate <= seconds or (rows.height <= FULL_LP_COLUMNS and estimate <= ceiling)
 
 
-def _priced_relaxation(built: BuiltModel, candidates: Candidates, policy: Policy
-                       ) -> Relaxation:
+def _priced_relaxation(built: BuiltModel, candidates: Candidates, policy: Policy,
+                       start: LPPrices | None = None) -> Relaxation:
     """The Lagrangian relaxation over capacity and the caps in the shape of an (unproven)
     LP solution: its bound, each workload's choice at the best prices, and the priced
-    reduced costs."""
+    reduced costs; its steps from `start` where given (START_STEPS), else from zero."""
     started = time.perf_counter()
-    priced = _price_capacity(candidates, policy, built.scale)
+    priced = _price_capacity(candidates, policy, built.scale, None,
+                             None if start is None else start.on_fleet(candidates.rows))
     values = np.zeros(built.builder.num_vars)
     values[built.units] = priced.units
     reduced = np.zeros(built.builder.num_vars)

@@ -76,7 +76,8 @@ def test_a_fleet_solved_in_parts_keeps_every_rule(monkeypatch):
     cells = list(priced["cells"])  # (the pricings below are recorded too)
     assert cells and set(cells) <= {engine.BOUND_CELLS, engine.INSTANCE_CELLS}
     at_first = max(
-        engine._price_capacity(candidates, problem.policy, scale, start=start).bound,
+        engine._price_capacity(candidates, problem.policy, scale,
+                               start=start.on_fleet(candidates.rows)).bound,
         engine._price_capacity(candidates, problem.policy, scale,
                                start=averaged(prices, candidates.rows),
                                cells=cells[0]).bound) / scale
@@ -502,3 +503,43 @@ def test_a_sample_gets_the_time_its_lp_takes_where_the_limit_allows():
     assert sample_seconds(300) == 15.0  # its share of the limit
     assert sample_seconds(60) == sample_seconds(30) == SAMPLE_MIN_S == 5.0
     assert sample_seconds(10) == 2.0  # at most a fifth of the limit
+
+
+def test_a_part_whose_lp_is_out_of_reach_steps_its_capacity_prices_from_the_samples(
+        monkeypatch):
+    # 300 workloads in parts of at most 150, no LP in reach: each part prices capacity
+    # (its warm start's guide) from the sample's prices, 30 steps, not 300 from zero
+    engine = sys.modules["placer.solve"]
+    problem = _fleet(300)
+    monkeypatch.setattr(engine, "PART_WORKLOADS", 150)
+    monkeypatch.setattr(engine, "in_parts", lambda candidates, time_limit: True)
+    monkeypatch.setattr(engine, "lp_within_reach", lambda *args, **kwargs: False)
+    monkeypatch.setattr(sys.modules["placer.sample"], "SAMPLE_WORKLOADS", 100)
+    sampled = []
+    sample_prices = engine.sample_prices
+    monkeypatch.setattr(engine, "sample_prices",
+                        lambda *args: sampled.append(sample_prices(*args)) or sampled[-1])
+    steps_from = []  # per pricing of a part: its rows and its start
+    price_capacity = engine._price_capacity
+
+    def spy(candidates, policy, scale, upper=None, start=None, *args):
+        if candidates.workloads.height < 300:
+            steps_from.append((candidates.rows, start))
+        return price_capacity(candidates, policy, scale, upper, start, *args)
+
+    monkeypatch.setattr(engine, "_price_capacity", spy)
+    plan = solve(problem, time_limit=6, workers=1)
+    assert plan.solver["parts"] == 2 and sampled[0] is not None
+    assert len(steps_from) == 2  # one pricing per part, each from the sample's prices
+    for rows, start in steps_from:
+        on_part = sampled[0].on_fleet(rows)
+        assert start is not None
+        assert (start.capacity == on_part.capacity).all()
+        assert all((a == b).all() for a, b in zip(start.caps, on_part.caps, strict=True))
+    assert check_plan(PlanDocument.model_validate(plan.to_dict()), problem) == []
+    # a fleet solved whole, its LP out of reach, has no sample: its steps start from zero
+    steps_from.clear()
+    monkeypatch.setattr(engine, "in_parts", lambda candidates, time_limit: False)
+    small = _fleet(100)
+    solve(small, time_limit=3, workers=1)
+    assert [start for _, start in steps_from] == [None]
