@@ -365,7 +365,9 @@ class PlanFormat(str, Enum):
     md = "md"
 
 
-TimeLimit = Annotated[float, typer.Option("--time-limit", help="seconds to search, at most")]
+TimeLimit = Annotated[float, typer.Option(
+    "--time-limit", help="seconds for a solve, its candidate table included (a large "
+    "fleet's steps that do not shrink with it may run past it)")]
 Workers = Annotated[int | None, typer.Option(help="solver workers (default: cores, up to 8)")]
 Seed = Annotated[int, typer.Option(help="random seed; same input and seed, same plan")]
 Gap = Annotated[float | None, typer.Option(help="stop at this relative gap, e.g. 0.01")]
@@ -415,7 +417,7 @@ def solve(
     report: ReportOption = None,
 ) -> None:
     """Find the cheapest plan that keeps every rule. Exit 0 with a plan, 1 without."""
-    from placer.report import plan_markdown, print_plan
+    from placer.report import overrun_warning, plan_markdown, print_plan
     from placer.solve import solve as solve_problem
     from placer.solve import solve_candidates
 
@@ -457,6 +459,8 @@ def solve(
     if options["progress"] is not None:
         sys.stderr.write("\r" + " " * 70 + "\r")
     _say_phases(plan)
+    if (overrun := overrun_warning(plan)) is not None:
+        console(stderr=True).print(f"warning: {overrun}", markup=False)
     if out is not None:
         plan.write(out, fmt.value)
     if report is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 
 import polars as pl
 import pytest
@@ -230,3 +231,38 @@ def test_a_large_plan_lists_its_dearest_placements_and_says_where_every_one_is(m
     assert listed == sorted(dearest["workload"].to_list())
     assert ("Left out: extra-3: optional: leaving it out (value $3) costs less than placing "
             f"it; and 2 more of less value ({every_one})") in printed
+
+
+@pytest.mark.parametrize(("took", "limit", "parts", "said"), [
+    (10.9, 10.0, None, None),  # a tenth past: not said
+    (11.1, 10.0, None, "the solve took 11.1 s, past its time limit of 10 s: the candidate "
+     "table and the model's build do not shrink with the limit"),
+    (60.9, 60.0, 40, None),
+    (66.5, 60.0, 40, "the solve took 66.5 s, past its time limit of 60 s: the candidate "
+     "table and the model's build, and each of the fleet's 40 parts' model and warm start "
+     "do not shrink with the limit"),
+    (1.9, 1.0, None, None),  # a second past: not said
+    (2.1, 1.0, None, "the solve took 2.1 s, past its time limit of 1 s: the candidate "
+     "table and the model's build do not shrink with the limit"),
+])
+def test_a_solve_past_its_time_limit_is_said_to_be(cli, monkeypatch, took, limit, parts, said):
+    engine = sys.modules["placer.solve"]
+    solve = engine.solve
+
+    def overran(*args, **kwargs):
+        plan = solve(*args, **kwargs)
+        plan.solver.update({"time_s": took, "time_limit_s": limit,
+                            **({"parts": parts} if parts else {})})
+        return plan
+
+    monkeypatch.setattr(engine, "solve", overran)
+    result = cli("solve", STARTUP, "--time-limit", "20")
+    assert result.code == 0
+    assert result.out.startswith("optimal: $245,468 (bound $245,468, gap 0.00%) in ")
+    warnings = [line for line in result.err.splitlines() if line.startswith("warning: ")]
+    assert warnings == ([] if said is None else [f"warning: {said}"])
+
+
+def test_a_solve_within_its_time_limit_says_nothing_of_it(cli):
+    result = cli("solve", STARTUP, "--time-limit", "20")
+    assert result.code == 0 and "time limit" not in result.err
