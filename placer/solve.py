@@ -978,7 +978,7 @@ def _by_columns(built: BuiltModel, candidates: Candidates, policy: Policy, piece
             perturbed = perturbed_columns(
                 master, generated.duals, incumbent,
                 min(time.perf_counter() + PERTURBED_SHARE * options.time_limit,
-                    deadline - master_limit - search_share),
+                    deadline - master_limit - search_share - generated.lp_s),
                 options.seed, options.resolved_workers(), stop)
         # a guide's rounds spent before their deadline leave their time to the master,
         # not to the search after it, which gains less there: the 10,000 fleet's parts
@@ -993,7 +993,7 @@ def _by_columns(built: BuiltModel, candidates: Candidates, policy: Policy, piece
         across_caps = cap_columns(
             master, generated.duals, incumbent,
             min(time.perf_counter() + CAP_SHARE * options.time_limit,
-                deadline - search_share - master_limit / 2),
+                deadline - search_share - master_limit / 2 - generated.lp_s),
             options.resolved_workers(), stop)
     lagrangian: Future[LagrangianBound | None] | None = None
     priced_beside = False  # a thread prices at the master while the searches run
@@ -1049,8 +1049,8 @@ def _by_columns(built: BuiltModel, candidates: Candidates, policy: Policy, piece
     master_deadline = min(deadline, max(lp_done + master_limit, min(
         deadline - search_share, lp_done + master_limit * COLUMNS_WALL_FACTOR)))
     solved = solve_master(master, master_start, master_limit, master_deadline, options.seed,
-                          options.resolved_workers(), options.log,
-                          also=across_caps) if not stop() else None
+                          options.resolved_workers(), options.log, also=across_caps,
+                          lp_seconds=generated.lp_s) if not stop() else None
     master.fix({})
     status = solved.status if solved is not None else "NOT_STARTED"
     cut |= solved is not None and solved.cut_by_time
@@ -1262,13 +1262,12 @@ def _solve_in_parts(candidates: Candidates, policy: Policy, options: SolveOption
         options = replace(part_options, time_limit=seconds,
                           lagrangian=seconds >= PART_LAGRANGIAN_SECONDS,
                           on_lp_prices=functools.partial(report, number))
-        sent = time.perf_counter()
         answer = pool.solve(sub, part_policy, options,
-                            lambda: stop() or time.perf_counter() >= until()
+                            lambda: stop() or time.perf_counter() >= until(), until()
                             ) if pool is not None else None
         if answer is None:  # no worker, or it failed: in this process, in the time left
-            # (to its first deadline: in this process only Ctrl-C cuts it short)
-            left = max(0.1 * seconds, seconds - (time.perf_counter() - sent))
+            # (to its deadline: in this process only Ctrl-C cuts it short)
+            left = max(0.1 * seconds, until() - time.perf_counter())
             plan = solve_built_candidates(sub, part_policy, replace(options, time_limit=left))
             answer = part_answer(plan, sub)
         with answered:

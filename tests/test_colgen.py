@@ -1591,3 +1591,37 @@ def test_a_round_whose_bound_is_not_wanted_leaves_out_the_pieces_it_reaches_late
     before = master.columns
     master.add_priced(left_out)
     _assert_columns_keep_their_pieces_rows(master, np.arange(before, master.columns))
+
+
+def test_the_master_searches_from_its_last_lp_where_a_new_one_would_take_its_time(
+        monkeypatch):
+    # after the rounds across the cap the master's LP is out of date; where a new one
+    # should take more than MASTER_LP_SHARE of the time left, or does not finish, the
+    # first search goes over the last LP's support and the columns across the cap, and
+    # finds the optimum as it does after a new LP
+    candidates, policy, built, master, start, duals = _capped_master()
+    across = cap_columns(master, duals, start, time.perf_counter() + 30)
+    assert len(across) and not master.has_lp() and master.last_lp is not None
+    assert len(master.last_lp.weights) < master.columns
+    solved = []
+    solve_lp = master._solve_lp
+    monkeypatch.setattr(master, "_solve_lp", lambda limit: solved.append(limit) or solve_lp(limit))
+
+    def optimum(found) -> None:
+        assert found.objective / built.scale == pytest.approx(40_463.57, abs=0.02)
+        units, left_out = found.values[built.units], _left_out(built, found.values)
+        assert candidate_violations(candidates, units, left_out, policy) == []
+
+    seconds = 30.0
+    optimum(solve_master(master, start, FULL_MASTER_S / 2, time.perf_counter() + seconds,
+                         also=across, lp_seconds=seconds))
+    assert solved == []
+    monkeypatch.setattr(master, "_solve_lp", lambda limit: solved.append(limit))  # no LP
+    optimum(solve_master(master, start, FULL_MASTER_S / 2, time.perf_counter() + seconds,
+                         also=across, lp_seconds=0.1))
+    assert len(solved) == 1
+    assert not master.has_lp()
+    monkeypatch.setattr(master, "_solve_lp", solve_lp)
+    optimum(solve_master(master, start, FULL_MASTER_S / 2, time.perf_counter() + seconds,
+                         also=across, lp_seconds=0.1))
+    assert master.has_lp()  # a new one, when it fits

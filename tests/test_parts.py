@@ -94,11 +94,12 @@ def test_a_fleet_solved_in_parts_keeps_every_rule(monkeypatch):
 def _prices_for_the_bound(monkeypatch) -> dict:
     """Recorded as the fleet is solved in parts: when the bound got the first batch's
     prices, and those prices ("prices"); when each part's worker answered ("answers");
+    each part's time limit, deadline and when it was given to a worker ("given");
     when the bound at the sample's prices was priced ("first") and the parts started
     ("parts"); the cells each set of the parts' prices was priced at ("cells")."""
     engine = sys.modules["placer.solve"]
     workers = sys.modules["placer.workers"]
-    times = {"answers": [], "cells": []}
+    times = {"answers": [], "cells": [], "given": []}
     bound_in_parts, solve = engine._bound_in_parts, workers.PartWorkers.solve
     price_capacity = engine._price_capacity
 
@@ -114,8 +115,9 @@ def _prices_for_the_bound(monkeypatch) -> dict:
         times["every"] = price_sets[-1].result()
         return bound
 
-    def answer_timed(*args, **kwargs):
-        answer = solve(*args, **kwargs)
+    def answer_timed(pool, table, policy, options, stop, deadline=None):
+        times["given"].append((options.time_limit, deadline, time.perf_counter()))
+        answer = solve(pool, table, policy, options, stop, deadline)
         times["answers"].append(time.perf_counter())
         return answer
 
@@ -248,6 +250,11 @@ def test_a_fleet_in_parts_side_by_side_keeps_every_rule(monkeypatch, capacity):
     assert sum(p["workloads"] for p in found) == 300
     assert sum(p["total_usd"] for p in found) == pytest.approx(plan.total_usd, rel=1e-9)
     assert all(p["time_limit_s"] > 0 and p["time_s"] > 0 for p in part_plans)
+    # each part given its batch's deadline (its stop's), not its time limit from when a
+    # worker takes it
+    assert len(priced["given"]) == len(part_plans)
+    assert all(deadline is not None and deadline - given <= limit
+               for limit, deadline, given in priced["given"])
     assert all(0 <= p["columns_perturbed_rounds"] <= PERTURBED_ROUNDS for p in part_plans)
     assert all(p["lp_bound_usd"] <= p["total_usd"] for p in found
                if p["lp_bound_usd"] is not None)
