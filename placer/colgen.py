@@ -154,7 +154,8 @@ SUPPORT = 1e-6  # an LP weight above this: the column is in the LP's support
 # this share of their time; else, or where it does not finish, they start from the last
 # LP solved, over fewer columns. Parts of a 50,000 fleet at 60 s beside a busy loop
 # reached their master with 0.05-0.5 s left, its LP took all of it, no search ran, and
-# their plans were their warm starts' (6-13 of 20 parts, the fleet 7-11 % above its bound).
+# their plans were their warm starts' (2-13 of 20 parts in four runs, the fleet 4.3-11.4 %
+# above its bound; 2 with this, 6.2 %).
 MASTER_LP_SHARE = 0.5
 # With two workers or more the master's second worker first searches the LP's columns
 # and each piece's this many cheapest at the LP's prices (Master.cheapest_columns), with

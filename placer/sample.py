@@ -68,9 +68,9 @@ def sample_prices(candidates: Candidates, policy: Policy, seed: int, seconds: fl
 
 @dataclass(frozen=True)
 class LPPrices:
-    """An LP's prices, as prices_at_duals finds them, with each cap's by group key: a
-    part of a fleet reports them (solve.SolveOptions.on_lp_prices), and the whole fleet,
-    which may have groups the part has not, is priced at them (on_fleet)."""
+    """An LP's prices, with each cap's by group key: the sample's, and a part's of a
+    fleet (solve.SolveOptions.on_lp_prices); a fleet, or a part, which may have groups
+    the LP had not, is priced at them (on_fleet)."""
 
     capacity: np.ndarray                        # USD per chip, per offering
     caps: dict[str, tuple[list[str], np.ndarray]]  # per capped dimension: keys, prices
@@ -124,15 +124,6 @@ class LPPrices:
             on_fleet[np.searchsorted(fleet_keys, keys)] = prices
             caps.append(on_fleet)
         return Prices(self.capacity, caps)
-
-
-def prices_at_duals(built: BuiltModel, candidates: Candidates, relaxation: Relaxation,
-                    fleet_rows: pl.DataFrame | None = None) -> Prices:
-    """The LP's prices (LPPrices.at_duals), as price_capacity takes them for the fleet of
-    `fleet_rows` (default: the candidates' rows)."""
-    assert relaxation.duals is not None
-    return LPPrices.at_duals(built, candidates, relaxation.duals).on_fleet(
-        candidates.rows if fleet_rows is None else fleet_rows)
 
 
 def averaged(prices: list[LPPrices], fleet_rows: pl.DataFrame) -> Prices:

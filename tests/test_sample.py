@@ -17,7 +17,7 @@ from placer.catalog import default_catalog
 from placer.model import build_model, force_unplaced
 from placer.problem import problem_from_dict
 from placer.relax import solve_relaxation
-from placer.sample import LPPrices, averaged, prices_at_duals, sample_prices
+from placer.sample import LPPrices, averaged, sample_prices
 from tests.bruteforce import cent_rounding
 from tests.test_engine import EXHAUSTIVE, PRICED, feasible_with_optimum, small_problems
 
@@ -37,7 +37,8 @@ def _lp_prices(problem):
     relaxation = solve_relaxation(built.builder, unit_vars=built.units,
                                   unit_owner=candidates.rows["w"].to_numpy())
     assert relaxation is not None and relaxation.optimal
-    return candidates, built, relaxation, prices_at_duals(built, candidates, relaxation)
+    return candidates, built, relaxation, LPPrices.at_duals(
+        built, candidates, relaxation.duals).on_fleet(candidates.rows)
 
 
 def _room_for(gangs: int, offerings: pl.DataFrame, problem) -> tuple[pl.DataFrame, dict]:
@@ -100,7 +101,7 @@ def test_a_samples_cap_prices_go_to_the_fleets_groups_by_name():
     candidates, built, relaxation, own = _lp_prices(problem)
     fleet_rows = pl.concat([candidates.rows.head(1).with_columns(
         pl.lit("a-cloud").alias("provider")), candidates.rows])
-    on_fleet = prices_at_duals(built, candidates, relaxation, fleet_rows=fleet_rows)
+    on_fleet = LPPrices.at_duals(built, candidates, relaxation.duals).on_fleet(fleet_rows)
     assert own.caps is not None and on_fleet.caps is not None
     assert on_fleet.caps[0].tolist() == [0.0, *own.caps[0].tolist()]
     assert max(own.caps[0]) > 0
