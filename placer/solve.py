@@ -974,7 +974,9 @@ def _by_columns(built: BuiltModel, candidates: Candidates, policy: Policy, piece
     if not options.lagrangian:
         if generated.duals is not None:
             # columns the master can combine better, from prices near its LP's
-            # (colgen.PERTURBED_ROUNDS), out of the time its rounds leave it
+            # (colgen.PERTURBED_ROUNDS), out of the time its rounds leave it; these and
+            # the rounds across the caps leave the master's LP over the columns they add
+            # its time too (generated.lp_s: a part's master otherwise ran no search)
             perturbed = perturbed_columns(
                 master, generated.duals, incumbent,
                 min(time.perf_counter() + PERTURBED_SHARE * options.time_limit,

@@ -1580,8 +1580,7 @@ def test_a_round_whose_bound_is_not_wanted_leaves_out_the_pieces_it_reaches_late
     monkeypatch.setattr(colgen, "time", SimpleNamespace(
         perf_counter=lambda: time.perf_counter() + clock.offset))
     wanted = master.price(duals, start, deadline=time.perf_counter() + 1e3)
-    pieces_searched = len(searched)
-    assert pieces_searched >= 2 and wanted.bound is not None
+    assert len(searched) >= 2 and wanted.bound is not None
     searched.clear()
     clock.offset = 0.0
     left_out = master.price(duals, start, deadline=time.perf_counter() + 1e3,
